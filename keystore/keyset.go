@@ -214,3 +214,9 @@ func (ks *Keyset) Recipients(now time.Time) []*Key {
 	}
 	return out
 }
+
+// DaysToExpiry returns whole days until the key expires at now (negative once
+// expired, rounded down) and false if the key never expires.
+func (k *Key) DaysToExpiry(now time.Time) (int, bool) {
+	return daysToExpiry(k.Expires, now)
+}
