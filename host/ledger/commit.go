@@ -1,0 +1,331 @@
+package ledger
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+)
+
+// commitReq is one Apply call waiting for the writer.
+type commitReq struct {
+	ctx  context.Context
+	fn   func(*Tx) error
+	done chan error // buffered: the writer never blocks on a caller
+}
+
+var reqPool = sync.Pool{New: func() any { return &commitReq{done: make(chan error, 1)} }}
+
+// Apply runs fn inside a write transaction and returns after the
+// transaction is durable (COMMIT returned, fsync done) or rolled back.
+//
+// If fn returns an error (or panics) everything fn did is rolled back and
+// Apply returns that error; closures of other callers that share the same
+// SQLite transaction are not affected. fn runs on the writer goroutine: it
+// must be short, must not block on I/O other than through tx, and must not
+// call Apply. tx is invalid after fn returns.
+//
+// ctx bounds the wait for the writer. Once fn has started it runs to the
+// end and Apply reports the real outcome, so a committed change is never
+// reported as cancelled.
+func (l *Ledger) Apply(ctx context.Context, fn func(tx *Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	r := reqPool.Get().(*commitReq)
+	r.ctx, r.fn = ctx, fn
+	l.closeMu.RLock()
+	if l.closed {
+		l.closeMu.RUnlock()
+		reqPool.Put(r)
+		return ErrClosed
+	}
+	select {
+	case l.reqs <- r:
+	case <-ctx.Done():
+		l.closeMu.RUnlock()
+		reqPool.Put(r)
+		return ctx.Err()
+	}
+	l.closeMu.RUnlock()
+	err := <-r.done
+	r.ctx, r.fn = nil, nil
+	reqPool.Put(r)
+	return err
+}
+
+// run is the writer goroutine. Batching is natural: while one batch is being
+// committed (the fsync dominates), new requests queue up and form the next
+// batch, so a lone commit is never delayed by a timer.
+func (l *Ledger) run() {
+	defer close(l.stopped)
+	batch := make([]*commitReq, 0, l.opts.MaxBatch)
+	results := make([]error, l.opts.MaxBatch)
+	for {
+		var first *commitReq
+		select {
+		case first = <-l.reqs:
+		case <-l.stop:
+			// Close waited for every sender, so draining empties the queue.
+			for {
+				select {
+				case r := <-l.reqs:
+					batch = append(batch[:0], r)
+					l.commitBatch(batch, results)
+				default:
+					return
+				}
+			}
+		}
+		batch = append(batch[:0], first)
+	fill:
+		for len(batch) < l.opts.MaxBatch {
+			select {
+			case r := <-l.reqs:
+				batch = append(batch, r)
+			default:
+				break fill
+			}
+		}
+		l.commitBatch(batch, results)
+	}
+}
+
+// commitBatch runs batch in one transaction and answers every caller.
+func (l *Ledger) commitBatch(batch []*commitReq, results []error) {
+	results = results[:len(batch)]
+	defer func() {
+		for i, r := range batch {
+			r.done <- results[i]
+			results[i] = nil
+		}
+	}()
+	w := l.w
+	if _, err := w.exec(sqlBegin); err != nil {
+		l.failAll(results, fmt.Errorf("ledger: begin: %w", err))
+		return
+	}
+	// With one closure a savepoint buys nothing: its failure rolls back the
+	// whole transaction, which is the single-commit baseline.
+	useSP := len(batch) > 1
+	committed := 0
+	for i, r := range batch {
+		if err := r.ctx.Err(); err != nil {
+			results[i] = err
+			continue
+		}
+		if useSP {
+			if _, err := w.exec(sqlSavepoint); err != nil {
+				l.abort(results, fmt.Errorf("ledger: savepoint: %w", err))
+				return
+			}
+		}
+		err := l.runClosure(r.fn)
+		if err == nil {
+			if useSP {
+				if _, rerr := w.exec(sqlRelease); rerr != nil {
+					l.abort(results, fmt.Errorf("ledger: release: %w", rerr))
+					return
+				}
+			}
+			committed++
+			continue
+		}
+		results[i] = err
+		if useSP {
+			// If SQLite already rolled back the whole transaction (some I/O
+			// errors do), ROLLBACK TO fails and the batch cannot commit.
+			if _, rerr := w.exec(sqlRollbackTo); rerr != nil {
+				l.abort(results, fmt.Errorf("ledger: rollback to savepoint: %w", rerr))
+				return
+			}
+			if _, rerr := w.exec(sqlRelease); rerr != nil {
+				l.abort(results, fmt.Errorf("ledger: release: %w", rerr))
+				return
+			}
+		}
+	}
+	if committed == 0 {
+		if _, err := w.exec(sqlRollback); err != nil {
+			l.log.Warn("ledger: rollback of failed batch", "err", err)
+		}
+		return
+	}
+	if _, err := w.exec(sqlCommit); err != nil {
+		l.abort(results, fmt.Errorf("%w: %w", ErrCommitFailed, err))
+	}
+}
+
+// failAll gives every caller err.
+func (l *Ledger) failAll(results []error, err error) {
+	for i := range results {
+		results[i] = err
+	}
+}
+
+// abort rolls the whole transaction back: closures that had succeeded get
+// err, those that failed keep their own error.
+func (l *Ledger) abort(results []error, err error) {
+	if _, rerr := l.w.exec(sqlRollback); rerr != nil {
+		// Already rolled back by SQLite; nothing is left open.
+		l.log.Debug("ledger: rollback after abort", "err", rerr)
+	}
+	for i := range results {
+		if results[i] == nil {
+			results[i] = err
+		}
+	}
+	l.log.Error("ledger: batch aborted", "closures", len(results), "err", err)
+}
+
+// runClosure calls fn with a fresh Tx, turning a panic into ErrPanic so a
+// bug in one caller's closure cannot kill the writer.
+func (l *Ledger) runClosure(fn func(*Tx) error) (err error) {
+	tx := &Tx{l: l, w: l.w, now: l.nowMS()}
+	defer func() {
+		tx.done = true
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%w: %v", ErrPanic, p)
+		}
+	}()
+	return fn(tx)
+}
+
+const (
+	sqlBegin      = `BEGIN IMMEDIATE`
+	sqlCommit     = `COMMIT`
+	sqlRollback   = `ROLLBACK`
+	sqlSavepoint  = `SAVEPOINT c`
+	sqlRelease    = `RELEASE c`
+	sqlRollbackTo = `ROLLBACK TO c`
+)
+
+// writer owns the one connection all writes use, with its statements
+// prepared once. Only the writer goroutine touches it.
+type writer struct {
+	conn  *sql.Conn
+	stmts map[string]*sql.Stmt
+}
+
+func newWriter(conn *sql.Conn) *writer {
+	return &writer{conn: conn, stmts: make(map[string]*sql.Stmt)}
+}
+
+// Statements run with a background context on purpose: cancelling one
+// caller's context would interrupt SQLite mid-statement, and an interrupted
+// write rolls back the whole shared transaction.
+func (w *writer) stmt(q string) (*sql.Stmt, error) {
+	if s, ok := w.stmts[q]; ok {
+		return s, nil
+	}
+	s, err := w.conn.PrepareContext(context.Background(), q)
+	if err != nil {
+		return nil, err
+	}
+	w.stmts[q] = s
+	return s, nil
+}
+
+func (w *writer) exec(q string, args ...any) (sql.Result, error) {
+	s, err := w.stmt(q)
+	if err != nil {
+		return nil, err
+	}
+	return s.ExecContext(context.Background(), args...)
+}
+
+func (w *writer) queryRow(q string, args ...any) *sql.Row {
+	s, err := w.stmt(q)
+	if err != nil {
+		// Surface the prepare error through Row.Scan.
+		return w.conn.QueryRowContext(context.Background(), q, args...)
+	}
+	return s.QueryRowContext(context.Background(), args...)
+}
+
+func (w *writer) query(q string, args ...any) (*sql.Rows, error) {
+	s, err := w.stmt(q)
+	if err != nil {
+		return nil, err
+	}
+	return s.QueryContext(context.Background(), args...)
+}
+
+func (w *writer) close() error {
+	var errs []error
+	for _, s := range w.stmts {
+		errs = append(errs, s.Close())
+	}
+	errs = append(errs, w.conn.Close())
+	return errors.Join(errs...)
+}
+
+// readStmts caches statements prepared on the pool for reads outside
+// transactions; database/sql keeps one prepared copy per connection.
+type readStmts struct {
+	mu sync.RWMutex
+	m  map[string]*sql.Stmt
+	db *sql.DB
+}
+
+func (r *readStmts) prepare(_ context.Context, d *sql.DB) error {
+	r.db = d
+	r.m = make(map[string]*sql.Stmt)
+	return nil
+}
+
+func (r *readStmts) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
+	r.mu.RLock()
+	s, ok := r.m[q]
+	r.mu.RUnlock()
+	if ok {
+		return s, nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if s, ok := r.m[q]; ok {
+		return s, nil
+	}
+	s, err := r.db.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: prepare: %w", err)
+	}
+	r.m[q] = s
+	return s, nil
+}
+
+func (r *readStmts) close() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, s := range r.m {
+		s.Close()
+	}
+	r.m = nil
+}
+
+// rowScanner is what scan helpers need from *sql.Row and *sql.Rows.
+type rowScanner interface{ Scan(dest ...any) error }
+
+// errRow lets a prepare failure surface through Scan.
+type errRow struct{ err error }
+
+func (e errRow) Scan(...any) error { return e.err }
+
+// readRow runs a single-row read on the pool.
+func (l *Ledger) readRow(ctx context.Context, q string, args ...any) rowScanner {
+	s, err := l.read.stmt(ctx, q)
+	if err != nil {
+		return errRow{err}
+	}
+	return s.QueryRowContext(ctx, args...)
+}
+
+// readRows runs a multi-row read on the pool.
+func (l *Ledger) readRows(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	s, err := l.read.stmt(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return s.QueryContext(ctx, args...)
+}
