@@ -42,6 +42,10 @@ var (
 	// ErrNoPrivateKey: a self key was offered or promoted without usable
 	// private material.
 	ErrNoPrivateKey = errors.New("keystore: self key has no usable private material")
+	// ErrCannotSign: a self key without signing capability (a PGP key
+	// without a signing key, a JWK with use "enc") cannot be primary, since
+	// the primary signs.
+	ErrCannotSign = errors.New("keystore: self key cannot sign")
 	// ErrUnexpectedPrivate: private material offered for a peer key; the
 	// gateway never holds the other side's private keys.
 	ErrUnexpectedPrivate = errors.New("keystore: private key material offered for a peer key")

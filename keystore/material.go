@@ -96,6 +96,13 @@ func pgpMaterial(e *openpgp.Entity, owner Owner, passphrase []byte, now time.Tim
 	if ident != nil && ident.Revoked(now) {
 		return fail(fmt.Errorf("%w: primary user id revoked", ErrRevoked))
 	}
+	hasPrivate := e.PrivateKey != nil && !e.PrivateKey.Dummy()
+	if owner == OwnerPeer && hasPrivate {
+		return fail(ErrUnexpectedPrivate)
+	}
+	if owner == OwnerSelf && !hasPrivate {
+		return fail(ErrNoPrivateKey)
+	}
 	algo, err := checkPGPAlgo(e.PrimaryKey)
 	if err != nil {
 		return fail(err)
@@ -154,16 +161,7 @@ func pgpMaterial(e *openpgp.Entity, owner Owner, passphrase []byte, now time.Tim
 	}
 	m.public = pub.Bytes()
 
-	hasPrivate := e.PrivateKey != nil && !e.PrivateKey.Dummy()
-	switch owner {
-	case OwnerPeer:
-		if hasPrivate {
-			return fail(ErrUnexpectedPrivate)
-		}
-	case OwnerSelf:
-		if !hasPrivate {
-			return fail(ErrNoPrivateKey)
-		}
+	if owner == OwnerSelf {
 		if err := decryptEntity(e, passphrase); err != nil {
 			return fail(err)
 		}

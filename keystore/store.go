@@ -160,6 +160,10 @@ func readVersion(ctx context.Context, q querier) (int64, error) {
 	return v, nil
 }
 
+// SetLogger replaces the logger (slog.Default by default). Call it before
+// the Store is shared between goroutines.
+func (s *Store) SetLogger(l *slog.Logger) { s.log = l.With("component", "keystore") }
+
 // Version returns the change counter of the cached state; it grows by one
 // with every committed change.
 func (s *Store) Version() int64 { return s.cache.Load().version }
@@ -712,8 +716,9 @@ func (s *Store) Events(ctx context.Context, keysetID string) ([]Event, error) {
 // transition (ErrIllegalTransition); activating or promoting an expired key
 // (ErrExpired); promoting a peer key that cannot be encrypted to
 // (ErrNoEncryptionKey) or a self key without private material or signing
-// capability (ErrNoPrivateKey). Moving to destroyed erases the private
-// material.
+// capability (ErrNoPrivateKey, ErrCannotSign). Moving to destroyed erases the
+// private material: the row is cleared with secure_delete on and the WAL is
+// checkpointed, so the wrapped key leaves the database files too.
 func (s *Store) SetState(ctx context.Context, actor, keysetID, keyID string, newState State) error {
 	if !validState(newState) {
 		return fmt.Errorf("%w: unknown state %q", ErrIllegalTransition, newState)
@@ -737,8 +742,10 @@ func (s *Store) SetState(ctx context.Context, actor, keysetID, keyID string, new
 			switch {
 			case k.Owner == OwnerPeer && !k.CanEncrypt:
 				return fmt.Errorf("%w: peer key %s cannot be primary", ErrNoEncryptionKey, keyID)
-			case k.Owner == OwnerSelf && (!k.HasPrivate || !k.CanSign):
-				return fmt.Errorf("%w: self key %s cannot sign, so it cannot be primary", ErrNoPrivateKey, keyID)
+			case k.Owner == OwnerSelf && !k.HasPrivate:
+				return fmt.Errorf("%w: self key %s cannot be primary", ErrNoPrivateKey, keyID)
+			case k.Owner == OwnerSelf && !k.CanSign:
+				return fmt.Errorf("%w: self key %s cannot be primary", ErrCannotSign, keyID)
 			}
 			var prev string
 			err := tx.QueryRowContext(ctx, `SELECT id FROM keystore_keys WHERE keyset_id = ? AND owner = ? AND state = 'primary'`,
@@ -772,6 +779,13 @@ func (s *Store) SetState(ctx context.Context, actor, keysetID, keyID string, new
 	})
 	if err != nil {
 		return err
+	}
+	if newState == StateDestroyed {
+		// Best effort: a reader holding an old snapshot can keep the
+		// checkpoint from finishing; the next checkpoint completes it.
+		if _, err := s.db.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+			s.log.Warn("keystore: checkpoint after destroy failed", "err", err)
+		}
 	}
 	s.log.Info("key state changed", "keyset", keysetID, "key", keyID, "to", newState, "actor", actor)
 	return nil
