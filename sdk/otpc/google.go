@@ -131,6 +131,8 @@ type AcceptRemittanceStatementResponse struct {
 // with a modification (spec §6.6) [S; existence for v2 V]. The
 // modification is a union whose members sit directly in the request object
 // (sibling redirect-fop-v1); Validate requires exactly one of them.
+//
+//otpc:extra
 type AcceptRemittanceStatementWithModificationsRequest struct {
 	// RequestHeader is the common request header.
 	RequestHeader RequestHeader `json:"requestHeader" otpc:"req"`
@@ -177,4 +179,20 @@ type AcceptRemittanceStatementWithModificationsResponse struct {
 	// ModifiedTotalDueByIntegrator is returned when an exchange-rate
 	// modification was accepted (rev 2.0.5) [V].
 	ModifiedTotalDueByIntegrator *Amount `json:"modifiedTotalDueByIntegrator"`
+}
+
+// validateExtra enforces the inline modification union: exactly one of the
+// three modification members.
+func (m *AcceptRemittanceStatementWithModificationsRequest) validateExtra(v *validator, p *path) {
+	n := 0
+	for _, set := range [...]bool{m.FeeToVatModification != nil, m.SettlementExchangeRateModification != nil,
+		m.FeeToVatAndSettlementExchangeRateModification != nil} {
+		if set {
+			n++
+		}
+	}
+	if n != 1 {
+		v.invalid(p, "modification", "exactly one of feeToVatModification, settlementExchangeRateModification, "+
+			"feeToVatAndSettlementExchangeRateModification must be set, got "+itoa(int64(n)))
+	}
 }

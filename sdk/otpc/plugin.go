@@ -77,6 +77,8 @@ const (
 )
 
 // CodeInfo is what the host's ledger knows about a reference number.
+//
+//otpc:extra
 type CodeInfo struct {
 	// GenerateRequestID is the requestId of the generateReferenceNumber call
 	// (the transaction id).
@@ -246,4 +248,13 @@ type AuthenticateOutput struct {
 	Authenticated bool `json:"authenticated"`
 	// AccountID is the canonical account id, if authenticated.
 	AccountID string `json:"accountId"`
+}
+
+// validateExtra checks State against the known code states.
+func (m *CodeInfo) validateExtra(v *validator, p *path) {
+	switch m.State {
+	case "", CodeStateIssued, CodeStatePaid, CodeStateCancelled, CodeStateExpired, CodeStateRefunded:
+	default:
+		v.invalid(p, "state", "unknown code state")
+	}
 }

@@ -1,6 +1,10 @@
 package otpc
 
-import "time"
+import (
+	"time"
+
+	"github.com/otpcgate/otpcgate/sdk/otpc/internal/jsonx"
+)
 
 // TimestampOf returns the Timestamp of t, truncated to milliseconds.
 func TimestampOf(t time.Time) Timestamp { return Timestamp{EpochMillis: t.UnixMilli()} }
@@ -11,30 +15,10 @@ func (t Timestamp) Time() time.Time { return time.UnixMilli(t.EpochMillis).UTC()
 // IsZero reports whether the timestamp is absent (zero epochMillis).
 func (t Timestamp) IsZero() bool { return t.EpochMillis == 0 }
 
-// itoa formats v in base 10 without strconv's larger tables.
+// itoa formats v in base 10 (strconv is avoided to keep the guest small).
 func itoa(v int64) string {
 	var b [20]byte
 	return string(appendInt(b[:0], v))
 }
 
-func appendInt(dst []byte, v int64) []byte {
-	if v < 0 {
-		dst = append(dst, '-')
-		u := uint64(-v) // correct for MinInt64 too: two's complement wraps to 1<<63
-		return appendUint(dst, u)
-	}
-	return appendUint(dst, uint64(v))
-}
-
-func appendUint(dst []byte, u uint64) []byte {
-	var b [20]byte
-	i := len(b)
-	for u >= 10 {
-		i--
-		b[i] = byte('0' + u%10)
-		u /= 10
-	}
-	i--
-	b[i] = byte('0' + u)
-	return append(dst, b[i:]...)
-}
+func appendInt(dst []byte, v int64) []byte { return jsonx.AppendInt(dst, v) }

@@ -1,0 +1,691 @@
+package jsonx
+
+import (
+	"unicode/utf8"
+)
+
+// MaxDepth is the deepest nesting of objects and arrays a Decoder accepts.
+// OTPC messages nest about 6 levels; the limit only guards the stack.
+const MaxDepth = 64
+
+// linearKeys is how many unknown keys of one object are compared linearly
+// before the Decoder switches that object to a map (bounds hostile input
+// with many keys to O(n)).
+const linearKeys = 16
+
+type span struct{ off, n int32 }
+
+// Decoder reads one JSON value from a byte slice. The zero value is not
+// usable; call Reset. Errors are sticky: after the first error every method
+// returns zero values and Err returns that error, so generated code can
+// check once at the end.
+type Decoder struct {
+	data  []byte
+	pos   int
+	depth int
+	err   error
+	key   []byte // current object key (aliases data or buf)
+	buf   []byte // scratch for unescaping
+
+	// Duplicate detection for keys the caller does not know (known keys
+	// use a bit set in the caller). Keys of the object open at depth d are
+	// spans[mark[d]:], stored in arena; past linearKeys they move to big[d].
+	arena []byte
+	spans []span
+	mark  [MaxDepth + 1]int32
+	amark [MaxDepth + 1]int32
+	big   map[int]map[string]struct{}
+}
+
+// Reset prepares d to decode data.
+func (d *Decoder) Reset(data []byte) {
+	*d = Decoder{data: data, buf: d.buf[:0], arena: d.arena[:0], spans: d.spans[:0]}
+}
+
+// Err returns the first error, or nil.
+func (d *Decoder) Err() error { return d.err }
+
+// Offset returns the current read position.
+func (d *Decoder) Offset() int { return d.pos }
+
+func (d *Decoder) syntax(msg string) {
+	if d.err == nil {
+		d.err = &SyntaxError{Offset: int64(d.pos), Msg: msg}
+	}
+}
+
+func (d *Decoder) typeErr(off int, msg string) {
+	if d.err == nil {
+		d.err = &TypeError{Offset: int64(off), Msg: msg}
+	}
+}
+
+// Fail records a TypeError at the current position (used by callers for
+// semantic problems found while decoding).
+func (d *Decoder) Fail(msg string) { d.typeErr(d.pos, msg) }
+
+// Recover turns a panic inside decoding into a SyntaxError stored in *err.
+// Use it as `defer d.Recover(&err)` at the decoding boundary; it is a
+// safety net, the decoder is not expected to panic.
+func (d *Decoder) Recover(err *error) {
+	if r := recover(); r != nil {
+		*err = &SyntaxError{Offset: int64(d.pos), Msg: "internal decoder error"}
+	}
+}
+
+// Finish checks that only whitespace follows the value and returns Err.
+func (d *Decoder) Finish() error {
+	if d.err == nil {
+		d.ws()
+		if d.pos != len(d.data) {
+			d.syntax("unexpected data after top-level value")
+		}
+	}
+	return d.err
+}
+
+func (d *Decoder) ws() {
+	for d.pos < len(d.data) {
+		switch d.data[d.pos] {
+		case ' ', '\t', '\n', '\r':
+			d.pos++
+		default:
+			return
+		}
+	}
+}
+
+// peek skips whitespace and returns the next byte, or 0 at the end.
+func (d *Decoder) peek() byte {
+	d.ws()
+	if d.pos < len(d.data) {
+		return d.data[d.pos]
+	}
+	return 0
+}
+
+func (d *Decoder) unexpected(want string) {
+	if d.pos >= len(d.data) {
+		d.syntax("unexpected end of input, want " + want)
+		return
+	}
+	c := d.data[d.pos]
+	switch c {
+	case '{', '[', '"', 't', 'f', 'n', '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
+		// A well-formed value of the wrong type: skip it to tell a type
+		// mistake from garbage.
+		start := d.pos
+		d.skipValue()
+		if d.err == nil {
+			d.typeErr(start, "want "+want)
+		}
+	default:
+		d.syntax("invalid character " + quoteASCII(string(c)) + ", want " + want)
+	}
+}
+
+// Null consumes a JSON null if one comes next and reports whether it did.
+func (d *Decoder) Null() bool {
+	if d.err != nil || d.peek() != 'n' {
+		return false
+	}
+	d.literal("null")
+	return d.err == nil
+}
+
+func (d *Decoder) literal(lit string) {
+	if len(d.data)-d.pos < len(lit) || string(d.data[d.pos:d.pos+len(lit)]) != lit {
+		d.syntax("invalid literal")
+		return
+	}
+	d.pos += len(lit)
+}
+
+func (d *Decoder) push() bool {
+	if d.depth >= MaxDepth {
+		d.syntax("nesting deeper than " + itoa(MaxDepth))
+		return false
+	}
+	d.depth++
+	d.mark[d.depth] = int32(len(d.spans))
+	d.amark[d.depth] = int32(len(d.arena))
+	return true
+}
+
+func (d *Decoder) pop() {
+	d.spans = d.spans[:d.mark[d.depth]]
+	d.arena = d.arena[:d.amark[d.depth]]
+	if d.big != nil {
+		delete(d.big, d.depth)
+	}
+	d.depth--
+}
+
+// BeginObject consumes '{' and reports whether an object was opened. If the
+// next value is not an object it records an error.
+func (d *Decoder) BeginObject() bool {
+	if d.err != nil {
+		return false
+	}
+	if d.peek() != '{' {
+		d.unexpected("object")
+		return false
+	}
+	if !d.push() {
+		return false
+	}
+	d.pos++
+	return true
+}
+
+// NextField advances to the i-th member (i counts from 0) of the object
+// opened by BeginObject. It returns false after consuming the closing '}'
+// or on error; otherwise the member's key is available from Key and the
+// reader stands before the member's value, which the caller must consume.
+func (d *Decoder) NextField(i int) bool {
+	if d.err != nil {
+		return false
+	}
+	c := d.peek()
+	if c == '}' && i == 0 {
+		d.pos++
+		d.pop()
+		return false
+	}
+	if i > 0 {
+		switch c {
+		case '}':
+			d.pos++
+			d.pop()
+			return false
+		case ',':
+			d.pos++
+			c = d.peek()
+		default:
+			d.syntax("want ',' or '}' after object member")
+			return false
+		}
+	}
+	if c != '"' {
+		d.syntax("want string key")
+		return false
+	}
+	d.key = d.str()
+	if d.err != nil {
+		return false
+	}
+	if d.peek() != ':' {
+		d.syntax("want ':' after object key")
+		return false
+	}
+	d.pos++
+	return true
+}
+
+// Key returns the current member's unescaped key. It is valid until the
+// next call on d.
+func (d *Decoder) Key() []byte { return d.key }
+
+// Field is called by generated code for a known key: it marks bit in *seen,
+// rejects a duplicate key, and reports whether a value must be decoded
+// (false for null, which counts as absent, or on error).
+func (d *Decoder) Field(seen *uint64, bit uint) bool {
+	if d.err != nil {
+		return false
+	}
+	if *seen&(1<<bit) != 0 {
+		d.err = &TypeError{Offset: int64(d.pos), Field: string(d.key), Msg: "duplicate key"}
+		return false
+	}
+	*seen |= 1 << bit
+	return !d.Null()
+}
+
+// Unknown records the current key as seen (rejecting duplicates) and skips
+// its value. Unknown members are ignored for forward compatibility.
+func (d *Decoder) Unknown() {
+	if d.err != nil {
+		return
+	}
+	if d.dupUnknown(d.key) {
+		d.err = &TypeError{Offset: int64(d.pos), Field: string(d.key), Msg: "duplicate key"}
+		return
+	}
+	d.skipValue()
+}
+
+func (d *Decoder) dupUnknown(key []byte) bool {
+	if m := d.big[d.depth]; m != nil {
+		if _, ok := m[string(key)]; ok {
+			return true
+		}
+		m[string(key)] = struct{}{}
+		return false
+	}
+	keys := d.spans[d.mark[d.depth]:]
+	for _, s := range keys {
+		if string(d.arena[s.off:s.off+s.n]) == string(key) {
+			return true
+		}
+	}
+	if len(keys) >= linearKeys {
+		m := make(map[string]struct{}, 2*linearKeys)
+		for _, s := range keys {
+			m[string(d.arena[s.off:s.off+s.n])] = struct{}{}
+		}
+		m[string(key)] = struct{}{}
+		if d.big == nil {
+			d.big = make(map[int]map[string]struct{})
+		}
+		d.big[d.depth] = m
+		d.spans = d.spans[:d.mark[d.depth]]
+		d.arena = d.arena[:d.amark[d.depth]]
+		return false
+	}
+	d.spans = append(d.spans, span{off: int32(len(d.arena)), n: int32(len(key))})
+	d.arena = append(d.arena, key...)
+	return false
+}
+
+// BeginArray consumes '[' and reports whether an array was opened.
+func (d *Decoder) BeginArray() bool {
+	if d.err != nil {
+		return false
+	}
+	if d.peek() != '[' {
+		d.unexpected("array")
+		return false
+	}
+	if !d.push() {
+		return false
+	}
+	d.pos++
+	return true
+}
+
+// NextElem advances to the i-th element (from 0) of the array opened by
+// BeginArray; it returns false after consuming the closing ']' or on error.
+func (d *Decoder) NextElem(i int) bool {
+	if d.err != nil {
+		return false
+	}
+	c := d.peek()
+	if c == ']' {
+		d.pos++
+		d.pop()
+		return false
+	}
+	if i > 0 {
+		if c != ',' {
+			d.syntax("want ',' or ']' after array element")
+			return false
+		}
+		d.pos++
+		if d.peek() == ']' {
+			d.syntax("trailing comma in array")
+			return false
+		}
+	}
+	return true
+}
+
+// Skip consumes and validates one value of any type.
+func (d *Decoder) Skip() {
+	if d.err == nil {
+		d.skipValue()
+	}
+}
+
+func (d *Decoder) skipValue() {
+	switch c := d.peek(); c {
+	case '{':
+		if !d.push() {
+			return
+		}
+		d.pos++
+		for i := 0; d.NextField(i); i++ {
+			d.Unknown()
+		}
+	case '[':
+		if !d.push() {
+			return
+		}
+		d.pos++
+		for i := 0; d.NextElem(i); i++ {
+			d.skipValue()
+		}
+	case '"':
+		d.str()
+	case 't':
+		d.literal("true")
+	case 'f':
+		d.literal("false")
+	case 'n':
+		d.literal("null")
+	default:
+		if c == '-' || (c >= '0' && c <= '9') {
+			d.number()
+			return
+		}
+		d.unexpectedByte()
+	}
+}
+
+func (d *Decoder) unexpectedByte() {
+	if d.pos >= len(d.data) {
+		d.syntax("unexpected end of input")
+		return
+	}
+	d.syntax("invalid character " + quoteASCII(string(d.data[d.pos])))
+}
+
+// number scans a JSON number and reports whether it is an integer (no
+// fraction or exponent). It returns the number's bytes.
+func (d *Decoder) number() (num []byte, integer bool) {
+	start := d.pos
+	p := d.pos
+	data := d.data
+	if p < len(data) && data[p] == '-' {
+		p++
+	}
+	switch {
+	case p < len(data) && data[p] == '0':
+		p++
+	case p < len(data) && data[p] >= '1' && data[p] <= '9':
+		for p < len(data) && data[p] >= '0' && data[p] <= '9' {
+			p++
+		}
+	default:
+		d.pos = p
+		d.syntax("invalid number")
+		return nil, false
+	}
+	integer = true
+	if p < len(data) && data[p] == '.' {
+		integer = false
+		p++
+		q := p
+		for p < len(data) && data[p] >= '0' && data[p] <= '9' {
+			p++
+		}
+		if p == q {
+			d.pos = p
+			d.syntax("invalid number: no digits after '.'")
+			return nil, false
+		}
+	}
+	if p < len(data) && (data[p] == 'e' || data[p] == 'E') {
+		integer = false
+		p++
+		if p < len(data) && (data[p] == '+' || data[p] == '-') {
+			p++
+		}
+		q := p
+		for p < len(data) && data[p] >= '0' && data[p] <= '9' {
+			p++
+		}
+		if p == q {
+			d.pos = p
+			d.syntax("invalid number: no digits in exponent")
+			return nil, false
+		}
+	}
+	// A digit right after "0" (leading zero) lands here as trailing garbage
+	// and is rejected by the caller's next structural check; reject it now
+	// for a clearer message.
+	if p < len(data) && data[p] >= '0' && data[p] <= '9' {
+		d.pos = p
+		d.syntax("invalid number: leading zero")
+		return nil, false
+	}
+	d.pos = p
+	return data[start:p], integer
+}
+
+// String decodes a JSON string value.
+func (d *Decoder) String() string {
+	if d.err != nil {
+		return ""
+	}
+	if d.peek() != '"' {
+		d.unexpected("string")
+		return ""
+	}
+	return string(d.str())
+}
+
+// Bool decodes true or false.
+func (d *Decoder) Bool() bool {
+	if d.err != nil {
+		return false
+	}
+	switch d.peek() {
+	case 't':
+		d.literal("true")
+		return d.err == nil
+	case 'f':
+		d.literal("false")
+		return false
+	}
+	d.unexpected("boolean")
+	return false
+}
+
+// Int64 decodes an integer given either as a JSON string (the proto3 form)
+// or as a JSON number. Fractions, exponents and values outside int64 are
+// rejected.
+func (d *Decoder) Int64() int64 {
+	v, _ := d.integer(-1<<63, 1<<63-1)
+	return v
+}
+
+// Int32 decodes an integer like Int64 but limited to the int32 range.
+func (d *Decoder) Int32() int32 {
+	v, _ := d.integer(-1<<31, 1<<31-1)
+	return int32(v)
+}
+
+func (d *Decoder) integer(min, max int64) (int64, bool) {
+	if d.err != nil {
+		return 0, false
+	}
+	start := d.pos
+	var num []byte
+	switch c := d.peek(); {
+	case c == '"':
+		start = d.pos
+		s := d.str()
+		if d.err != nil {
+			return 0, false
+		}
+		// The digits must be the string's raw bytes: escaped digits would
+		// be legal JSON but are never produced by proto3 encoders.
+		if len(s) == 0 || &s[0] != &d.data[start+1] || len(s) != d.pos-start-2 {
+			d.typeErr(start, "want integer string")
+			return 0, false
+		}
+		num = s
+	case c == '-' || (c >= '0' && c <= '9'):
+		start = d.pos
+		var integer bool
+		num, integer = d.number()
+		if d.err != nil {
+			return 0, false
+		}
+		if !integer {
+			d.typeErr(start, "want integer, got fraction or exponent")
+			return 0, false
+		}
+	default:
+		d.unexpected("integer")
+		return 0, false
+	}
+	v, ok := parseInt(num, min, max)
+	if !ok {
+		d.typeErr(start, "integer invalid or out of range")
+		return 0, false
+	}
+	return v, true
+}
+
+// parseInt parses a JSON integer (optional '-', no leading zeros) within
+// [min, max].
+func parseInt(b []byte, min, max int64) (int64, bool) {
+	neg := false
+	if len(b) > 0 && b[0] == '-' {
+		neg = true
+		b = b[1:]
+	}
+	if len(b) == 0 || len(b) > 19 || (b[0] == '0' && len(b) > 1) {
+		return 0, false
+	}
+	var u uint64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		u = u*10 + uint64(c-'0') // 19 digits cannot overflow uint64
+	}
+	if neg {
+		if u > uint64(-(min+1))+1 {
+			return 0, false
+		}
+		return -int64(u-1) - 1, true
+	}
+	if u > uint64(max) {
+		return 0, false
+	}
+	return int64(u), true
+}
+
+// str consumes a JSON string at d.pos (which holds '"') and returns its
+// unescaped bytes, aliasing the input when no unescaping was needed and
+// d.buf otherwise.
+func (d *Decoder) str() []byte {
+	data := d.data
+	start := d.pos + 1
+	p := start
+	for p < len(data) {
+		c := data[p]
+		if c == '"' {
+			d.pos = p + 1
+			return data[start:p]
+		}
+		if c == '\\' || c < 0x20 || c >= utf8.RuneSelf {
+			break
+		}
+		p++
+	}
+	d.buf = append(d.buf[:0], data[start:p]...)
+	for p < len(data) {
+		c := data[p]
+		switch {
+		case c == '"':
+			d.pos = p + 1
+			return d.buf
+		case c < 0x20:
+			d.pos = p
+			d.syntax("control character in string")
+			return nil
+		case c == '\\':
+			p = d.escape(p)
+			if d.err != nil {
+				return nil
+			}
+		case c < utf8.RuneSelf:
+			d.buf = append(d.buf, c)
+			p++
+		default:
+			r, size := utf8.DecodeRune(data[p:])
+			if r == utf8.RuneError && size <= 1 {
+				d.pos = p
+				d.syntax("invalid UTF-8 in string")
+				return nil
+			}
+			d.buf = append(d.buf, data[p:p+size]...)
+			p += size
+		}
+	}
+	d.pos = p
+	d.syntax("unterminated string")
+	return nil
+}
+
+// escape decodes the escape sequence at data[p] ('\\') into d.buf and
+// returns the position after it.
+func (d *Decoder) escape(p int) int {
+	data := d.data
+	if p+1 >= len(data) {
+		d.pos = p
+		d.syntax("unterminated escape")
+		return p
+	}
+	switch data[p+1] {
+	case '"', '\\', '/':
+		d.buf = append(d.buf, data[p+1])
+	case 'b':
+		d.buf = append(d.buf, '\b')
+	case 'f':
+		d.buf = append(d.buf, '\f')
+	case 'n':
+		d.buf = append(d.buf, '\n')
+	case 'r':
+		d.buf = append(d.buf, '\r')
+	case 't':
+		d.buf = append(d.buf, '\t')
+	case 'u':
+		r, ok := hex4(data, p+2)
+		if !ok {
+			d.pos = p
+			d.syntax("invalid \\u escape")
+			return p
+		}
+		switch {
+		case r >= 0xDC00 && r <= 0xDFFF:
+			d.pos = p
+			d.syntax("lone low surrogate in \\u escape")
+			return p
+		case r >= 0xD800 && r <= 0xDBFF:
+			lo, ok := rune(0), false
+			if p+7 < len(data) && data[p+6] == '\\' && data[p+7] == 'u' {
+				lo, ok = hex4(data, p+8)
+			}
+			if !ok || lo < 0xDC00 || lo > 0xDFFF {
+				d.pos = p
+				d.syntax("lone high surrogate in \\u escape")
+				return p
+			}
+			r = 0x10000 + (r-0xD800)<<10 + (lo - 0xDC00)
+			d.buf = utf8.AppendRune(d.buf, r)
+			return p + 12
+		}
+		d.buf = utf8.AppendRune(d.buf, r)
+		return p + 6
+	default:
+		d.pos = p
+		d.syntax("invalid escape")
+		return p
+	}
+	return p + 2
+}
+
+func hex4(data []byte, p int) (rune, bool) {
+	if p+4 > len(data) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range data[p : p+4] {
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c = c - 'a' + 10
+		case c >= 'A' && c <= 'F':
+			c = c - 'A' + 10
+		default:
+			return 0, false
+		}
+		r = r<<4 | rune(c)
+	}
+	return r, true
+}

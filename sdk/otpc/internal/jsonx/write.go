@@ -1,0 +1,114 @@
+package jsonx
+
+import "unicode/utf8"
+
+const hex = "0123456789abcdef"
+
+// safe[c] is true for ASCII bytes that encoding/json writes unescaped
+// (HTML-safe mode: <, > and & are escaped).
+var safe = func() (t [utf8.RuneSelf]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return t
+}()
+
+// AppendString appends s as a JSON string, escaped exactly as
+// encoding/json.Marshal does: invalid UTF-8 becomes \ufffd, <, >, &, U+2028
+// and U+2029 are \u-escaped.
+func AppendString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			if safe[c] {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				dst = append(dst, '\\', c)
+			case '\b':
+				dst = append(dst, '\\', 'b')
+			case '\f':
+				dst = append(dst, '\\', 'f')
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hex[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
+
+// AppendInt appends v as a JSON number.
+func AppendInt(dst []byte, v int64) []byte {
+	var b [20]byte
+	i := len(b)
+	u := uint64(v)
+	if v < 0 {
+		u = -u // two's complement: also right for math.MinInt64
+	}
+	for u >= 10 {
+		i--
+		b[i] = byte('0' + u%10)
+		u /= 10
+	}
+	i--
+	b[i] = byte('0' + u)
+	if v < 0 {
+		dst = append(dst, '-')
+	}
+	return append(dst, b[i:]...)
+}
+
+// AppendInt64String appends v as a JSON string holding a decimal integer,
+// the proto3 JSON form of int64.
+func AppendInt64String(dst []byte, v int64) []byte {
+	dst = append(dst, '"')
+	dst = AppendInt(dst, v)
+	return append(dst, '"')
+}
+
+// AppendBool appends true or false.
+func AppendBool(dst []byte, v bool) []byte {
+	if v {
+		return append(dst, "true"...)
+	}
+	return append(dst, "false"...)
+}
+
+// Key appends a comma if the object that started at offset start already
+// has a member, then the pre-quoted key with its colon (e.g. `"a":`).
+func Key(dst []byte, start int, quotedKey string) []byte {
+	if len(dst) > start {
+		dst = append(dst, ',')
+	}
+	return append(dst, quotedKey...)
+}
