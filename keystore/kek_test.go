@@ -1,0 +1,98 @@
+package keystore
+
+import (
+	"encoding/base64"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestKEKFileAndEnv(t *testing.T) {
+	dir := t.TempDir()
+	k, err := GenerateKEK()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "kek")
+	if err := WriteKEKFile(path, k); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o600 {
+		t.Fatalf("KEK file mode %v, want 0600", st.Mode().Perm())
+	}
+	if err := WriteKEKFile(path, k); err == nil {
+		t.Fatal("existing KEK file overwritten")
+	}
+	rawPath := filepath.Join(dir, "raw")
+	os.WriteFile(rawPath, k.raw[:], 0o600)
+	badPath := filepath.Join(dir, "bad")
+	os.WriteFile(badPath, []byte("c2hvcnQ="), 0o600)
+
+	std := base64.StdEncoding.EncodeToString(k.raw[:])
+	url := base64.RawURLEncoding.EncodeToString(k.raw[:])
+	cases := []struct {
+		name string
+		env  map[string]string
+		want error
+	}{
+		{"none", nil, ErrNoKEK},
+		{"env std base64", map[string]string{EnvKEK: std}, nil},
+		{"env url base64 unpadded", map[string]string{EnvKEK: " " + url + "\n"}, nil},
+		{"env wins over file", map[string]string{EnvKEK: std, EnvKEKFile: badPath}, nil},
+		{"file base64", map[string]string{EnvKEKFile: path}, nil},
+		{"file raw bytes", map[string]string{EnvKEKFile: rawPath}, nil},
+		{"file too short", map[string]string{EnvKEKFile: badPath}, ErrBadKEK},
+		{"env not base64", map[string]string{EnvKEK: "!!!"}, ErrBadKEK},
+		{"file missing", map[string]string{EnvKEKFile: filepath.Join(dir, "nope")}, os.ErrNotExist},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := LoadKEK(func(k string) string { return c.env[k] })
+			if c.want != nil {
+				if !errors.Is(err, c.want) {
+					t.Fatalf("got %v, want %v", err, c.want)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.raw != k.raw {
+				t.Fatal("loaded a different KEK")
+			}
+		})
+	}
+}
+
+func TestKEKSealOpen(t *testing.T) {
+	k, _ := GenerateKEK()
+	other, _ := GenerateKEK()
+	pt := []byte("private key bytes")
+	a, _ := k.seal(pt, recordAAD("ks1", "A"))
+	b, _ := k.seal(pt, recordAAD("ks1", "A"))
+	if string(a) == string(b) {
+		t.Fatal("nonce reused: two seals are identical")
+	}
+	if got, err := k.open(a, recordAAD("ks1", "A")); err != nil || string(got) != string(pt) {
+		t.Fatalf("round trip: %q %v", got, err)
+	}
+	tampered := append([]byte{}, a...)
+	tampered[len(tampered)-1] ^= 1
+	for name, try := range map[string]func() ([]byte, error){
+		"other key id":    func() ([]byte, error) { return k.open(a, recordAAD("ks1", "B")) },
+		"other keyset":    func() ([]byte, error) { return k.open(a, recordAAD("ks2", "A")) },
+		"id/keyset shift": func() ([]byte, error) { return k.open(a, recordAAD("ks1A", "")) },
+		"other KEK":       func() ([]byte, error) { return other.open(a, recordAAD("ks1", "A")) },
+		"tampered":        func() ([]byte, error) { return k.open(tampered, recordAAD("ks1", "A")) },
+		"truncated":       func() ([]byte, error) { return k.open(a[:10], recordAAD("ks1", "A")) },
+	} {
+		if _, err := try(); err == nil {
+			t.Errorf("%s: opened", name)
+		}
+	}
+}
