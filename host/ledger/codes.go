@@ -137,8 +137,15 @@ func (tx *Tx) CreateCode(c Code) error {
 	if MerchantStatus(status) != MerchantActive {
 		return fmt.Errorf("%w: %s", ErrMerchantDisabled, merchantID)
 	}
+	var one int
+	switch err := tx.w.queryRow(`SELECT 1 FROM codes WHERE piaid = ? AND transaction_id = ?`,
+		c.PIAID, c.TransactionID).Scan(&one); {
+	case err == nil:
+		return fmt.Errorf("%w: code %s", ErrDuplicate, c.TransactionID)
+	case !errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("ledger: create code: %w", err)
+	}
 	if c.Printable != "" {
-		var one int
 		err := tx.w.queryRow(`SELECT 1 FROM codes WHERE merchant_id = ? AND printable = ? AND state = 'issued'`,
 			merchantID, c.Printable).Scan(&one)
 		if err == nil {
@@ -148,17 +155,13 @@ func (tx *Tx) CreateCode(c Code) error {
 			return fmt.Errorf("ledger: create code: %w", err)
 		}
 	}
-	res, err := tx.w.exec(`INSERT INTO codes(piaid, transaction_id, merchant_id, account_id, gpt_hash,
+	_, err := tx.w.exec(`INSERT INTO codes(piaid, transaction_id, merchant_id, account_id, gpt_hash,
 		amount_micros, currency, printable, barcode, state, expires_ms, created_ms, updated_ms)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'issued', ?, ?, ?)
-		ON CONFLICT (piaid, transaction_id) DO NOTHING`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'issued', ?, ?, ?)`,
 		c.PIAID, c.TransactionID, merchantID, c.AccountID, c.GPTHash, c.AmountMicros, c.Currency,
 		nullStr(c.Printable), nullStr(c.Barcode), msOrNil(c.ExpiresAt), tx.now, tx.now)
 	if err != nil {
 		return fmt.Errorf("ledger: create code: %w", err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return fmt.Errorf("%w: code %s", ErrDuplicate, c.TransactionID)
 	}
 	return nil
 }

@@ -6,7 +6,28 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 )
+
+// Stats counts the writer's work since Open.
+type Stats struct {
+	// Transactions is the number of SQLite transactions committed (one
+	// fsync each).
+	Transactions int64
+	// Closures is the number of Apply closures that committed.
+	Closures int64
+	// Failed is the number of Apply closures that returned an error or were
+	// rolled back with their batch.
+	Failed int64
+}
+
+type stats struct{ tx, closures, failed atomic.Int64 }
+
+// Stats returns the writer's counters; Closures/Transactions is the mean
+// group-commit batch size.
+func (l *Ledger) Stats() Stats {
+	return Stats{Transactions: l.stats.tx.Load(), Closures: l.stats.closures.Load(), Failed: l.stats.failed.Load()}
+}
 
 // commitReq is one Apply call waiting for the writer.
 type commitReq struct {
@@ -97,6 +118,9 @@ func (l *Ledger) commitBatch(batch []*commitReq, results []error) {
 	results = results[:len(batch)]
 	defer func() {
 		for i, r := range batch {
+			if results[i] != nil {
+				l.stats.failed.Add(1)
+			}
 			r.done <- results[i]
 			results[i] = nil
 		}
@@ -154,7 +178,10 @@ func (l *Ledger) commitBatch(batch []*commitReq, results []error) {
 	}
 	if _, err := w.exec(sqlCommit); err != nil {
 		l.abort(results, fmt.Errorf("%w: %w", ErrCommitFailed, err))
+		return
 	}
+	l.stats.tx.Add(1)
+	l.stats.closures.Add(int64(committed))
 }
 
 // failAll gives every caller err.

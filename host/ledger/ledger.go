@@ -71,6 +71,7 @@ type Ledger struct {
 	closed   bool
 	w        *writer
 	locks    keyedLocks
+	stats    stats
 	read     readStmts
 	ownsDB   bool
 	closeErr error
