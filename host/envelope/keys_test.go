@@ -123,10 +123,12 @@ func loadFixtures() (map[string]*fixture, error) {
 }
 
 func generateFixture(s fixtureSpec, path string) error {
-	created := time.Now().Add(-24 * time.Hour)
-	lifetime := uint32(2 * 365 * 24 * 3600)
+	// All keys are created at the same past time so that gpg, run with
+	// --faked-system-time inside the expired key's lifetime, can use every
+	// key in one message.
+	created := time.Now().Add(-400 * 24 * time.Hour).Truncate(24 * time.Hour)
+	lifetime := uint32(5 * 365 * 24 * 3600)
 	if s.expired {
-		created = time.Now().Add(-400 * 24 * time.Hour)
 		lifetime = 30 * 24 * 3600
 	}
 	cfg := &packet.Config{
