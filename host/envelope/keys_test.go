@@ -35,13 +35,13 @@ type fixtureSpec struct {
 }
 
 var fixtureSpecs = []fixtureSpec{
-	{"gw-a", 2048, false},      // gateway key (self in the gateway)
-	{"gw-b", 2048, false},      // gateway's next key (rotation)
-	{"google-1", 2048, false},  // Google key (peer in the gateway)
-	{"google-2", 2048, false},  // Google's second key
-	{"unknown", 2048, false},   // a signer nobody trusts
-	{"expired", 2048, true},    // a Google key whose OpenPGP lifetime has ended
-	{"gw-3072", 3072, false},   // gateway key, RSA-3072
+	{"gw-a", 2048, false},     // gateway key (self in the gateway)
+	{"gw-b", 2048, false},     // gateway's next key (rotation)
+	{"google-1", 2048, false}, // Google key (peer in the gateway)
+	{"google-2", 2048, false}, // Google's second key
+	{"unknown", 2048, false},  // a signer nobody trusts
+	{"expired", 2048, true},   // a Google key whose OpenPGP lifetime has ended
+	{"gw-3072", 3072, false},  // gateway key, RSA-3072
 	{"google-3072", 3072, false},
 }
 
