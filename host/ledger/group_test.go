@@ -1,0 +1,186 @@
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// blockWriter occupies the writer with a closure until release is closed, so
+// the Apply calls made meanwhile queue up and form one batch.
+func blockWriter(t *testing.T, l *Ledger) (release func(), wait func()) {
+	t.Helper()
+	started, rel := make(chan struct{}), make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- l.Apply(context.Background(), func(tx *Tx) error {
+			close(started)
+			<-rel
+			return nil
+		})
+	}()
+	<-started
+	return func() { close(rel) }, func() {
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+func waitQueued(t *testing.T, l *Ledger, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for len(l.reqs) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d of %d commits queued", len(l.reqs), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// A request's record, KV change set and outbox entry commit together; a
+// failing closure in a group commit leaves nothing of itself while the
+// others in the same SQLite transaction commit.
+func TestGroupCommitIsolatesFailingClosure(t *testing.T) {
+	ctx := context.Background()
+	l, _ := openTest(t, Options{})
+	before := l.Stats()
+	release, waitBlocker := blockWriter(t, l)
+	const n, bad = 6, 3
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			id := fmt.Sprintf("g%d", i)
+			errs[i] = l.Apply(ctx, func(tx *Tx) error {
+				if err := tx.PutRecord(Record{PIAID: testPIAID, RequestID: id, Method: "m", Hash: hashOf(id), Status: StatusOK, Body: []byte(id)}); err != nil {
+					return err
+				}
+				if err := tx.ApplyKV(testMerchant, []KVChange{{Key: id, Value: []byte("v")}, {Key: "shared-" + id, Value: []byte("x")}}); err != nil {
+					return err
+				}
+				if v, ok, err := tx.KVGet(testMerchant, id); err != nil || !ok || string(v) != "v" {
+					return fmt.Errorf("tx does not see its own KV write: %q %v %v", v, ok, err)
+				}
+				if _, err := tx.Enqueue(OutboxItem{MerchantID: testMerchant, PIAID: testPIAID, Method: "referenceNumberPaidNotification",
+					RequestID: "n-" + id, Payload: []byte(`{}`), OrderingKey: id}); err != nil {
+					return err
+				}
+				if i == bad {
+					// Fails after writing record, KV and outbox.
+					return tx.ApplyKV(testMerchant, []KVChange{{Key: strings.Repeat("k", MaxKVKeyBytes+1)}})
+				}
+				return nil
+			})
+		}(i)
+	}
+	waitQueued(t, l, n)
+	release()
+	wg.Wait()
+	waitBlocker()
+	for i, err := range errs {
+		if (i == bad) != (err != nil) {
+			t.Fatalf("closure %d: %v", i, err)
+		}
+	}
+	if !errors.Is(errs[bad], ErrKVLimit) {
+		t.Fatalf("bad closure error %v, want ErrKVLimit", errs[bad])
+	}
+	after := l.Stats()
+	if got := after.Transactions - before.Transactions; got != 2 {
+		t.Fatalf("%d transactions, want 2 (blocker + one group)", got)
+	}
+	if got := after.Closures - before.Closures; got != n {
+		t.Fatalf("%d closures committed, want %d", got, n) // blocker + n-1
+	}
+	for i := 0; i < n; i++ {
+		id := fmt.Sprintf("g%d", i)
+		_, recErr := l.Record(ctx, testPIAID, id)
+		_, kvOK, _ := l.KVGet(ctx, testMerchant, "shared-"+id)
+		if i == bad {
+			if !errors.Is(recErr, ErrNotFound) || kvOK {
+				t.Fatalf("failed closure left record (%v) or KV (%v)", recErr, kvOK)
+			}
+			continue
+		}
+		if recErr != nil || !kvOK {
+			t.Fatalf("closure %d: record %v, kv %v", i, recErr, kvOK)
+		}
+	}
+	if d, err := l.Depth(ctx); err != nil || d != n-1 {
+		t.Fatalf("outbox depth %d, %v; want %d", d, err, n-1)
+	}
+}
+
+func TestGroupCommitSkipsCancelledWaiters(t *testing.T) {
+	l, _ := openTest(t, Options{})
+	release, waitBlocker := blockWriter(t, l)
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan struct{}, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- l.Apply(ctx, func(tx *Tx) error { ran <- struct{}{}; return nil })
+	}()
+	waitQueued(t, l, 1)
+	cancel()
+	release()
+	waitBlocker()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("got %v, want context.Canceled", err)
+	}
+	select {
+	case <-ran:
+		t.Fatal("cancelled closure ran")
+	default:
+	}
+}
+
+func TestKV(t *testing.T) {
+	ctx := context.Background()
+	l, _ := openTest(t, Options{})
+	apply := func(ch ...KVChange) error {
+		return l.Apply(ctx, func(tx *Tx) error { return tx.ApplyKV(testMerchant, ch) })
+	}
+	tests := []struct {
+		name    string
+		changes []KVChange
+		want    error
+	}{
+		{"put", []KVChange{{Key: "a", Value: []byte("1")}, {Key: "b", Value: []byte("2")}}, nil},
+		{"overwrite and delete", []KVChange{{Key: "a", Value: []byte("3")}, {Key: "b", Delete: true}}, nil},
+		{"empty value", []KVChange{{Key: "e", Value: nil}}, nil},
+		{"key too long", []KVChange{{Key: "c", Value: []byte("x")}, {Key: strings.Repeat("k", MaxKVKeyBytes+1)}}, ErrKVLimit},
+		{"empty key", []KVChange{{Key: ""}}, ErrKVLimit},
+		{"value too big", []KVChange{{Key: "c", Value: make([]byte, MaxKVValueBytes+1)}}, ErrKVLimit},
+		{"too many changes", make([]KVChange, MaxKVChanges+1), ErrKVLimit},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := apply(tc.changes...); !errors.Is(err, tc.want) {
+				t.Fatalf("got %v, want %v", err, tc.want)
+			}
+		})
+	}
+	want := map[string]string{"a": "3", "e": ""}
+	for k, v := range want {
+		got, ok, err := l.KVGet(ctx, testMerchant, k)
+		if err != nil || !ok || string(got) != v {
+			t.Fatalf("KVGet(%s) = %q %v %v, want %q", k, got, ok, err, v)
+		}
+	}
+	for _, k := range []string{"b", "c"} {
+		if _, ok, err := l.KVGet(ctx, testMerchant, k); ok || err != nil {
+			t.Fatalf("KVGet(%s) present=%v err=%v", k, ok, err)
+		}
+	}
+	// Namespaces are separate.
+	if _, ok, _ := l.KVGet(ctx, "other-merchant", "a"); ok {
+		t.Fatal("namespace leak")
+	}
+}
