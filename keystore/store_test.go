@@ -531,3 +531,49 @@ func TestExpiry(t *testing.T) {
 		t.Error("never-expiring key reports an expiry")
 	}
 }
+
+// TestConcurrentReadersDuringRotation runs request-path readers against a
+// rotating writer; run with -race. Every snapshot a reader sees is whole: it
+// has exactly one self primary once the first promotion is done.
+func TestConcurrentReadersDuringRotation(t *testing.T) {
+	e := newTestStore(t)
+	ks := e.keyset(t, KindPGP)
+	a := e.mustImport(t, ks, OwnerSelf, pgpSecret(t, 0), ImportOptions{})[0].ID
+	b := e.mustImport(t, ks, OwnerSelf, pgpSecret(t, 1), ImportOptions{})[0].ID
+	e.mustSet(t, ks, a, StateActive)
+	e.mustSet(t, ks, b, StateActive)
+	e.mustSet(t, ks, a, StatePrimary)
+	done := make(chan struct{})
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() {
+			for {
+				select {
+				case <-done:
+					errs <- nil
+					return
+				default:
+				}
+				snap, err := e.s.Keyset(e.ctx, ks)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if p := snap.Primary(OwnerSelf); p == nil || p.PGP.PrivateKey == nil {
+					errs <- fmt.Errorf("snapshot without a usable primary")
+					return
+				}
+			}
+		}()
+	}
+	for i := range 20 {
+		next := []string{b, a}[i%2]
+		e.mustSet(t, ks, next, StatePrimary)
+	}
+	close(done)
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
