@@ -1,0 +1,112 @@
+package runtime
+
+import (
+	"log/slog"
+	"time"
+)
+
+// Limits bound what one plugin version may use. Zero fields take the
+// defaults of DefaultLimits.
+type Limits struct {
+	MemoryPages   uint32        // linear memory cap per instance, 64 KiB pages
+	CallTimeout   time.Duration // wall clock per call (also capped by the caller's context)
+	InitTimeout   time.Duration // wall clock to instantiate, initialise and warm one instance
+	MaxInput      int           // input frame bytes
+	MaxOutput     int           // output frame bytes
+	MaxLogBytes   int           // log + stdout + stderr bytes per call
+	MaxKVOps      int           // kv_get + kv_put + kv_delete per call
+	MaxKeySize    int           // bytes per KV key
+	MaxValueSize  int           // bytes per KV value
+	MaxConfigSize int           // bytes of configuration JSON
+}
+
+// DefaultLimits returns the limits used for zero fields.
+func DefaultLimits() Limits {
+	return Limits{
+		MemoryPages:   1024, // 64 MiB; a Go guest uses 4-8 MiB
+		CallTimeout:   time.Second,
+		InitTimeout:   10 * time.Second,
+		MaxInput:      256 << 10,
+		MaxOutput:     256 << 10,
+		MaxLogBytes:   16 << 10,
+		MaxKVOps:      256,
+		MaxKeySize:    512,
+		MaxValueSize:  64 << 10,
+		MaxConfigSize: 64 << 10,
+	}
+}
+
+func (l Limits) withDefaults() Limits {
+	d := DefaultLimits()
+	if l.MemoryPages == 0 {
+		l.MemoryPages = d.MemoryPages
+	}
+	if l.CallTimeout <= 0 {
+		l.CallTimeout = d.CallTimeout
+	}
+	if l.InitTimeout <= 0 {
+		l.InitTimeout = d.InitTimeout
+	}
+	if l.MaxInput <= 0 {
+		l.MaxInput = d.MaxInput
+	}
+	if l.MaxOutput <= 0 {
+		l.MaxOutput = d.MaxOutput
+	}
+	if l.MaxLogBytes <= 0 {
+		l.MaxLogBytes = d.MaxLogBytes
+	}
+	if l.MaxKVOps <= 0 {
+		l.MaxKVOps = d.MaxKVOps
+	}
+	if l.MaxKeySize <= 0 {
+		l.MaxKeySize = d.MaxKeySize
+	}
+	if l.MaxValueSize <= 0 {
+		l.MaxValueSize = d.MaxValueSize
+	}
+	if l.MaxConfigSize <= 0 {
+		l.MaxConfigSize = d.MaxConfigSize
+	}
+	return l
+}
+
+// PoolConfig sizes the pool of warm instances of one version.
+type PoolConfig struct {
+	// Max is the most instances alive at once (idle + busy); callers beyond
+	// it wait in FIFO order. Default 4.
+	Max int
+	// Warm is how many instances Load creates and warms before it returns.
+	// Default 1. It is capped by Max.
+	Warm int
+}
+
+func (p PoolConfig) withDefaults() PoolConfig {
+	if p.Max <= 0 {
+		p.Max = 4
+	}
+	if p.Warm <= 0 {
+		p.Warm = 1
+	}
+	if p.Warm > p.Max {
+		p.Warm = p.Max
+	}
+	return p
+}
+
+// Options configure a Manager.
+type Options struct {
+	// CacheDir holds compiled machine code, one sub-directory per wasm
+	// sha256. Empty disables the disk cache.
+	CacheDir string
+	// CacheKey authenticates cache entries (HMAC-SHA256). Required with
+	// CacheDir; keep it outside CacheDir (e.g. in the database).
+	CacheKey []byte
+	// Limits and Pool are the defaults for versions whose VersionSpec leaves
+	// them zero.
+	Limits Limits
+	Pool   PoolConfig
+	// Logger receives plugin log lines (with plugin, version, level) and
+	// runtime events. Nil discards.
+	Logger *slog.Logger
+}

@@ -1,0 +1,53 @@
+package sdk
+
+import (
+	"crypto/rand"
+	"log/slog"
+	"time"
+)
+
+// MemHost is an in-memory Host for native tests of plugin logic: a map for
+// KV, a fixed request time and configuration, and log lines kept in Logs.
+// It is not safe for concurrent use.
+type MemHost struct {
+	KV         map[string][]byte
+	Now        time.Time
+	ConfigJSON []byte
+	Logs       []string
+	// Logger, if set, also receives log lines.
+	Logger *slog.Logger
+}
+
+// NewMemHost returns a MemHost with an empty KV.
+func NewMemHost(now time.Time, config []byte) *MemHost {
+	return &MemHost{KV: map[string][]byte{}, Now: now, ConfigJSON: config}
+}
+
+// Log records msg.
+func (h *MemHost) Log(level Level, msg string) {
+	h.Logs = append(h.Logs, msg)
+	if h.Logger != nil {
+		h.Logger.Info("plugin log", "level", int(level), "msg", msg)
+	}
+}
+
+// KVGet returns a copy of key's value.
+func (h *MemHost) KVGet(key string) ([]byte, bool) {
+	v, ok := h.KV[key]
+	return append([]byte(nil), v...), ok
+}
+
+// KVPut stores a copy of value.
+func (h *MemHost) KVPut(key string, value []byte) { h.KV[key] = append([]byte{}, value...) }
+
+// KVDelete removes key.
+func (h *MemHost) KVDelete(key string) { delete(h.KV, key) }
+
+// Random fills b from crypto/rand.
+func (h *MemHost) Random(b []byte) { _, _ = rand.Read(b) }
+
+// NowMillis returns Now in Unix milliseconds.
+func (h *MemHost) NowMillis() int64 { return h.Now.UnixMilli() }
+
+// Config returns ConfigJSON.
+func (h *MemHost) Config() []byte { return h.ConfigJSON }
