@@ -1,19 +1,14 @@
 // TEST-ONLY interop driver for host/envelope: the npm package `jose` (panva)
-// as an independent JWS-in-JWE implementation.
+// as an independent JWS-in-JWE implementation. Reads a JSON request, or an
+// array of them, on stdin and writes the result(s) as JSON on stdout.
 //
-//   node jose.mjs seal < {payload(b64), signJwk, encJwk, sigAlg, keyAlg, enc, zip, signKid, encKid}
-//     -> {body}
-//   node jose.mjs open < {body, decJwk, verifyJwks[], keyAlgs[], encs[], sigAlgs[]}
-//     -> {payload(b64), jweHeader, jwsHeader}
+//   node jose.mjs seal  {payload(b64), signJwk, encJwk, sigAlg, keyAlg, enc, zip, signKid, encKid} -> {body}
+//   node jose.mjs open  {body, decJwk, verifyJwks[], keyAlgs[], encs[], sigAlgs[]}
+//                       -> {payload(b64), jweHeader, jwsHeader} or {error}
 // `jose` cannot do RSA1_5 (WebCrypto lacks RSAES-PKCS1-v1_5); see nodejose.mjs.
 import { CompactEncrypt, CompactSign, compactDecrypt, compactVerify, importJWK } from 'jose';
 
-const chunks = [];
-for await (const c of process.stdin) chunks.push(c);
-const req = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-const mode = process.argv[2];
-
-async function seal() {
+async function seal(req) {
   const signKey = await importJWK(req.signJwk, req.sigAlg);
   const sh = { alg: req.sigAlg };
   if (req.signKid) sh.kid = req.signKid;
@@ -26,7 +21,7 @@ async function seal() {
   return { body };
 }
 
-async function open() {
+async function open(req) {
   const dec = await compactDecrypt(req.body, (h) => importJWK(req.decJwk, h.alg), {
     keyManagementAlgorithms: req.keyAlgs,
     contentEncryptionAlgorithms: req.encs,
@@ -44,10 +39,21 @@ async function open() {
   };
 }
 
-try {
-  const out = mode === 'seal' ? await seal() : mode === 'open' ? await open() : (() => { throw new Error(`mode ${mode}`); })();
-  process.stdout.write(JSON.stringify(out));
-} catch (e) {
-  process.stderr.write(`jose.mjs ${mode}: ${e && e.stack || e}\n`);
+const chunks = [];
+for await (const c of process.stdin) chunks.push(c);
+const input = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+const mode = process.argv[2];
+const fn = { seal, open }[mode];
+if (!fn) {
+  process.stderr.write(`jose.mjs: unknown mode ${mode}\n`);
   process.exit(2);
 }
+const out = [];
+for (const req of Array.isArray(input) ? input : [input]) {
+  try {
+    out.push(await fn(req));
+  } catch (e) {
+    out.push({ error: String(e && e.stack || e) });
+  }
+}
+process.stdout.write(JSON.stringify(Array.isArray(input) ? out : out[0]));
