@@ -1,0 +1,228 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/otpcgate/otpcgate/host/server"
+	"github.com/otpcgate/otpcgate/internal/tlsutil"
+)
+
+// ErrInvalid matches every FieldError.
+var ErrInvalid = errors.New("invalid configuration")
+
+// FieldError is one validation failure, naming the key at fault.
+type FieldError struct {
+	// Key is the setting, e.g. "listen.cert_file" or "merchants[1].base_path".
+	Key string
+	// Err says what is wrong.
+	Err error
+}
+
+// Error formats the failure as "key: reason".
+func (e *FieldError) Error() string { return e.Key + ": " + e.Err.Error() }
+
+// Unwrap returns the reason.
+func (e *FieldError) Unwrap() error { return e.Err }
+
+// Is reports whether target is ErrInvalid.
+func (e *FieldError) Is(target error) bool { return target == ErrInvalid }
+
+// Validate checks the configuration and returns every problem at once,
+// joined (errors.Join) as *FieldError values. It also checks that the
+// certificate and key files exist, so a typo fails at start, not at the
+// first handshake.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, a ...any) {
+		errs = append(errs, &FieldError{Key: key, Err: fmt.Errorf(format, a...)})
+	}
+	if c.DataDir == "" {
+		bad("data_dir", "must not be empty")
+	}
+	if err := checkAddr(c.Listen.Addr); err != nil {
+		bad("listen.addr", "%v", err)
+	}
+	for _, f := range []struct{ key, path string }{
+		{"listen.cert_file", c.Listen.CertFile}, {"listen.key_file", c.Listen.KeyFile},
+	} {
+		if err := checkFile(f.path); err != nil {
+			errs = append(errs, &FieldError{Key: f.key, Err: err})
+		}
+	}
+	if c.Listen.CertReloadInterval < 0 {
+		bad("listen.cert_reload_interval", "must not be negative")
+	}
+	if _, err := tlsutil.ParseCurves(c.Listen.Curves); err != nil {
+		bad("listen.curves", "%v", err)
+	}
+	if c.Limits.BodyLimit <= 0 || c.Limits.BodyLimit > 64<<20 {
+		bad("limits.body_limit", "must be between 1 and %d bytes, got %d", 64<<20, c.Limits.BodyLimit)
+	}
+	if c.Limits.MaxHeaderBytes < 1024 || c.Limits.MaxHeaderBytes > 1<<20 {
+		bad("limits.max_header_bytes", "must be between 1024 and %d, got %d", 1<<20, c.Limits.MaxHeaderBytes)
+	}
+	for _, t := range []struct {
+		key string
+		d   Duration
+	}{
+		{"limits.read_header_timeout", c.Limits.ReadHeaderTimeout},
+		{"limits.read_timeout", c.Limits.ReadTimeout},
+		{"limits.write_timeout", c.Limits.WriteTimeout},
+		{"limits.idle_timeout", c.Limits.IdleTimeout},
+		{"limits.handler_timeout", c.Limits.HandlerTimeout},
+		{"limits.shutdown_timeout", c.Limits.ShutdownTimeout},
+	} {
+		if t.d <= 0 {
+			bad(t.key, "must be positive, got %s", t.d)
+		}
+	}
+	if c.Limits.WriteTimeout > 0 && c.Limits.WriteTimeout <= c.Limits.HandlerTimeout {
+		bad("limits.write_timeout", "must exceed limits.handler_timeout (%s), or answers are cut off", c.Limits.HandlerTimeout)
+	}
+	if c.Admission.MaxInFlight < 0 {
+		bad("admission.max_in_flight", "must be >= 0 (0 means GOMAXPROCS), got %d", c.Admission.MaxInFlight)
+	}
+	if c.Admission.MaxQueue < 0 {
+		bad("admission.max_queue", "must be >= 0, got %d", c.Admission.MaxQueue)
+	}
+	if c.Admission.MaxWait < 0 {
+		bad("admission.max_wait", "must be >= 0, got %s", c.Admission.MaxWait)
+	}
+	if c.TimestampSkew <= 0 || c.TimestampSkew.D() > 10*time.Minute {
+		bad("timestamp_skew", "must be positive and at most 10m, got %s", c.TimestampSkew)
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "must be debug, info, warn or error, got %q", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "json", "text":
+	default:
+		bad("log.format", "must be json or text, got %q", c.Log.Format)
+	}
+	if c.Admin.Addr != "" {
+		if err := checkAddr(c.Admin.Addr); err != nil {
+			bad("admin.addr", "%v", err)
+		} else if c.Admin.Addr == c.Listen.Addr {
+			bad("admin.addr", "must differ from listen.addr")
+		}
+	}
+	errs = append(errs, c.validateMerchants()...)
+	return errors.Join(errs...)
+}
+
+func (c *Config) validateMerchants() []error {
+	var errs []error
+	ids, bases, piaids := map[string]int{}, map[string]int{}, map[string]int{}
+	for i, m := range c.Merchants {
+		key := func(f string) string { return fmt.Sprintf("merchants[%d].%s", i, f) }
+		bad := func(f, format string, a ...any) {
+			errs = append(errs, &FieldError{Key: key(f), Err: fmt.Errorf(format, a...)})
+		}
+		if m.ID == "" {
+			bad("id", "must not be empty")
+		} else if j, dup := ids[m.ID]; dup {
+			bad("id", "%q already used by merchants[%d]", m.ID, j)
+		} else {
+			ids[m.ID] = i
+		}
+		if base, err := server.NormalizeBasePath(m.BasePath); err != nil {
+			bad("base_path", "%v", err)
+		} else if j, dup := bases[base]; dup {
+			bad("base_path", "%q already used by merchants[%d]", m.BasePath, j)
+		} else {
+			bases[base] = i
+		}
+		if len(m.PIAIDs) == 0 {
+			bad("piaids", "at least one payment integrator account id is required")
+		}
+		for _, p := range m.PIAIDs {
+			if p == "" {
+				bad("piaids", "must not contain an empty id")
+			} else if j, dup := piaids[p]; dup {
+				bad("piaids", "%q already used by merchants[%d]", p, j)
+			} else {
+				piaids[p] = i
+			}
+		}
+		if m.Envelope != EnvelopePGP && m.Envelope != EnvelopeJOSE {
+			bad("envelope", "must be %q or %q, got %q", EnvelopePGP, EnvelopeJOSE, m.Envelope)
+		}
+		if m.KeysetID == "" {
+			bad("keyset_id", "must not be empty")
+		}
+		if u, err := url.Parse(m.GoogleEndpoint); err != nil || u.Scheme != "https" || u.Host == "" {
+			bad("google_endpoint", "must be an https URL, got %q", m.GoogleEndpoint)
+		}
+	}
+	return errs
+}
+
+func checkAddr(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("not host:port: %q", addr)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("bad port in %q", addr)
+	}
+	_ = host // "" means all interfaces; names are resolved by Listen
+	return nil
+}
+
+func checkFile(path string) error {
+	if path == "" {
+		return errors.New("required")
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if !st.Mode().IsRegular() {
+		return fmt.Errorf("%s is not a regular file", path)
+	}
+	return nil
+}
+
+// ServerConfig maps the listener settings and merchant base paths to a
+// server.Config.
+func (c *Config) ServerConfig() server.Config {
+	sc := server.Config{
+		Addr:               c.Listen.Addr,
+		CertFile:           c.Listen.CertFile,
+		KeyFile:            c.Listen.KeyFile,
+		CertReloadInterval: c.Listen.CertReloadInterval.D(),
+		DisableTLS13:       !c.Listen.TLS13,
+		AllowCBCSuites:     c.Listen.TLS12CBCSuites,
+		Curves:             c.Listen.Curves,
+		EnableHTTP2:        c.Listen.HTTP2,
+		BodyLimit:          c.Limits.BodyLimit,
+		MaxHeaderBytes:     c.Limits.MaxHeaderBytes,
+		ReadHeaderTimeout:  c.Limits.ReadHeaderTimeout.D(),
+		ReadTimeout:        c.Limits.ReadTimeout.D(),
+		WriteTimeout:       c.Limits.WriteTimeout.D(),
+		IdleTimeout:        c.Limits.IdleTimeout.D(),
+		HandlerTimeout:     c.Limits.HandlerTimeout.D(),
+		ShutdownTimeout:    c.Limits.ShutdownTimeout.D(),
+	}
+	for _, m := range c.Merchants {
+		sc.Routes = append(sc.Routes, server.Route{BasePath: m.BasePath, MerchantID: m.ID})
+	}
+	return sc
+}
+
+// LimiterConfig maps the admission settings.
+func (c *Config) LimiterConfig() server.LimiterConfig {
+	return server.LimiterConfig{
+		MaxInFlight: c.Admission.MaxInFlight,
+		MaxQueue:    c.Admission.MaxQueue,
+		MaxWait:     c.Admission.MaxWait.D(),
+	}
+}
