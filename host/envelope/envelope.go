@@ -92,7 +92,9 @@ type PGPConfig struct {
 	Padded bool
 	// Compress makes Seal ZLIB-compress the signed message. Default off:
 	// payloads are small JSON and compress-then-encrypt leaks content via
-	// length. Open accepts compressed and uncompressed messages.
+	// length. go-crypto compresses only when every recipient key lists ZLIB
+	// in its preferences (gpg keys do). Open accepts compressed (ZIP, ZLIB,
+	// BZIP2) and uncompressed messages.
 	Compress bool
 }
 

@@ -46,6 +46,15 @@ func TestRoundTripPGP(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// Compression must really happen on a repetitive payload.
+			rep := bytes.Repeat(payload, 50)
+			repBody, err := c.Seal(ctx, googlePGP(t), rep)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if small := len(repBody) < len(rep)/2; small != tc.cfg.Compress {
+				t.Errorf("%d-byte payload sealed to %d bytes; compress=%v", len(rep), len(repBody), tc.cfg.Compress)
+			}
 			if !bytes.Equal(op.Plaintext, payload) {
 				t.Errorf("plaintext %q", op.Plaintext)
 			}

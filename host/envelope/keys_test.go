@@ -132,12 +132,15 @@ func generateFixture(s fixtureSpec, path string) error {
 		lifetime = 30 * 24 * 3600
 	}
 	cfg := &packet.Config{
-		Algorithm:       packet.PubKeyAlgoRSA,
-		RSABits:         s.bits,
-		DefaultHash:     crypto.SHA384,
-		DefaultCipher:   packet.CipherAES256,
-		KeyLifetimeSecs: lifetime,
-		Time:            func() time.Time { return created },
+		Algorithm:     packet.PubKeyAlgoRSA,
+		RSABits:       s.bits,
+		DefaultHash:   crypto.SHA384,
+		DefaultCipher: packet.CipherAES256,
+		// Makes the key advertise ZLIB, as gpg keys do; go-crypto only
+		// compresses to recipients that list the algorithm.
+		DefaultCompressionAlgo: packet.CompressionZLIB,
+		KeyLifetimeSecs:        lifetime,
+		Time:                   func() time.Time { return created },
 	}
 	e, err := openpgp.NewEntity("otpcgate test "+s.name, "TEST-ONLY key, never use", s.name+"@test.invalid", cfg)
 	if err != nil {

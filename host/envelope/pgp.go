@@ -259,6 +259,9 @@ func (c *pgpCodec) decrypt(msg []byte, cand pgpCandidate) ([]byte, []*packet.Sig
 		if err == io.EOF {
 			break
 		}
+		if errors.Is(err, errLimit) {
+			return nil, nil, tooLarge("decompressed payload", c.cfg.MaxPlaintextBytes)
+		}
 		if err != nil {
 			return nil, nil, fmt.Errorf("decrypted packets: %w", err)
 		}
@@ -270,7 +273,7 @@ func (c *pgpCodec) decrypt(msg []byte, cand pgpCandidate) ([]byte, []*packet.Sig
 			compressed = true
 			// The limit applies to the decompressed stream: a zip bomb stops
 			// at limit bytes.
-			if err := pr.Push(io.LimitReader(p.Body, limit+1)); err != nil {
+			if err := pr.Push(&limitReader{r: p.Body, n: limit + 1}); err != nil {
 				return nil, nil, err
 			}
 		case *packet.OnePassSignature:
@@ -280,6 +283,9 @@ func (c *pgpCodec) decrypt(msg []byte, cand pgpCandidate) ([]byte, []*packet.Sig
 				return nil, nil, fmt.Errorf("more than one literal data packet")
 			}
 			lit, err = io.ReadAll(io.LimitReader(p.Body, limit+1))
+			if errors.Is(err, errLimit) {
+				return nil, nil, tooLarge("decompressed payload", c.cfg.MaxPlaintextBytes)
+			}
 			if err != nil {
 				return nil, nil, fmt.Errorf("literal data: %w", err)
 			}
@@ -471,4 +477,26 @@ func (c *pgpCodec) Seal(ctx context.Context, ks *keystore.Keyset, plaintext []by
 	dst := make([]byte, enc.EncodedLen(buf.Len()))
 	enc.Encode(dst, buf.Bytes())
 	return dst, nil
+}
+
+// errLimit reports a decompressed stream longer than MaxPlaintextBytes. Unlike
+// io.LimitReader, which ends with a plain EOF that the packet parser turns
+// into "unexpected EOF", it lets Open say ErrTooLarge.
+var errLimit = errors.New("decompressed stream exceeds the plaintext limit")
+
+type limitReader struct {
+	r io.Reader
+	n int64
+}
+
+func (l *limitReader) Read(p []byte) (int, error) {
+	if l.n <= 0 {
+		return 0, errLimit
+	}
+	if int64(len(p)) > l.n {
+		p = p[:l.n]
+	}
+	n, err := l.r.Read(p)
+	l.n -= int64(n)
+	return n, err
 }
