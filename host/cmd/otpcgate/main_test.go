@@ -1,0 +1,145 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/otpcgate/otpcgate/internal/config"
+	"github.com/otpcgate/otpcgate/internal/tlsutil"
+)
+
+func testEnv(vars map[string]string) (env, *bytes.Buffer, *bytes.Buffer) {
+	var out, errb bytes.Buffer
+	return env{
+		lookup: func(k string) (string, bool) { v, ok := vars[k]; return v, ok },
+		stdout: &out, stderr: &errb,
+	}, &out, &errb
+}
+
+// probe runs the root command with an extra subcommand that captures the
+// loaded configuration, so the real flag plumbing is exercised.
+func probe(t *testing.T, vars map[string]string, args ...string) *config.Config {
+	t.Helper()
+	e, _, _ := testEnv(vars)
+	root := newRootCmd(e)
+	var got *config.Config
+	root.AddCommand(&cobra.Command{Use: "probe", RunE: func(cmd *cobra.Command, _ []string) error {
+		c, err := loadConfig(cmd, e)
+		got = c
+		return err
+	}})
+	root.SetArgs(append([]string{"probe"}, args...))
+	if err := root.ExecuteContext(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+func TestConfigPrecedenceCLI(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "c.json")
+	if err := os.WriteFile(file, []byte(`{"log":{"level":"warn","format":"text"},"admission":{"max_queue":3},"listen":{"tls13":false}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		vars map[string]string
+		args []string
+		key  string
+		want string
+	}{
+		{"default", nil, nil, "log.level", "info"},
+		{"file via --config", nil, []string{"--config", file}, "log.level", "warn"},
+		{"file via OTPCGATE_CONFIG", map[string]string{"OTPCGATE_CONFIG": file}, nil, "log.level", "warn"},
+		{"env over file", map[string]string{"OTPCGATE_LOG_LEVEL": "debug"}, []string{"--config", file}, "log.level", "debug"},
+		{"flag over env", map[string]string{"OTPCGATE_LOG_LEVEL": "debug"}, []string{"--config", file, "--log-level", "error"}, "log.level", "error"},
+		{"int: flag over env over file", map[string]string{"OTPCGATE_ADMISSION_MAX_QUEUE": "4"}, []string{"--config", file, "--admission-max-queue=5"}, "admission.max_queue", "5"},
+		{"int: env over file", map[string]string{"OTPCGATE_ADMISSION_MAX_QUEUE": "4"}, []string{"--config", file}, "admission.max_queue", "4"},
+		{"bool flag without value", nil, []string{"--config", file, "--listen-tls13"}, "listen.tls13", "true"},
+		{"bool file false", nil, []string{"--config", file}, "listen.tls13", "false"},
+		{"unset flag keeps env", map[string]string{"OTPCGATE_LOG_FORMAT": "json"}, []string{"--config", file}, "log.format", "json"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := probe(t, tc.vars, tc.args...)
+			got, err := c.Get(tc.key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tc.want {
+				t.Fatalf("%s = %q, want %q", tc.key, got, tc.want)
+			}
+		})
+	}
+}
+
+func devCert(t *testing.T) (cert, key string) {
+	t.Helper()
+	dir := t.TempDir()
+	cert, key = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := tlsutil.WriteSelfSigned(cert, key, tlsutil.DevHosts(), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	return cert, key
+}
+
+func TestExampleConfigIsValid(t *testing.T) {
+	cert, key := devCert(t)
+	c := probe(t, nil, "--config", "testdata/config.example.json", "--listen-cert-file", cert, "--listen-key-file", key)
+	if err := c.Validate(); err != nil {
+		t.Fatalf("example config: %v", err)
+	}
+	if len(c.Merchants) != 2 || c.Merchants[0].BasePath != "/acme/sandbox" {
+		t.Fatalf("merchants = %+v", c.Merchants)
+	}
+}
+
+func TestServe(t *testing.T) {
+	cert, key := devCert(t)
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"missing cert file", []string{"serve", "--listen-cert-file", cert + ".missing", "--listen-key-file", key}, "listen.cert_file"},
+		{"negative queue", []string{"serve", "--listen-cert-file", cert, "--listen-key-file", key, "--admission-max-queue=-1"}, "admission.max_queue"},
+		{"bad listen address", []string{"serve", "--listen-cert-file", cert, "--listen-key-file", key, "--listen-addr", "nowhere"}, "listen.addr"},
+		{"bad flag value", []string{"serve", "--admission-max-wait", "soon"}, "--admission-max-wait"},
+		{"valid config, no pipeline yet", []string{"serve", "--listen-cert-file", cert, "--listen-key-file", key, "--listen-addr", "127.0.0.1:0"}, errGatewayNotWired.Error()},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e, _, errb := testEnv(nil)
+			if code := execute(context.Background(), tc.args, e); code != 1 {
+				t.Fatalf("exit code %d, want 1", code)
+			}
+			if !strings.Contains(errb.String(), tc.want) {
+				t.Fatalf("stderr %q does not mention %q", errb.String(), tc.want)
+			}
+		})
+	}
+}
+
+func TestBuildGatewayNotWired(t *testing.T) {
+	_, err := buildGateway(context.Background(), config.Default(), nil, nil)
+	if !errors.Is(err, errGatewayNotWired) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	e, out, _ := testEnv(nil)
+	if code := execute(context.Background(), []string{"version"}, e); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	if !strings.HasPrefix(out.String(), "otpcgate dev") {
+		t.Fatalf("version output %q", out.String())
+	}
+}

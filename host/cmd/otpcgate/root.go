@@ -1,0 +1,66 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/otpcgate/otpcgate/internal/config"
+)
+
+// configEnv names the config file when --config is not given.
+const configEnv = "OTPCGATE_CONFIG"
+
+// newRootCmd builds the command tree. Every config setting is a persistent
+// flag, so serve, dev and later commands share them.
+func newRootCmd(e env) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "otpcgate",
+		Short:         "Gateway for Google Standard Payments Refundable One Time Payment Code v2",
+		SilenceUsage:  true,
+		SilenceErrors: true, // execute prints the error once
+	}
+	root.SetOut(e.stdout)
+	root.SetErr(e.stderr)
+	fs := root.PersistentFlags()
+	fs.String("config", "", "JSON config file (or "+configEnv+")")
+	for _, s := range config.Settings() {
+		fs.Var(&settingFlag{typ: s.Type, val: s.Default}, s.Flag, s.Usage+" (env "+s.Env+")")
+		if s.Type == "bool" {
+			fs.Lookup(s.Flag).NoOptDefVal = "true"
+		}
+	}
+	root.AddCommand(newServeCmd(e), newVersionCmd(e))
+	return root
+}
+
+// settingFlag records a flag's text; config.Load parses it later, after
+// the file and environment, so flags take precedence.
+type settingFlag struct{ typ, val string }
+
+func (f *settingFlag) String() string     { return f.val }
+func (f *settingFlag) Set(v string) error { f.val = v; return nil }
+func (f *settingFlag) Type() string       { return f.typ }
+
+// loadConfig layers the config file, environment and the flags given on
+// cmd's command line. It does not validate.
+func loadConfig(cmd *cobra.Command, e env) (*config.Config, error) {
+	file, err := cmd.Flags().GetString("config")
+	if err != nil {
+		return nil, err
+	}
+	if file == "" && e.lookup != nil {
+		file, _ = e.lookup(configEnv)
+	}
+	flags := map[string]string{}
+	for _, s := range config.Settings() {
+		if f := cmd.Flags().Lookup(s.Flag); f != nil && f.Changed {
+			flags[s.Key] = f.Value.String()
+		}
+	}
+	cfg, err := config.Load(config.Sources{File: file, LookupEnv: e.lookup, Flags: flags})
+	if err != nil {
+		return nil, fmt.Errorf("load configuration: %w", err)
+	}
+	return cfg, nil
+}
