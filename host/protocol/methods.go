@@ -1,0 +1,448 @@
+package protocol
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/otpcgate/otpcgate/host/ledger"
+	"github.com/otpcgate/otpcgate/host/runtime"
+	"github.com/otpcgate/otpcgate/sdk/otpc"
+)
+
+// handler decides one method: it reads the ledger, asks the plugin and
+// returns the response (header unset) and the ledger change to commit with
+// the idempotency record.
+type handler func(ctx context.Context, p *Pipeline, c *call) (message, func(*ledger.Tx) error, error)
+
+var handlers = map[string]handler{
+	otpc.MethodGenerateReferenceNumber:         generate,
+	otpc.MethodCancelReferenceNumber:           cancel,
+	otpc.MethodRefund:                          refund,
+	otpc.MethodAsynchronousRefund:              asyncRefund,
+	otpc.MethodAssociateAccount:                associate,
+	otpc.MethodRemittanceStatementNotification: remittance,
+}
+
+// errRaced marks a commit refused because the state moved after the
+// handler read it; the pipeline decides the request again.
+var errRaced = errors.New("protocol: state changed during the request")
+
+func newRequest(method string) (message, *otpc.RequestHeader) {
+	switch method {
+	case otpc.MethodEcho:
+		r := new(otpc.EchoRequest)
+		return r, &r.RequestHeader
+	case otpc.MethodGenerateReferenceNumber:
+		r := new(otpc.GenerateReferenceNumberRequest)
+		return r, &r.RequestHeader
+	case otpc.MethodCancelReferenceNumber:
+		r := new(otpc.CancelReferenceNumberRequest)
+		return r, &r.RequestHeader
+	case otpc.MethodRefund, otpc.MethodAsynchronousRefund:
+		r := new(otpc.RefundRequest)
+		return r, &r.RequestHeader
+	case otpc.MethodAssociateAccount:
+		r := new(otpc.AssociateAccountRequest)
+		return r, &r.RequestHeader
+	case otpc.MethodRemittanceStatementNotification:
+		r := new(otpc.RemittanceStatementNotificationRequest)
+		return r, &r.RequestHeader
+	}
+	return nil, nil
+}
+
+func newResponse(method string) message {
+	switch method {
+	case otpc.MethodEcho:
+		return new(otpc.EchoResponse)
+	case otpc.MethodGenerateReferenceNumber:
+		return new(otpc.GenerateReferenceNumberResponse)
+	case otpc.MethodCancelReferenceNumber:
+		return new(otpc.CancelReferenceNumberResponse)
+	case otpc.MethodRefund:
+		return new(otpc.RefundResponse)
+	case otpc.MethodAsynchronousRefund:
+		return new(otpc.AsynchronousRefundResponse)
+	case otpc.MethodAssociateAccount:
+		return new(otpc.AssociateAccountResponse)
+	case otpc.MethodRemittanceStatementNotification:
+		return new(otpc.RemittanceStatementNotificationResponse)
+	}
+	return nil
+}
+
+func responseHeader(m message) *otpc.ResponseHeader {
+	switch v := m.(type) {
+	case *otpc.EchoResponse:
+		return &v.ResponseHeader
+	case *otpc.GenerateReferenceNumberResponse:
+		return &v.ResponseHeader
+	case *otpc.CancelReferenceNumberResponse:
+		return &v.ResponseHeader
+	case *otpc.RefundResponse:
+		return &v.ResponseHeader
+	case *otpc.AsynchronousRefundResponse:
+		return &v.ResponseHeader
+	case *otpc.AssociateAccountResponse:
+		return &v.ResponseHeader
+	case *otpc.RemittanceStatementNotificationResponse:
+		return &v.ResponseHeader
+	case *otpc.ErrorResponse:
+		return &v.ResponseHeader
+	}
+	return nil
+}
+
+// invoke runs op on the merchant's plugin and decodes its output frame into
+// out. Any plugin failure is retryable (503): Google retries, nothing was
+// committed.
+func (p *Pipeline) invoke(ctx context.Context, c *call, op otpc.Op, in, out message) (runtime.ChangeSet, error) {
+	input := in.AppendJSON(nil)
+	raw, cs, err := p.plugins.Call(ctx, c.m.PluginID, op, input, runtime.CallEnv{
+		Namespace: c.m.ID,
+		KV:        kvReader{p.ledger},
+		Now:       c.received,
+	})
+	if err != nil {
+		return cs, errUnavailable("merchant plugin failed", err)
+	}
+	if err := out.UnmarshalJSON(raw); err != nil {
+		return cs, errUnavailable("merchant plugin returned an unreadable result", err)
+	}
+	if err := out.Validate(); err != nil {
+		return cs, errUnavailable("merchant plugin returned an invalid result", err)
+	}
+	return cs, nil
+}
+
+// kvReader lets plugins read committed KV.
+type kvReader struct{ l *ledger.Ledger }
+
+func (k kvReader) Get(ctx context.Context, ns, key string) ([]byte, bool, error) {
+	return k.l.KVGet(ctx, ns, key)
+}
+
+func applyKV(tx *ledger.Tx, cs runtime.ChangeSet, ns string) error {
+	if cs.Empty() {
+		return nil
+	}
+	changes := make([]ledger.KVChange, len(cs.Changes))
+	for i, ch := range cs.Changes {
+		changes[i] = ledger.KVChange{Key: ch.Key, Value: ch.Value, Delete: ch.Delete}
+	}
+	return tx.ApplyKV(ns, changes)
+}
+
+func codeInfo(code ledger.Code) otpc.CodeInfo {
+	ci := otpc.CodeInfo{
+		GenerateRequestID: code.TransactionID,
+		AccountID:         code.AccountID,
+		Amount:            otpc.Amount{AmountMicros: code.AmountMicros, CurrencyCode: code.Currency},
+		PrintableString:   code.Printable,
+		BarcodeContents:   code.Barcode,
+		State:             string(code.State),
+		PaidMicros:        code.PaidMicros,
+		RefundedMicros:    code.RefundedMicros,
+	}
+	ts := func(t interface{ IsZero() bool }, v otpc.Timestamp) *otpc.Timestamp {
+		if t.IsZero() {
+			return nil
+		}
+		return &v
+	}
+	ci.CreatedAt = ts(code.Created, otpc.TimestampOf(code.Created))
+	ci.ExpiresAt = ts(code.ExpiresAt, otpc.TimestampOf(code.ExpiresAt))
+	ci.PaidAt = ts(code.PaidAt, otpc.TimestampOf(code.PaidAt))
+	return ci
+}
+
+// lookupCode reads the code a request refers to.
+func (p *Pipeline) lookupCode(ctx context.Context, piaid, txID, field string) (ledger.Code, error) {
+	code, err := p.ledger.Code(ctx, piaid, txID)
+	if errors.Is(err, ledger.ErrUnknownTransaction) || errors.Is(err, ledger.ErrNotFound) {
+		return code, errIdentifier(field, "unknown "+field, err)
+	}
+	if err != nil {
+		return code, errUnavailable("ledger unavailable", err)
+	}
+	return code, nil
+}
+
+func generate(ctx context.Context, p *Pipeline, c *call) (message, func(*ledger.Tx) error, error) {
+	req := c.req.(*otpc.GenerateReferenceNumberRequest)
+	piaid := req.RequestHeader.PaymentIntegratorAccountID
+	assoc, err := p.ledger.AccountByGPT(ctx, piaid, req.GooglePaymentToken.Token)
+	if errors.Is(err, ledger.ErrNotFound) {
+		return nil, nil, errIdentifier("googlePaymentToken", "unknown googlePaymentToken", err)
+	}
+	if err != nil {
+		return nil, nil, errUnavailable("ledger unavailable", err)
+	}
+	var out otpc.GenerateOutput
+	cs, err := p.invoke(ctx, c, otpc.OpGenerate, &otpc.GenerateInput{Request: *req, AccountID: assoc.AccountID}, &out)
+	if err != nil {
+		return nil, nil, err
+	}
+	resp := &otpc.GenerateReferenceNumberResponse{Result: out.Result}
+	apply := func(tx *ledger.Tx) error {
+		if s := out.Result.Success; s != nil {
+			code := ledger.Code{
+				PIAID: piaid, TransactionID: req.RequestHeader.RequestID,
+				AccountID: assoc.AccountID, GPTHash: assoc.GPTHash,
+				AmountMicros: req.Amount.AmountMicros, Currency: req.Amount.CurrencyCode,
+			}
+			code.Printable, code.Barcode = displayable(s.DisplayableReferenceNumber)
+			if out.ExpiresAt != nil {
+				code.ExpiresAt = out.ExpiresAt.Time()
+			}
+			if err := tx.CreateCode(code); err != nil {
+				return err
+			}
+		}
+		return applyKV(tx, cs, c.m.ID)
+	}
+	return resp, apply, nil
+}
+
+func displayable(d otpc.DisplayableReferenceNumber) (printable, barcode string) {
+	switch {
+	case d.BarcodeWithPrintableString != nil:
+		return d.BarcodeWithPrintableString.PrintableString, d.BarcodeWithPrintableString.BarcodeContents
+	case d.PrintableString != nil:
+		return *d.PrintableString, ""
+	case d.BarcodeContents != nil:
+		return "", *d.BarcodeContents
+	}
+	return "", ""
+}
+
+func cancel(ctx context.Context, p *Pipeline, c *call) (message, func(*ledger.Tx) error, error) {
+	req := c.req.(*otpc.CancelReferenceNumberRequest)
+	piaid := req.RequestHeader.PaymentIntegratorAccountID
+	code, err := p.lookupCode(ctx, piaid, req.GenerateReferenceNumberRequestID, "generateReferenceNumberRequestId")
+	if err != nil {
+		return nil, nil, err
+	}
+	resp := &otpc.CancelReferenceNumberResponse{}
+	switch code.State {
+	case ledger.CodeIssued:
+	case ledger.CodeCancelled, ledger.CodeExpired:
+		// Already unpayable: cancelling again is a success with no change.
+		resp.Result.Success = &otpc.Empty{}
+		return resp, nil, nil
+	default:
+		// Paid (and possibly refunded): the host's rule, whatever the
+		// plugin would say. Google expects the paid notification.
+		resp.Result.ReferenceNumberAlreadyPaid = &otpc.Empty{}
+		return resp, nil, nil
+	}
+	var out otpc.CancelOutput
+	cs, err := p.invoke(ctx, c, otpc.OpCancel, &otpc.CancelInput{Request: *req, Code: codeInfo(code)}, &out)
+	if err != nil {
+		return nil, nil, err
+	}
+	resp.Result = out.Result
+	apply := func(tx *ledger.Tx) error {
+		if out.Result.Success != nil {
+			if _, err := tx.Cancel(piaid, code.TransactionID); err != nil {
+				return raced(err)
+			}
+		}
+		return applyKV(tx, cs, c.m.ID)
+	}
+	return resp, apply, nil
+}
+
+// raced marks state errors met at commit time as races to decide again.
+func raced(err error) error {
+	var se *ledger.StateError
+	if errors.As(err, &se) {
+		return fmt.Errorf("%w: %w", errRaced, err)
+	}
+	return err
+}
+
+// checkRefund applies the host's refund rules before the plugin is asked.
+func checkRefund(code ledger.Code, req *otpc.RefundRequest) error {
+	if !code.State.Refundable() {
+		return errPrecondition("transaction is not paid", ledger.ErrNotPaid)
+	}
+	if req.RefundAmount.CurrencyCode != code.Currency {
+		return errInvalidField("refundAmount.currencyCode", "refund currency differs from the transaction's", ledger.ErrCurrencyMismatch)
+	}
+	return nil
+}
+
+func refund(ctx context.Context, p *Pipeline, c *call) (message, func(*ledger.Tx) error, error) {
+	req := c.req.(*otpc.RefundRequest)
+	piaid := req.RequestHeader.PaymentIntegratorAccountID
+	code, err := p.lookupCode(ctx, piaid, req.TransactionID, "transactionId")
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := checkRefund(code, req); err != nil {
+		return nil, nil, err
+	}
+	var out otpc.RefundOutput
+	cs, err := p.invoke(ctx, c, otpc.OpRefund, &otpc.RefundInput{Request: *req, Code: codeInfo(code)}, &out)
+	if err != nil {
+		return nil, nil, err
+	}
+	resp := &otpc.RefundResponse{Result: out.Result}
+	result := out.Result.AppendJSON(nil)
+	apply := func(tx *ledger.Tx) error {
+		state := ledger.RefundDeclined
+		if out.Result.Success != nil {
+			state = ledger.RefundSucceeded
+		}
+		if err := tx.AddRefund(ledger.Refund{
+			PIAID: piaid, RefundID: req.RequestHeader.RequestID, TransactionID: req.TransactionID,
+			AmountMicros: req.RefundAmount.AmountMicros, Currency: req.RefundAmount.CurrencyCode,
+			Kind: ledger.RefundSync, State: state, Result: result,
+		}); err != nil {
+			return err
+		}
+		return applyKV(tx, cs, c.m.ID)
+	}
+	return resp, apply, nil
+}
+
+func asyncRefund(ctx context.Context, p *Pipeline, c *call) (message, func(*ledger.Tx) error, error) {
+	req := c.req.(*otpc.RefundRequest)
+	piaid := req.RequestHeader.PaymentIntegratorAccountID
+	code, err := p.lookupCode(ctx, piaid, req.TransactionID, "transactionId")
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := checkRefund(code, req); err != nil {
+		return nil, nil, err
+	}
+	var out otpc.AsyncRefundOutput
+	cs, err := p.invoke(ctx, c, otpc.OpAsyncRefund, &otpc.RefundInput{Request: *req, Code: codeInfo(code)}, &out)
+	if err != nil {
+		return nil, nil, err
+	}
+	resp := &otpc.AsynchronousRefundResponse{Result: out.Result}
+	result := out.Result.AppendJSON(nil)
+	apply := func(tx *ledger.Tx) error {
+		state := ledger.RefundDeclined
+		if out.Result.Acknowledged != nil {
+			state = ledger.RefundAcknowledged
+		}
+		if err := tx.AddRefund(ledger.Refund{
+			PIAID: piaid, RefundID: req.RequestHeader.RequestID, TransactionID: req.TransactionID,
+			AmountMicros: req.RefundAmount.AmountMicros, Currency: req.RefundAmount.CurrencyCode,
+			Kind: ledger.RefundAsync, State: state, Result: result,
+		}); err != nil {
+			return err
+		}
+		return applyKV(tx, cs, c.m.ID)
+	}
+	return resp, apply, nil
+}
+
+func associate(ctx context.Context, p *Pipeline, c *call) (message, func(*ledger.Tx) error, error) {
+	req := c.req.(*otpc.AssociateAccountRequest)
+	piaid := req.RequestHeader.PaymentIntegratorAccountID
+	sess, err := p.ledger.AuthSession(ctx, req.AuthenticationRequestID)
+	if errors.Is(err, ledger.ErrNotFound) || (err == nil && (sess.PIAID != piaid || sess.Result != AuthSuccess)) {
+		return nil, nil, errIdentifier("authenticationRequestId", "no successful authentication with this authenticationRequestId", err)
+	}
+	if err != nil {
+		return nil, nil, errUnavailable("ledger unavailable", err)
+	}
+	if !sess.Consumed.IsZero() {
+		return nil, nil, errPrecondition("authentication was already used for an association", ledger.ErrAuthSessionConsumed)
+	}
+	if p.cfg.Now().Sub(sess.Created) > p.cfg.authMaxAge() {
+		return nil, nil, errPrecondition("authentication is too old", nil)
+	}
+	var out otpc.AssociateOutput
+	cs, err := p.invoke(ctx, c, otpc.OpAssociate, &otpc.AssociateInput{Request: *req, AccountID: sess.AccountID}, &out)
+	if err != nil {
+		return nil, nil, err
+	}
+	if s := out.Result.Success; s != nil && req.ProvideUserInformation && s.UserInformation == nil {
+		return nil, nil, errUnavailable("merchant plugin omitted the requested userInformation", nil)
+	}
+	resp := &otpc.AssociateAccountResponse{Result: out.Result}
+	apply := func(tx *ledger.Tx) error {
+		if out.Result.Success != nil {
+			if _, err := tx.ConsumeAuthSession(piaid, req.AuthenticationRequestID); err != nil {
+				return err
+			}
+			if err := tx.Associate(ledger.Association{
+				PIAID: piaid, AssociationID: req.AssociationID, RequestID: req.RequestHeader.RequestID,
+				IssuerID: req.GooglePaymentToken.IssuerID.Value, GPTHash: ledger.GPTHash(req.GooglePaymentToken.Token),
+				AccountID: sess.AccountID, AuthRequestID: req.AuthenticationRequestID,
+			}); err != nil {
+				return err
+			}
+		}
+		return applyKV(tx, cs, c.m.ID)
+	}
+	return resp, apply, nil
+}
+
+func remittance(ctx context.Context, p *Pipeline, c *call) (message, func(*ledger.Tx) error, error) {
+	req := c.req.(*otpc.RemittanceStatementNotificationRequest)
+	var out otpc.RemittanceOutput
+	cs, err := p.invoke(ctx, c, otpc.OpRemittance, &otpc.RemittanceInput{Request: *req}, &out)
+	if err != nil {
+		return nil, nil, err
+	}
+	stmtID := out.PaymentIntegratorStatementID
+	if stmtID == "" {
+		stmtID = req.RequestHeader.RequestID
+	}
+	resp := &otpc.RemittanceStatementNotificationResponse{PaymentIntegratorStatementID: stmtID, Result: out.Result}
+	summary := req.RemittanceStatementSummary.AppendJSON(nil)
+	apply := func(tx *ledger.Tx) error {
+		if err := tx.SaveStatement(ledger.Statement{
+			PIAID: req.RequestHeader.PaymentIntegratorAccountID, StatementID: req.RequestHeader.RequestID,
+			Summary: summary, State: ledger.StatementNotified,
+		}); err != nil {
+			return err
+		}
+		return applyKV(tx, cs, c.m.ID)
+	}
+	return resp, apply, nil
+}
+
+// ledgerError maps what the ledger refused to the spec's answers.
+func ledgerError(err error) error {
+	var pe *Error
+	if errors.As(err, &pe) {
+		return pe
+	}
+	switch {
+	case errors.Is(err, ledger.ErrIdempotencyViolation):
+		return errIdempotency(err)
+	case errors.Is(err, ledger.ErrRefundExceedsRemaining):
+		return errPrecondition("refund exceeds the remaining refundable amount", err)
+	case errors.Is(err, ledger.ErrNotPaid):
+		return errPrecondition("transaction is not paid", err)
+	case errors.Is(err, ledger.ErrCurrencyMismatch):
+		return errInvalidField("refundAmount.currencyCode", "refund currency differs from the transaction's", err)
+	case errors.Is(err, ledger.ErrInvalidAmount):
+		return errInvalidField("amount", "amount is not valid", err)
+	case errors.Is(err, ledger.ErrUnknownTransaction):
+		return errIdentifier("transactionId", "unknown transaction", err)
+	case errors.Is(err, ledger.ErrUnknownPIAID):
+		return errIdentifier("paymentIntegratorAccountId", "unknown paymentIntegratorAccountId", err)
+	case errors.Is(err, ledger.ErrMerchantDisabled):
+		return errForbidden("merchant is disabled")
+	case errors.Is(err, ledger.ErrAssociationConflict):
+		return errPrecondition("associationId or googlePaymentToken already bound by another association", err)
+	case errors.Is(err, ledger.ErrAuthSessionConsumed):
+		return errPrecondition("authentication was already used for an association", err)
+	case errors.Is(err, ledger.ErrDuplicate):
+		return errPrecondition("the object already exists", err)
+	case errors.Is(err, ledger.ErrPrintableInUse), errors.Is(err, errRaced):
+		return errUnavailable("conflicting concurrent change, retry", err)
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return errUnavailable("request timed out", err)
+	}
+	return errUnavailable("ledger unavailable", err)
+}
