@@ -91,8 +91,9 @@ func (s *Server) dispatch(c echo.Context) error {
 	if s.limiter != nil {
 		release, err := s.limiter.Acquire(ctx)
 		if err != nil {
-			setRetryAfter(h, s.limiter.RetryAfter())
-			return c.NoContent(http.StatusServiceUnavailable)
+			r := s.limiter.OverloadResponse()
+			setRetryAfter(h, r.RetryAfter)
+			return c.NoContent(r.Status)
 		}
 		defer release()
 	}

@@ -187,3 +187,10 @@ func (l *Limiter) remove(w *waiter) {
 	w.prev, w.next = nil, nil
 	l.queued--
 }
+
+// OverloadResponse is the answer for a request the limiter refused: 503
+// with an empty body (nothing was decrypted, so nothing can be sealed) and
+// Retry-After, so Google retries later (spec §7.2, §7.4).
+func (l *Limiter) OverloadResponse() *Response {
+	return &Response{Status: 503, RetryAfter: l.RetryAfter()}
+}

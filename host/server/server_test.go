@@ -340,14 +340,21 @@ func TestGracefulShutdown(t *testing.T) {
 	}()
 	<-entered
 	ts.cancel() // begin shutdown while the request is in flight
-	time.Sleep(50 * time.Millisecond)
+	// Shutdown closes the listener promptly; new connections then fail.
+	refused := false
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if _, err := ts.handshake(&tls.Config{}); err != nil {
+			refused = true
+			break
+		}
+	}
+	if !refused {
+		t.Error("new connections still accepted 5s into shutdown")
+	}
 	select {
 	case err := <-ts.done:
 		t.Fatalf("Serve returned %v before the in-flight request finished", err)
 	default:
-	}
-	if _, err := ts.handshake(&tls.Config{}); err == nil {
-		t.Error("new connection accepted during shutdown")
 	}
 	close(finish)
 	r := <-res
@@ -411,4 +418,20 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+func TestHeaderLimit(t *testing.T) {
+	g := &recorder{}
+	ts := startServer(t, Config{Routes: testRoutes, MaxHeaderBytes: 4096}, g, Options{})
+	req, _ := http.NewRequest("POST", ts.url("/acme/"+APIPathSegment+"/echo"), strings.NewReader("x"))
+	req.Header.Set("Content-Type", MediaTypeJOSE)
+	req.Header.Set("X-Big", strings.Repeat("a", 16<<10))
+	resp, err := ts.client(nil).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge || g.count() != 0 {
+		t.Fatalf("status %d, gateway calls %d", resp.StatusCode, g.count())
+	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"os"
 	"path/filepath"
@@ -141,5 +142,30 @@ func TestVersion(t *testing.T) {
 	}
 	if !strings.HasPrefix(out.String(), "otpcgate dev") {
 		t.Fatalf("version output %q", out.String())
+	}
+}
+
+func TestDevCert(t *testing.T) {
+	dir := t.TempDir()
+	cert, key := filepath.Join(dir, "c.pem"), filepath.Join(dir, "k.pem")
+	args := []string{"dev-cert", "--cert", cert, "--key", key, "--host", "localhost,10.1.2.3"}
+	e, _, _ := testEnv(nil)
+	if code := execute(context.Background(), args, e); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	st, err := os.Stat(key)
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("key file: %v %v", st, err)
+	}
+	pair, err := tls.LoadX509KeyPair(cert, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pair.Leaf.VerifyHostname("10.1.2.3"); err != nil {
+		t.Fatal(err)
+	}
+	e, _, errb := testEnv(nil)
+	if code := execute(context.Background(), args, e); code != 1 || !strings.Contains(errb.String(), "--force") {
+		t.Fatalf("second run without --force: exit %d, %q", code, errb.String())
 	}
 }

@@ -30,7 +30,7 @@ func newRootCmd(e env) *cobra.Command {
 			fs.Lookup(s.Flag).NoOptDefVal = "true"
 		}
 	}
-	root.AddCommand(newServeCmd(e), newVersionCmd(e))
+	root.AddCommand(newServeCmd(e), newVersionCmd(e), newDevCertCmd(e))
 	return root
 }
 
