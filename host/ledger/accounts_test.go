@@ -98,7 +98,9 @@ func TestStatements(t *testing.T) {
 	l, _ := openTest(t, Options{})
 	summary := []byte(`{"totalDueByIntegrator":{"amountMicros":"1076000000","currencyCode":"INR"}}`)
 	save := func(id string) error {
-		return l.Apply(ctx, func(tx *Tx) error { return tx.SaveStatement(Statement{PIAID: testPIAID, StatementID: id, Summary: summary}) })
+		return l.Apply(ctx, func(tx *Tx) error {
+			return tx.SaveStatement(Statement{PIAID: testPIAID, StatementID: id, Summary: summary})
+		})
 	}
 	accept := func(id string, to StatementState) error {
 		return l.Apply(ctx, func(tx *Tx) error { return tx.AcceptStatement(testPIAID, id, to) })
