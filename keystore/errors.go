@@ -27,7 +27,7 @@ var (
 
 	// ErrWeakKey: an RSA key (or subkey) shorter than 2048 bits, or a
 	// generation request for a size other than 2048, 3072 or 4096.
-	ErrWeakKey = errors.New("keystore: key size not allowed (RSA must be 2048, 3072 or 4096 bits)")
+	ErrWeakKey = errors.New("keystore: RSA key size not allowed (import: at least 2048 bits; generate: 2048, 3072 or 4096)")
 	// ErrUnsupportedKey: an algorithm or key type the gateway does not use.
 	ErrUnsupportedKey = errors.New("keystore: unsupported key algorithm")
 	// ErrSymmetricKey: a JWK with kty "oct"; shared secrets are never keys here.

@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 )
@@ -73,9 +74,18 @@ func ParseKEK(s string) (*KEK, error) {
 	return NewKEK(raw)
 }
 
-// String returns the KEK as standard base64, the form WriteKEKFile writes and
+// Base64 returns the KEK as standard base64, the form WriteKEKFile writes and
 // OTPCGATE_KEK accepts. Never log it.
-func (k *KEK) String() string { return base64.StdEncoding.EncodeToString(k.raw[:]) }
+func (k *KEK) Base64() string { return base64.StdEncoding.EncodeToString(k.raw[:]) }
+
+// String is redacted so a KEK printed or logged by mistake leaks nothing.
+func (k *KEK) String() string { return "keystore.KEK(redacted)" }
+
+// GoString is redacted too (%#v).
+func (k *KEK) GoString() string { return k.String() }
+
+// LogValue keeps the KEK out of slog output.
+func (k *KEK) LogValue() slog.Value { return slog.StringValue(k.String()) }
 
 // WriteKEKFile writes k in base64 to a new file at path with mode 0600. It
 // refuses to overwrite an existing file, so a KEK is never lost by accident.
@@ -84,7 +94,7 @@ func WriteKEKFile(path string, k *KEK) error {
 	if err != nil {
 		return fmt.Errorf("keystore: write KEK file: %w", err)
 	}
-	if _, err := f.WriteString(k.String() + "\n"); err != nil {
+	if _, err := f.WriteString(k.Base64() + "\n"); err != nil {
 		f.Close()
 		return fmt.Errorf("keystore: write KEK file: %w", err)
 	}

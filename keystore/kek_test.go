@@ -3,8 +3,11 @@ package keystore
 import (
 	"encoding/base64"
 	"errors"
+	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -93,6 +96,17 @@ func TestKEKSealOpen(t *testing.T) {
 	} {
 		if _, err := try(); err == nil {
 			t.Errorf("%s: opened", name)
+		}
+	}
+}
+
+func TestKEKRedacted(t *testing.T) {
+	k, _ := GenerateKEK()
+	var buf strings.Builder
+	slog.New(slog.NewTextHandler(&buf, nil)).Info("x", "kek", k)
+	for _, s := range []string{fmt.Sprint(k), fmt.Sprintf("%v %+v %#v %s", k, k, k, k), buf.String()} {
+		if strings.Contains(s, k.Base64()) || !strings.Contains(s, "redacted") {
+			t.Fatalf("KEK leaks or is not redacted: %q", s)
 		}
 	}
 }

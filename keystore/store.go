@@ -531,8 +531,21 @@ func (s *Store) Import(ctx context.Context, actor, keysetID string, owner Owner,
 	if err != nil {
 		return nil, err
 	}
-	now := s.now()
-	var ms []*material
+	ms, err := parseImport(info, keysetID, owner, data, opts, s.now())
+	if err != nil {
+		return nil, err
+	}
+	return s.insert(ctx, actor, keysetID, info.Kind, owner, ms, StatePending, "imported")
+}
+
+// parseImport turns untrusted import data into checked materials. A panic
+// in a parser is reported as ErrMalformed rather than taking the host down.
+func parseImport(info KeysetInfo, keysetID string, owner Owner, data []byte, opts ImportOptions, now time.Time) (ms []*material, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			ms, err = nil, fmt.Errorf("%w: parser panic: %v", ErrMalformed, r)
+		}
+	}()
 	switch info.Kind {
 	case KindPGP:
 		if looksJSON(data) {
@@ -569,7 +582,7 @@ func (s *Store) Import(ctx context.Context, actor, keysetID string, owner Owner,
 			ms = append(ms, m)
 		}
 	}
-	return s.insert(ctx, actor, keysetID, info.Kind, owner, ms, StatePending, "imported")
+	return ms, nil
 }
 
 func looksJSON(b []byte) bool {
