@@ -5,9 +5,12 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
 	"mime"
 	"net/http"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -219,10 +222,13 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 			"duration", time.Since(start),
 			"remote", req.RemoteAddr,
 		}
+		level := slog.LevelInfo
 		if m, ok := c.Get(keyMerchant).(string); ok {
 			attrs = append(attrs, "merchant", m, "method", c.Get(keyMethod))
+		} else if res.Status == http.StatusOK && (req.URL.Path == "/healthz" || req.URL.Path == "/readyz") {
+			level = slog.LevelDebug // probes every few seconds would drown the log
 		}
-		s.log.InfoContext(req.Context(), "request", attrs...)
+		s.log.Log(req.Context(), level, "request", attrs...)
 		return nil
 	}
 }
@@ -242,7 +248,7 @@ func (s *Server) recoverPanic(next echo.HandlerFunc) echo.HandlerFunc {
 			// The panic value may hold request data: log its type and the
 			// stack, not the value.
 			s.log.ErrorContext(c.Request().Context(), "panic in handler",
-				"request_id", requestIDOf(c), "panic_type", typeName(r), "stack", stack())
+				"request_id", requestIDOf(c), "panic_type", fmt.Sprintf("%T", r), "stack", string(debug.Stack()))
 			if !c.Response().Committed {
 				err = c.NoContent(http.StatusInternalServerError)
 			}
