@@ -184,3 +184,40 @@ func TestKV(t *testing.T) {
 		t.Fatal("namespace leak")
 	}
 }
+
+// Close lets every commit already queued finish and report its real result.
+func TestCloseDrainsQueuedCommits(t *testing.T) {
+	ctx := context.Background()
+	l, path := openTest(t, Options{})
+	release, waitBlocker := blockWriter(t, l)
+	const n = 5
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		go func(i int) {
+			errs <- l.Apply(ctx, func(tx *Tx) error { return tx.CreateCode(newCode(fmt.Sprintf("q%d", i))) })
+		}(i)
+	}
+	waitQueued(t, l, n)
+	closed := make(chan error, 1)
+	go func() { closed <- l.Close() }()
+	release()
+	waitBlocker()
+	for i := 0; i < n; i++ {
+		if err := <-errs; err != nil {
+			t.Fatalf("queued commit: %v", err)
+		}
+	}
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+	l2, err := Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l2.Close()
+	for i := 0; i < n; i++ {
+		if _, err := l2.Code(ctx, testPIAID, fmt.Sprintf("q%d", i)); err != nil {
+			t.Fatalf("queued commit q%d lost: %v", i, err)
+		}
+	}
+}

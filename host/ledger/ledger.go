@@ -14,6 +14,25 @@
 // with a SAVEPOINT per closure (a failing closure rolls back only itself) and
 // reports each result only after COMMIT returned, i.e. after the fsync: group
 // commit. Nothing is reported committed before it is durable.
+//
+// # Request pipeline
+//
+// The pipeline answers a Google request with [Ledger.Do]: it looks up the
+// idempotency record of (PIAID, requestId), replays it or reports
+// ErrIdempotencyViolation, or runs the request (plugin call) and commits the
+// record together with Outcome.Apply (ledger mutation, KV change set, outbox
+// entries) before the 200 is sent. An error from Outcome.Apply means the
+// state changed since the pipeline's reads (e.g. the code was paid while a
+// cancel was being decided): nothing is stored, and the pipeline may simply
+// run Do again to re-evaluate on fresh state.
+//
+// Error mapping for the pipeline: ErrIdempotencyViolation → 412;
+// ErrUnknownTransaction, ErrUnknownPIAID → 404 invalidIdentifier;
+// ErrNotPaid, ErrRefundExceedsRemaining, ErrCurrencyMismatch,
+// ErrInvalidAmount, ErrInvalidTransition → 400 preconditionViolation /
+// invalidFieldValue; ErrAssociationConflict → 400; ErrAlreadyPaid → 200
+// with the "already paid" result (re-evaluate); ErrCommitFailed and other
+// errors → 503 so Google retries.
 package ledger
 
 import (
@@ -64,17 +83,18 @@ type Ledger struct {
 	opts Options
 	log  *slog.Logger
 
-	reqs     chan *commitReq
-	stop     chan struct{}
-	stopped  chan struct{}
-	closeMu  sync.RWMutex // guards closed against Apply racing Close
-	closed   bool
-	w        *writer
-	locks    keyedLocks
-	stats    stats
-	read     readStmts
-	ownsDB   bool
-	closeErr error
+	reqs      chan *commitReq
+	stop      chan struct{}
+	stopped   chan struct{}
+	closeMu   sync.RWMutex // guards closed against Apply racing Close
+	closed    bool
+	closeOnce sync.Once
+	w         *writer
+	locks     keyedLocks
+	stats     stats
+	read      readStmts
+	ownsDB    bool
+	closeErr  error
 }
 
 // Open opens (creating if needed) the SQLite file at path, applies the
@@ -140,22 +160,20 @@ func New(ctx context.Context, d *sql.DB, opts Options) (*Ledger, error) {
 // and closes the database if Open opened it. Apply calls after Close return
 // ErrClosed.
 func (l *Ledger) Close() error {
-	l.closeMu.Lock()
-	if l.closed {
+	l.closeOnce.Do(func() {
+		l.closeMu.Lock()
+		l.closed = true
+		close(l.stop)
 		l.closeMu.Unlock()
-		return l.closeErr
-	}
-	l.closed = true
-	close(l.stop)
-	l.closeMu.Unlock()
-	<-l.stopped
-	err := l.w.close()
-	l.read.close()
-	if l.ownsDB {
-		err = errors.Join(err, l.db.Close())
-	}
-	l.closeErr = err
-	return err
+		<-l.stopped
+		err := l.w.close()
+		l.read.close()
+		if l.ownsDB {
+			err = errors.Join(err, l.db.Close())
+		}
+		l.closeErr = err
+	})
+	return l.closeErr
 }
 
 // DB returns the underlying database handle for components that share the
