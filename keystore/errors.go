@@ -20,6 +20,8 @@ var (
 
 	// ErrNotFound: no such keyset or key.
 	ErrNotFound = errors.New("keystore: not found")
+	// ErrKeysetExists: a keyset with that name already exists in that env.
+	ErrKeysetExists = errors.New("keystore: keyset name already used in this environment")
 	// ErrDuplicateKey: the keyset already holds a key with that id.
 	ErrDuplicateKey = errors.New("keystore: key already in keyset")
 	// ErrKindMismatch: PGP material offered to a JWK keyset or vice versa.

@@ -22,7 +22,8 @@ import (
 )
 
 // Store persists keysets in SQLite with private keys wrapped by the KEK, and
-// serves immutable Keyset snapshots from an in-memory cache.
+// serves immutable Keyset snapshots from an in-memory cache. Use counters
+// (Counters) are in memory only; they are for metrics, not persisted.
 //
 // The request path calls Keyset, which costs one atomic load and a map
 // lookup once the keyset is cached. Every change made through the Store
@@ -438,6 +439,13 @@ func (s *Store) CreateKeyset(ctx context.Context, actor, name string, kind Kind,
 	now := s.now().UTC()
 	ki := KeysetInfo{ID: id, Name: name, Kind: kind, Env: env, Created: now}
 	err = s.write(ctx, "", func(tx *sql.Tx) error {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM keystore_keysets WHERE name = ? AND env = ?`, name, string(env)).Scan(&n); err != nil {
+			return fmt.Errorf("keystore: create keyset: %w", err)
+		}
+		if n > 0 {
+			return fmt.Errorf("%w: %q in %s", ErrKeysetExists, name, env)
+		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO keystore_keysets(id, name, kind, env, created_ns) VALUES (?, ?, ?, ?, ?)`,
 			id, name, string(kind), string(env), now.UnixNano()); err != nil {
 			return fmt.Errorf("keystore: create keyset %q/%s: %w", name, env, err)
@@ -445,6 +453,19 @@ func (s *Store) CreateKeyset(ctx context.Context, actor, name string, kind Kind,
 		return addEvent(ctx, tx, now, actor, id, "", "", "", fmt.Sprintf("keyset created: name=%q kind=%s env=%s", name, kind, env))
 	})
 	return ki, err
+}
+
+// FindKeyset returns the keyset called name in env, or ErrNotFound.
+func (s *Store) FindKeyset(ctx context.Context, name string, env Env) (KeysetInfo, error) {
+	var id string
+	err := s.db.QueryRowContext(ctx, `SELECT id FROM keystore_keysets WHERE name = ? AND env = ?`, name, string(env)).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return KeysetInfo{}, fmt.Errorf("%w: keyset %q in %s", ErrNotFound, name, env)
+	}
+	if err != nil {
+		return KeysetInfo{}, fmt.Errorf("keystore: find keyset: %w", err)
+	}
+	return keysetInfo(ctx, s.db, id)
 }
 
 // Keysets lists every keyset.

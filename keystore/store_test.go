@@ -577,3 +577,44 @@ func TestConcurrentReadersDuringRotation(t *testing.T) {
 		}
 	}
 }
+
+func TestKeysetsDirectory(t *testing.T) {
+	e := newTestStore(t)
+	a, err := e.s.CreateKeyset(e.ctx, "ops", "acme", KindPGP, EnvSandbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.s.CreateKeyset(e.ctx, "ops", "acme", KindJWK, EnvSandbox); !errors.Is(err, ErrKeysetExists) {
+		t.Fatalf("duplicate name: %v", err)
+	}
+	b, err := e.s.CreateKeyset(e.ctx, "ops", "acme", KindJWK, EnvProduction)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		env  Env
+		want string
+	}{{EnvSandbox, a.ID}, {EnvProduction, b.ID}} {
+		got, err := e.s.FindKeyset(e.ctx, "acme", c.env)
+		if err != nil || got.ID != c.want {
+			t.Fatalf("%s: %+v %v", c.env, got, err)
+		}
+	}
+	if _, err := e.s.FindKeyset(e.ctx, "nobody", EnvSandbox); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("unknown name: %v", err)
+	}
+	if _, err := e.s.CreateKeyset(e.ctx, "ops", "x", Kind("rsa"), EnvSandbox); err == nil {
+		t.Fatal("bad kind accepted")
+	}
+	all, _ := e.s.Keysets(e.ctx)
+	if len(all) != 2 {
+		t.Fatalf("%d keysets", len(all))
+	}
+	if _, err := e.s.Keyset(e.ctx, "ks_missing"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("missing keyset: %v", err)
+	}
+	evs, _ := e.s.Events(e.ctx, "")
+	if len(evs) != 2 || evs[0].Actor != "ops" {
+		t.Fatalf("events %+v", evs)
+	}
+}
