@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Stats counts the writer's work since Open.
@@ -78,11 +79,16 @@ func (l *Ledger) Apply(ctx context.Context, fn func(tx *Tx) error) error {
 
 // run is the writer goroutine. Batching is natural: while one batch is being
 // committed (the fsync dominates), new requests queue up and form the next
-// batch, so a lone commit is never delayed by a timer.
+// batch, so a lone commit is never delayed by a timer. With
+// Options.GroupWindow set, and only after a batch of several closures (so
+// there is concurrency to wait for), the writer waits up to that window for
+// the next batch to grow to twice the last one.
 func (l *Ledger) run() {
 	defer close(l.stopped)
 	batch := make([]*commitReq, 0, l.opts.MaxBatch)
 	results := make([]error, l.opts.MaxBatch)
+	var timer *time.Timer
+	prev := 0
 	for {
 		var first *commitReq
 		select {
@@ -109,6 +115,25 @@ func (l *Ledger) run() {
 				break fill
 			}
 		}
+		if win := l.opts.GroupWindow; win > 0 && prev > 1 {
+			target := min(2*prev, l.opts.MaxBatch)
+			if timer == nil {
+				timer = time.NewTimer(win)
+			} else {
+				timer.Reset(win)
+			}
+		wait:
+			for len(batch) < target {
+				select {
+				case r := <-l.reqs:
+					batch = append(batch, r)
+				case <-timer.C:
+					break wait
+				}
+			}
+			timer.Stop()
+		}
+		prev = len(batch)
 		l.commitBatch(batch, results)
 	}
 }

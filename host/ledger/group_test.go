@@ -221,3 +221,33 @@ func TestCloseDrainsQueuedCommits(t *testing.T) {
 		}
 	}
 }
+
+// With a window configured, a lone commit still does not wait for it.
+func TestGroupWindowDoesNotDelayLoneCommit(t *testing.T) {
+	const win = 300 * time.Millisecond
+	l, _ := openTest(t, Options{GroupWindow: win})
+	// A batch of several closures arms the window for the next batch...
+	release, waitBlocker := blockWriter(t, l)
+	var wg sync.WaitGroup
+	for i := 0; i < 3; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			mustApply(t, l, func(tx *Tx) error { return tx.CreateCode(newCode(fmt.Sprintf("w%d", i))) })
+		}(i)
+	}
+	waitQueued(t, l, 3)
+	release()
+	waitBlocker()
+	wg.Wait()
+	// ...which may wait once for company that does not come; after that
+	// single batch, lone commits are immediate again.
+	createCode(t, l, newCode("w-next"))
+	start := time.Now()
+	for i := 0; i < 3; i++ {
+		createCode(t, l, newCode(fmt.Sprintf("lone%d", i)))
+	}
+	if el := time.Since(start); el >= win {
+		t.Fatalf("3 lone commits took %v, window is %v", el, win)
+	}
+}

@@ -65,6 +65,11 @@ type Options struct {
 	// MaxBatch bounds how many Apply closures share one transaction (and one
 	// fsync). 1 disables group commit. Zero means DefaultMaxBatch.
 	MaxBatch int
+	// GroupWindow, if positive, lets the writer wait up to this long for
+	// more closures, but only right after a batch of several closures, so a
+	// lone commit is never delayed. Zero (the default) batches only what is
+	// already waiting.
+	GroupWindow time.Duration
 	// Retention is the minimum age of idempotency records before
 	// PurgeRecords deletes them. Zero means DefaultRetention.
 	Retention time.Duration

@@ -262,8 +262,22 @@ func TestRefundTransitions(t *testing.T) {
 // Many concurrent refunds race for one paid code through group commit: the
 // in-transaction re-read must never let them exceed the paid amount.
 func TestRefundInvariantUnderConcurrency(t *testing.T) {
+	modes := []struct {
+		name string
+		opts Options
+	}{
+		{"group", Options{}},
+		{"group with window", Options{GroupWindow: 200 * time.Microsecond}},
+		{"single", Options{MaxBatch: 1}},
+	}
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) { refundRace(t, m.opts) })
+	}
+}
+
+func refundRace(t *testing.T, opts Options) {
 	ctx := context.Background()
-	l, _ := openTest(t, Options{})
+	l, _ := openTest(t, opts)
 	codeIn(t, l, "hot", CodePaid) // 1,000,000 micros
 	const workers, amount = 40, 70_000
 	var wg sync.WaitGroup
