@@ -109,4 +109,9 @@ type Options struct {
 	// Logger receives plugin log lines (with plugin, version, level) and
 	// runtime events. Nil discards.
 	Logger *slog.Logger
+
+	// noInterrupt compiles without wazero's termination checks. Only the
+	// benchmarks set it (export_test.go), to measure what the checks cost;
+	// without them a runaway loop could never be stopped.
+	noInterrupt bool
 }

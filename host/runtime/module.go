@@ -119,7 +119,11 @@ func loadVersion(ctx context.Context, o *Options, plugin string, spec VersionSpe
 	} else {
 		rc, engine = wazero.NewRuntimeConfigInterpreter(), "interpreter"
 	}
-	rc = rc.WithCloseOnContextDone(true).WithMemoryLimitPages(lim.MemoryPages)
+	// Close-on-context-done makes wazero check for cancellation at every
+	// loop header and function entry, which is how a runaway guest is
+	// stopped at its deadline. It is not free for Go guests (see
+	// BenchmarkCall1KiB), but nothing else can interrupt compiled code.
+	rc = rc.WithCloseOnContextDone(!o.noInterrupt).WithMemoryLimitPages(lim.MemoryPages)
 	var mc *moduleCache
 	var cache wazero.CompilationCache
 	hit := false

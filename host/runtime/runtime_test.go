@@ -96,11 +96,11 @@ func TestAdversarial(t *testing.T) {
 	}
 
 	tests := []struct {
-		mode    string
-		input   string // default: mode
-		kind    runtime.Kind
-		msg     string // substring of the error
-		reused  bool   // the instance survives (plugin errors only)
+		mode   string
+		input  string // default: mode
+		kind   runtime.Kind
+		msg    string // substring of the error
+		reused bool   // the instance survives (plugin errors only)
 	}{
 		{mode: "loop", kind: runtime.KindTimeout, msg: "deadline"},
 		{mode: "memory", kind: runtime.KindLimit, msg: "memory limit"},

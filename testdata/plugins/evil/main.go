@@ -140,7 +140,7 @@ func handle(op uint32, ptr uint32, n uint32) uint64 {
 		return frame(string(rune('0' + served%10)))
 	case "spin":
 		x := uint32(1)
-		for i := 0; i < 200_000_000; i++ {
+		for i := 0; i < 10_000_000; i++ {
 			x = x*1664525 + 1013904223
 		}
 		return frame(string(rune('a' + x%26)))

@@ -1,0 +1,159 @@
+package runtime_test
+
+import (
+	"context"
+	"fmt"
+	goruntime "runtime"
+	"testing"
+	"time"
+
+	"github.com/otpcgate/otpcgate/host/runtime"
+	"github.com/otpcgate/otpcgate/host/runtime/runtimetest"
+	"github.com/otpcgate/otpcgate/sdk"
+	"github.com/otpcgate/otpcgate/sdk/otpc"
+	"github.com/otpcgate/otpcgate/testdata/plugins/bench/benchlogic"
+)
+
+// BenchmarkCall1KiB compares a warm wasm call (1 KiB JSON in, ~1 KiB out,
+// decode + logic + encode in the guest) with the same sdk.Handle path and
+// logic compiled natively. Report: wasm ns/op ÷ native ns/op.
+func BenchmarkCall1KiB(b *testing.B) {
+	input := benchInput(800)
+	wasmBench := func(b *testing.B, opts runtime.Options) {
+		m := runtimetest.Manager(b, opts)
+		runtimetest.Load(b, m, "bench", runtimetest.Build(b, benchDir), nil)
+		env := runtime.CallEnv{Namespace: "m", Now: time.Now()}
+		out, _, err := m.Call(context.Background(), "bench", otpc.OpGenerate, input, env)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(len(input)), "in-bytes")
+		b.ReportMetric(float64(len(out)), "out-bytes")
+		b.SetBytes(int64(len(input)))
+		b.ResetTimer()
+		for b.Loop() {
+			if _, _, err := m.Call(context.Background(), "bench", otpc.OpGenerate, input, env); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.Run("wasm", func(b *testing.B) { wasmBench(b, runtime.Options{}) })
+	// The same without wazero's termination checks (not a production
+	// setting: it shows what interruptibility costs a Go guest).
+	b.Run("wasm-no-interrupt", func(b *testing.B) { wasmBench(b, runtime.WithoutInterruptForBench(runtime.Options{})) })
+	b.Run("native", func(b *testing.B) {
+		c := sdk.NewContext(sdk.NewMemHost(time.Now(), nil))
+		out := make([]byte, 0, 4096)
+		b.SetBytes(int64(len(input)))
+		for b.Loop() {
+			out = sdk.Handle(&benchlogic.Plugin, c, otpc.OpGenerate, input, out[:0])
+			if out[0] != 0 {
+				b.Fatal(string(out))
+			}
+		}
+	})
+}
+
+// BenchmarkCheckout measures pool checkout + an empty guest call with 1 and
+// 16 concurrent callers on a pool of 4 instances.
+func BenchmarkCheckout(b *testing.B) {
+	for _, par := range []int{1, 16} {
+		b.Run(fmt.Sprintf("goroutines=%d", par), func(b *testing.B) {
+			m := runtimetest.Manager(b, runtime.Options{Pool: runtime.PoolConfig{Max: 4, Warm: 4}})
+			runtimetest.Load(b, m, "p", buildWasm(nil, abiFuncs(1), true), nil)
+			b.SetParallelism((par + goruntime.GOMAXPROCS(0) - 1) / goruntime.GOMAXPROCS(0))
+			if par == 1 {
+				for b.Loop() {
+					if _, _, err := m.Call(context.Background(), "p", otpc.OpGenerate, nil, runtime.CallEnv{}); err != nil {
+						b.Fatal(err)
+					}
+				}
+				return
+			}
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, _, err := m.Call(context.Background(), "p", otpc.OpGenerate, nil, runtime.CallEnv{}); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
+}
+
+// BenchmarkInstanceCreate measures instantiate + _initialize + ABI check +
+// warm-up of one Go guest, and reports the memory one live instance costs.
+func BenchmarkInstanceCreate(b *testing.B) {
+	m := runtimetest.Manager(b, runtime.Options{})
+	runtimetest.Load(b, m, "bench", runtimetest.Build(b, benchDir), nil)
+	var before, after goruntime.MemStats
+	goruntime.GC()
+	goruntime.ReadMemStats(&before)
+	var closers []func()
+	var mem uint32
+	for b.Loop() {
+		size, closeFn, err := runtime.NewInstanceForTest(context.Background(), m, "bench")
+		if err != nil {
+			b.Fatal(err)
+		}
+		mem = size
+		closers = append(closers, closeFn)
+		if len(closers) == 8 {
+			b.StopTimer()
+			goruntime.GC()
+			goruntime.ReadMemStats(&after)
+			b.ReportMetric(float64(after.HeapInuse-before.HeapInuse)/8/(1<<20), "heap-MiB/instance")
+			for _, c := range closers {
+				c()
+			}
+			closers = closers[:0]
+			goruntime.GC()
+			goruntime.ReadMemStats(&before)
+			b.StartTimer()
+		}
+	}
+	for _, c := range closers {
+		c()
+	}
+	b.ReportMetric(float64(mem)/(1<<20), "linear-MiB/instance")
+}
+
+// BenchmarkCompile compares a cold compile with one from the verified disk
+// cache (reported as compile-ms; Load also warms one instance).
+func BenchmarkCompile(b *testing.B) {
+	wasm := runtimetest.Build(b, benchDir)
+	dir := b.TempDir()
+	key := []byte("test-only benchmark cache key")
+	for _, mode := range []string{"cold", "disk-cache"} {
+		b.Run(mode, func(b *testing.B) {
+			opts := runtime.Options{}
+			if mode == "disk-cache" {
+				opts = runtime.Options{CacheDir: dir, CacheKey: key}
+				// Populate the cache once.
+				m := runtimetest.Manager(b, opts)
+				runtimetest.Load(b, m, "p", wasm, nil)
+				_ = m.Close()
+			}
+			var total time.Duration
+			n := 0
+			for b.Loop() {
+				m, err := runtime.New(opts)
+				if err != nil {
+					b.Fatal(err)
+				}
+				info, err := m.Load(context.Background(), "p", runtime.VersionSpec{Version: "v", Wasm: wasm})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if mode == "disk-cache" && !info.CacheHit {
+					b.Fatal("cache miss")
+				}
+				total += info.CompileTime
+				n++
+				_ = m.Close()
+			}
+			b.ReportMetric(float64(total.Microseconds())/float64(n)/1000, "compile-ms")
+		})
+	}
+}

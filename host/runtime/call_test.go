@@ -1,0 +1,189 @@
+package runtime_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/otpcgate/otpcgate/host/runtime"
+	"github.com/otpcgate/otpcgate/host/runtime/runtimetest"
+	"github.com/otpcgate/otpcgate/sdk/otpc"
+)
+
+func loadEvil(t *testing.T, m *runtime.Manager, id string, pool runtime.PoolConfig) {
+	t.Helper()
+	if _, err := m.Load(context.Background(), id, runtime.VersionSpec{Version: "v1", Wasm: runtimetest.Build(t, evilDir), Pool: pool}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Activate(id, "v1"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestKVReadYourWrites: reads see committed state plus the call's own
+// writes; nothing is committed by the runtime; the change set is returned
+// in the caller's namespace.
+func TestKVReadYourWrites(t *testing.T) {
+	m := runtimetest.Manager(t, runtime.Options{})
+	loadEvil(t, m, "evil", runtime.PoolConfig{})
+	kv := runtimetest.NewMapKV()
+	env := runtime.CallEnv{Namespace: "merchant-a", KV: kv}
+	steps := []string{"-,1,-", "-+,1,-", "-++,1,-"}
+	for i, want := range steps {
+		out, cs, err := m.Call(context.Background(), "evil", otpc.OpGenerate, []byte("kvrw"), env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(out) != want {
+			t.Fatalf("step %d: saw %q, want %q", i, out, want)
+		}
+		if cs.Namespace != "merchant-a" || len(cs.Changes) != 3 {
+			t.Fatalf("change set %+v", cs)
+		}
+		// a was put then deleted: one change, a delete, in first-write order.
+		if c := cs.Changes[0]; c.Key != "a" || !c.Delete {
+			t.Errorf("first change %+v, want delete of a", c)
+		}
+		if c := cs.Changes[1]; c.Key != "b" || string(c.Value) != "2" || c.Delete {
+			t.Errorf("second change %+v, want b=2", c)
+		}
+		kv.Apply(cs) // commit, as the gateway would
+	}
+	// Another namespace sees nothing of merchant-a.
+	out, _, err := m.Call(context.Background(), "evil", otpc.OpGenerate, []byte("kvrw"), runtime.CallEnv{Namespace: "merchant-b", KV: kv})
+	if err != nil || string(out) != "-,1,-" {
+		t.Fatalf("other namespace saw %q, %v", out, err)
+	}
+}
+
+type panicKV struct{}
+
+func (panicKV) Get(context.Context, string, string) ([]byte, bool, error) { panic("kv exploded") }
+
+type failKV struct{}
+
+func (failKV) Get(context.Context, string, string) ([]byte, bool, error) {
+	return nil, false, errors.New("database is locked")
+}
+
+func TestHostFailures(t *testing.T) {
+	m := runtimetest.Manager(t, runtime.Options{})
+	loadEvil(t, m, "evil", runtime.PoolConfig{})
+	tests := []struct {
+		kv   runtime.KVReader
+		want string
+	}{
+		{panicKV{}, "host function kv_get panicked"},
+		{failKV{}, "KV read failed: database is locked"},
+	}
+	for _, tc := range tests {
+		_, _, err := m.Call(context.Background(), "evil", otpc.OpGenerate, []byte("kvrw"), runtime.CallEnv{KV: tc.kv})
+		if !runtime.IsKind(err, runtime.KindHost) || !strings.Contains(err.Error(), tc.want) {
+			t.Fatalf("got %v, want host error %q", err, tc.want)
+		}
+		if out, err := call(m, "evil", "ok"); err != nil || out != `{"ok":true}` {
+			t.Fatalf("next call: %q %v", out, err)
+		}
+	}
+}
+
+func TestContextCancellation(t *testing.T) {
+	m := runtimetest.Manager(t, runtime.Options{Limits: runtime.Limits{CallTimeout: 5 * time.Second}})
+	loadEvil(t, m, "evil", runtime.PoolConfig{Max: 1})
+
+	// Cancelling the caller's context stops a running guest.
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(50*time.Millisecond, cancel)
+	start := time.Now()
+	_, _, err := m.Call(ctx, "evil", otpc.OpGenerate, []byte("loop"), runtime.CallEnv{})
+	if !runtime.IsKind(err, runtime.KindTimeout) || time.Since(start) > 2*time.Second {
+		t.Fatalf("got %v after %v, want a prompt timeout", err, time.Since(start))
+	}
+
+	// With the only instance busy, a waiter whose context ends gets a
+	// timeout and the busy call is not disturbed.
+	var wg sync.WaitGroup
+	wg.Add(1)
+	var busyErr error
+	go func() {
+		defer wg.Done()
+		_, busyErr = call(m, "evil", "spin")
+	}()
+	time.Sleep(20 * time.Millisecond)
+	wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer wcancel()
+	_, _, err = m.Call(wctx, "evil", otpc.OpGenerate, []byte("ok"), runtime.CallEnv{})
+	if !runtime.IsKind(err, runtime.KindTimeout) || !strings.Contains(err.Error(), "no plugin instance became free") {
+		t.Fatalf("waiter got %v", err)
+	}
+	wg.Wait()
+	if busyErr != nil {
+		t.Fatalf("busy call failed: %v", busyErr)
+	}
+}
+
+// TestVersionSwitchDrains: a new version is loaded and activated while a
+// call runs on the old one; the old call completes, new calls go to the new
+// version, and the old version closes when its last call returns.
+func TestVersionSwitchDrains(t *testing.T) {
+	m := runtimetest.Manager(t, runtime.Options{Limits: runtime.Limits{CallTimeout: 5 * time.Second}})
+	evil := runtimetest.Build(t, evilDir)
+	loadEvil(t, m, "p", runtime.PoolConfig{Max: 1})
+	done := make(chan error, 1)
+	go func() {
+		_, err := call(m, "p", "spin")
+		done <- err
+	}()
+	time.Sleep(20 * time.Millisecond)
+	if _, err := m.Load(context.Background(), "p", runtime.VersionSpec{Version: "v2", Wasm: evil}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Activate("p", "v2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Unload("p", "v1"); err != nil {
+		t.Fatal(err)
+	}
+	// v2 answers at once although v1's only instance is still busy.
+	if out, err := call(m, "p", "count"); err != nil || out != "1" {
+		t.Fatalf("v2: %q %v", out, err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("in-flight call on the unloaded version failed: %v", err)
+	}
+	if _, _, err := m.CallVersion(context.Background(), "p", "v1", otpc.OpGenerate, []byte("ok"), runtime.CallEnv{}); !errors.Is(err, runtime.ErrUnknownVersion) {
+		t.Fatalf("unloaded version still callable: %v", err)
+	}
+	if a, ok := m.Active("p"); !ok || a.Version != "v2" {
+		t.Fatalf("active %+v", a)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := call(m, "p", "ok"); !errors.Is(err, runtime.ErrClosed) {
+		t.Fatalf("after Close: %v", err)
+	}
+}
+
+func TestLookupErrors(t *testing.T) {
+	m := runtimetest.Manager(t, runtime.Options{})
+	if _, err := call(m, "nobody", "ok"); !errors.Is(err, runtime.ErrUnknownPlugin) {
+		t.Fatalf("unknown plugin: %v", err)
+	}
+	wasm := buildWasm(nil, abiFuncs(1), true)
+	if _, err := m.Load(context.Background(), "p", runtime.VersionSpec{Version: "v1", Wasm: wasm}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := call(m, "p", "ok"); !errors.Is(err, runtime.ErrNoActiveVersion) {
+		t.Fatalf("no active version: %v", err)
+	}
+	if _, err := m.Load(context.Background(), "p", runtime.VersionSpec{Version: "v1", Wasm: wasm}); !errors.Is(err, runtime.ErrVersionExists) {
+		t.Fatalf("duplicate version: %v", err)
+	}
+	if err := m.Activate("p", "v9"); !errors.Is(err, runtime.ErrUnknownVersion) {
+		t.Fatalf("activate unknown: %v", err)
+	}
+}
