@@ -559,57 +559,107 @@ func parseInt(b []byte, min, max int64) (int64, bool) {
 }
 
 // str consumes a JSON string at d.pos (which holds '"') and returns its
-// unescaped bytes, aliasing the input when no unescaping was needed and
+// unescaped bytes, aliasing the input when the string has no escapes and
 // d.buf otherwise.
 func (d *Decoder) str() []byte {
 	data := d.data
 	start := d.pos + 1
-	p := start
-	for p < len(data) {
-		c := data[p]
-		if c == '"' {
-			d.pos = p + 1
-			return data[start:p]
-		}
-		if c == '\\' || c < 0x20 || c >= utf8.RuneSelf {
-			break
-		}
-		p++
+	p := d.span(start)
+	if d.err != nil {
+		return nil
+	}
+	if p < len(data) && data[p] == '"' {
+		d.pos = p + 1
+		return data[start:p]
+	}
+	if cap(d.buf) == 0 {
+		// One allocation shared by all escaped strings of typical messages.
+		d.buf = make([]byte, 0, min(len(data)-start, 4096))
 	}
 	d.buf = append(d.buf[:0], data[start:p]...)
 	for p < len(data) {
-		c := data[p]
-		switch {
+		switch c := data[p]; {
 		case c == '"':
 			d.pos = p + 1
 			return d.buf
-		case c < 0x20:
-			d.pos = p
-			d.syntax("control character in string")
-			return nil
 		case c == '\\':
 			p = d.escape(p)
 			if d.err != nil {
 				return nil
 			}
-		case c < utf8.RuneSelf:
-			d.buf = append(d.buf, c)
-			p++
-		default:
-			r, size := utf8.DecodeRune(data[p:])
-			if r == utf8.RuneError && size <= 1 {
-				d.pos = p
-				d.syntax("invalid UTF-8 in string")
-				return nil
-			}
-			d.buf = append(d.buf, data[p:p+size]...)
-			p += size
+		default: // control character, reported by span
 		}
+		q := d.span(p)
+		if d.err != nil {
+			return nil
+		}
+		d.buf = append(d.buf, data[p:q]...)
+		p = q
 	}
 	d.pos = p
 	d.syntax("unterminated string")
 	return nil
 }
+
+// span returns the end of the run of plain string bytes starting at p:
+// the position of the next '"', '\\' or the end of input. It validates
+// UTF-8 and rejects control characters on the way. Eight bytes at a time
+// are tested with word arithmetic, which matters most in a wasm guest where
+// every loop iteration is costly.
+func (d *Decoder) span(p int) int {
+	const (
+		lsb = 0x0101010101010101
+		msb = 0x8080808080808080
+	)
+	data := d.data
+	for {
+		for p+8 <= len(data) {
+			b := data[p : p+8 : p+8]
+			x := uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
+				uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
+			q := x ^ (lsb * '"')
+			s := x ^ (lsb * '\\')
+			// High bit set in a lane for: byte >= 0x80, byte < 0x20, a zero
+			// lane of q ('"') or of s ('\\'). Borrows can only add false
+			// positives, which the byte loop below sorts out.
+			if (x|(x-lsb*0x20)&^x|(q-lsb)&^q|(s-lsb)&^s)&msb != 0 {
+				break
+			}
+			p += 8
+		}
+		if p >= len(data) {
+			return p
+		}
+		c := data[p]
+		if plain[c] {
+			p++
+			continue
+		}
+		if c < utf8.RuneSelf {
+			if c == '"' || c == '\\' {
+				return p
+			}
+			d.pos = p
+			d.syntax("control character in string")
+			return p
+		}
+		r, size := utf8.DecodeRune(data[p:])
+		if r == utf8.RuneError && size <= 1 {
+			d.pos = p
+			d.syntax("invalid UTF-8 in string")
+			return p
+		}
+		p += size
+	}
+}
+
+// plain[c] is true for ASCII bytes that may appear in a JSON string as is.
+var plain = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
 
 // escape decodes the escape sequence at data[p] ('\\') into d.buf and
 // returns the position after it.
