@@ -62,12 +62,17 @@ func BenchmarkAdmissionTail(b *testing.B) {
 		wg.Wait()
 		return slices.Concat(lat...)
 	}
+	var freeT, limT time.Duration
 	b.ResetTimer()
 	for done := 0; done < b.N; done += 2 * round {
+		t0 := time.Now()
 		free = append(free, run(round, nil)...)
+		t1 := time.Now()
 		limited = append(limited, run(round, lim)...)
+		freeT, limT = freeT+t1.Sub(t0), limT+time.Since(t1)
 	}
 	b.StopTimer()
+	b.ReportMetric(float64(len(limited))/limT.Seconds()/(float64(len(free))/freeT.Seconds()), "lim/free-throughput")
 	fp50, fp99 := percentiles(free)
 	lp50, lp99 := percentiles(limited)
 	b.ReportMetric(ms(fp50), "free-p50-ms")
@@ -164,12 +169,17 @@ func BenchmarkServerTail(b *testing.B) {
 	run(workers*2, freeURL, freeC) // open the keep-alive connections
 	run(workers*2, limURL, limC)
 	var free, limited []time.Duration
+	var freeT, limT time.Duration
 	b.ResetTimer()
 	for done := 0; done < b.N; done += 2 * round {
+		t0 := time.Now()
 		free = append(free, run(round, freeURL, freeC)...)
+		t1 := time.Now()
 		limited = append(limited, run(round, limURL, limC)...)
+		freeT, limT = freeT+t1.Sub(t0), limT+time.Since(t1)
 	}
 	b.StopTimer()
+	b.ReportMetric(float64(len(limited))/limT.Seconds()/(float64(len(free))/freeT.Seconds()), "lim/free-throughput")
 	fp50, fp99 := percentiles(free)
 	lp50, lp99 := percentiles(limited)
 	b.ReportMetric(ms(fp50), "free-p50-ms")
