@@ -71,6 +71,7 @@ var (
 // e.g. by another process that won the race to commit it.
 type ReplayError struct{ Record Record }
 
+// Error names the replayed request.
 func (e *ReplayError) Error() string {
 	return fmt.Sprintf("ledger: request %s already processed", e.Record.RequestID)
 }
@@ -89,6 +90,7 @@ type StateError struct {
 	Err error
 }
 
+// Error describes the refused transition.
 func (e *StateError) Error() string {
 	return fmt.Sprintf("ledger: %s %s in state %s: cannot %s: %v", e.Kind, e.ID, e.From, e.Op, e.Err)
 }
