@@ -1,0 +1,313 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/otpcgate/otpcgate/host/envelope"
+	"github.com/otpcgate/otpcgate/host/ledger"
+	"github.com/otpcgate/otpcgate/internal/db"
+	"github.com/otpcgate/otpcgate/internal/tlsutil"
+	"github.com/otpcgate/otpcgate/keystore"
+)
+
+// DevFile is the name of the file ProvisionDev writes into the data
+// directory: what an external client needs to play Google.
+const DevFile = "dev.json"
+
+// DevInfo describes a provisioned development installation.
+type DevInfo struct {
+	DataDir  string `json:"dataDir"`
+	DBPath   string `json:"dbPath"`
+	KEKFile  string `json:"kekFile"`
+	CertFile string `json:"tlsCertFile"`
+	KeyFile  string `json:"tlsKeyFile"`
+	// Addr is the listen address dev serves on; BaseURL of each merchant
+	// is built from it.
+	Addr      string        `json:"addr"`
+	Merchants []DevMerchant `json:"merchants"`
+}
+
+// DevMerchant is one demo merchant.
+type DevMerchant struct {
+	ID       string          `json:"id"`
+	BaseURL  string          `json:"baseUrl"`
+	BasePath string          `json:"basePath"`
+	PIAID    string          `json:"piaid"`
+	Envelope envelope.Format `json:"envelope"`
+	// KeysetID holds our keys (self) and the simulated Google's public
+	// keys (peer).
+	KeysetID string `json:"keysetId"`
+	// SimKeysetID holds the simulated Google's keys (self) and our public
+	// keys (peer), for `otpcgate sim` and tests.
+	SimKeysetID string `json:"simKeysetId"`
+	// OurPublicKeys is the file with our public keys (armored PGP or JWKS).
+	OurPublicKeys string `json:"ourPublicKeys"`
+	// GooglePrivateKeys is the file with the simulated Google's private
+	// keys (armored PGP secret keys or a private JWKS): development only.
+	GooglePrivateKeys string `json:"googlePrivateKeys"`
+	// GooglePublicKeys is the file with the simulated Google's public keys.
+	GooglePublicKeys string `json:"googlePublicKeys"`
+	// DemoToken is a Google payment token already associated with
+	// DemoAccount, so generateReferenceNumber works at once.
+	DemoToken   string `json:"demoToken"`
+	DemoIssuer  string `json:"demoIssuer"`
+	DemoAccount string `json:"demoAccount"`
+	// Plugin is the plugin version the merchant runs.
+	Plugin string `json:"plugin"`
+}
+
+// DevPlugin is the plugin build ProvisionDev installs for every demo merchant.
+type DevPlugin struct {
+	Version string
+	Wasm    []byte
+	Config  []byte
+}
+
+// ReadDevInfo reads dir/dev.json.
+func ReadDevInfo(dir string) (*DevInfo, error) {
+	b, err := os.ReadFile(filepath.Join(dir, DevFile))
+	if err != nil {
+		return nil, err
+	}
+	var info DevInfo
+	if err := json.Unmarshal(b, &info); err != nil {
+		return nil, fmt.Errorf("gateway: %s: %w", DevFile, err)
+	}
+	return &info, nil
+}
+
+// ProvisionDev creates (once) a development installation in dir: a KEK,
+// a self-signed ECDSA P-256 certificate, and two demo merchants, one PGP
+// and one JWE, each with our keys, a simulated Google's keys, a demo
+// association and plugin. If dir/dev.json exists it is returned unchanged,
+// except that the plugin is refreshed when plugin differs.
+func ProvisionDev(ctx context.Context, dir, addr string, plugin DevPlugin) (*DevInfo, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("gateway: dev data dir: %w", err)
+	}
+	info, err := ReadDevInfo(dir)
+	if err == nil {
+		return info, refreshDevPlugin(ctx, info, plugin)
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	info = &DevInfo{
+		DataDir:  dir,
+		DBPath:   filepath.Join(dir, "otpcgate.db"),
+		KEKFile:  filepath.Join(dir, "kek"),
+		CertFile: filepath.Join(dir, "tls-cert.pem"),
+		KeyFile:  filepath.Join(dir, "tls-key.pem"),
+		Addr:     addr,
+	}
+	kek, err := keystore.GenerateKEK()
+	if err != nil {
+		return nil, err
+	}
+	if err := keystore.WriteKEKFile(info.KEKFile, kek); err != nil {
+		return nil, err
+	}
+	if err := tlsutil.WriteSelfSigned(info.CertFile, info.KeyFile, tlsutil.DevHosts(), 365*24*time.Hour); err != nil {
+		return nil, err
+	}
+	d, err := db.Open(ctx, info.DBPath)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	ks, err := keystore.Open(ctx, d, kek)
+	if err != nil {
+		return nil, err
+	}
+	l, err := ledger.New(ctx, d, ledger.Options{})
+	if err != nil {
+		return nil, err
+	}
+	defer l.Close()
+	reg, err := OpenRegistry(ctx, d)
+	if err != nil {
+		return nil, err
+	}
+	for _, demo := range []struct {
+		id, piaid string
+		kind      keystore.Kind
+	}{
+		{"demo-pgp", "DEMO_PGP_JPY", keystore.KindPGP},
+		{"demo-jose", "DEMO_JOSE_JPY", keystore.KindJWK},
+	} {
+		m, err := provisionDevMerchant(ctx, dir, addr, ks, l, reg, demo.id, demo.piaid, demo.kind, plugin)
+		if err != nil {
+			return nil, fmt.Errorf("gateway: dev merchant %s: %w", demo.id, err)
+		}
+		info.Merchants = append(info.Merchants, m)
+	}
+	b, err := json.MarshalIndent(info, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, DevFile), append(b, '\n'), 0o600); err != nil {
+		return nil, err
+	}
+	return info, nil
+}
+
+const devActor = "otpcgate dev"
+
+func provisionDevMerchant(ctx context.Context, dir, addr string, ks *keystore.Store, l *ledger.Ledger, reg *Registry,
+	id, piaid string, kind keystore.Kind, plugin DevPlugin) (DevMerchant, error) {
+	format, err := envelope.ForKind(kind)
+	if err != nil {
+		return DevMerchant{}, err
+	}
+	m := DevMerchant{
+		ID: id, BasePath: "/" + id, PIAID: piaid, Envelope: format,
+		BaseURL:     "https://" + addr + "/" + id,
+		DemoToken:   "demo-token-" + id,
+		DemoIssuer:  "demo-issuer",
+		DemoAccount: "demo-account-1",
+		Plugin:      plugin.Version,
+	}
+	if err := l.Apply(ctx, func(tx *ledger.Tx) error {
+		if err := tx.CreateMerchant(ledger.Merchant{ID: id, Name: "Demo " + string(format), Status: ledger.MerchantActive}); err != nil {
+			return err
+		}
+		return tx.AddPIAID(piaid, id)
+	}); err != nil {
+		return m, err
+	}
+	ours, err := ks.CreateKeyset(ctx, devActor, id, kind, keystore.EnvSandbox)
+	if err != nil {
+		return m, err
+	}
+	google, err := ks.CreateKeyset(ctx, devActor, "sim-google-"+id, kind, keystore.EnvSandbox)
+	if err != nil {
+		return m, err
+	}
+	m.KeysetID, m.SimKeysetID = ours.ID, google.ID
+	ourKey, err := newPrimary(ctx, ks, ours.ID, "otpcgate demo "+id)
+	if err != nil {
+		return m, err
+	}
+	googleKey, err := newPrimary(ctx, ks, google.ID, "simulated Google for "+id)
+	if err != nil {
+		return m, err
+	}
+	ourPub, err := ks.ExportPublic(ctx, ours.ID, ourKey.ID)
+	if err != nil {
+		return m, err
+	}
+	googlePub, err := ks.ExportPublic(ctx, google.ID, googleKey.ID)
+	if err != nil {
+		return m, err
+	}
+	// Each side trusts the other's public key: the key exchange of spec §11.
+	if err := importPrimary(ctx, ks, google.ID, ourPub, ourKey.Expires); err != nil {
+		return m, err
+	}
+	if err := importPrimary(ctx, ks, ours.ID, googlePub, googleKey.Expires); err != nil {
+		return m, err
+	}
+	ext := ".asc"
+	if kind == keystore.KindJWK {
+		ext = ".jwks.json"
+	}
+	m.OurPublicKeys = filepath.Join(dir, id+"-our-public"+ext)
+	m.GooglePublicKeys = filepath.Join(dir, id+"-google-public"+ext)
+	if err := os.WriteFile(m.OurPublicKeys, ourPub, 0o644); err != nil {
+		return m, err
+	}
+	if err := os.WriteFile(m.GooglePublicKeys, googlePub, 0o644); err != nil {
+		return m, err
+	}
+	if priv, err := ks.ExportPrivate(ctx, google.ID, googleKey.ID); err == nil {
+		m.GooglePrivateKeys = filepath.Join(dir, id+"-google-private"+ext)
+		if err := os.WriteFile(m.GooglePrivateKeys, priv, 0o600); err != nil {
+			return m, err
+		}
+	} else {
+		return m, err
+	}
+	if err := reg.PutIntegration(ctx, Integration{MerchantID: id, BasePath: m.BasePath, Envelope: format, KeysetID: ours.ID}); err != nil {
+		return m, err
+	}
+	if err := installPlugin(ctx, reg, id, plugin); err != nil {
+		return m, err
+	}
+	err = l.Apply(ctx, func(tx *ledger.Tx) error {
+		return tx.Associate(ledger.Association{
+			PIAID: piaid, AssociationID: "demo-association-" + id, RequestID: "dev-provisioning-" + id,
+			IssuerID: m.DemoIssuer, GPTHash: ledger.GPTHash(m.DemoToken), AccountID: m.DemoAccount,
+			AuthRequestID: "dev-provisioning-" + id,
+		})
+	})
+	return m, err
+}
+
+// newPrimary generates a self key and promotes it to primary.
+func newPrimary(ctx context.Context, ks *keystore.Store, keysetID, name string) (keystore.KeyInfo, error) {
+	k, err := ks.Generate(ctx, devActor, keysetID, keystore.GenerateOptions{Name: name})
+	if err != nil {
+		return k, err
+	}
+	for _, st := range []keystore.State{keystore.StateActive, keystore.StatePrimary} {
+		if err := ks.SetState(ctx, devActor, keysetID, k.ID, st); err != nil {
+			return k, err
+		}
+	}
+	return k, nil
+}
+
+// importPrimary imports the other side's public key and makes it primary.
+func importPrimary(ctx context.Context, ks *keystore.Store, keysetID string, pub []byte, expires time.Time) error {
+	keys, err := ks.Import(ctx, devActor, keysetID, keystore.OwnerPeer, pub, keystore.ImportOptions{Expires: expires})
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		for _, st := range []keystore.State{keystore.StateActive, keystore.StatePrimary} {
+			if err := ks.SetState(ctx, devActor, keysetID, k.ID, st); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func installPlugin(ctx context.Context, reg *Registry, merchantID string, plugin DevPlugin) error {
+	if _, err := reg.AddPluginVersion(ctx, PluginVersion{MerchantID: merchantID, Version: plugin.Version,
+		Wasm: plugin.Wasm, Config: plugin.Config}); err != nil {
+		return err
+	}
+	return reg.ActivatePluginVersion(ctx, merchantID, plugin.Version)
+}
+
+// refreshDevPlugin installs plugin for every demo merchant if it is new
+// (a rebuilt plugin gets a new content-derived version).
+func refreshDevPlugin(ctx context.Context, info *DevInfo, plugin DevPlugin) error {
+	if plugin.Wasm == nil {
+		return nil
+	}
+	d, err := db.Open(ctx, info.DBPath)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	reg, err := OpenRegistry(ctx, d)
+	if err != nil {
+		return err
+	}
+	for i := range info.Merchants {
+		if err := installPlugin(ctx, reg, info.Merchants[i].ID, plugin); err != nil {
+			return err
+		}
+		info.Merchants[i].Plugin = plugin.Version
+	}
+	return nil
+}

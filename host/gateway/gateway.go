@@ -1,0 +1,243 @@
+// Package gateway assembles otpcgate from its parts: the SQLite file, the
+// keystore, the ledger, the plugin runtime, the request pipeline and the
+// Google-facing TLS server. The otpcgate binary and the end-to-end tests
+// both start a gateway through it.
+package gateway
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"github.com/otpcgate/otpcgate/host/envelope"
+	"github.com/otpcgate/otpcgate/host/ledger"
+	"github.com/otpcgate/otpcgate/host/protocol"
+	"github.com/otpcgate/otpcgate/host/runtime"
+	"github.com/otpcgate/otpcgate/host/server"
+	"github.com/otpcgate/otpcgate/internal/db"
+	"github.com/otpcgate/otpcgate/keystore"
+)
+
+// Options configure a gateway.
+type Options struct {
+	// DBPath is the SQLite file holding keys, plugins and all state.
+	DBPath string
+	// KEK unwraps the private keys stored in the database.
+	KEK *keystore.KEK
+	// PluginCacheDir holds compiled plugin code; "" disables the disk cache.
+	PluginCacheDir string
+	// Server configures the Google-facing listener; Routes are filled from
+	// the registry.
+	Server server.Config
+	// Limiter sizes the admission queue around the CPU-heavy work.
+	Limiter server.LimiterConfig
+	// Envelope tunes both envelope codecs.
+	Envelope envelope.Config
+	// Protocol tunes the pipeline; its Limiter and Counters are set here.
+	Protocol protocol.Config
+	// Runtime tunes the plugin runtime; CacheDir is set from PluginCacheDir.
+	Runtime runtime.Options
+	// Logger receives everything; nil discards.
+	Logger *slog.Logger
+}
+
+// Gateway is a running otpcgate host.
+type Gateway struct {
+	DB       *sql.DB
+	Keys     *keystore.Store
+	Ledger   *ledger.Ledger
+	Registry *Registry
+	Plugins  *runtime.Manager
+	Pipeline *protocol.Pipeline
+	Server   *server.Server
+	Counters *keystore.Counters
+
+	log    *slog.Logger
+	codecs map[envelope.Format]envelope.Codec
+	dir    directory
+}
+
+// directory is the pipeline's merchant table, swapped atomically on Reload.
+type directory struct {
+	p atomic.Pointer[map[string]*protocol.Merchant]
+}
+
+func (d *directory) Merchant(id string) (*protocol.Merchant, bool) {
+	m := d.p.Load()
+	if m == nil {
+		return nil, false
+	}
+	v, ok := (*m)[id]
+	return v, ok
+}
+
+// Open opens the database and every component, loads and warms each
+// merchant's active plugin and builds the server. Nothing listens yet.
+func Open(ctx context.Context, opts Options) (_ *Gateway, err error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	g := &Gateway{log: log, Counters: &keystore.Counters{}, codecs: map[envelope.Format]envelope.Codec{}}
+	defer func() {
+		if err != nil {
+			g.Close()
+		}
+	}()
+	if g.DB, err = db.Open(ctx, opts.DBPath); err != nil {
+		return nil, err
+	}
+	if g.Keys, err = keystore.Open(ctx, g.DB, opts.KEK); err != nil {
+		return nil, err
+	}
+	g.Keys.SetLogger(log)
+	if g.Ledger, err = ledger.New(ctx, g.DB, ledger.Options{Logger: log}); err != nil {
+		return nil, err
+	}
+	if g.Registry, err = OpenRegistry(ctx, g.DB); err != nil {
+		return nil, err
+	}
+	ropts := opts.Runtime
+	ropts.Logger = log
+	if opts.PluginCacheDir != "" {
+		ropts.CacheDir = filepath.Clean(opts.PluginCacheDir)
+	}
+	if g.Plugins, err = runtime.New(ropts); err != nil {
+		return nil, err
+	}
+	for _, f := range []envelope.Format{envelope.FormatPGP, envelope.FormatJOSE} {
+		if g.codecs[f], err = envelope.New(f, opts.Envelope); err != nil {
+			return nil, err
+		}
+	}
+	pcfg := opts.Protocol
+	pcfg.Limiter = server.NewLimiter(opts.Limiter)
+	pcfg.Counters = g.Counters
+	pcfg.Logger = log
+	g.Pipeline = protocol.New(pcfg, &g.dir, g.Keys, g.Ledger, g.Plugins)
+	routes, err := g.load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	scfg := opts.Server
+	scfg.Routes = routes
+	if g.Server, err = server.New(scfg, g.Pipeline, server.Options{Logger: log, Ready: g.ready}); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// load reads the integrations, loads plugins that are not loaded yet and
+// publishes a new merchant table. It returns the route table.
+func (g *Gateway) load(ctx context.Context) ([]server.Route, error) {
+	ins, err := g.Registry.Integrations(ctx)
+	if err != nil {
+		return nil, err
+	}
+	table := make(map[string]*protocol.Merchant, len(ins))
+	routes := make([]server.Route, 0, len(ins))
+	for _, in := range ins {
+		m, err := g.Ledger.Merchant(ctx, in.MerchantID)
+		if err != nil {
+			return nil, fmt.Errorf("gateway: integration %s: %w", in.MerchantID, err)
+		}
+		piaids, err := g.Ledger.PIAIDs(ctx, in.MerchantID)
+		if err != nil {
+			return nil, err
+		}
+		codec, ok := g.codecs[in.Envelope]
+		if !ok {
+			return nil, fmt.Errorf("gateway: integration %s: unknown envelope %q", in.MerchantID, in.Envelope)
+		}
+		if err := g.ensurePlugin(ctx, in.MerchantID); err != nil {
+			return nil, err
+		}
+		pm := &protocol.Merchant{ID: in.MerchantID, PIAIDs: map[string]bool{}, KeysetID: in.KeysetID,
+			Codec: codec, PluginID: in.MerchantID, Disabled: m.Status == ledger.MerchantDisabled}
+		for _, p := range piaids {
+			pm.PIAIDs[p] = true
+		}
+		table[in.MerchantID] = pm
+		routes = append(routes, server.Route{BasePath: in.BasePath, MerchantID: in.MerchantID})
+	}
+	g.dir.p.Store(&table)
+	return routes, nil
+}
+
+// ensurePlugin makes the registry's active version the runtime's active one.
+func (g *Gateway) ensurePlugin(ctx context.Context, merchantID string) error {
+	pv, err := g.Registry.ActivePluginVersion(ctx, merchantID)
+	if errors.Is(err, ErrNotFound) {
+		// Served, but every plugin-backed method answers 503 until a
+		// plugin is activated; echo works.
+		g.log.Warn("merchant has no active plugin", "merchant", merchantID)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if cur, ok := g.Plugins.Active(merchantID); ok && cur.Version == pv.Version {
+		return nil
+	}
+	loaded := false
+	for _, v := range g.Plugins.Versions(merchantID) {
+		loaded = loaded || v.Version == pv.Version
+	}
+	if !loaded {
+		start := time.Now()
+		info, err := g.Plugins.Load(ctx, merchantID, runtime.VersionSpec{
+			Version: pv.Version, Wasm: pv.Wasm, SHA256: pv.SHA256, Config: pv.Config,
+		})
+		if err != nil {
+			return fmt.Errorf("gateway: load plugin %s %s: %w", merchantID, pv.Version, err)
+		}
+		g.log.Info("plugin loaded", "merchant", merchantID, "version", pv.Version, "sha256", pv.SHA256,
+			"engine", info.Engine, "cache_hit", info.CacheHit, "took", time.Since(start).Round(time.Millisecond))
+	}
+	return g.Plugins.Activate(merchantID, pv.Version)
+}
+
+// Reload picks up integration and plugin changes made in the database.
+func (g *Gateway) Reload(ctx context.Context) error {
+	routes, err := g.load(ctx)
+	if err != nil {
+		return err
+	}
+	return g.Server.SetRoutes(routes)
+}
+
+// ready backs /readyz: the database answers and every merchant resolves.
+func (g *Gateway) ready(ctx context.Context) error {
+	return g.DB.PingContext(ctx)
+}
+
+// Serve serves the Google-facing listener on ln until ctx ends.
+func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
+	return g.Server.Serve(ctx, ln)
+}
+
+// ListenAndServe listens on the configured address until ctx ends.
+func (g *Gateway) ListenAndServe(ctx context.Context) error {
+	return g.Server.ListenAndServe(ctx)
+}
+
+// Close releases everything Open opened, in reverse order.
+func (g *Gateway) Close() error {
+	var errs []error
+	if g.Plugins != nil {
+		errs = append(errs, g.Plugins.Close())
+	}
+	if g.Ledger != nil {
+		errs = append(errs, g.Ledger.Close())
+	}
+	if g.DB != nil {
+		errs = append(errs, g.DB.Close())
+	}
+	return errors.Join(errs...)
+}

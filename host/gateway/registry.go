@@ -1,0 +1,183 @@
+package gateway
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/otpcgate/otpcgate/host/envelope"
+	"github.com/otpcgate/otpcgate/host/server"
+	"github.com/otpcgate/otpcgate/internal/db"
+)
+
+// component versions the registry's tables in schema_migrations.
+const component = "gateway"
+
+var migrations = []db.Migration{{Version: 1, SQL: `
+CREATE TABLE integrations (
+	merchant_id     TEXT PRIMARY KEY,
+	base_path       TEXT NOT NULL UNIQUE,
+	envelope        TEXT NOT NULL CHECK (envelope IN ('pgp', 'jose')),
+	keyset_id       TEXT NOT NULL,
+	google_endpoint TEXT NOT NULL DEFAULT '',
+	updated_ms      INTEGER NOT NULL
+);
+CREATE TABLE plugin_versions (
+	merchant_id TEXT NOT NULL,
+	version     TEXT NOT NULL,
+	sha256      TEXT NOT NULL,
+	wasm        BLOB NOT NULL,
+	config      BLOB NOT NULL,
+	created_ms  INTEGER NOT NULL,
+	PRIMARY KEY (merchant_id, version)
+);
+CREATE TABLE plugin_active (
+	merchant_id  TEXT PRIMARY KEY,
+	version      TEXT NOT NULL,
+	activated_ms INTEGER NOT NULL,
+	FOREIGN KEY (merchant_id, version) REFERENCES plugin_versions (merchant_id, version)
+);`}}
+
+// Integration is how one merchant is reached and protected: its base path
+// on the Google-facing listener, its envelope and keyset, and Google's
+// endpoint for notifications.
+type Integration struct {
+	MerchantID     string
+	BasePath       string
+	Envelope       envelope.Format
+	KeysetID       string
+	GoogleEndpoint string
+}
+
+// PluginVersion is one immutable uploaded plugin build.
+type PluginVersion struct {
+	MerchantID string
+	Version    string
+	SHA256     string // hex
+	Wasm       []byte
+	Config     []byte
+	Created    time.Time
+}
+
+// Registry stores integrations and plugin versions.
+type Registry struct{ db *sql.DB }
+
+// ErrNotFound is returned for unknown integrations and plugin versions.
+var ErrNotFound = errors.New("gateway: not found")
+
+// ErrImmutable is returned when a plugin version would be replaced by
+// different bytes: versions never change once uploaded.
+var ErrImmutable = errors.New("gateway: plugin versions are immutable")
+
+// OpenRegistry migrates the registry's tables.
+func OpenRegistry(ctx context.Context, d *sql.DB) (*Registry, error) {
+	if err := db.Migrate(ctx, d, component, migrations); err != nil {
+		return nil, err
+	}
+	return &Registry{db: d}, nil
+}
+
+// PutIntegration creates or replaces a merchant's integration.
+func (r *Registry) PutIntegration(ctx context.Context, in Integration) error {
+	bp, err := server.NormalizeBasePath(in.BasePath)
+	if err != nil {
+		return err
+	}
+	if _, err := envelope.New(in.Envelope, envelope.Config{}); err != nil {
+		return fmt.Errorf("gateway: integration %s: %w", in.MerchantID, err)
+	}
+	_, err = r.db.ExecContext(ctx, `INSERT INTO integrations
+		(merchant_id, base_path, envelope, keyset_id, google_endpoint, updated_ms) VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (merchant_id) DO UPDATE SET base_path = excluded.base_path, envelope = excluded.envelope,
+		keyset_id = excluded.keyset_id, google_endpoint = excluded.google_endpoint, updated_ms = excluded.updated_ms`,
+		in.MerchantID, bp, string(in.Envelope), in.KeysetID, in.GoogleEndpoint, time.Now().UnixMilli())
+	if err != nil {
+		return fmt.Errorf("gateway: put integration %s: %w", in.MerchantID, err)
+	}
+	return nil
+}
+
+// Integrations lists every integration.
+func (r *Registry) Integrations(ctx context.Context) ([]Integration, error) {
+	rows, err := r.db.QueryContext(ctx, `SELECT merchant_id, base_path, envelope, keyset_id, google_endpoint
+		FROM integrations ORDER BY merchant_id`)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: list integrations: %w", err)
+	}
+	defer rows.Close()
+	var out []Integration
+	for rows.Next() {
+		var in Integration
+		var env string
+		if err := rows.Scan(&in.MerchantID, &in.BasePath, &env, &in.KeysetID, &in.GoogleEndpoint); err != nil {
+			return nil, fmt.Errorf("gateway: list integrations: %w", err)
+		}
+		in.Envelope = envelope.Format(env)
+		out = append(out, in)
+	}
+	return out, rows.Err()
+}
+
+// AddPluginVersion stores a new plugin version. Uploading the same bytes
+// under the same version again is a no-op; different bytes are refused.
+func (r *Registry) AddPluginVersion(ctx context.Context, pv PluginVersion) (PluginVersion, error) {
+	sum := sha256.Sum256(pv.Wasm)
+	got := hex.EncodeToString(sum[:])
+	if pv.SHA256 != "" && pv.SHA256 != got {
+		return pv, fmt.Errorf("gateway: plugin %s %s: sha256 is %s, caller expected %s", pv.MerchantID, pv.Version, got, pv.SHA256)
+	}
+	pv.SHA256 = got
+	if pv.Config == nil {
+		pv.Config = []byte("{}")
+	}
+	pv.Created = time.Now()
+	var existing string
+	err := r.db.QueryRowContext(ctx, `SELECT sha256 FROM plugin_versions WHERE merchant_id = ? AND version = ?`,
+		pv.MerchantID, pv.Version).Scan(&existing)
+	switch {
+	case err == nil && existing == got:
+		return pv, nil
+	case err == nil:
+		return pv, fmt.Errorf("%w: %s %s exists with sha256 %s", ErrImmutable, pv.MerchantID, pv.Version, existing)
+	case !errors.Is(err, sql.ErrNoRows):
+		return pv, fmt.Errorf("gateway: add plugin version: %w", err)
+	}
+	if _, err := r.db.ExecContext(ctx, `INSERT INTO plugin_versions
+		(merchant_id, version, sha256, wasm, config, created_ms) VALUES (?, ?, ?, ?, ?, ?)`,
+		pv.MerchantID, pv.Version, pv.SHA256, pv.Wasm, pv.Config, pv.Created.UnixMilli()); err != nil {
+		return pv, fmt.Errorf("gateway: add plugin version: %w", err)
+	}
+	return pv, nil
+}
+
+// ActivatePluginVersion records version as the merchant's active plugin.
+func (r *Registry) ActivatePluginVersion(ctx context.Context, merchantID, version string) error {
+	_, err := r.db.ExecContext(ctx, `INSERT INTO plugin_active (merchant_id, version, activated_ms) VALUES (?, ?, ?)
+		ON CONFLICT (merchant_id) DO UPDATE SET version = excluded.version, activated_ms = excluded.activated_ms`,
+		merchantID, version, time.Now().UnixMilli())
+	if err != nil {
+		return fmt.Errorf("gateway: activate plugin %s %s: %w", merchantID, version, err)
+	}
+	return nil
+}
+
+// ActivePluginVersion returns the merchant's active plugin version.
+func (r *Registry) ActivePluginVersion(ctx context.Context, merchantID string) (PluginVersion, error) {
+	var pv PluginVersion
+	var created int64
+	err := r.db.QueryRowContext(ctx, `SELECT v.merchant_id, v.version, v.sha256, v.wasm, v.config, v.created_ms
+		FROM plugin_active a JOIN plugin_versions v ON v.merchant_id = a.merchant_id AND v.version = a.version
+		WHERE a.merchant_id = ?`, merchantID).Scan(&pv.MerchantID, &pv.Version, &pv.SHA256, &pv.Wasm, &pv.Config, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return pv, fmt.Errorf("%w: no active plugin for %s", ErrNotFound, merchantID)
+	}
+	if err != nil {
+		return pv, fmt.Errorf("gateway: active plugin of %s: %w", merchantID, err)
+	}
+	pv.Created = time.UnixMilli(created)
+	return pv, nil
+}
