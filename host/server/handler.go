@@ -212,6 +212,7 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 			c.Error(err)
 		}
 		req, res := c.Request(), c.Response()
+		elapsed := time.Since(start)
 		attrs := []any{
 			"request_id", requestIDOf(c),
 			"http_method", req.Method,
@@ -219,12 +220,15 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 			"status", res.Status,
 			"bytes_in", req.ContentLength,
 			"bytes_out", res.Size,
-			"duration", time.Since(start),
+			"duration", elapsed,
 			"remote", req.RemoteAddr,
 		}
 		level := slog.LevelInfo
-		if m, ok := c.Get(keyMerchant).(string); ok {
-			attrs = append(attrs, "merchant", m, "method", c.Get(keyMethod))
+		merchant, _ := c.Get(keyMerchant).(string)
+		method, _ := c.Get(keyMethod).(string)
+		s.metrics.observe(merchant, method, res.Status, elapsed)
+		if merchant != "" {
+			attrs = append(attrs, "merchant", merchant, "method", method)
 		} else if res.Status == http.StatusOK && (req.URL.Path == "/healthz" || req.URL.Path == "/readyz") {
 			level = slog.LevelDebug // probes every few seconds would drown the log
 		}

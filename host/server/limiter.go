@@ -50,6 +50,17 @@ type Limiter struct {
 	head     *waiter // oldest waiter
 	tail     *waiter
 	queued   int
+	counts   LimiterCounts
+}
+
+// LimiterCounts are cumulative counters of a Limiter, for metrics.
+type LimiterCounts struct {
+	// Admitted counts successful Acquire calls, Queued those that waited.
+	Admitted, Queued uint64
+	// QueueFull, Timeouts and Cancelled count refusals by cause.
+	QueueFull, Timeouts, Cancelled uint64
+	// Waited is the total time admitted callers spent queued.
+	Waited time.Duration
 }
 
 // waiter is one queued caller. ready is closed when it has been given a
@@ -81,6 +92,13 @@ func (l *Limiter) Stats() (inFlight, queued int) {
 	return l.inFlight, l.queued
 }
 
+// Counts returns the cumulative counters.
+func (l *Limiter) Counts() LimiterCounts {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.counts
+}
+
 // RetryAfter is the delay a refused caller should suggest to its client:
 // MaxWait rounded up to a whole second, at least one second.
 func (l *Limiter) RetryAfter() time.Duration {
@@ -106,16 +124,20 @@ func (l *Limiter) Acquire(ctx context.Context) (release func(), err error) {
 	l.mu.Lock()
 	if l.inFlight < l.max && l.head == nil {
 		l.inFlight++
+		l.counts.Admitted++
 		l.mu.Unlock()
 		return l.releaser(), nil
 	}
 	if l.queued >= l.maxQ {
+		l.counts.QueueFull++
 		l.mu.Unlock()
 		return nil, ErrQueueFull
 	}
 	w := &waiter{ready: make(chan struct{})}
 	l.push(w)
+	l.counts.Queued++
 	l.mu.Unlock()
+	start := time.Now()
 
 	var timeout <-chan time.Time
 	if l.maxWait > 0 {
@@ -125,6 +147,10 @@ func (l *Limiter) Acquire(ctx context.Context) (release func(), err error) {
 	}
 	select {
 	case <-w.ready:
+		l.mu.Lock()
+		l.counts.Admitted++
+		l.counts.Waited += time.Since(start)
+		l.mu.Unlock()
 		return l.releaser(), nil
 	case <-ctx.Done():
 		err = fmt.Errorf("server: admission: %w", ctx.Err())
@@ -132,6 +158,11 @@ func (l *Limiter) Acquire(ctx context.Context) (release func(), err error) {
 		err = ErrQueueTimeout
 	}
 	l.mu.Lock()
+	if err == ErrQueueTimeout {
+		l.counts.Timeouts++
+	} else {
+		l.counts.Cancelled++
+	}
 	if w.granted {
 		// The slot arrived while we were giving up: pass it on.
 		l.mu.Unlock()

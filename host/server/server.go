@@ -41,6 +41,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/otpcgate/otpcgate/internal/tlsutil"
 )
@@ -112,6 +113,9 @@ type Options struct {
 	// when the pipeline acquires the Limiter itself around its CPU-bound
 	// part (acquiring twice would hold two slots per request).
 	Limiter *Limiter
+	// Metrics, if set, receives request counters and latency histograms
+	// (otpcgate_http_*). Register a Limiter with RegisterLimiterMetrics.
+	Metrics prometheus.Registerer
 }
 
 // Server is the Google-facing HTTPS server. Create it with New, add extra
@@ -126,6 +130,7 @@ type Server struct {
 	tlsConf  *tls.Config
 	e        *echo.Echo
 	http     *http.Server
+	metrics  *metrics // nil without Options.Metrics
 	methods  map[string]bool
 	routes   atomic.Pointer[routeTable]
 	draining atomic.Bool
@@ -163,6 +168,11 @@ func New(cfg Config, gw Gateway, opts Options) (*Server, error) {
 	}
 	if err := s.SetRoutes(cfg.Routes); err != nil {
 		return nil, err
+	}
+	if opts.Metrics != nil {
+		if s.metrics, err = newMetrics(opts.Metrics); err != nil {
+			return nil, err
+		}
 	}
 	s.e = s.newEcho()
 	s.http = &http.Server{

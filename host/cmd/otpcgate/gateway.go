@@ -5,6 +5,8 @@ import (
 	"errors"
 	"log/slog"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/otpcgate/otpcgate/host/server"
 	"github.com/otpcgate/otpcgate/internal/config"
 )
@@ -26,10 +28,21 @@ type gatewayParts struct {
 	close func() error
 }
 
+// deps are the process-wide parts run creates before the gateway.
+type deps struct {
+	log *slog.Logger
+	// limiter is the admission limiter; the pipeline acquires it around
+	// its CPU-bound part (decrypt, plugin, sign).
+	limiter *server.Limiter
+	// metrics is the process registry (server and limiter metrics are
+	// already registered); the admin listener should expose it.
+	metrics *prometheus.Registry
+}
+
 // buildGateway is the hook where the gateway engineer wires the pipeline:
 // open the database (cfg.DBPath), the keystore (cfg.KEKFile), seed
 // cfg.Merchants, start the plugin runtime and return a server.Gateway that
-// wraps its CPU-bound part in lim.Acquire.
-func buildGateway(ctx context.Context, cfg *config.Config, log *slog.Logger, lim *server.Limiter) (gatewayParts, error) {
+// wraps its CPU-bound part in d.limiter.Acquire.
+func buildGateway(ctx context.Context, cfg *config.Config, d deps) (gatewayParts, error) {
 	return gatewayParts{}, errGatewayNotWired
 }

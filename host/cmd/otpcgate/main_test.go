@@ -129,7 +129,7 @@ func TestServe(t *testing.T) {
 }
 
 func TestBuildGatewayNotWired(t *testing.T) {
-	_, err := buildGateway(context.Background(), config.Default(), nil, nil)
+	_, err := buildGateway(context.Background(), config.Default(), deps{})
 	if !errors.Is(err, errGatewayNotWired) {
 		t.Fatalf("err = %v", err)
 	}

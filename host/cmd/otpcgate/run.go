@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/otpcgate/otpcgate/host/server"
 	"github.com/otpcgate/otpcgate/internal/config"
 )
@@ -16,7 +18,12 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	// CPU-bound part (decrypt, plugin, sign), so it is not given to the
 	// server as well.
 	lim := server.NewLimiter(cfg.LimiterConfig())
-	parts, err := buildGateway(ctx, cfg, log, lim)
+	// One registry for the process; the admin listener exposes it.
+	reg := prometheus.NewRegistry()
+	if err := server.RegisterLimiterMetrics(reg, lim); err != nil {
+		return err
+	}
+	parts, err := buildGateway(ctx, cfg, deps{log: log, limiter: lim, metrics: reg})
 	if err != nil {
 		return fmt.Errorf("build gateway: %w", err)
 	}
@@ -27,7 +34,7 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 			}
 		}
 	}()
-	srv, err := server.New(cfg.ServerConfig(), parts.gateway, server.Options{Logger: log, Ready: parts.ready})
+	srv, err := server.New(cfg.ServerConfig(), parts.gateway, server.Options{Logger: log, Ready: parts.ready, Metrics: reg})
 	if err != nil {
 		return err
 	}
