@@ -3,7 +3,6 @@
 package sdk
 
 import (
-	"runtime/debug"
 	"unsafe"
 
 	"github.com/otpcgate/otpcgate/sdk/abi"
@@ -22,15 +21,6 @@ var guest struct {
 	cfg    []byte
 	kvBuf  []byte
 }
-
-// gcPercent trades a few MiB of guest memory for speed: with Go's default
-// of 100 the small wasm heap is collected every few calls, and a collection
-// in single-threaded wasm runs inline on the request path. Measured on a
-// 1 KiB generate call: 400 roughly halves the decode cost (see
-// host/runtime BenchmarkCall1KiB).
-const gcPercent = 100
-
-func init() { debug.SetGCPercent(gcPercent) }
 
 // Register installs the plugin's handlers. Call it once, from init.
 func Register(p *Plugin) { guest.plugin = p }
