@@ -97,6 +97,10 @@ func (d *Decoder) ws() {
 
 // peek skips whitespace and returns the next byte, or 0 at the end.
 func (d *Decoder) peek() byte {
+	// Compact JSON has no whitespace: test for it before the loop.
+	if d.pos < len(d.data) && d.data[d.pos] > ' ' {
+		return d.data[d.pos]
+	}
 	d.ws()
 	if d.pos < len(d.data) {
 		return d.data[d.pos]
@@ -210,9 +214,26 @@ func (d *Decoder) NextField(i int) bool {
 		d.syntax("want string key")
 		return false
 	}
-	d.key = d.str()
-	if d.err != nil {
-		return false
+	// Keys are short plain ASCII almost always: scan them inline and fall
+	// back to the general string path for escapes and non-ASCII.
+	data := d.data
+	start := d.pos + 1
+	p := start
+	for p < len(data) && plain[data[p]] {
+		p++
+	}
+	if p < len(data) && data[p] == '"' {
+		d.key = data[start:p]
+		d.pos = p + 1
+	} else {
+		d.key = d.str()
+		if d.err != nil {
+			return false
+		}
+	}
+	if d.pos < len(data) && data[d.pos] == ':' {
+		d.pos++
+		return true
 	}
 	if d.peek() != ':' {
 		d.syntax("want ':' after object key")
@@ -583,6 +604,11 @@ func (d *Decoder) str() []byte {
 			d.pos = p + 1
 			return d.buf
 		case c == '\\':
+			if p+1 < len(data) && simpleEscape[data[p+1]] != 0 {
+				d.buf = append(d.buf, simpleEscape[data[p+1]])
+				p += 2
+				break
+			}
 			p = d.escape(p)
 			if d.err != nil {
 				return nil
@@ -643,6 +669,12 @@ func (d *Decoder) span(p int) int {
 			d.syntax("control character in string")
 			return p
 		}
+		// Two-byte sequences (Latin, Greek, Cyrillic, ...) inline; the
+		// rest through utf8.DecodeRune.
+		if c >= 0xC2 && c <= 0xDF && p+1 < len(data) && data[p+1]&0xC0 == 0x80 {
+			p += 2
+			continue
+		}
 		r, size := utf8.DecodeRune(data[p:])
 		if r == utf8.RuneError && size <= 1 {
 			d.pos = p
@@ -652,6 +684,10 @@ func (d *Decoder) span(p int) int {
 		p += size
 	}
 }
+
+// simpleEscape maps the byte after a backslash to the byte it stands for,
+// for the one-letter escapes; 0 for 'u' and invalid escapes.
+var simpleEscape = [256]byte{'"': '"', '\\': '\\', '/': '/', 'b': '\b', 'f': '\f', 'n': '\n', 'r': '\r', 't': '\t'}
 
 // plain[c] is true for ASCII bytes that may appear in a JSON string as is.
 var plain = func() (t [256]bool) {

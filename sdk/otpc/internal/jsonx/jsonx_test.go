@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // FuzzAppendString checks that AppendString writes exactly what
@@ -107,4 +109,36 @@ func TestErrorMessagesAreSafe(t *testing.T) {
 			t.Fatalf("control character in error message %q", err.Error())
 		}
 	}
+}
+
+// FuzzDecodeString checks string decoding against encoding/json: whatever
+// we accept, encoding/json accepts with the same value; whatever it accepts
+// we accept too, except for our documented extra strictness (invalid UTF-8
+// and lone surrogate escapes).
+func FuzzDecodeString(f *testing.F) {
+	for _, s := range []string{``, `abc`, `\"\\\/\b\f\n\r\t`, `\u00e9\ud83d\ude00`, "é日本😀", "\xff", `\ud800`,
+		"aaaaaaa\"", "aaaaaaaaaaaaaaaa\\n", "\x01", "abcdefgh<>&é\u2028"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		in := []byte(`"` + s + `"`)
+		var d Decoder
+		d.Reset(in)
+		got := d.String()
+		err := d.Finish()
+		var want string
+		stdErr := json.Unmarshal(in, &want)
+		if err == nil {
+			if stdErr != nil {
+				t.Fatalf("we accept %q, encoding/json does not: %v", in, stdErr)
+			}
+			if got != want {
+				t.Fatalf("%q: got %q, encoding/json %q", in, got, want)
+			}
+			return
+		}
+		if stdErr == nil && utf8.ValidString(s) && !strings.Contains(s, `\u`) {
+			t.Fatalf("we reject %q (%v), encoding/json accepts", in, err)
+		}
+	})
 }

@@ -19,7 +19,21 @@ var safe = func() (t [utf8.RuneSelf]bool) {
 func AppendString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
-	for i := 0; i < len(s); {
+	i := 0
+	for {
+		// Skip runs of eight safe ASCII bytes with word arithmetic (see
+		// Decoder.span); the byte loop below handles everything else.
+		for i+8 <= len(s) {
+			x := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+				uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+			if unsafeLane(x) {
+				break
+			}
+			i += 8
+		}
+		if i >= len(s) {
+			break
+		}
 		if c := s[i]; c < utf8.RuneSelf {
 			if safe[c] {
 				i++
@@ -65,6 +79,23 @@ func AppendString(dst []byte, s string) []byte {
 	}
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
+}
+
+// unsafeLane reports whether any byte of x (eight string bytes) may need
+// escaping: >= 0x80, < 0x20, or one of " \\ < > &. False positives are
+// allowed, false negatives are not.
+func unsafeLane(x uint64) bool {
+	const (
+		lsb = 0x0101010101010101
+		msb = 0x8080808080808080
+	)
+	q := x ^ (lsb * '"')
+	b := x ^ (lsb * '\\')
+	l := x ^ (lsb * '<')
+	g := x ^ (lsb * '>')
+	a := x ^ (lsb * '&')
+	t := x | (x-lsb*0x20)&^x | (q-lsb)&^q | (b-lsb)&^b | (l-lsb)&^l | (g-lsb)&^g | (a-lsb)&^a
+	return t&msb != 0
 }
 
 // AppendInt appends v as a JSON number.
