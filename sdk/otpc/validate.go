@@ -171,3 +171,19 @@ func ValidCurrencyCode(code string) bool { return validCurrency(code) }
 func validCurrency(c string) bool {
 	return len(c) == 3 && c[0] >= 'A' && c[0] <= 'Z' && c[1] >= 'A' && c[1] <= 'Z' && c[2] >= 'A' && c[2] <= 'Z'
 }
+
+// ErrorResult maps the problems to the ErrorResponseResult a host returns
+// with HTTP 400: missingRequiredField listing Missing when any field is
+// missing, otherwise invalidFieldValue naming the first invalid field.
+func (e *FieldError) ErrorResult() *ErrorResponseResult {
+	if len(e.Missing) > 0 {
+		names := make([]string, len(e.Missing))
+		copy(names, e.Missing)
+		return &ErrorResponseResult{MissingRequiredField: &MissingRequiredField{MissingFieldNames: names}}
+	}
+	name := ""
+	if paths := e.InvalidPaths(); len(paths) > 0 {
+		name = paths[0]
+	}
+	return &ErrorResponseResult{InvalidFieldValue: &InvalidFieldValue{InvalidFieldName: name}}
+}

@@ -252,3 +252,20 @@ func TestErrorResponseHTTPStatus(t *testing.T) {
 		}
 	}
 }
+
+func TestFieldErrorResult(t *testing.T) {
+	r := validGenerate()
+	r.Amount.CurrencyCode = "usd"
+	res := fieldErr(t, r.Validate()).ErrorResult()
+	if res.InvalidFieldValue == nil || res.InvalidFieldValue.InvalidFieldName != "amount.currencyCode" || res.HTTPStatus() != 400 {
+		t.Fatalf("got %+v", res)
+	}
+	r.TransactionDescription = ""
+	res = fieldErr(t, r.Validate()).ErrorResult()
+	if res.MissingRequiredField == nil || !reflect.DeepEqual(res.MissingRequiredField.MissingFieldNames, []string{"transactionDescription"}) {
+		t.Fatalf("got %+v", res)
+	}
+	if err := res.Validate(); err != nil {
+		t.Fatalf("mapped result invalid: %v", err)
+	}
+}
