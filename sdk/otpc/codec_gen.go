@@ -4,6 +4,9 @@ package otpc
 
 import "github.com/otpcgate/otpcgate/sdk/otpc/internal/jsonx"
 
+// Header returns a pointer to the message's requestHeader.
+func (m *AcceptRemittanceStatementRequest) Header() *RequestHeader { return &m.RequestHeader }
+
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *AcceptRemittanceStatementRequest) AppendJSON(dst []byte) []byte {
 	dst = append(dst, '{')
@@ -76,6 +79,9 @@ func (m *AcceptRemittanceStatementRequest) validate(v *validator, p *path) {
 		v.missing(p, "statementId")
 	}
 }
+
+// Header returns a pointer to the message's responseHeader.
+func (m *AcceptRemittanceStatementResponse) Header() *ResponseHeader { return &m.ResponseHeader }
 
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *AcceptRemittanceStatementResponse) AppendJSON(dst []byte) []byte {
@@ -151,6 +157,11 @@ func (m *AcceptRemittanceStatementResponse) validate(v *validator, p *path) {
 		c := path{parent: p, name: "result", index: -1}
 		m.Result.validate(v, &c)
 	}
+}
+
+// Header returns a pointer to the message's requestHeader.
+func (m *AcceptRemittanceStatementWithModificationsRequest) Header() *RequestHeader {
+	return &m.RequestHeader
 }
 
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
@@ -270,6 +281,11 @@ func (m *AcceptRemittanceStatementWithModificationsRequest) validate(v *validato
 		m.FeeToVatAndSettlementExchangeRateModification.validate(v, &c)
 	}
 	m.validateExtra(v, p)
+}
+
+// Header returns a pointer to the message's responseHeader.
+func (m *AcceptRemittanceStatementWithModificationsResponse) Header() *ResponseHeader {
+	return &m.ResponseHeader
 }
 
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
@@ -761,6 +777,9 @@ func (m *Amount) validate(v *validator, p *path) {
 	}
 }
 
+// Header returns a pointer to the message's requestHeader.
+func (m *AssociateAccountRequest) Header() *RequestHeader { return &m.RequestHeader }
+
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *AssociateAccountRequest) AppendJSON(dst []byte) []byte {
 	dst = append(dst, '{')
@@ -865,6 +884,9 @@ func (m *AssociateAccountRequest) validate(v *validator, p *path) {
 		v.missing(p, "associationId")
 	}
 }
+
+// Header returns a pointer to the message's responseHeader.
+func (m *AssociateAccountResponse) Header() *ResponseHeader { return &m.ResponseHeader }
 
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *AssociateAccountResponse) AppendJSON(dst []byte) []byte {
@@ -1333,6 +1355,9 @@ func (m *AsyncRefundOutput) validate(v *validator, p *path) {
 		m.Result.validate(v, &c)
 	}
 }
+
+// Header returns a pointer to the message's responseHeader.
+func (m *AsynchronousRefundResponse) Header() *ResponseHeader { return &m.ResponseHeader }
 
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *AsynchronousRefundResponse) AppendJSON(dst []byte) []byte {
@@ -2303,6 +2328,9 @@ func (m *CancelOutput) validate(v *validator, p *path) {
 	}
 }
 
+// Header returns a pointer to the message's requestHeader.
+func (m *CancelReferenceNumberRequest) Header() *RequestHeader { return &m.RequestHeader }
+
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *CancelReferenceNumberRequest) AppendJSON(dst []byte) []byte {
 	dst = append(dst, '{')
@@ -2375,6 +2403,9 @@ func (m *CancelReferenceNumberRequest) validate(v *validator, p *path) {
 		v.missing(p, "generateReferenceNumberRequestId")
 	}
 }
+
+// Header returns a pointer to the message's responseHeader.
+func (m *CancelReferenceNumberResponse) Header() *ResponseHeader { return &m.ResponseHeader }
 
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *CancelReferenceNumberResponse) AppendJSON(dst []byte) []byte {
@@ -2832,6 +2863,9 @@ func (m *DisplayableReferenceNumber) validate(v *validator, p *path) {
 	}
 }
 
+// Header returns a pointer to the message's requestHeader.
+func (m *EchoRequest) Header() *RequestHeader { return &m.RequestHeader }
+
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *EchoRequest) AppendJSON(dst []byte) []byte {
 	dst = append(dst, '{')
@@ -2904,6 +2938,9 @@ func (m *EchoRequest) validate(v *validator, p *path) {
 		v.missing(p, "clientMessage")
 	}
 }
+
+// Header returns a pointer to the message's responseHeader.
+func (m *EchoResponse) Header() *ResponseHeader { return &m.ResponseHeader }
 
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *EchoResponse) AppendJSON(dst []byte) []byte {
@@ -3031,6 +3068,9 @@ func (m *Empty) isZero() bool {
 
 func (m *Empty) validate(v *validator, p *path) {
 }
+
+// Header returns a pointer to the message's responseHeader.
+func (m *ErrorResponse) Header() *ResponseHeader { return &m.ResponseHeader }
 
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *ErrorResponse) AppendJSON(dst []byte) []byte {
@@ -3788,6 +3828,9 @@ func (m *GenerateOutput) validate(v *validator, p *path) {
 	}
 }
 
+// Header returns a pointer to the message's requestHeader.
+func (m *GenerateReferenceNumberRequest) Header() *RequestHeader { return &m.RequestHeader }
+
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *GenerateReferenceNumberRequest) AppendJSON(dst []byte) []byte {
 	dst = append(dst, '{')
@@ -3889,6 +3932,9 @@ func (m *GenerateReferenceNumberRequest) validate(v *validator, p *path) {
 		}
 	}
 }
+
+// Header returns a pointer to the message's responseHeader.
+func (m *GenerateReferenceNumberResponse) Header() *ResponseHeader { return &m.ResponseHeader }
 
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *GenerateReferenceNumberResponse) AppendJSON(dst []byte) []byte {
@@ -4856,6 +4902,9 @@ func (m *RawResult) validate(v *validator, p *path) {
 	}
 }
 
+// Header returns a pointer to the message's requestHeader.
+func (m *ReferenceNumberPaidNotificationRequest) Header() *RequestHeader { return &m.RequestHeader }
+
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *ReferenceNumberPaidNotificationRequest) AppendJSON(dst []byte) []byte {
 	dst = append(dst, '{')
@@ -4951,6 +5000,9 @@ func (m *ReferenceNumberPaidNotificationRequest) validate(v *validator, p *path)
 		m.PaymentTimestamp.validate(v, &c)
 	}
 }
+
+// Header returns a pointer to the message's responseHeader.
+func (m *ReferenceNumberPaidNotificationResponse) Header() *ResponseHeader { return &m.ResponseHeader }
 
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *ReferenceNumberPaidNotificationResponse) AppendJSON(dst []byte) []byte {
@@ -5402,6 +5454,9 @@ func (m *RefundOutput) validate(v *validator, p *path) {
 	}
 }
 
+// Header returns a pointer to the message's requestHeader.
+func (m *RefundRequest) Header() *RequestHeader { return &m.RequestHeader }
+
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *RefundRequest) AppendJSON(dst []byte) []byte {
 	dst = append(dst, '{')
@@ -5490,6 +5545,9 @@ func (m *RefundRequest) validate(v *validator, p *path) {
 		}
 	}
 }
+
+// Header returns a pointer to the message's responseHeader.
+func (m *RefundResponse) Header() *ResponseHeader { return &m.ResponseHeader }
 
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *RefundResponse) AppendJSON(dst []byte) []byte {
@@ -5750,6 +5808,9 @@ func (m *RefundResult) validate(v *validator, p *path) {
 	}
 }
 
+// Header returns a pointer to the message's requestHeader.
+func (m *RefundResultNotificationRequest) Header() *RequestHeader { return &m.RequestHeader }
+
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *RefundResultNotificationRequest) AppendJSON(dst []byte) []byte {
 	dst = append(dst, '{')
@@ -5835,6 +5896,9 @@ func (m *RefundResultNotificationRequest) validate(v *validator, p *path) {
 		m.Result.validate(v, &c)
 	}
 }
+
+// Header returns a pointer to the message's responseHeader.
+func (m *RefundResultNotificationResponse) Header() *ResponseHeader { return &m.ResponseHeader }
 
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *RefundResultNotificationResponse) AppendJSON(dst []byte) []byte {
@@ -6171,6 +6235,9 @@ func (m *RemittanceOutput) validate(v *validator, p *path) {
 	}
 }
 
+// Header returns a pointer to the message's requestHeader.
+func (m *RemittanceStatementDetailsRequest) Header() *RequestHeader { return &m.RequestHeader }
+
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *RemittanceStatementDetailsRequest) AppendJSON(dst []byte) []byte {
 	dst = append(dst, '{')
@@ -6270,6 +6337,9 @@ func (m *RemittanceStatementDetailsRequest) validate(v *validator, p *path) {
 		v.invalid(p, "eventOffset", reasonNonNegative)
 	}
 }
+
+// Header returns a pointer to the message's responseHeader.
+func (m *RemittanceStatementDetailsResponse) Header() *ResponseHeader { return &m.ResponseHeader }
 
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *RemittanceStatementDetailsResponse) AppendJSON(dst []byte) []byte {
@@ -6533,6 +6603,9 @@ func (m *RemittanceStatementDetailsResponse) validate(v *validator, p *path) {
 	}
 }
 
+// Header returns a pointer to the message's requestHeader.
+func (m *RemittanceStatementNotificationRequest) Header() *RequestHeader { return &m.RequestHeader }
+
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *RemittanceStatementNotificationRequest) AppendJSON(dst []byte) []byte {
 	dst = append(dst, '{')
@@ -6608,6 +6681,9 @@ func (m *RemittanceStatementNotificationRequest) validate(v *validator, p *path)
 		m.RemittanceStatementSummary.validate(v, &c)
 	}
 }
+
+// Header returns a pointer to the message's responseHeader.
+func (m *RemittanceStatementNotificationResponse) Header() *ResponseHeader { return &m.ResponseHeader }
 
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *RemittanceStatementNotificationResponse) AppendJSON(dst []byte) []byte {

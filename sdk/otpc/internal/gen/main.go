@@ -259,6 +259,13 @@ func generate(types []*typ) ([]byte, error) {
 }
 
 func genEncode(w *writer, t *typ) {
+	for _, f := range t.fields {
+		if f.kind == kStruct && f.goName == f.elem && (f.elem == "RequestHeader" || f.elem == "ResponseHeader") {
+			w.p("")
+			w.p("// Header returns a pointer to the message's %s.", strings.TrimSuffix(f.jsonName, "Header")+"Header")
+			w.p("func (m *%s) Header() *%s { return &m.%s }", t.name, f.elem, f.goName)
+		}
+	}
 	w.p("")
 	w.p("// AppendJSON appends the JSON encoding of m to dst and returns the extended slice.")
 	w.p("func (m *%s) AppendJSON(dst []byte) []byte {", t.name)
