@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
@@ -88,7 +89,10 @@ func ReadDevInfo(dir string) (*DevInfo, error) {
 // and one JWE, each with our keys, a simulated Google's keys, a demo
 // association and plugin. If dir/dev.json exists it is returned unchanged,
 // except that the plugin is refreshed when plugin differs.
-func ProvisionDev(ctx context.Context, dir, addr string, plugin DevPlugin) (*DevInfo, error) {
+func ProvisionDev(ctx context.Context, dir, addr string, plugin DevPlugin, log *slog.Logger) (*DevInfo, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("gateway: dev data dir: %w", err)
 	}
@@ -126,7 +130,8 @@ func ProvisionDev(ctx context.Context, dir, addr string, plugin DevPlugin) (*Dev
 	if err != nil {
 		return nil, err
 	}
-	l, err := ledger.New(ctx, d, ledger.Options{})
+	ks.SetLogger(log)
+	l, err := ledger.New(ctx, d, ledger.Options{Logger: log})
 	if err != nil {
 		return nil, err
 	}
@@ -311,3 +316,21 @@ func refreshDevPlugin(ctx context.Context, info *DevInfo, plugin DevPlugin) erro
 	}
 	return nil
 }
+
+// DevKonbiniConfig configures the konbini plugin for the demo merchants:
+// JPY and USD codes of 100 to 300,000 units, payable for 72 hours, and two
+// demo accounts (demo-account-1 logs in with "demo-password").
+var DevKonbiniConfig = []byte(`{
+  "minAmountMicros": 100000000,
+  "maxAmountMicros": 300000000000,
+  "currencies": ["JPY", "USD"],
+  "expiry": "72h",
+  "codeLength": 14,
+  "prefix": "81",
+  "refundWindowDays": 90,
+  "accounts": {
+    "demo-account-1": {"secretSha256": "41bd876b085d6031cb0e04de35b88d77f83a4ba39f879fee40805ac19e356023", "name": "Demo User", "countryCode": "JP"},
+    "account-42": {"name": "Test Account", "countryCode": "JP"},
+    "demo-closed": {"closed": true}
+  }
+}`)

@@ -141,7 +141,7 @@ func codeInfo(code ledger.Code) otpc.CodeInfo {
 		Amount:            otpc.Amount{AmountMicros: code.AmountMicros, CurrencyCode: code.Currency},
 		PrintableString:   code.Printable,
 		BarcodeContents:   code.Barcode,
-		State:             string(code.State),
+		State:             pluginState(code.State),
 		PaidMicros:        code.PaidMicros,
 		RefundedMicros:    code.RefundedMicros,
 	}
@@ -155,6 +155,16 @@ func codeInfo(code ledger.Code) otpc.CodeInfo {
 	ci.ExpiresAt = ts(code.ExpiresAt, otpc.TimestampOf(code.ExpiresAt))
 	ci.PaidAt = ts(code.PaidAt, otpc.TimestampOf(code.PaidAt))
 	return ci
+}
+
+// pluginState maps the ledger's code states to the sdk's: a partially
+// refunded code is still "paid" to a plugin (RefundedMicros says how much
+// went back), so plugins need not know the ledger's finer state.
+func pluginState(s ledger.CodeState) string {
+	if s == ledger.CodePartiallyRefunded {
+		return otpc.CodeStatePaid
+	}
+	return string(s)
 }
 
 // lookupCode reads the code a request refers to.

@@ -1,0 +1,273 @@
+package gateway
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/otpcgate/otpcgate/host/envelope"
+	"github.com/otpcgate/otpcgate/host/ledger"
+	"github.com/otpcgate/otpcgate/host/runtime/runtimetest"
+	"github.com/otpcgate/otpcgate/host/server"
+	"github.com/otpcgate/otpcgate/host/sim"
+	"github.com/otpcgate/otpcgate/keystore"
+	"github.com/otpcgate/otpcgate/sdk/otpc"
+)
+
+// konbiniConfig is the demo plugin configuration the tests run with.
+var konbiniConfig = DevKonbiniConfig
+
+// konbini builds the example plugin once per test binary.
+func konbini(tb testing.TB) DevPlugin {
+	tb.Helper()
+	wasm := runtimetest.Build(tb, "../../plugins/konbini")
+	return DevPlugin{Version: "konbini-test", Wasm: wasm, Config: konbiniConfig}
+}
+
+// provisioned caches one provisioned data directory per test binary: key
+// generation and plugin compilation dominate setup, so tests copy it.
+var provisioned struct {
+	once sync.Once
+	dir  string
+	err  error
+}
+
+// env is one running gateway with Google's view of it.
+type env struct {
+	t      testing.TB
+	dir    string
+	info   *DevInfo
+	g      *Gateway
+	ln     net.Listener
+	addr   string
+	cancel context.CancelFunc
+	done   chan error
+	client *sim.Client
+	pgp    *sim.Target
+	jose   *sim.Target
+}
+
+// templateDir provisions a dev installation once; each test gets a copy so
+// tests never share a database.
+func templateDir(tb testing.TB) string {
+	tb.Helper()
+	provisioned.once.Do(func() {
+		dir, err := os.MkdirTemp("", "otpcgate-gateway-test-")
+		if err != nil {
+			provisioned.err = err
+			return
+		}
+		provisioned.dir = dir
+		_, provisioned.err = ProvisionDev(context.Background(), dir, "127.0.0.1:0", konbini(tb), nil)
+	})
+	if provisioned.err != nil {
+		tb.Fatal(provisioned.err)
+	}
+	return provisioned.dir
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if provisioned.dir != "" {
+		os.RemoveAll(provisioned.dir)
+	}
+	os.Exit(code)
+}
+
+// copyDir copies the template (SQLite file after a checkpoint, keys, cert).
+func copyDir(tb testing.TB, src, dst string) {
+	tb.Helper()
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.IsDir() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dst, e.Name()), b, 0o600); err != nil {
+			tb.Fatal(err)
+		}
+	}
+}
+
+// newEnv starts a gateway on a copy of the provisioned installation.
+func newEnv(tb testing.TB, mutate ...func(*Options)) *env {
+	tb.Helper()
+	dir := tb.TempDir()
+	copyDir(tb, templateDir(tb), dir)
+	info, err := ReadDevInfo(dir)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	e := &env{t: tb, dir: dir, info: info}
+	e.start(mutate...)
+	tb.Cleanup(e.stop)
+	return e
+}
+
+func (e *env) options() Options {
+	kek, err := keystore.ReadKEKFile(filepath.Join(e.dir, "kek"))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return Options{
+		DBPath: filepath.Join(e.dir, "otpcgate.db"),
+		KEK:    kek,
+		Server: server.Config{
+			CertFile: filepath.Join(e.dir, "tls-cert.pem"),
+			KeyFile:  filepath.Join(e.dir, "tls-key.pem"),
+		},
+		Limiter: server.LimiterConfig{MaxQueue: 1024, MaxWait: 10 * time.Second},
+		Logger:  slog.New(slog.DiscardHandler),
+	}
+}
+
+// start opens the gateway on the env's directory and serves it.
+func (e *env) start(mutate ...func(*Options)) {
+	e.t.Helper()
+	opts := e.options()
+	for _, f := range mutate {
+		f(&opts)
+	}
+	g, err := Open(context.Background(), opts)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		g.Close()
+		e.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	e.g, e.ln, e.addr, e.cancel, e.done = g, ln, ln.Addr().String(), cancel, make(chan error, 1)
+	go func() { e.done <- g.Serve(ctx, ln) }()
+
+	pool := x509.NewCertPool()
+	pem, err := os.ReadFile(opts.Server.CertFile)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	pool.AppendCertsFromPEM(pem)
+	e.client = &sim.Client{HTTP: &http.Client{
+		Timeout: 30 * time.Second,
+		Transport: &http.Transport{
+			TLSClientConfig:     &tls.Config{RootCAs: pool, ServerName: "localhost", MinVersion: tls.VersionTLS12},
+			MaxIdleConnsPerHost: 64,
+		},
+	}}
+	e.pgp = e.target("demo-pgp")
+	e.jose = e.target("demo-jose")
+}
+
+func (e *env) target(id string) *sim.Target {
+	for _, m := range e.info.Merchants {
+		if m.ID != id {
+			continue
+		}
+		codec, err := envelope.New(m.Envelope, envelope.Config{})
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		simKeyset := m.SimKeysetID
+		return &sim.Target{
+			BaseURL: "https://" + e.addr + m.BasePath,
+			PIAID:   m.PIAID,
+			Codec:   codec,
+			Keyset: func(ctx context.Context) (*keystore.Keyset, error) {
+				return e.g.Keys.Keyset(ctx, simKeyset)
+			},
+		}
+	}
+	e.t.Fatalf("no dev merchant %s", id)
+	return nil
+}
+
+// stop shuts the gateway down gracefully.
+func (e *env) stop() {
+	if e.g == nil {
+		return
+	}
+	e.cancel()
+	if err := <-e.done; err != nil {
+		e.t.Errorf("serve: %v", err)
+	}
+	if err := e.g.Close(); err != nil {
+		e.t.Errorf("close: %v", err)
+	}
+	e.g = nil
+}
+
+// restart stops and reopens the gateway on the same files.
+func (e *env) restart() {
+	e.t.Helper()
+	e.stop()
+	e.start()
+}
+
+func (e *env) merchant(t *sim.Target) DevMerchant {
+	for _, m := range e.info.Merchants {
+		if m.PIAID == t.PIAID {
+			return m
+		}
+	}
+	e.t.Fatalf("no merchant for %s", t.PIAID)
+	return DevMerchant{}
+}
+
+// generate creates a code for the merchant's demo token.
+func (e *env) generate(t *sim.Target, micros int64) (otpc.RequestHeader, *otpc.GenerateReferenceNumberResponse) {
+	e.t.Helper()
+	m := e.merchant(t)
+	req := &otpc.GenerateReferenceNumberRequest{
+		RequestHeader:          e.client.Header(t),
+		GooglePaymentToken:     otpc.GooglePaymentToken{IssuerID: otpc.IssuerID{Value: m.DemoIssuer}, Token: m.DemoToken},
+		TransactionDescription: "Google - Test",
+		Amount:                 otpc.Amount{AmountMicros: micros, CurrencyCode: "JPY"},
+	}
+	var resp otpc.GenerateReferenceNumberResponse
+	res, err := e.client.Call(context.Background(), t, otpc.MethodGenerateReferenceNumber, req, &resp)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if res.Status != http.StatusOK || resp.Result.Success == nil {
+		e.t.Fatalf("generate: status %d member %q body %s", res.Status, res.Member(), res.Plaintext)
+	}
+	return req.RequestHeader, &resp
+}
+
+// pay marks a code paid as the merchant API will (issue #5): through the
+// ledger's own state machine.
+func (e *env) pay(t *sim.Target, txID string, micros int64) {
+	e.t.Helper()
+	err := e.g.Ledger.Apply(context.Background(), func(tx *ledger.Tx) error {
+		_, err := tx.MarkPaid(t.PIAID, txID, ledger.Payment{IntegratorTransactionID: "pay-" + txID, PaidAt: time.Now(), PaidMicros: micros})
+		return err
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// printable returns the printable string of a displayable reference number.
+func printable(d otpc.DisplayableReferenceNumber) string {
+	switch {
+	case d.BarcodeWithPrintableString != nil:
+		return d.BarcodeWithPrintableString.PrintableString
+	case d.PrintableString != nil:
+		return *d.PrintableString
+	}
+	return ""
+}
