@@ -181,3 +181,25 @@ func TestCodecFasterThanEncodingJSON(t *testing.T) {
 		t.Errorf("codec only %.1fx faster than encoding/json", ratio)
 	}
 }
+
+// BenchmarkPluginGenerateFrames is a guest's codec work for one OpGenerate
+// call: decode GenerateInput (~1 KiB), validate, encode GenerateOutput.
+func BenchmarkPluginGenerateFrames(b *testing.B) {
+	input := append(append([]byte(`{"request":`), benchRequest...), `,"accountId":"acct-0001"}`...)
+	resp := benchResponse()
+	out := GenerateOutput{Result: resp.Result, ExpiresAt: &Timestamp{EpochMillis: 1481907920760}}
+	buf := make([]byte, 0, 2048)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(input)))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		var in GenerateInput
+		if err := in.UnmarshalJSON(input); err != nil {
+			b.Fatal(err)
+		}
+		if err := in.Validate(); err != nil {
+			b.Fatal(err)
+		}
+		buf = out.AppendJSON(buf[:0])
+	}
+}

@@ -23,37 +23,60 @@ func FuzzDecodeRequest(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for _, rt := range requestTypes {
-			m := rt.new()
-			err := m.UnmarshalJSON(data)
-			if err != nil {
-				var se *SyntaxError
-				var te *TypeError
-				if !errors.As(err, &se) && !errors.As(err, &te) {
-					t.Fatalf("%s: untyped error %T %v", rt.name, err, err)
-				}
-				if se != nil && se.Msg == "internal decoder error" {
-					t.Fatalf("%s: decoder panicked on %q", rt.name, data)
-				}
-				continue
-			}
-			if !json.Valid(data) {
-				t.Fatalf("%s: accepted input encoding/json rejects: %q", rt.name, data)
-			}
-			_ = m.Validate()
-			out := m.AppendJSON(nil)
-			if !json.Valid(out) {
-				t.Fatalf("%s: produced invalid JSON %q", rt.name, out)
-			}
-			m2 := rt.new()
-			if err := m2.UnmarshalJSON(out); err != nil {
-				t.Fatalf("%s: cannot decode own output %q: %v", rt.name, out, err)
-			}
-			if out2 := m2.AppendJSON(nil); !bytes.Equal(out, out2) {
-				t.Fatalf("%s: unstable encoding\n%q\n%q", rt.name, out, out2)
-			}
-			if std, err := json.Marshal(m2); err != nil || !bytes.Equal(std, out) {
-				t.Fatalf("%s: json.Marshal differs: %v", rt.name, err)
-			}
+			checkDecode(t, rt.name, rt.new, data)
 		}
 	})
+}
+
+// FuzzDecodeResponse does the same for responses and plugin output frames
+// (the host decodes Google's responses and untrusted plugin output).
+func FuzzDecodeResponse(f *testing.F) {
+	files, _ := filepath.Glob("testdata/spec/*Response*.json")
+	for _, file := range files {
+		if b, err := os.ReadFile(file); err == nil {
+			f.Add(b)
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, rt := range responseTypes {
+			checkDecode(t, rt.name, rt.new, data)
+		}
+	})
+}
+
+// checkDecode applies the fuzz properties to one type: typed errors, no
+// recovered panic, accepted input valid for encoding/json too, stable
+// decode→encode→decode→encode, and json.Marshal giving the same bytes.
+func checkDecode(t *testing.T, name string, newMsg func() message, data []byte) {
+	t.Helper()
+	m := newMsg()
+	if err := m.UnmarshalJSON(data); err != nil {
+		var se *SyntaxError
+		var te *TypeError
+		if !errors.As(err, &se) && !errors.As(err, &te) {
+			t.Fatalf("%s: untyped error %T %v", name, err, err)
+		}
+		if se != nil && se.Msg == "internal decoder error" {
+			t.Fatalf("%s: decoder panicked on %q", name, data)
+		}
+		return
+	}
+	if !json.Valid(data) {
+		t.Fatalf("%s: accepted input encoding/json rejects: %q", name, data)
+	}
+	_ = m.Validate()
+	out := m.AppendJSON(nil)
+	if !json.Valid(out) {
+		t.Fatalf("%s: produced invalid JSON %q", name, out)
+	}
+	m2 := newMsg()
+	if err := m2.UnmarshalJSON(out); err != nil {
+		t.Fatalf("%s: cannot decode own output %q: %v", name, out, err)
+	}
+	if out2 := m2.AppendJSON(nil); !bytes.Equal(out, out2) {
+		t.Fatalf("%s: unstable encoding\n%q\n%q", name, out, out2)
+	}
+	if std, err := json.Marshal(m2); err != nil || !bytes.Equal(std, out) {
+		t.Fatalf("%s: json.Marshal differs: %v", name, err)
+	}
 }
