@@ -15,8 +15,8 @@ const linearKeys = 16
 
 type span struct{ off, n int32 }
 
-// Decoder reads one JSON value from a byte slice. The zero value is not
-// usable; call Reset. Errors are sticky: after the first error every method
+// Decoder reads one JSON value from a byte slice; call Reset before use.
+// Errors are sticky: after the first error every method
 // returns zero values and Err returns that error, so generated code can
 // check once at the end.
 type Decoder struct {
@@ -45,24 +45,19 @@ func (d *Decoder) Reset(data []byte) {
 // Err returns the first error, or nil.
 func (d *Decoder) Err() error { return d.err }
 
-// Offset returns the current read position.
-func (d *Decoder) Offset() int { return d.pos }
-
 func (d *Decoder) syntax(msg string) {
 	if d.err == nil {
 		d.err = &SyntaxError{Offset: int64(d.pos), Msg: msg}
 	}
 }
 
+// typeErr records a TypeError; the last key read names the member whose
+// value is wrong (for array elements: the array's key).
 func (d *Decoder) typeErr(off int, msg string) {
 	if d.err == nil {
-		d.err = &TypeError{Offset: int64(off), Msg: msg}
+		d.err = &TypeError{Offset: int64(off), Field: string(d.key), Msg: msg}
 	}
 }
-
-// Fail records a TypeError at the current position (used by callers for
-// semantic problems found while decoding).
-func (d *Decoder) Fail(msg string) { d.typeErr(d.pos, msg) }
 
 // Recover turns a panic inside decoding into a SyntaxError stored in *err.
 // Use it as `defer d.Recover(&err)` at the decoding boundary; it is a
