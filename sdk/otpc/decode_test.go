@@ -268,3 +268,22 @@ func TestTimestampTime(t *testing.T) {
 		t.Fatal("IsZero")
 	}
 }
+
+func TestUnionWithTwoMembersDecodesThenFailsValidation(t *testing.T) {
+	var r RefundResponse
+	in := `{"responseHeader":{"responseTimestamp":{"epochMillis":"1"}},"result":{"success":{},"accountOnHold":{"rawResult":{"rawCode":"x"}}}}`
+	if err := r.UnmarshalJSON([]byte(in)); err != nil {
+		t.Fatalf("decode: %v", err)
+	}
+	if r.Result.Success == nil || r.Result.AccountOnHold == nil || r.Result.AccountOnHold.RawResult.RawCode != "x" {
+		t.Fatalf("members lost: %+v", r.Result)
+	}
+	var fe *FieldError
+	if err := r.Validate(); !errors.As(err, &fe) || len(fe.Invalid) != 1 || !strings.HasPrefix(fe.Invalid[0], "result: exactly one member") {
+		t.Fatalf("Validate = %v", err)
+	}
+	// Encoding keeps both, so a host can log exactly what a plugin produced.
+	if got := string(r.AppendJSON(nil)); got != in {
+		t.Fatalf("re-encoded %s", got)
+	}
+}

@@ -27,6 +27,13 @@
 // *FieldError whose Missing and Invalid lists map onto the spec's
 // missingRequiredField and invalidFieldValue errors.
 //
+// Message, Request and Response are the common interfaces;
+// NewIntegratorRequest and friends map a method name to a fresh value.
+// Plugin call frames (Op, GenerateInput, ...) are in plugin.go.
+//
+// The codecs are generated: after changing a type, run
+// `go generate ./sdk/otpc` (internal/gen reads the struct tags).
+//
 // Confidence tags in the documentation follow the spec: [V] verified on an
 // OTPC v2 page, [S] taken from a sibling Standard Payments API, [U]
 // unverified (a plausible choice to confirm with Google).
