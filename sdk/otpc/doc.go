@@ -20,7 +20,11 @@
 //     because a union has zero or several members: Validate reports that.
 //   - Unknown fields are skipped (forward compatibility within major 2);
 //     duplicate keys, malformed JSON and int64 overflow are decode errors
-//     (*SyntaxError or *TypeError, both matching ErrMalformed).
+//     (*SyntaxError or *TypeError, both matching ErrMalformed). A JSON
+//     null member counts as absent, but a whole message must be an object:
+//     UnmarshalJSON rejects a top-level null (unlike the encoding/json
+//     convention), so embed these types as pointers in your own JSON
+//     structs if null must be accepted there.
 //
 // Decoding and validation are separate steps: UnmarshalJSON checks only the
 // JSON, Validate checks required fields, formats and unions and returns a
