@@ -27,7 +27,7 @@ func loadEvil(t *testing.T, m *runtime.Manager, id string, pool runtime.PoolConf
 // writes; nothing is committed by the runtime; the change set is returned
 // in the caller's namespace.
 func TestKVReadYourWrites(t *testing.T) {
-	m := runtimetest.Manager(t, runtime.Options{})
+	m := runtimetest.Manager(t, cached(runtime.Options{}))
 	loadEvil(t, m, "evil", runtime.PoolConfig{})
 	kv := runtimetest.NewMapKV()
 	env := runtime.CallEnv{Namespace: "merchant-a", KV: kv}
@@ -70,7 +70,7 @@ func (failKV) Get(context.Context, string, string) ([]byte, bool, error) {
 }
 
 func TestHostFailures(t *testing.T) {
-	m := runtimetest.Manager(t, runtime.Options{})
+	m := runtimetest.Manager(t, cached(runtime.Options{}))
 	loadEvil(t, m, "evil", runtime.PoolConfig{})
 	tests := []struct {
 		kv   runtime.KVReader
@@ -91,7 +91,7 @@ func TestHostFailures(t *testing.T) {
 }
 
 func TestContextCancellation(t *testing.T) {
-	m := runtimetest.Manager(t, runtime.Options{Limits: runtime.Limits{CallTimeout: 5 * time.Second}})
+	m := runtimetest.Manager(t, cached(runtime.Options{Limits: runtime.Limits{CallTimeout: 5 * time.Second}}))
 	loadEvil(t, m, "evil", runtime.PoolConfig{Max: 1})
 
 	// Cancelling the caller's context stops a running guest.
@@ -129,7 +129,7 @@ func TestContextCancellation(t *testing.T) {
 // call runs on the old one; the old call completes, new calls go to the new
 // version, and the old version closes when its last call returns.
 func TestVersionSwitchDrains(t *testing.T) {
-	m := runtimetest.Manager(t, runtime.Options{Limits: runtime.Limits{CallTimeout: 5 * time.Second}})
+	m := runtimetest.Manager(t, cached(runtime.Options{Limits: runtime.Limits{CallTimeout: 5 * time.Second}}))
 	evil := runtimetest.Build(t, evilDir)
 	loadEvil(t, m, "p", runtime.PoolConfig{Max: 1})
 	done := make(chan error, 1)
@@ -169,7 +169,7 @@ func TestVersionSwitchDrains(t *testing.T) {
 }
 
 func TestLookupErrors(t *testing.T) {
-	m := runtimetest.Manager(t, runtime.Options{})
+	m := runtimetest.Manager(t, cached(runtime.Options{}))
 	if _, err := call(m, "nobody", "ok"); !errors.Is(err, runtime.ErrUnknownPlugin) {
 		t.Fatalf("unknown plugin: %v", err)
 	}

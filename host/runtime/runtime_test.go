@@ -30,13 +30,30 @@ func TestMain(m *testing.M) {
 		}
 	}()
 	go func() { _, _ = runtimetest.BuildWasm(benchDir) }()
-	os.Exit(m.Run())
+	dir, err := os.MkdirTemp("", "otpc-runtime-cache-")
+	if err != nil {
+		panic(err)
+	}
+	sharedCacheDir = dir
+	code := m.Run()
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// sharedCacheDir holds compiled code for the whole test binary, so each Go
+// module is compiled cold once (about a second each, more under -race).
+var sharedCacheDir string
+
+// cached adds the shared disk cache to o.
+func cached(o runtime.Options) runtime.Options {
+	o.CacheDir, o.CacheKey = sharedCacheDir, []byte("test-only shared cache key")
+	return o
 }
 
 // evilLimits are tight limits so misbehaviour is caught fast.
 var evilLimits = runtime.Limits{
-	MemoryPages: 512, // 32 MiB
-	CallTimeout: 500 * time.Millisecond,
+	MemoryPages: 256, // 16 MiB
+	CallTimeout: 1500 * time.Millisecond,
 	MaxOutput:   64 << 10,
 	MaxLogBytes: 16 << 10,
 	MaxKVOps:    64,
@@ -53,7 +70,7 @@ func call(m *runtime.Manager, plugin, input string) (string, error) {
 // typed, must replace the instance, and must not disturb anything else.
 func TestAdversarial(t *testing.T) {
 	evil, good := runtimetest.Build(t, evilDir), runtimetest.Build(t, benchDir)
-	m := runtimetest.Manager(t, runtime.Options{Limits: evilLimits, Pool: runtime.PoolConfig{Max: 1}})
+	m := runtimetest.Manager(t, cached(runtime.Options{Limits: evilLimits, Pool: runtime.PoolConfig{Max: 1}}))
 	if _, err := m.Load(context.Background(), "evil", runtime.VersionSpec{Version: "v1", Wasm: evil}); err != nil {
 		t.Fatal(err)
 	}
