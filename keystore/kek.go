@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
 	"io"
@@ -190,4 +192,14 @@ var (
 // recordAAD binds a wrapped private key to its keyset and key id.
 func recordAAD(keysetID, keyID string) []byte {
 	return []byte("otpcgate/keystore/key\x00" + keysetID + "\x00" + keyID)
+}
+
+// Derive returns a 32-byte key for another purpose (HMAC-SHA256 of label
+// under the KEK), so components such as the plugin cache get their own
+// secret without a second key to manage. Different labels give independent
+// keys; the KEK cannot be recovered from them.
+func (k *KEK) Derive(label string) []byte {
+	m := hmac.New(sha256.New, k.raw[:])
+	m.Write([]byte("otpcgate/kek-derive\x00" + label))
+	return m.Sum(nil)
 }

@@ -1,6 +1,7 @@
 package keystore
 
 import (
+	"bytes"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -108,5 +109,26 @@ func TestKEKRedacted(t *testing.T) {
 		if strings.Contains(s, k.Base64()) || !strings.Contains(s, "redacted") {
 			t.Fatalf("KEK leaks or is not redacted: %q", s)
 		}
+	}
+}
+
+func TestKEKDerive(t *testing.T) {
+	a, err := GenerateKEK()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := GenerateKEK()
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, y := a.Derive("plugin-cache"), a.Derive("other")
+	if len(x) != 32 || bytes.Equal(x, y) || bytes.Equal(x, b.Derive("plugin-cache")) {
+		t.Fatal("derived keys must be 32 bytes and differ by label and by KEK")
+	}
+	if !bytes.Equal(x, a.Derive("plugin-cache")) {
+		t.Fatal("derivation is not deterministic")
+	}
+	if bytes.Contains(x, a.raw[:8]) {
+		t.Fatal("derived key leaks KEK bytes")
 	}
 }

@@ -12,8 +12,11 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"slices"
 	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/otpcgate/otpcgate/host/envelope"
 	"github.com/otpcgate/otpcgate/host/ledger"
@@ -37,6 +40,11 @@ type Options struct {
 	Server server.Config
 	// Limiter sizes the admission queue around the CPU-heavy work.
 	Limiter server.LimiterConfig
+	// Admission, if set, is used instead of a limiter built from Limiter
+	// (the process may share one with its metrics).
+	Admission *server.Limiter
+	// Metrics, if set, receives the server's Prometheus metrics.
+	Metrics prometheus.Registerer
 	// Envelope tunes both envelope codecs.
 	Envelope envelope.Config
 	// Protocol tunes the pipeline; its Limiter and Counters are set here.
@@ -106,7 +114,10 @@ func Open(ctx context.Context, opts Options) (_ *Gateway, err error) {
 	ropts := opts.Runtime
 	ropts.Logger = log
 	if opts.PluginCacheDir != "" {
+		// Cache entries are authenticated with a key derived from the KEK,
+		// so a tampered cache directory never runs.
 		ropts.CacheDir = filepath.Clean(opts.PluginCacheDir)
+		ropts.CacheKey = opts.KEK.Derive("plugin-cache")
 	}
 	if g.Plugins, err = runtime.New(ropts); err != nil {
 		return nil, err
@@ -117,7 +128,10 @@ func Open(ctx context.Context, opts Options) (_ *Gateway, err error) {
 		}
 	}
 	pcfg := opts.Protocol
-	pcfg.Limiter = server.NewLimiter(opts.Limiter)
+	pcfg.Limiter = opts.Admission
+	if pcfg.Limiter == nil {
+		pcfg.Limiter = server.NewLimiter(opts.Limiter)
+	}
 	pcfg.Counters = g.Counters
 	pcfg.Logger = log
 	g.Pipeline = protocol.New(pcfg, &g.dir, g.Keys, g.Ledger, g.Plugins)
@@ -127,7 +141,7 @@ func Open(ctx context.Context, opts Options) (_ *Gateway, err error) {
 	}
 	scfg := opts.Server
 	scfg.Routes = routes
-	if g.Server, err = server.New(scfg, g.Pipeline, server.Options{Logger: log, Ready: g.ready}); err != nil {
+	if g.Server, err = server.New(scfg, g.Pipeline, server.Options{Logger: log, Ready: g.ready, Metrics: opts.Metrics}); err != nil {
 		return nil, err
 	}
 	return g, nil
@@ -201,6 +215,38 @@ func (g *Gateway) ensurePlugin(ctx context.Context, merchantID string) error {
 			"engine", info.Engine, "cache_hit", info.CacheHit, "took", time.Since(start).Round(time.Millisecond))
 	}
 	return g.Plugins.Activate(merchantID, pv.Version)
+}
+
+// Seed makes sure a merchant, its PIAIDs and its integration exist as the
+// configuration describes them (the database stays the source of truth for
+// everything else). Call Reload afterwards.
+func (g *Gateway) Seed(ctx context.Context, in Integration, piaids []string) error {
+	if _, err := g.Ledger.Merchant(ctx, in.MerchantID); errors.Is(err, ledger.ErrNotFound) {
+		err = g.Ledger.Apply(ctx, func(tx *ledger.Tx) error {
+			return tx.CreateMerchant(ledger.Merchant{ID: in.MerchantID, Name: in.MerchantID, Status: ledger.MerchantActive})
+		})
+		if err != nil {
+			return fmt.Errorf("gateway: seed merchant %s: %w", in.MerchantID, err)
+		}
+	} else if err != nil {
+		return err
+	}
+	have, err := g.Ledger.PIAIDs(ctx, in.MerchantID)
+	if err != nil {
+		return err
+	}
+	for _, p := range piaids {
+		if slices.Contains(have, p) {
+			continue
+		}
+		if err := g.Ledger.Apply(ctx, func(tx *ledger.Tx) error { return tx.AddPIAID(p, in.MerchantID) }); err != nil {
+			return fmt.Errorf("gateway: seed PIAID %s: %w", p, err)
+		}
+	}
+	if _, err := g.Keys.Keyset(ctx, in.KeysetID); err != nil {
+		return fmt.Errorf("gateway: merchant %s: keyset %s: %w", in.MerchantID, in.KeysetID, err)
+	}
+	return g.Registry.PutIntegration(ctx, in)
 }
 
 // Reload picks up integration and plugin changes made in the database.

@@ -2,31 +2,19 @@ package main
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"log/slog"
+	"path/filepath"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/otpcgate/otpcgate/host/envelope"
+	"github.com/otpcgate/otpcgate/host/gateway"
+	"github.com/otpcgate/otpcgate/host/protocol"
 	"github.com/otpcgate/otpcgate/host/server"
 	"github.com/otpcgate/otpcgate/internal/config"
+	"github.com/otpcgate/otpcgate/keystore"
 )
-
-// errGatewayNotWired is what serve reports until the pipeline is plugged
-// in below; nothing pretends to work before that.
-var errGatewayNotWired = errors.New("gateway not wired: buildGateway in host/cmd/otpcgate/gateway.go has no pipeline yet")
-
-// gatewayParts is what buildGateway hands to run.
-type gatewayParts struct {
-	// gateway serves Google's calls (the request pipeline).
-	gateway server.Gateway
-	// ready backs /readyz (database reachable, keys loaded, plugins warm).
-	ready server.ReadyFunc
-	// mounts add extra routes to the server before it starts (merchant
-	// web login page, ...).
-	mounts []func(*server.Server)
-	// close releases what buildGateway opened (database, plugin runtime).
-	close func() error
-}
 
 // deps are the process-wide parts run creates before the gateway.
 type deps struct {
@@ -35,14 +23,65 @@ type deps struct {
 	// its CPU-bound part (decrypt, plugin, sign).
 	limiter *server.Limiter
 	// metrics is the process registry (server and limiter metrics are
-	// already registered); the admin listener should expose it.
+	// registered on it); the admin listener will expose it.
 	metrics *prometheus.Registry
 }
 
-// buildGateway is the hook where the gateway engineer wires the pipeline:
-// open the database (cfg.DBPath), the keystore (cfg.KEKFile), seed
-// cfg.Merchants, start the plugin runtime and return a server.Gateway that
-// wraps its CPU-bound part in d.limiter.Acquire.
-func buildGateway(ctx context.Context, cfg *config.Config, d deps) (gatewayParts, error) {
-	return gatewayParts{}, errGatewayNotWired
+// openGateway opens the database and every component for cfg, seeds the
+// merchants the configuration lists and loads their plugins.
+func openGateway(ctx context.Context, cfg *config.Config, kek *keystore.KEK, d deps) (*gateway.Gateway, error) {
+	cacheDir := ""
+	if cfg.DataDir != "" {
+		cacheDir = filepath.Join(cfg.DataDir, "plugin-cache")
+	}
+	g, err := gateway.Open(ctx, gateway.Options{
+		DBPath:         cfg.DBPath,
+		KEK:            kek,
+		PluginCacheDir: cacheDir,
+		Server:         cfg.ServerConfig(),
+		Admission:      d.limiter,
+		Metrics:        d.metrics,
+		Envelope:       envelope.Config{MaxBodyBytes: int(cfg.Limits.BodyLimit)},
+		Protocol:       protocol.Config{Skew: cfg.TimestampSkew.D()},
+		Logger:         d.log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range cfg.Merchants {
+		in := gateway.Integration{MerchantID: m.ID, BasePath: m.BasePath, Envelope: envelope.Format(m.Envelope),
+			KeysetID: m.KeysetID, GoogleEndpoint: m.GoogleEndpoint}
+		if err := g.Seed(ctx, in, m.PIAIDs); err != nil {
+			g.Close()
+			return nil, err
+		}
+	}
+	if err := g.Reload(ctx); err != nil {
+		g.Close()
+		return nil, err
+	}
+	return g, nil
+}
+
+// loadKEK reads the key-encryption key from the configured file, else from
+// the environment (OTPCGATE_KEK, OTPCGATE_KEK_FILE).
+func loadKEK(cfg *config.Config, e env) (*keystore.KEK, error) {
+	if cfg.KEKFile != "" {
+		k, err := keystore.ReadKEKFile(cfg.KEKFile)
+		if err != nil {
+			return nil, fmt.Errorf("kek_file: %w", err)
+		}
+		return k, nil
+	}
+	k, err := keystore.LoadKEK(func(name string) string {
+		if e.lookup == nil {
+			return ""
+		}
+		v, _ := e.lookup(name)
+		return v
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w, or kek_file in the configuration", err)
+	}
+	return k, nil
 }

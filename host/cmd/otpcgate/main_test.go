@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -113,7 +112,7 @@ func TestServe(t *testing.T) {
 		{"negative queue", []string{"serve", "--listen-cert-file", cert, "--listen-key-file", key, "--admission-max-queue=-1"}, "admission.max_queue"},
 		{"bad listen address", []string{"serve", "--listen-cert-file", cert, "--listen-key-file", key, "--listen-addr", "nowhere"}, "listen.addr"},
 		{"bad flag value", []string{"serve", "--admission-max-wait", "soon"}, "--admission-max-wait"},
-		{"valid config, no pipeline yet", []string{"serve", "--listen-cert-file", cert, "--listen-key-file", key, "--listen-addr", "127.0.0.1:0"}, errGatewayNotWired.Error()},
+		{"no key-encryption key", []string{"serve", "--listen-cert-file", cert, "--listen-key-file", key, "--listen-addr", "127.0.0.1:0"}, "OTPCGATE_KEK"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -125,13 +124,6 @@ func TestServe(t *testing.T) {
 				t.Fatalf("stderr %q does not mention %q", errb.String(), tc.want)
 			}
 		})
-	}
-}
-
-func TestBuildGatewayNotWired(t *testing.T) {
-	_, err := buildGateway(context.Background(), config.Default(), deps{})
-	if !errors.Is(err, errGatewayNotWired) {
-		t.Fatalf("err = %v", err)
 	}
 }
 

@@ -30,7 +30,7 @@ func newRootCmd(e env) *cobra.Command {
 			fs.Lookup(s.Flag).NoOptDefVal = "true"
 		}
 	}
-	root.AddCommand(newServeCmd(e), newVersionCmd(e), newDevCertCmd(e))
+	root.AddCommand(newServeCmd(e), newDevCmd(e), newSimCmd(e), newVersionCmd(e), newDevCertCmd(e))
 	return root
 }
 

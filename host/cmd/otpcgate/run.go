@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -12,8 +11,12 @@ import (
 )
 
 // run builds the gateway and serves on the Google-facing listener until
-// ctx ends. cfg must be validated. serve and (later) dev both call it.
-func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+// ctx ends. cfg must be validated. serve and dev both call it.
+func run(ctx context.Context, cfg *config.Config, e env, log *slog.Logger) error {
+	kek, err := loadKEK(cfg, e)
+	if err != nil {
+		return err
+	}
 	// One limiter per process: the pipeline acquires it around its
 	// CPU-bound part (decrypt, plugin, sign), so it is not given to the
 	// server as well.
@@ -23,23 +26,15 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	if err := server.RegisterLimiterMetrics(reg, lim); err != nil {
 		return err
 	}
-	parts, err := buildGateway(ctx, cfg, deps{log: log, limiter: lim, metrics: reg})
-	if err != nil {
-		return fmt.Errorf("build gateway: %w", err)
-	}
-	defer func() {
-		if parts.close != nil {
-			if err := parts.close(); err != nil {
-				log.Error("closing gateway", "err", err)
-			}
-		}
-	}()
-	srv, err := server.New(cfg.ServerConfig(), parts.gateway, server.Options{Logger: log, Ready: parts.ready, Metrics: reg})
+	g, err := openGateway(ctx, cfg, kek, deps{log: log, limiter: lim, metrics: reg})
 	if err != nil {
 		return err
 	}
-	for _, mount := range parts.mounts {
-		mount(srv)
-	}
-	return srv.ListenAndServe(ctx)
+	defer func() {
+		if err := g.Close(); err != nil {
+			log.Error("closing gateway", "err", err)
+		}
+	}()
+	log.Info("serving", "addr", cfg.Listen.Addr)
+	return g.ListenAndServe(ctx)
 }

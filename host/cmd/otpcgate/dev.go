@@ -1,0 +1,76 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/otpcgate/otpcgate/host/gateway"
+	"github.com/otpcgate/otpcgate/internal/wasmbuild"
+)
+
+func newDevCmd(e env) *cobra.Command {
+	var dataDir, addr, pluginDir string
+	cmd := &cobra.Command{
+		Use:   "dev",
+		Short: "Start a working development gateway with two demo merchants",
+		Long: "Creates (once) a data directory with a development key-encryption key, a " +
+			"self-signed ECDSA P-256 certificate, our keys and a simulated Google's keys " +
+			"for two demo merchants (one PGP, one JWE), builds and loads the konbini " +
+			"plugin with the local Go toolchain, writes dev.json for external clients " +
+			"and serves until interrupted. Development only: the KEK and the simulated " +
+			"Google's private keys are files in the data directory.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			cfg, err := loadConfig(cmd, e)
+			if err != nil {
+				return err
+			}
+			if !cmd.Flags().Changed("log-format") {
+				cfg.Log.Format = "text"
+			}
+			log, err := newLogger(cfg.Log, e.stderr)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "building plugin %s ...\n", pluginDir)
+			wasm, err := wasmbuild.Build(ctx, pluginDir)
+			if err != nil {
+				return fmt.Errorf("%w\n(run otpcgate dev from the repository root, or pass --plugin DIR)", err)
+			}
+			sum := sha256.Sum256(wasm)
+			plugin := gateway.DevPlugin{Version: "konbini-" + hex.EncodeToString(sum[:6]), Wasm: wasm, Config: gateway.DevKonbiniConfig}
+			info, err := gateway.ProvisionDev(ctx, dataDir, addr, plugin, log)
+			if err != nil {
+				return err
+			}
+			cfg.DataDir, cfg.DBPath, cfg.KEKFile = info.DataDir, info.DBPath, info.KEKFile
+			cfg.Listen.Addr, cfg.Listen.CertFile, cfg.Listen.KeyFile = info.Addr, info.CertFile, info.KeyFile
+			if err := cfg.Validate(); err != nil {
+				return fmt.Errorf("invalid configuration:\n%w", err)
+			}
+			printDevInfo(e, info)
+			return run(ctx, cfg, e, log)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&dataDir, "data-dir", filepath.Join("data", "dev"), "development data directory (created once, reused)")
+	f.StringVar(&addr, "addr", "127.0.0.1:8443", "listen address written to dev.json on first start")
+	f.StringVar(&pluginDir, "plugin", "./plugins/konbini", "plugin package built and loaded for the demo merchants")
+	return cmd
+}
+
+func printDevInfo(e env, info *gateway.DevInfo) {
+	w := e.stdout
+	fmt.Fprintf(w, "\notpcgate dev: data in %s (%s describes it for external clients)\n\n", info.DataDir, filepath.Join(info.DataDir, gateway.DevFile))
+	for _, m := range info.Merchants {
+		fmt.Fprintf(w, "  %-10s %-5s %s  PIAID %s  demo token %s\n", m.ID, m.Envelope, m.BaseURL, m.PIAID, m.DemoToken)
+	}
+	fmt.Fprintf(w, "\nNext, in another terminal:\n")
+	fmt.Fprintf(w, "  go run ./host/cmd/otpcgate sim smoke --data-dir %s   # play Google against both merchants\n", info.DataDir)
+	fmt.Fprintf(w, "  ./scripts/setup && go test ./...                        # the whole test suite\n\n")
+}

@@ -1,0 +1,192 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/otpcgate/otpcgate/host/sim"
+	"github.com/otpcgate/otpcgate/keystore"
+	"github.com/otpcgate/otpcgate/sdk/otpc"
+)
+
+// BenchmarkPipeline measures the whole gateway (TLS keep-alive, PGP
+// RSA-2048 envelope, idempotency + ledger commit with fsync, konbini plugin)
+// against the envelope-only floor in the same run: the same number of
+// requests opened and sealed in process by as many goroutines, with no
+// TLS, HTTP, ledger or plugin. Requests are sealed before the clock starts
+// and answers are not opened, so the load generator costs almost no CPU.
+//
+//	go test -run '^$' -bench Pipeline -benchtime 2000x ./host/gateway/
+//
+// Metrics: req/s and floor-req/s, ratio = req/s ÷ floor-req/s, and the
+// pipeline's p50 and p99 latency in milliseconds.
+func BenchmarkPipeline(b *testing.B) {
+	for _, c := range []int{1, 8, 32} {
+		b.Run(fmt.Sprintf("c=%d", c), func(b *testing.B) {
+			e := newEnv(b)
+			tg := e.pgp
+			bodies := e.sealGenerates(b, tg, b.N)
+			floor := e.envelopeFloor(b, tg, bodies, c)
+			b.ResetTimer()
+			rate, lat := e.drive(b, tg, bodies, c)
+			b.StopTimer()
+			b.ReportMetric(rate, "req/s")
+			b.ReportMetric(floor, "floor-req/s")
+			b.ReportMetric(rate/floor, "ratio")
+			b.ReportMetric(ms(percentile(lat, 50)), "p50-ms")
+			b.ReportMetric(ms(percentile(lat, 99)), "p99-ms")
+		})
+	}
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func percentile(lat []time.Duration, p int) time.Duration {
+	if len(lat) == 0 {
+		return 0
+	}
+	s := slices.Clone(lat)
+	slices.Sort(s)
+	return s[(len(s)-1)*p/100]
+}
+
+// sealGenerates seals n distinct generateReferenceNumber requests.
+func (e *env) sealGenerates(tb testing.TB, tg *sim.Target, n int) [][]byte {
+	tb.Helper()
+	ctx := context.Background()
+	ks, err := tg.Keyset(ctx)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	m := e.merchant(tg)
+	out := make([][]byte, n)
+	for i := range out {
+		req := &otpc.GenerateReferenceNumberRequest{
+			RequestHeader:          e.client.Header(tg),
+			GooglePaymentToken:     otpc.GooglePaymentToken{IssuerID: otpc.IssuerID{Value: m.DemoIssuer}, Token: m.DemoToken},
+			TransactionDescription: "Google - Benchmark purchase of a 1 KiB-ish request body with a description",
+			Amount:                 otpc.Amount{AmountMicros: int64(1000+i) * 1_000000, CurrencyCode: "JPY"},
+		}
+		if out[i], err = tg.Codec.Seal(ctx, ks, req.AppendJSON(nil)); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return out
+}
+
+// envelopeFloor opens every body and seals a typical response with the
+// gateway's keyset from c goroutines, and returns operations per second.
+func (e *env) envelopeFloor(tb testing.TB, tg *sim.Target, bodies [][]byte, c int) float64 {
+	tb.Helper()
+	ctx := context.Background()
+	m := e.merchant(tg)
+	ks, err := e.g.Keys.Keyset(ctx, m.KeysetID)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s := "81000123456789"
+	resp := (&otpc.GenerateReferenceNumberResponse{
+		ResponseHeader: otpc.ResponseHeader{ResponseTimestamp: otpc.TimestampOf(time.Now())},
+		Result: otpc.GenerateReferenceNumberResult{Success: &otpc.GenerateReferenceNumberSuccess{
+			DisplayableReferenceNumber: otpc.DisplayableReferenceNumber{PrintableString: &s}}},
+	}).AppendJSON(nil)
+	var next atomic.Int64
+	var failed atomic.Int64
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range c {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(bodies) {
+					return
+				}
+				if _, err := tg.Codec.Open(ctx, ks, bodies[i]); err != nil {
+					failed.Add(1)
+				}
+				if _, err := tg.Codec.Seal(ctx, ks, resp); err != nil {
+					failed.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if failed.Load() > 0 {
+		tb.Fatalf("%d envelope operations failed", failed.Load())
+	}
+	return float64(len(bodies)) / time.Since(start).Seconds()
+}
+
+// drive posts the bodies from c keep-alive connections and returns requests
+// per second and each request's latency. Every answer must be a 200.
+func (e *env) drive(tb testing.TB, tg *sim.Target, bodies [][]byte, c int) (float64, []time.Duration) {
+	tb.Helper()
+	url := tg.BaseURL + otpc.PathPrefix + otpc.MethodGenerateReferenceNumber
+	lat := make([]time.Duration, len(bodies))
+	var next atomic.Int64
+	var failed atomic.Int64
+	var firstErr atomic.Value
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range c {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(bodies) {
+					return
+				}
+				t0 := time.Now()
+				req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(bodies[i]))
+				req.Header.Set("Content-Type", tg.Codec.ContentType())
+				res, err := e.client.HTTP.Do(req)
+				if err == nil {
+					io.Copy(io.Discard, res.Body)
+					res.Body.Close()
+					if res.StatusCode != http.StatusOK {
+						err = fmt.Errorf("status %d", res.StatusCode)
+					}
+				}
+				lat[i] = time.Since(t0)
+				if err != nil {
+					failed.Add(1)
+					firstErr.CompareAndSwap(nil, err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	if n := failed.Load(); n > 0 {
+		tb.Fatalf("%d of %d requests failed, first: %v", n, len(bodies), firstErr.Load())
+	}
+	return float64(len(bodies)) / elapsed.Seconds(), lat
+}
+
+// TestLoadShort is the pipeline under a short concurrent load as a test:
+// every request answers 200 and the answers open and check as Google
+// would (the benchmark skips that to keep the load generator cheap).
+func TestLoadShort(t *testing.T) {
+	e := newEnv(t)
+	bodies := e.sealGenerates(t, e.jose, 64)
+	_, lat := e.drive(t, e.jose, bodies, 8)
+	if len(lat) != 64 {
+		t.Fatalf("%d latencies", len(lat))
+	}
+	var n int
+	if err := e.g.DB.QueryRow(`SELECT COUNT(*) FROM codes WHERE piaid = ?`, e.jose.PIAID).Scan(&n); err != nil || n != 64 {
+		t.Fatalf("%d codes committed (%v), want 64", n, err)
+	}
+	_ = keystore.KindJWK
+}
