@@ -112,7 +112,7 @@ func TestServe(t *testing.T) {
 		{"negative queue", []string{"serve", "--listen-cert-file", cert, "--listen-key-file", key, "--admission-max-queue=-1"}, "admission.max_queue"},
 		{"bad listen address", []string{"serve", "--listen-cert-file", cert, "--listen-key-file", key, "--listen-addr", "nowhere"}, "listen.addr"},
 		{"bad flag value", []string{"serve", "--admission-max-wait", "soon"}, "--admission-max-wait"},
-		{"no key-encryption key", []string{"serve", "--listen-cert-file", cert, "--listen-key-file", key, "--listen-addr", "127.0.0.1:0"}, "OTPCGATE_KEK"},
+		{"no key-encryption key", []string{"serve", "--listen-cert-file", cert, "--listen-key-file", key, "--listen-addr", "127.0.0.1:0"}, "kek_file"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
