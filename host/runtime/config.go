@@ -106,6 +106,9 @@ type Options struct {
 	// them zero.
 	Limits Limits
 	Pool   PoolConfig
+	// CompileWorkers is how many goroutines compile one module (wazero's
+	// experimental parallel compiler); 0 means GOMAXPROCS.
+	CompileWorkers int
 	// Logger receives plugin log lines (with plugin, version, level) and
 	// runtime events. Nil discards.
 	Logger *slog.Logger

@@ -15,6 +15,7 @@ import (
 	"github.com/otpcgate/otpcgate/sdk/abi"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 )
 
@@ -145,8 +146,12 @@ func loadVersion(ctx context.Context, o *Options, plugin string, spec VersionSpe
 		}
 	}()
 
+	workers := o.CompileWorkers
+	if workers <= 0 {
+		workers = goruntime.GOMAXPROCS(0)
+	}
 	start := time.Now()
-	cm, err := rt.CompileModule(ctx, spec.Wasm)
+	cm, err := rt.CompileModule(experimental.WithCompilationWorkers(ctx, workers), spec.Wasm)
 	if err != nil {
 		return nil, lerr("compile", err)
 	}

@@ -1,0 +1,37 @@
+// Package runtime runs merchant plugins (WebAssembly modules speaking ABI
+// version 1, see sdk/abi) in wazero sandboxes.
+//
+// A Manager holds, per plugin (merchant), any number of immutable loaded
+// versions and one active version:
+//
+//	m, _ := runtime.New(runtime.Options{CacheDir: dir, CacheKey: key})
+//	info, err := m.Load(ctx, "merchant-1", runtime.VersionSpec{Version: "v7", Wasm: wasm, SHA256: sum, Config: cfg})
+//	err = m.Activate("merchant-1", "v7")
+//	out, changes, err := m.Call(ctx, "merchant-1", otpc.OpGenerate, inputJSON, runtime.CallEnv{
+//		Namespace: "merchant-1", KV: committedView, Now: requestTime})
+//
+// Load verifies the sha256, compiles (machine code from a disk cache whose
+// entries are authenticated with HMAC, see cache.go), refuses modules with
+// imports outside the "otpc" host module and a small WASI subset or with
+// missing/mistyped exports, and warms a bounded pool of instances, each
+// initialised and called once with otpc.OpWarmup. A refused module yields a
+// *LoadError naming the reason.
+//
+// Each version has its own wazero runtime with a linear-memory cap and
+// close-on-context-done, so a call is bounded by the caller's context and
+// the version's CallTimeout. Per-call limits also bound input, output, log
+// bytes (plugin log plus stdout/stderr), KV operations and key/value sizes.
+// Any trap, timeout or limit breach returns a *CallError (Kind Trap,
+// Timeout, Limit, ABI or Host) and the instance is closed, never reused;
+// the next call gets a fresh one. A well-formed refusal from the plugin is
+// KindPluginError and keeps the instance. The gateway answers all of them
+// with a retryable error.
+//
+// KV: a call reads committed state through the caller's KVReader plus its
+// own writes, and returns its writes as a ChangeSet for the caller to commit
+// in the same transaction as the request's record. The namespace is the
+// caller's choice; the guest cannot name one.
+//
+// Versions are reference counted: Unload (or Close) lets calls in flight
+// finish and closes the version with the last one, without finalizers.
+package runtime
