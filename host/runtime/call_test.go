@@ -103,6 +103,20 @@ func TestContextCancellation(t *testing.T) {
 		t.Fatalf("got %v after %v, want a prompt timeout", err, time.Since(start))
 	}
 
+	// An already-cancelled context fails fast and does not cost the
+	// (healthy) instance: its call counter keeps going.
+	if _, err := call(m, "evil", "count"); err != nil {
+		t.Fatal(err)
+	}
+	done, stop := context.WithCancel(context.Background())
+	stop()
+	if _, _, err := m.Call(done, "evil", otpc.OpGenerate, []byte("count"), runtime.CallEnv{}); !runtime.IsKind(err, runtime.KindTimeout) {
+		t.Fatalf("cancelled context: %v", err)
+	}
+	if out, err := call(m, "evil", "count"); err != nil || out != "2" {
+		t.Fatalf("instance lost to a cancelled context: %q %v", out, err)
+	}
+
 	// With the only instance busy, a waiter whose context ends gets a
 	// timeout and the busy call is not disturbed.
 	var wg sync.WaitGroup

@@ -18,7 +18,9 @@ type KVChange struct {
 
 // ChangeSet is what a call wrote to KV, in first-write order with the last
 // write of each key winning. The gateway commits it in the same transaction
-// as the request's record; nothing is written by the runtime itself.
+// as the request's record; nothing is written by the runtime itself. A
+// failed call (any error, plugin errors included) returns an empty
+// ChangeSet: its writes are discarded.
 type ChangeSet struct {
 	Namespace string
 	Changes   []KVChange

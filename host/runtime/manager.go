@@ -230,6 +230,10 @@ func (m *Manager) Close() error {
 // call checks out an instance, runs op and returns the instance (or
 // replaces it when it broke).
 func (v *version) call(ctx context.Context, op otpc.Op, input []byte, env *CallEnv) ([]byte, ChangeSet, error) {
+	if err := ctx.Err(); err != nil {
+		// Do not hand a healthy instance a context that would kill it.
+		return nil, ChangeSet{}, v.annotate(&CallError{Kind: KindTimeout, Msg: "context done before the call", Err: err}, op)
+	}
 	in, err := v.pool.get(ctx)
 	if err != nil {
 		return nil, ChangeSet{}, v.annotate(err, op)
