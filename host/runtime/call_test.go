@@ -3,6 +3,7 @@ package runtime_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -199,5 +200,35 @@ func TestLookupErrors(t *testing.T) {
 	}
 	if err := m.Activate("p", "v9"); !errors.Is(err, runtime.ErrUnknownVersion) {
 		t.Fatalf("activate unknown: %v", err)
+	}
+}
+
+// TestSDKHostServices checks the sdk's guest side of every host import,
+// inside wasm, through the bench plugin's remittance op.
+func TestSDKHostServices(t *testing.T) {
+	var logs strings.Builder
+	m := runtimetest.Manager(t, cached(runtime.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))}))
+	runtimetest.Load(t, m, "bench", runtimetest.Build(t, benchDir), []byte("cfg-v1"))
+	kv := runtimetest.NewMapKV()
+	now := time.UnixMilli(1_700_000_000_123)
+	for i, counter := range []string{"", "+"} {
+		var out otpc.RemittanceOutput
+		cs, err := runtimetest.Call(context.Background(), m, "bench", otpc.OpRemittance, &otpc.RemittanceInput{}, &out,
+			runtime.CallEnv{Namespace: "m", KV: kv, Now: now, Config: map[bool][]byte{true: []byte("cfg-override")}[i == 1]})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := "cfg-v1"
+		if i == 1 {
+			cfg = "cfg-override"
+		}
+		want := "big=true;gone=true;counter=" + counter + ";random=true;now=1700000000123;config=" + cfg
+		if out.PaymentIntegratorStatementID != want {
+			t.Fatalf("call %d saw %q, want %q", i, out.PaymentIntegratorStatementID, want)
+		}
+		kv.Apply(cs)
+	}
+	if !strings.Contains(logs.String(), "msg=\"plugin log\" plugin=bench version=v1 msg=\"host tour\"") {
+		t.Fatalf("plugin log line missing: %s", logs.String())
 	}
 }
