@@ -13,7 +13,7 @@ import (
 // handler decides one method: it reads the ledger, asks the plugin and
 // returns the response (header unset) and the ledger change to commit with
 // the idempotency record.
-type handler func(ctx context.Context, p *Pipeline, c *call) (message, func(*ledger.Tx) error, error)
+type handler func(ctx context.Context, p *Pipeline, c *call) (otpc.Response, func(*ledger.Tx) error, error)
 
 var handlers = map[string]handler{
 	otpc.MethodGenerateReferenceNumber:         generate,
@@ -28,76 +28,10 @@ var handlers = map[string]handler{
 // handler read it; the pipeline decides the request again.
 var errRaced = errors.New("protocol: state changed during the request")
 
-func newRequest(method string) (message, *otpc.RequestHeader) {
-	switch method {
-	case otpc.MethodEcho:
-		r := new(otpc.EchoRequest)
-		return r, &r.RequestHeader
-	case otpc.MethodGenerateReferenceNumber:
-		r := new(otpc.GenerateReferenceNumberRequest)
-		return r, &r.RequestHeader
-	case otpc.MethodCancelReferenceNumber:
-		r := new(otpc.CancelReferenceNumberRequest)
-		return r, &r.RequestHeader
-	case otpc.MethodRefund, otpc.MethodAsynchronousRefund:
-		r := new(otpc.RefundRequest)
-		return r, &r.RequestHeader
-	case otpc.MethodAssociateAccount:
-		r := new(otpc.AssociateAccountRequest)
-		return r, &r.RequestHeader
-	case otpc.MethodRemittanceStatementNotification:
-		r := new(otpc.RemittanceStatementNotificationRequest)
-		return r, &r.RequestHeader
-	}
-	return nil, nil
-}
-
-func newResponse(method string) message {
-	switch method {
-	case otpc.MethodEcho:
-		return new(otpc.EchoResponse)
-	case otpc.MethodGenerateReferenceNumber:
-		return new(otpc.GenerateReferenceNumberResponse)
-	case otpc.MethodCancelReferenceNumber:
-		return new(otpc.CancelReferenceNumberResponse)
-	case otpc.MethodRefund:
-		return new(otpc.RefundResponse)
-	case otpc.MethodAsynchronousRefund:
-		return new(otpc.AsynchronousRefundResponse)
-	case otpc.MethodAssociateAccount:
-		return new(otpc.AssociateAccountResponse)
-	case otpc.MethodRemittanceStatementNotification:
-		return new(otpc.RemittanceStatementNotificationResponse)
-	}
-	return nil
-}
-
-func responseHeader(m message) *otpc.ResponseHeader {
-	switch v := m.(type) {
-	case *otpc.EchoResponse:
-		return &v.ResponseHeader
-	case *otpc.GenerateReferenceNumberResponse:
-		return &v.ResponseHeader
-	case *otpc.CancelReferenceNumberResponse:
-		return &v.ResponseHeader
-	case *otpc.RefundResponse:
-		return &v.ResponseHeader
-	case *otpc.AsynchronousRefundResponse:
-		return &v.ResponseHeader
-	case *otpc.AssociateAccountResponse:
-		return &v.ResponseHeader
-	case *otpc.RemittanceStatementNotificationResponse:
-		return &v.ResponseHeader
-	case *otpc.ErrorResponse:
-		return &v.ResponseHeader
-	}
-	return nil
-}
-
 // invoke runs op on the merchant's plugin and decodes its output frame into
 // out. Any plugin failure is retryable (503): Google retries, nothing was
 // committed.
-func (p *Pipeline) invoke(ctx context.Context, c *call, op otpc.Op, in, out message) (runtime.ChangeSet, error) {
+func (p *Pipeline) invoke(ctx context.Context, c *call, op otpc.Op, in, out otpc.Message) (runtime.ChangeSet, error) {
 	input := in.AppendJSON(nil)
 	raw, cs, err := p.plugins.Call(ctx, c.m.PluginID, op, input, runtime.CallEnv{
 		Namespace: c.m.ID,
@@ -179,7 +113,7 @@ func (p *Pipeline) lookupCode(ctx context.Context, piaid, txID, field string) (l
 	return code, nil
 }
 
-func generate(ctx context.Context, p *Pipeline, c *call) (message, func(*ledger.Tx) error, error) {
+func generate(ctx context.Context, p *Pipeline, c *call) (otpc.Response, func(*ledger.Tx) error, error) {
 	req := c.req.(*otpc.GenerateReferenceNumberRequest)
 	piaid := req.RequestHeader.PaymentIntegratorAccountID
 	assoc, err := p.ledger.AccountByGPT(ctx, piaid, req.GooglePaymentToken.Token)
@@ -227,7 +161,7 @@ func displayable(d otpc.DisplayableReferenceNumber) (printable, barcode string) 
 	return "", ""
 }
 
-func cancel(ctx context.Context, p *Pipeline, c *call) (message, func(*ledger.Tx) error, error) {
+func cancel(ctx context.Context, p *Pipeline, c *call) (otpc.Response, func(*ledger.Tx) error, error) {
 	req := c.req.(*otpc.CancelReferenceNumberRequest)
 	piaid := req.RequestHeader.PaymentIntegratorAccountID
 	code, err := p.lookupCode(ctx, piaid, req.GenerateReferenceNumberRequestID, "generateReferenceNumberRequestId")
@@ -284,7 +218,7 @@ func checkRefund(code ledger.Code, req *otpc.RefundRequest) error {
 	return nil
 }
 
-func refund(ctx context.Context, p *Pipeline, c *call) (message, func(*ledger.Tx) error, error) {
+func refund(ctx context.Context, p *Pipeline, c *call) (otpc.Response, func(*ledger.Tx) error, error) {
 	req := c.req.(*otpc.RefundRequest)
 	piaid := req.RequestHeader.PaymentIntegratorAccountID
 	code, err := p.lookupCode(ctx, piaid, req.TransactionID, "transactionId")
@@ -318,7 +252,7 @@ func refund(ctx context.Context, p *Pipeline, c *call) (message, func(*ledger.Tx
 	return resp, apply, nil
 }
 
-func asyncRefund(ctx context.Context, p *Pipeline, c *call) (message, func(*ledger.Tx) error, error) {
+func asyncRefund(ctx context.Context, p *Pipeline, c *call) (otpc.Response, func(*ledger.Tx) error, error) {
 	req := c.req.(*otpc.RefundRequest)
 	piaid := req.RequestHeader.PaymentIntegratorAccountID
 	code, err := p.lookupCode(ctx, piaid, req.TransactionID, "transactionId")
@@ -352,7 +286,7 @@ func asyncRefund(ctx context.Context, p *Pipeline, c *call) (message, func(*ledg
 	return resp, apply, nil
 }
 
-func associate(ctx context.Context, p *Pipeline, c *call) (message, func(*ledger.Tx) error, error) {
+func associate(ctx context.Context, p *Pipeline, c *call) (otpc.Response, func(*ledger.Tx) error, error) {
 	req := c.req.(*otpc.AssociateAccountRequest)
 	piaid := req.RequestHeader.PaymentIntegratorAccountID
 	sess, err := p.ledger.AuthSession(ctx, req.AuthenticationRequestID)
@@ -395,7 +329,7 @@ func associate(ctx context.Context, p *Pipeline, c *call) (message, func(*ledger
 	return resp, apply, nil
 }
 
-func remittance(ctx context.Context, p *Pipeline, c *call) (message, func(*ledger.Tx) error, error) {
+func remittance(ctx context.Context, p *Pipeline, c *call) (otpc.Response, func(*ledger.Tx) error, error) {
 	req := c.req.(*otpc.RemittanceStatementNotificationRequest)
 	var out otpc.RemittanceOutput
 	cs, err := p.invoke(ctx, c, otpc.OpRemittance, &otpc.RemittanceInput{Request: *req}, &out)

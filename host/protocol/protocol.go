@@ -141,16 +141,9 @@ type call struct {
 	m        *Merchant
 	ks       *keystore.Keyset
 	hdr      *otpc.RequestHeader
-	req      message
+	req      otpc.Request
 	received time.Time
 	release  func()
-}
-
-// message is what every generated OTPC type implements.
-type message interface {
-	AppendJSON(dst []byte) []byte
-	UnmarshalJSON(data []byte) error
-	Validate() error
 }
 
 // Serve answers one Google request. It never panics: the server's recover
@@ -283,13 +276,14 @@ func (p *Pipeline) openError(err error) *Error {
 // parse decodes the request of c.r.Method and runs the header checks of spec
 // §9.3 steps 5–9 in that order.
 func (p *Pipeline) parse(c *call, plaintext []byte) error {
-	req, hdr := newRequest(c.r.Method)
+	req := otpc.NewIntegratorRequest(c.r.Method)
 	if req == nil {
 		return errInvalidField("method", "method is not served", nil)
 	}
 	if err := req.UnmarshalJSON(plaintext); err != nil {
 		return errDecrypted(err)
 	}
+	hdr := req.Header()
 	c.req, c.hdr = req, hdr
 	if v := hdr.ProtocolVersion; v.Major != 0 && v.Major != otpc.ProtocolMajor {
 		return errVersion(v)
@@ -322,10 +316,8 @@ func requestHash(c *call) []byte {
 }
 
 // seal stamps resp with the response time and seals it for Google.
-func (p *Pipeline) seal(ctx context.Context, c *call, resp message) ([]byte, error) {
-	if h := responseHeader(resp); h != nil {
-		h.ResponseTimestamp = otpc.TimestampOf(p.cfg.Now())
-	}
+func (p *Pipeline) seal(ctx context.Context, c *call, resp otpc.Response) ([]byte, error) {
+	resp.Header().ResponseTimestamp = otpc.TimestampOf(p.cfg.Now())
 	if err := resp.Validate(); err != nil {
 		return nil, errInternal("response failed validation", err)
 	}
@@ -342,7 +334,7 @@ func (p *Pipeline) seal(ctx context.Context, c *call, resp message) ([]byte, err
 // replay answers a request that was processed before: the stored response,
 // re-stamped and re-sealed, identical apart from responseTimestamp.
 func (p *Pipeline) replay(ctx context.Context, c *call, rec ledger.Record) ([]byte, error) {
-	resp := newResponse(rec.Method)
+	resp := otpc.NewIntegratorResponse(rec.Method)
 	if resp == nil {
 		return nil, errInternal("stored record of unknown method", fmt.Errorf("method %q", rec.Method))
 	}
