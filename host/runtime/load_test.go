@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -156,5 +157,29 @@ func TestDiskCache(t *testing.T) {
 	}
 	if _, err := runtime.New(runtime.Options{CacheDir: dir}); err == nil {
 		t.Fatal("CacheDir without CacheKey accepted")
+	}
+}
+
+// TestConcurrentLoadsShareCache: several merchants loading the same module
+// at once all succeed, and the cache they leave behind verifies.
+func TestConcurrentLoadsShareCache(t *testing.T) {
+	dir, key := t.TempDir(), []byte("test-only key")
+	wasm := buildWasm(nil, abiFuncs(1), true)
+	m := runtimetest.Manager(t, runtime.Options{CacheDir: dir, CacheKey: key})
+	errs := make(chan error, 4)
+	for i := range 4 {
+		go func() {
+			_, err := m.Load(context.Background(), fmt.Sprintf("merchant-%d", i), runtime.VersionSpec{Version: "v1", Wasm: wasm})
+			errs <- err
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	m2 := runtimetest.Manager(t, runtime.Options{CacheDir: dir, CacheKey: key})
+	if info := runtimetest.Load(t, m2, "p", wasm, nil); !info.CacheHit {
+		t.Fatal("cache left by concurrent loads does not verify")
 	}
 }

@@ -20,6 +20,11 @@ type Manager struct {
 	mu      sync.RWMutex // guards plugins and closed; never held while compiling or calling
 	plugins map[string]*plugin
 	closed  bool
+
+	// cacheLocks serialises cache verification + compile + seal per module
+	// sha256, so two Loads of the same bytes (several merchants on one
+	// plugin) do not wipe each other's half-written entries.
+	cacheLocks sync.Map // [32]byte -> *sync.Mutex
 }
 
 type plugin struct {
@@ -55,7 +60,7 @@ func (m *Manager) Load(ctx context.Context, pluginID string, spec VersionSpec) (
 	if exists {
 		return VersionInfo{}, fmt.Errorf("%s@%s: %w", pluginID, spec.Version, ErrVersionExists)
 	}
-	v, err := loadVersion(ctx, &m.opts, pluginID, spec) // slow: no lock held
+	v, err := loadVersion(ctx, &m.opts, &m.cacheLocks, pluginID, spec) // slow: no manager lock held
 	if err != nil {
 		return VersionInfo{}, err
 	}

@@ -9,6 +9,7 @@ import (
 	goruntime "runtime"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -88,7 +89,7 @@ func compilerSupported() bool {
 }
 
 // loadVersion verifies, compiles and validates a module and warms its pool.
-func loadVersion(ctx context.Context, o *Options, plugin string, spec VersionSpec) (v *version, err error) {
+func loadVersion(ctx context.Context, o *Options, cacheLocks *sync.Map, plugin string, spec VersionSpec) (v *version, err error) {
 	lerr := func(msg string, err error) error {
 		return &LoadError{Plugin: plugin, Version: spec.Version, Msg: msg, Err: err}
 	}
@@ -128,7 +129,14 @@ func loadVersion(ctx context.Context, o *Options, plugin string, spec VersionSpe
 	var mc *moduleCache
 	var cache wazero.CompilationCache
 	hit := false
+	cacheUnlock := func() {}
 	if o.CacheDir != "" {
+		l, _ := cacheLocks.LoadOrStore(sum, &sync.Mutex{})
+		mu := l.(*sync.Mutex)
+		mu.Lock()
+		unlock := sync.OnceFunc(mu.Unlock) // released once sealed, or on failure
+		defer unlock()
+		cacheUnlock = unlock
 		mc = newModuleCache(o.CacheDir, o.CacheKey, sum)
 		if cache, hit, err = mc.open(); err != nil {
 			return nil, lerr("compilation cache", err)
@@ -161,6 +169,7 @@ func loadVersion(ctx context.Context, o *Options, plugin string, spec VersionSpe
 			return nil, lerr("compilation cache", err)
 		}
 	}
+	cacheUnlock() // warming below needs no cache lock
 	v.cm = cm
 	wasi, err := checkImports(cm)
 	if err != nil {
