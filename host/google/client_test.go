@@ -106,7 +106,7 @@ func TestClientMethods(t *testing.T) {
 				t.Fatalf("statement not accepted: %q %v", m, ok)
 			}
 			mr, err := c.AcceptRemittanceStatementWithModifications(ctx, rt, &otpc.AcceptRemittanceStatementWithModificationsRequest{
-				StatementID: "stmt-2",
+				StatementID:                        "stmt-2",
 				SettlementExchangeRateModification: &otpc.SettlementExchangeRateModification{ExchangeRateInMicros: 2_000_000}})
 			if err != nil || mr.Result.Success == nil || mr.ModifiedTotalDueByIntegrator == nil ||
 				mr.ModifiedTotalDueByIntegrator.AmountMicros != 2_000_000_000 {

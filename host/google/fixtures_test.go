@@ -48,6 +48,9 @@ var fixtures struct {
 
 func TestMain(m *testing.M) {
 	slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if path := os.Getenv(crashEnv); path != "" {
+		crashChild(path) // never returns
+	}
 	code := m.Run()
 	if fixtures.dir != "" {
 		os.RemoveAll(fixtures.dir)

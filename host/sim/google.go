@@ -77,6 +77,11 @@ type GoogleFault struct {
 	// SealWith seals the response with another keyset (e.g. a key the
 	// integrator does not trust).
 	SealWith func(ctx context.Context) (*keystore.Keyset, error)
+
+	// Next is installed when this fault's Times are used up, to script a
+	// sequence (e.g. 503 three times, then dropped connections, then
+	// answers that fail the client's checks). Nil means no fault.
+	Next *GoogleFault
 }
 
 // Fault helpers for the usual failures.
@@ -337,7 +342,10 @@ func (g *Google) takeFault(method string) *GoogleFault {
 	if f.Times > 0 {
 		g.faultLeft--
 		if g.faultLeft <= 0 {
-			g.fault = nil
+			g.fault = f.Next
+			if f.Next != nil {
+				g.faultLeft = f.Next.Times
+			}
 		}
 	}
 	return f
