@@ -140,7 +140,11 @@ func generate(ctx context.Context, p *Pipeline, c *call) (otpc.Response, func(*l
 			if out.ExpiresAt != nil {
 				code.ExpiresAt = out.ExpiresAt.Time()
 			}
-			if err := tx.CreateCode(code); err != nil {
+			if err := tx.CreateCode(code); errors.Is(err, ledger.ErrPrintableInUse) {
+				// A concurrent request drew the same printable string:
+				// ask the plugin again for a fresh one.
+				return fmt.Errorf("%w: %w", errRaced, err)
+			} else if err != nil {
 				return err
 			}
 		}
@@ -383,7 +387,7 @@ func ledgerError(err error) error {
 		return errPrecondition("authentication was already used for an association", err)
 	case errors.Is(err, ledger.ErrDuplicate):
 		return errPrecondition("the object already exists", err)
-	case errors.Is(err, ledger.ErrPrintableInUse), errors.Is(err, errRaced):
+	case errors.Is(err, errRaced):
 		return errUnavailable("conflicting concurrent change, retry", err)
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return errUnavailable("request timed out", err)
