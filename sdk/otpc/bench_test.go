@@ -150,35 +150,17 @@ func BenchmarkEncodeGenerateResponse(b *testing.B) {
 	b.SetBytes(int64(len(buf)))
 }
 
-// TestCodecFasterThanEncodingJSON measures both codecs in the same run and
-// reports the ratio; it fails if ours is not at least 1.5× faster (measured
-// about 5-6× natively; the gap is larger in a wasm guest).
-func TestCodecFasterThanEncodingJSON(t *testing.T) {
-	if testing.Short() {
-		t.Skip("timing test")
-	}
+// TestBenchMessagesAreOneKiB keeps the benchmark messages at the size the
+// targets talk about. Speed itself is compared by the benchmarks
+// (BenchmarkGenerateRoundTrip: otpc vs encoding_json in one run), not
+// asserted in a timed test.
+func TestBenchMessagesAreOneKiB(t *testing.T) {
 	if n := len(benchRequest); n < 900 || n > 1300 {
 		t.Fatalf("bench request is %d bytes, want ~1 KiB", n)
 	}
 	resp := benchResponse()
 	if n := len(resp.AppendJSON(nil)); n < 900 || n > 1300 {
 		t.Fatalf("bench response is %d bytes, want ~1 KiB", n)
-	}
-	// Interleave and keep the best of three: the CI machine is shared.
-	var ours, std testing.BenchmarkResult
-	for i := 0; i < 3; i++ {
-		if r := testing.Benchmark(roundTripOTPC); i == 0 || r.NsPerOp() < ours.NsPerOp() {
-			ours = r
-		}
-		if r := testing.Benchmark(roundTripStd); i == 0 || r.NsPerOp() < std.NsPerOp() {
-			std = r
-		}
-	}
-	ratio := float64(std.NsPerOp()) / float64(ours.NsPerOp())
-	t.Logf("decode+validate+encode 1 KiB: otpc %d ns/op %d allocs, encoding/json %d ns/op %d allocs: %.1fx faster",
-		ours.NsPerOp(), ours.AllocsPerOp(), std.NsPerOp(), std.AllocsPerOp(), ratio)
-	if ratio < 1.5 {
-		t.Errorf("codec only %.1fx faster than encoding/json", ratio)
 	}
 }
 
