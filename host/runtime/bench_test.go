@@ -20,9 +20,9 @@ import (
 // logic compiled natively. Report: wasm ns/op ÷ native ns/op.
 func BenchmarkCall1KiB(b *testing.B) {
 	input := benchInput(800)
-	wasmBench := func(b *testing.B, opts runtime.Options) {
+	wasmBench := func(b *testing.B, opts runtime.Options, dir string) {
 		m := runtimetest.Manager(b, opts)
-		runtimetest.Load(b, m, "bench", runtimetest.Build(b, benchDir), nil)
+		runtimetest.Load(b, m, "bench", runtimetest.Build(b, dir), nil)
 		env := runtime.CallEnv{Namespace: "m", Now: time.Now()}
 		out, _, err := m.Call(context.Background(), "bench", otpc.OpGenerate, input, env)
 		if err != nil {
@@ -38,10 +38,17 @@ func BenchmarkCall1KiB(b *testing.B) {
 			}
 		}
 	}
-	b.Run("wasm", func(b *testing.B) { wasmBench(b, runtime.Options{}) })
+	b.Run("wasm", func(b *testing.B) { wasmBench(b, runtime.Options{}, benchDir) })
 	// The same without wazero's termination checks (not a production
 	// setting: it shows what interruptibility costs a Go guest).
-	b.Run("wasm-no-interrupt", func(b *testing.B) { wasmBench(b, runtime.WithoutInterruptForBench(runtime.Options{})) })
+	b.Run("wasm-no-interrupt", func(b *testing.B) {
+		wasmBench(b, runtime.WithoutInterruptForBench(runtime.Options{}), benchDir)
+	})
+	// The same logic with encoding/json in the guest: the earlier baseline.
+	b.Run("wasm-encoding-json", func(b *testing.B) { wasmBench(b, runtime.Options{}, benchJSONDir) })
+	b.Run("wasm-encoding-json-no-interrupt", func(b *testing.B) {
+		wasmBench(b, runtime.WithoutInterruptForBench(runtime.Options{}), benchJSONDir)
+	})
 	b.Run("native", func(b *testing.B) {
 		c := sdk.NewContext(sdk.NewMemHost(time.Now(), nil))
 		out := make([]byte, 0, 4096)

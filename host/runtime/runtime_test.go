@@ -19,6 +19,7 @@ const (
 	evilDir       = "../../testdata/plugins/evil"
 	badImportsDir = "../../testdata/plugins/badimports"
 	benchDir      = "../../testdata/plugins/bench"
+	benchJSONDir  = "../../testdata/plugins/benchjson"
 )
 
 func TestMain(m *testing.M) {
