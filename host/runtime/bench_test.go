@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	goruntime "runtime"
+	"runtime/debug"
 	"testing"
 	"time"
 
@@ -103,7 +104,7 @@ func BenchmarkInstanceCreate(b *testing.B) {
 	// Resident memory (Linux /proc/self/statm): wazero maps linear memory
 	// outside the Go heap, so the heap alone would miss it.
 	heap := func() int64 {
-		goruntime.GC()
+		debug.FreeOSMemory() // return freed pages so they are not counted or reused
 		var size, rss int64
 		if b, err := os.ReadFile("/proc/self/statm"); err == nil {
 			fmt.Sscan(string(b), &size, &rss)
