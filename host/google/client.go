@@ -43,6 +43,17 @@ const (
 	ProductionEndpoint = "https://vgw.googleapis.com/gsp"
 )
 
+// Endpoint returns Google's service endpoint for env.
+func Endpoint(env keystore.Env) (string, error) {
+	switch env {
+	case keystore.EnvSandbox:
+		return SandboxEndpoint, nil
+	case keystore.EnvProduction:
+		return ProductionEndpoint, nil
+	}
+	return "", fmt.Errorf("google: no endpoint for environment %q", env)
+}
+
 // Defaults of Config.
 const (
 	DefaultTimeout          = 20 * time.Second
@@ -212,7 +223,9 @@ func (c *Client) call(ctx context.Context, rt Route, method string, req request,
 		return nil, fail(0, BodyNone, false, fmt.Errorf("%w: %w", ErrInvalidRequest, err))
 	}
 	if rt.Codec == nil || rt.Keyset == nil || rt.Endpoint == "" || rt.PIAID == "" {
-		return nil, fail(0, BodyNone, false, fmt.Errorf("%w: incomplete route", ErrInvalidRequest))
+		// A configuration gap on our side, not a bad request: retry once
+		// the operator has fixed it (the attempt limit bounds it).
+		return nil, fail(0, BodyNone, true, errors.New("incomplete route (endpoint, PIAID, codec or keyset missing)"))
 	}
 	ks, err := rt.Keyset(ctx)
 	if err != nil {

@@ -405,3 +405,29 @@ func TestClientInvalidRequest(t *testing.T) {
 		t.Fatalf("integrator-hosted method accepted: %v", err)
 	}
 }
+
+func TestEndpoint(t *testing.T) {
+	for env, want := range map[keystore.Env]string{
+		keystore.EnvSandbox:    "https://vgw.sandbox.google.com/gsp",
+		keystore.EnvProduction: "https://vgw.googleapis.com/gsp",
+	} {
+		if got, err := google.Endpoint(env); err != nil || got != want {
+			t.Errorf("Endpoint(%s) = %q, %v", env, got, err)
+		}
+	}
+	if _, err := google.Endpoint("staging"); err == nil {
+		t.Error("unknown environment accepted")
+	}
+	r := google.Route{Endpoint: google.SandboxEndpoint + "/", PIAID: "P_1"}
+	if got := r.URL(otpc.MethodEcho); got != "https://vgw.sandbox.google.com/gsp/refundable-one-time-payment-code-v2/echo/P_1" {
+		t.Errorf("URL = %s", got)
+	}
+	// A route missing its codec is our configuration gap: retryable.
+	c, err := google.NewClient(google.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Echo(context.Background(), r, &otpc.EchoRequest{ClientMessage: "x"}); !errors.Is(err, google.ErrRetryable) {
+		t.Errorf("incomplete route: %v", err)
+	}
+}
