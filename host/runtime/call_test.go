@@ -127,13 +127,7 @@ func TestContextCancellation(t *testing.T) {
 		defer wg.Done()
 		_, busyErr = call(m, "evil", "spin")
 	}()
-	time.Sleep(20 * time.Millisecond)
-	wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
-	defer wcancel()
-	_, _, err = m.Call(wctx, "evil", otpc.OpGenerate, []byte("ok"), runtime.CallEnv{})
-	if !runtime.IsKind(err, runtime.KindTimeout) || !strings.Contains(err.Error(), "no plugin instance became free") {
-		t.Fatalf("waiter got %v", err)
-	}
+	waitBusy(t, m, "evil", "v1") // a waiter times out while the spin runs
 	wg.Wait()
 	if busyErr != nil {
 		t.Fatalf("busy call failed: %v", busyErr)
@@ -152,7 +146,7 @@ func TestVersionSwitchDrains(t *testing.T) {
 		_, err := call(m, "p", "spin")
 		done <- err
 	}()
-	time.Sleep(20 * time.Millisecond)
+	waitBusy(t, m, "p", "v1")
 	if _, err := m.Load(context.Background(), "p", runtime.VersionSpec{Version: "v2", Wasm: evil}); err != nil {
 		t.Fatal(err)
 	}
@@ -231,4 +225,26 @@ func TestSDKHostServices(t *testing.T) {
 	if !strings.Contains(logs.String(), "msg=\"plugin log\" plugin=bench version=v1 msg=\"host tour\"") {
 		t.Fatalf("plugin log line missing: %s", logs.String())
 	}
+}
+
+// waitBusy returns once a call on the version (pool of one) has to wait for
+// its instance, i.e. another call holds it; a waiter's short context must
+// then end in a KindTimeout naming the wait.
+func waitBusy(t *testing.T, m *runtime.Manager, plugin, ver string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+		_, _, err := m.CallVersion(ctx, plugin, ver, otpc.OpGenerate, []byte("ok"), runtime.CallEnv{})
+		cancel()
+		switch {
+		case err == nil:
+			time.Sleep(2 * time.Millisecond) // the long call has not started yet
+		case runtime.IsKind(err, runtime.KindTimeout) && strings.Contains(err.Error(), "no plugin instance became free"):
+			return
+		default:
+			t.Fatalf("waiter got %v", err)
+		}
+	}
+	t.Fatal("the long call never held the instance")
 }
