@@ -1,0 +1,73 @@
+package weblogin
+
+import (
+	"sync"
+	"time"
+)
+
+// limiter counts events per key in fixed windows: once a key reaches max
+// events in its window it is blocked until the window ends. It bounds its
+// memory by dropping expired entries, then (under a flood of distinct
+// keys) everything, when it holds more than maxKeys.
+type limiter struct {
+	mu      sync.Mutex
+	max     int
+	window  time.Duration
+	maxKeys int
+	m       map[string]*window
+}
+
+type window struct {
+	n     int
+	until time.Time
+}
+
+func newLimiter(max int, win time.Duration, maxKeys int) *limiter {
+	return &limiter{max: max, window: win, maxKeys: maxKeys, m: map[string]*window{}}
+}
+
+// blocked reports whether key is over its limit now, and until when.
+func (l *limiter) blocked(key string, now time.Time) (bool, time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	w := l.m[key]
+	if w == nil || !now.Before(w.until) {
+		return false, time.Time{}
+	}
+	return w.n >= l.max, w.until
+}
+
+// add counts one event for key and reports whether key is now blocked.
+func (l *limiter) add(key string, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	w := l.m[key]
+	if w == nil || !now.Before(w.until) {
+		if len(l.m) >= l.maxKeys {
+			l.prune(now)
+		}
+		w = &window{until: now.Add(l.window)}
+		l.m[key] = w
+	}
+	w.n++
+	return w.n >= l.max
+}
+
+// reset forgets key (a successful login clears the account's failures).
+func (l *limiter) reset(key string) {
+	l.mu.Lock()
+	delete(l.m, key)
+	l.mu.Unlock()
+}
+
+func (l *limiter) prune(now time.Time) {
+	for k, w := range l.m {
+		if !now.Before(w.until) {
+			delete(l.m, k)
+		}
+	}
+	if len(l.m) >= l.maxKeys {
+		// A flood of distinct keys: forgetting is safer than growing.
+		clear(l.m)
+	}
+}

@@ -1,0 +1,507 @@
+package weblogin
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/otpcgate/otpcgate/host/ledger"
+	"github.com/otpcgate/otpcgate/host/protocol"
+	"github.com/otpcgate/otpcgate/host/runtime"
+	"github.com/otpcgate/otpcgate/keystore"
+	"github.com/otpcgate/otpcgate/sdk/otpc"
+)
+
+// Ledger AuthSession results written by the page. associateAccount accepts
+// only ResultSuccess.
+const (
+	ResultSuccess   = protocol.AuthSuccess
+	ResultCancelled = "cancelled"
+	ResultDeclined  = "declined"
+)
+
+// Input limits of the form.
+const (
+	maxBodyBytes    = 16 << 10
+	maxAccountBytes = 128
+	maxSecretBytes  = 256
+)
+
+// Service serves the login page of every merchant. It is safe for
+// concurrent use.
+type Service struct {
+	cfg     Config
+	ledger  *ledger.Ledger
+	plugins Plugins
+	log     *slog.Logger
+	allow   map[string][]prefix
+	ipLim   *limiter
+	acctLim *limiter
+}
+
+// New builds a Service that records sessions in l and checks credentials
+// with plugins.
+func New(cfg Config, l *ledger.Ledger, plugins Plugins) (*Service, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if l == nil || plugins == nil {
+		return nil, fmt.Errorf("%w: ledger and plugins are required", ErrConfig)
+	}
+	s := &Service{cfg: cfg, ledger: l, plugins: plugins, log: cfg.Logger, allow: map[string][]prefix{},
+		ipLim:   newLimiter(cfg.IPMaxAttempts, cfg.IPWindow, cfg.MaxTracked),
+		acctLim: newLimiter(cfg.AccountMaxFailures, cfg.AccountLockout, cfg.MaxTracked),
+	}
+	for id, raws := range cfg.Callbacks {
+		for _, raw := range raws {
+			p, err := parsePrefix(raw)
+			if err != nil {
+				return nil, err
+			}
+			s.allow[id] = append(s.allow[id], p)
+		}
+	}
+	return s, nil
+}
+
+// Path is the page's path below a merchant's base path.
+func (s *Service) Path() string { return s.cfg.Path }
+
+// Handler serves m's page (GET shows the form, POST submits it) at
+// whatever path the caller routes to it.
+func (s *Service) Handler(m *Merchant) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.serve(w, r, m) })
+}
+
+// Middleware serves {base path}{Path()} for every merchant dir knows and
+// passes every other request on. Added with Echo's Use, it runs after the
+// server's request id, access log and panic recovery.
+func (s *Service) Middleware(dir Directory) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			r := c.Request()
+			if r.URL.RawPath != "" || !strings.HasSuffix(r.URL.Path, s.cfg.Path) {
+				return next(c)
+			}
+			m, err := dir.LoginMerchant(r.Context(), strings.TrimSuffix(r.URL.Path, s.cfg.Path))
+			if errors.Is(err, ErrUnknownMerchant) {
+				return next(c)
+			}
+			if err != nil {
+				s.log.ErrorContext(r.Context(), "weblogin: merchant lookup failed", "error", err)
+				render(c.Response(), http.StatusServiceUnavailable, pageData{Merchant: "Sign in", Message: msgUnavailable}, "")
+				return nil
+			}
+			s.serve(c.Response(), r, m)
+			return nil
+		}
+	}
+}
+
+// Messages shown to the user. They say what to do, never why a check
+// failed in detail.
+const (
+	msgTooLong     = "This sign-in link is too long (more than 2,048 characters) and cannot be used."
+	msgIncomplete  = "This sign-in link is incomplete or was changed. Start again from Google."
+	msgVersion     = "This sign-in link uses an unsupported version. Start again from Google."
+	msgCallback    = "This sign-in link asks to return to an address that is not allowed. Nothing was sent."
+	msgUnverified  = "This sign-in link could not be verified. It may have been changed. Start again from Google."
+	msgUsed        = "This sign-in link was already used. Start again from Google."
+	msgUnavailable = "Sign-in is temporarily unavailable. Try again in a few minutes."
+	msgForm        = "This form expired or was not opened here. Start again from Google."
+	msgDisabled    = "Sign-in is not available for this merchant."
+	msgWrong       = "The account ID or password is not right."
+	msgLocked      = "Too many failed attempts. Sign-in is locked for a while; try again later or cancel."
+	msgIPLimited   = "Too many attempts from your network. Try again later or cancel."
+	msgMissing     = "Enter your account ID and password."
+)
+
+// pageErr is a refusal shown as an error page.
+type pageErr struct {
+	status int
+	msg    string
+	why    string // for the log
+}
+
+// flow is a verified request, ready to show or finish.
+type flow struct {
+	m        *Merchant
+	ks       *keystore.Keyset
+	req      otpc.AuthenticationRequest
+	piaid    string
+	callback *url.URL
+	origin   string
+	hidden   []hidden
+}
+
+func (s *Service) serve(w http.ResponseWriter, r *http.Request, m *Merchant) {
+	defer func() {
+		// Parsing untrusted input below: no panic escapes, and its value
+		// (which may hold request data) is not logged.
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			s.log.ErrorContext(r.Context(), "weblogin: panic", "merchant", m.ID, "panic_type", fmt.Sprintf("%T", v))
+			render(w, http.StatusInternalServerError, pageData{Merchant: "Sign in", Message: msgUnavailable}, "")
+		}
+	}()
+	name := m.Name
+	if name == "" {
+		name = m.ID
+	}
+	fail := func(e *pageErr) {
+		s.log.WarnContext(r.Context(), "weblogin: refused", "merchant", m.ID, "status", e.status, "reason", e.why,
+			"ip", clientIP(r))
+		render(w, e.status, pageData{Merchant: name, Message: e.msg}, "")
+	}
+	if len(r.RequestURI) > s.cfg.MaxURLBytes {
+		fail(&pageErr{http.StatusRequestURITooLong, msgTooLong, "url too long"})
+		return
+	}
+	if m.Disabled {
+		fail(&pageErr{http.StatusServiceUnavailable, msgDisabled, "merchant disabled"})
+		return
+	}
+	switch r.Method {
+	case http.MethodGet:
+		f, perr := s.prepare(r.Context(), m, r.URL.Query())
+		if perr != nil {
+			fail(perr)
+			return
+		}
+		s.showForm(w, r, f, name, http.StatusOK, "", "", false)
+	case http.MethodPost:
+		r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
+		if err := r.ParseForm(); err != nil {
+			fail(&pageErr{http.StatusBadRequest, msgIncomplete, "unreadable form"})
+			return
+		}
+		f, perr := s.prepare(r.Context(), m, r.PostForm)
+		if perr != nil {
+			fail(perr)
+			return
+		}
+		var cookie string
+		if c, err := r.Cookie(cookieName(f.req.RequestID)); err == nil {
+			cookie = c.Value
+		}
+		if err := checkCSRF(s.cfg.Secret, m.ID, f.req.RequestID, r.PostForm.Get(fieldCSRF), cookie, s.cfg.Now()); err != nil {
+			fail(&pageErr{http.StatusForbidden, msgForm, "csrf token"})
+			return
+		}
+		s.submit(w, r, f, name)
+	default:
+		w.Header().Set("Allow", "GET, POST")
+		fail(&pageErr{http.StatusMethodNotAllowed, msgIncomplete, "method " + r.Method})
+	}
+}
+
+// single returns the one value of name, or false if it is missing or
+// repeated (a repeated parameter is ambiguous, so refused).
+func single(vals url.Values, name string) (string, bool) {
+	v := vals[name]
+	if len(v) != 1 || v[0] == "" {
+		return "", false
+	}
+	return v[0], true
+}
+
+// prepare checks Google's parameters (from the query on GET, the hidden
+// fields on POST) and opens the sealed request.
+func (s *Service) prepare(ctx context.Context, m *Merchant, vals url.Values) (*flow, *pageErr) {
+	version, ok1 := single(vals, paramVersion)
+	sealed, ok2 := single(vals, paramRequest)
+	cb, ok3 := single(vals, paramCallback)
+	if !ok1 || !ok2 || !ok3 || len(vals[paramAssociation]) > 1 {
+		return nil, &pageErr{http.StatusBadRequest, msgIncomplete, "missing or repeated parameter"}
+	}
+	if version != strconv.Itoa(otpc.ProtocolMajor) {
+		return nil, &pageErr{http.StatusBadRequest, msgVersion, "gspMajorVersion"}
+	}
+	f := &flow{m: m}
+	u, err := s.checkCallback(m.ID, cb)
+	if err != nil {
+		return nil, &pageErr{http.StatusBadRequest, msgCallback, err.Error()}
+	}
+	f.callback, f.origin = u, "https://"+u.Host
+	if f.ks, err = m.Keyset(ctx); err != nil {
+		s.log.ErrorContext(ctx, "weblogin: keyset", "merchant", m.ID, "error", err)
+		return nil, &pageErr{http.StatusServiceUnavailable, msgUnavailable, "keyset unavailable"}
+	}
+	opened, err := m.Codec.Open(ctx, f.ks, []byte(sealed))
+	if err != nil {
+		return nil, &pageErr{http.StatusBadRequest, msgUnverified, "open: " + err.Error()}
+	}
+	if err := f.req.UnmarshalJSON(opened.Plaintext); err != nil {
+		return nil, &pageErr{http.StatusBadRequest, msgUnverified, "request json: " + err.Error()}
+	}
+	if err := f.req.Validate(); err != nil {
+		return nil, &pageErr{http.StatusBadRequest, msgUnverified, "request invalid: " + err.Error()}
+	}
+	// The query's association id is unprotected: it may only repeat the
+	// sealed one.
+	if a := vals.Get(paramAssociation); a != "" && a != f.req.AssociationID {
+		return nil, &pageErr{http.StatusBadRequest, msgIncomplete, "gspAssociationId differs from the sealed request"}
+	}
+	if f.piaid, err = pickPIAID(m, f.req.PaymentIntegratorAccountID); err != nil {
+		return nil, &pageErr{http.StatusBadRequest, msgUnverified, err.Error()}
+	}
+	switch _, err := s.ledger.AuthSession(ctx, f.req.RequestID); {
+	case err == nil:
+		return nil, &pageErr{http.StatusConflict, msgUsed, "requestId already finished"}
+	case !errors.Is(err, ledger.ErrNotFound):
+		s.log.ErrorContext(ctx, "weblogin: ledger", "merchant", m.ID, "error", err)
+		return nil, &pageErr{http.StatusServiceUnavailable, msgUnavailable, "ledger unavailable"}
+	}
+	f.hidden = []hidden{{paramVersion, version}, {paramRequest, sealed}, {paramCallback, cb}}
+	if a := vals.Get(paramAssociation); a != "" {
+		f.hidden = append(f.hidden, hidden{paramAssociation, a})
+	}
+	return f, nil
+}
+
+// checkCallback parses gspCallbackUrl and matches it against the allow-list.
+func (s *Service) checkCallback(merchantID, raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, errors.New("callback does not parse")
+	}
+	if u.Scheme != "https" || u.Host == "" || u.User != nil || u.Fragment != "" || u.Opaque != "" {
+		return nil, errors.New("callback is not a plain https URL")
+	}
+	for _, key := range []string{merchantID, AllMerchants} {
+		for _, p := range s.allow[key] {
+			if p.allows(u) {
+				return u, nil
+			}
+		}
+	}
+	return nil, errors.New("callback not in the allow-list")
+}
+
+// pickPIAID resolves the PIAID the session is recorded under.
+func pickPIAID(m *Merchant, named string) (string, error) {
+	if named != "" {
+		for _, p := range m.PIAIDs {
+			if p == named {
+				return p, nil
+			}
+		}
+		return "", errors.New("request names another merchant's PIAID")
+	}
+	if len(m.PIAIDs) != 1 {
+		return "", errors.New("request names no PIAID and the merchant has several")
+	}
+	return m.PIAIDs[0], nil
+}
+
+func (s *Service) showForm(w http.ResponseWriter, r *http.Request, f *flow, name string, status int, account, msg string, locked bool) {
+	expires := s.cfg.Now().Add(s.cfg.FormTTL)
+	token := csrfToken(s.cfg.Secret, f.m.ID, f.req.RequestID, expires)
+	http.SetCookie(w, &http.Cookie{
+		Name: cookieName(f.req.RequestID), Value: token, Path: "/", MaxAge: int(s.cfg.FormTTL.Seconds()),
+		Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode,
+	})
+	d := pageData{Merchant: name, Form: true, Action: r.URL.EscapedPath(), Account: account, Error: msg, Locked: locked,
+		Hidden: append(f.hidden, hidden{fieldCSRF, token})}
+	render(w, status, d, f.origin)
+}
+
+// submit handles a verified POST: cancel or login.
+func (s *Service) submit(w http.ResponseWriter, r *http.Request, f *flow, name string) {
+	ctx := r.Context()
+	ip := clientIP(r)
+	switch r.PostForm.Get(fieldAction) {
+	case "cancel":
+		s.finish(w, r, f, name, ResultCancelled, "", runtime.ChangeSet{})
+		return
+	case "login":
+	default:
+		render(w, http.StatusBadRequest, pageData{Merchant: name, Message: msgIncomplete}, "")
+		return
+	}
+	account := strings.TrimSpace(r.PostForm.Get(fieldAccount))
+	secret := r.PostForm.Get(fieldPassword)
+	if account == "" || secret == "" || len(account) > maxAccountBytes || len(secret) > maxSecretBytes ||
+		!utf8.ValidString(account) || !utf8.ValidString(secret) {
+		s.showForm(w, r, f, name, http.StatusBadRequest, "", msgMissing, false)
+		return
+	}
+	now := s.cfg.Now()
+	acctKey := f.m.ID + "\x00" + account
+	logAttrs := []any{"merchant", f.m.ID, "request_id", f.req.RequestID, "account", accountHash(f.m.ID, account), "ip", ip}
+	if blocked, _ := s.ipLim.blocked(ip, now); blocked {
+		s.log.WarnContext(ctx, "weblogin: ip rate limited", logAttrs...)
+		s.showForm(w, r, f, name, http.StatusTooManyRequests, account, msgIPLimited, true)
+		return
+	}
+	if blocked, _ := s.acctLim.blocked(acctKey, now); blocked {
+		s.log.WarnContext(ctx, "weblogin: account locked", logAttrs...)
+		s.showForm(w, r, f, name, http.StatusTooManyRequests, account, msgLocked, true)
+		return
+	}
+	s.ipLim.add(ip, now)
+	out, cs, err := s.authenticate(ctx, f, account, secret)
+	if err != nil {
+		s.log.ErrorContext(ctx, "weblogin: plugin failed", append(logAttrs, "error", err)...)
+		s.showForm(w, r, f, name, http.StatusServiceUnavailable, account, msgUnavailable, false)
+		return
+	}
+	if !out.Authenticated || out.AccountID == "" {
+		locked := s.acctLim.add(acctKey, now)
+		s.log.InfoContext(ctx, "weblogin: login failed", append(logAttrs, "locked", locked)...)
+		if locked {
+			s.showForm(w, r, f, name, http.StatusTooManyRequests, account, msgLocked, true)
+			return
+		}
+		s.showForm(w, r, f, name, http.StatusUnauthorized, account, msgWrong, false)
+		return
+	}
+	s.acctLim.reset(acctKey)
+	if f.req.AssociationID != "" {
+		// Re-authentication: the user must be the account bound to the
+		// association (spec §8), otherwise the flow fails for good.
+		a, err := s.ledger.Association(ctx, f.piaid, f.req.AssociationID)
+		if err != nil && !errors.Is(err, ledger.ErrNotFound) {
+			s.log.ErrorContext(ctx, "weblogin: ledger", append(logAttrs, "error", err)...)
+			s.showForm(w, r, f, name, http.StatusServiceUnavailable, account, msgUnavailable, false)
+			return
+		}
+		if err != nil || a.AccountID != out.AccountID {
+			s.log.WarnContext(ctx, "weblogin: account does not match the association", logAttrs...)
+			s.finish(w, r, f, name, ResultDeclined, out.AccountID, cs)
+			return
+		}
+	}
+	s.finish(w, r, f, name, ResultSuccess, out.AccountID, cs)
+}
+
+// authenticate asks the merchant's plugin to check the credentials.
+func (s *Service) authenticate(ctx context.Context, f *flow, account, secret string) (*otpc.AuthenticateOutput, runtime.ChangeSet, error) {
+	in := &otpc.AuthenticateInput{AccountID: account, Secret: secret, AssociationID: f.req.AssociationID}
+	input := in.AppendJSON(nil)
+	raw, cs, err := s.plugins.Call(ctx, f.m.PluginID, otpc.OpAuthenticate, input, runtime.CallEnv{
+		Namespace: f.m.ID, KV: kvReader{s.ledger}, Now: s.cfg.Now(),
+	})
+	clear(input) // the secret should not linger in a buffer we own
+	if err != nil {
+		return nil, cs, fmt.Errorf("weblogin: authenticate: %w", err)
+	}
+	var out otpc.AuthenticateOutput
+	if err := out.UnmarshalJSON(raw); err != nil {
+		return nil, cs, fmt.Errorf("weblogin: authenticate result: %w", err)
+	}
+	if err := out.Validate(); err != nil {
+		return nil, cs, fmt.Errorf("weblogin: authenticate result: %w", err)
+	}
+	return &out, cs, nil
+}
+
+// finish records the outcome and sends the browser back to Google.
+func (s *Service) finish(w http.ResponseWriter, r *http.Request, f *flow, name, result, accountID string, cs runtime.ChangeSet) {
+	ctx := r.Context()
+	resp := &otpc.AuthenticationResponse{RequestID: f.req.RequestID, AssociationID: f.req.AssociationID,
+		AuthenticationResult: &otpc.AuthenticationResult{}}
+	code := otpc.GSPResultFatalError
+	switch result {
+	case ResultSuccess:
+		resp.AuthenticationResult.Success, code = &otpc.Empty{}, otpc.GSPResultSuccess
+	case ResultCancelled:
+		resp.AuthenticationResult.Cancelled, code = &otpc.Empty{}, otpc.GSPResultUserCancelled
+	default:
+		resp.AuthenticationResult.FatalError = &otpc.Empty{}
+	}
+	attrs := []any{"merchant", f.m.ID, "request_id", f.req.RequestID, "result", result, "gsp_result", code, "ip", clientIP(r)}
+	sealed, err := f.m.Codec.Seal(ctx, f.ks, resp.AppendJSON(nil))
+	if err != nil {
+		s.log.ErrorContext(ctx, "weblogin: seal response", append(attrs, "error", err)...)
+		render(w, http.StatusServiceUnavailable, pageData{Merchant: name, Message: msgUnavailable}, "")
+		return
+	}
+	err = s.ledger.Apply(ctx, func(tx *ledger.Tx) error {
+		if err := tx.SaveAuthSession(ledger.AuthSession{AuthRequestID: f.req.RequestID, PIAID: f.piaid,
+			AccountID: accountID, Result: result}); err != nil {
+			return err
+		}
+		return applyKV(tx, cs, f.m.ID)
+	})
+	if errors.Is(err, ledger.ErrDuplicate) {
+		// A concurrent submission of the same request won.
+		s.log.WarnContext(ctx, "weblogin: refused", append(attrs, "reason", "requestId already finished")...)
+		render(w, http.StatusConflict, pageData{Merchant: name, Message: msgUsed}, "")
+		return
+	}
+	if err != nil {
+		s.log.ErrorContext(ctx, "weblogin: record session", append(attrs, "error", err)...)
+		render(w, http.StatusServiceUnavailable, pageData{Merchant: name, Message: msgUnavailable}, "")
+		return
+	}
+	s.log.InfoContext(ctx, "weblogin: finished", attrs...)
+	target := *f.callback
+	q := target.Query()
+	q.Set(paramResult, strconv.Itoa(code))
+	q.Set(paramResponse, string(sealed))
+	target.RawQuery = q.Encode()
+	http.SetCookie(w, &http.Cookie{Name: cookieName(f.req.RequestID), Value: "", Path: "/", MaxAge: -1,
+		Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	setHeaders(w.Header(), newNonce(), f.origin)
+	w.Header().Set("Location", target.String())
+	w.WriteHeader(http.StatusSeeOther)
+}
+
+// kvReader lets the plugin read the merchant's committed KV.
+type kvReader struct{ l *ledger.Ledger }
+
+func (k kvReader) Get(ctx context.Context, ns, key string) ([]byte, bool, error) {
+	return k.l.KVGet(ctx, ns, key)
+}
+
+func applyKV(tx *ledger.Tx, cs runtime.ChangeSet, ns string) error {
+	if cs.Empty() {
+		return nil
+	}
+	changes := make([]ledger.KVChange, len(cs.Changes))
+	for i, ch := range cs.Changes {
+		changes[i] = ledger.KVChange{Key: ch.Key, Value: ch.Value, Delete: ch.Delete}
+	}
+	return tx.ApplyKV(ns, changes)
+}
+
+// clientIP is the limiter key of the peer: its address, or its /64 for
+// IPv6 (one host usually owns a whole /64). Proxy headers are not trusted.
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		return host
+	}
+	a = a.Unmap()
+	if a.Is6() {
+		p, _ := a.Prefix(64)
+		return p.String()
+	}
+	return a.String()
+}
+
+// accountHash names an account in logs without revealing it.
+func accountHash(merchant, account string) string {
+	h := sha256.Sum256([]byte("otpcgate weblogin account\x00" + merchant + "\x00" + account))
+	return hex.EncodeToString(h[:6])
+}
