@@ -116,6 +116,7 @@ func (v *version) newInstance(ctx context.Context) (*instance, error) {
 	if _, _, err := in.call(ctx, opWarmup, []byte("{}"), &env); err != nil {
 		return fail(err)
 	}
+	v.stats.created.Add(1)
 	return in, nil
 }
 

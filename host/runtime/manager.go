@@ -25,6 +25,8 @@ type Manager struct {
 	// sha256, so two Loads of the same bytes (several merchants on one
 	// plugin) do not wipe each other's half-written entries.
 	cacheLocks sync.Map // [32]byte -> *sync.Mutex
+
+	stats counters
 }
 
 type plugin struct {
@@ -60,7 +62,7 @@ func (m *Manager) Load(ctx context.Context, pluginID string, spec VersionSpec) (
 	if exists {
 		return VersionInfo{}, fmt.Errorf("%s@%s: %w", pluginID, spec.Version, ErrVersionExists)
 	}
-	v, err := loadVersion(ctx, &m.opts, &m.cacheLocks, pluginID, spec) // slow: no manager lock held
+	v, err := loadVersion(ctx, &m.opts, &m.cacheLocks, &m.stats, pluginID, spec) // slow: no manager lock held
 	if err != nil {
 		return VersionInfo{}, err
 	}
@@ -239,6 +241,7 @@ func (v *version) call(ctx context.Context, op otpc.Op, input []byte, env *CallE
 		// Do not hand a healthy instance a context that would kill it.
 		return nil, ChangeSet{}, v.annotate(&CallError{Kind: KindTimeout, Msg: "context done before the call", Err: err}, op)
 	}
+	v.stats.calls.Add(1)
 	in, err := v.pool.get(ctx)
 	if err != nil {
 		return nil, ChangeSet{}, v.annotate(err, op)
@@ -253,6 +256,7 @@ func (v *version) call(ctx context.Context, op otpc.Op, input []byte, env *CallE
 
 func (v *version) annotate(err error, op otpc.Op) error {
 	if ce, ok := err.(*CallError); ok {
+		v.stats.failure(ce.Kind)
 		ce.Plugin, ce.Version, ce.Op = v.plugin, v.name, op
 		if ce.Kind != KindPluginError {
 			v.logger.Warn("plugin call failed", "plugin", v.plugin, "version", v.name,

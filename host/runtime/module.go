@@ -60,6 +60,7 @@ type version struct {
 	seq          atomic.Uint64
 	refs         atomic.Int64
 	info         VersionInfo
+	stats        *counters // the Manager's
 }
 
 func (v *version) release() {
@@ -89,7 +90,7 @@ func compilerSupported() bool {
 }
 
 // loadVersion verifies, compiles and validates a module and warms its pool.
-func loadVersion(ctx context.Context, o *Options, cacheLocks *sync.Map, plugin string, spec VersionSpec) (v *version, err error) {
+func loadVersion(ctx context.Context, o *Options, cacheLocks *sync.Map, stats *counters, plugin string, spec VersionSpec) (v *version, err error) {
 	lerr := func(msg string, err error) error {
 		return &LoadError{Plugin: plugin, Version: spec.Version, Msg: msg, Err: err}
 	}
@@ -145,7 +146,7 @@ func loadVersion(ctx context.Context, o *Options, cacheLocks *sync.Map, plugin s
 	}
 	rt := wazero.NewRuntimeWithConfig(ctx, rc)
 	v = &version{plugin: plugin, name: spec.Version, lim: lim, config: spec.Config,
-		logger: o.Logger, rt: rt, cache: cache}
+		logger: o.Logger, rt: rt, cache: cache, stats: stats}
 	v.refs.Store(1)
 	defer func() {
 		if err != nil {

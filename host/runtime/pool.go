@@ -46,6 +46,9 @@ func (p *pool) get(ctx context.Context) (*instance, error) {
 // next caller creates a fresh instance.
 func (p *pool) put(in *instance) {
 	if in.broken || p.closed.Load() {
+		if in.broken {
+			p.v.stats.discarded.Add(1)
+		}
 		in.close()
 		<-p.tokens
 		return

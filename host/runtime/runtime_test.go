@@ -184,6 +184,17 @@ func TestAdversarial(t *testing.T) {
 	}
 	close(stop)
 	wg.Wait()
+	st := m.Stats()
+	replaced := 0
+	for _, tc := range tests {
+		if !tc.reused {
+			replaced++
+		}
+	}
+	if st.InstancesDiscarded < uint64(replaced) || st.Failures[runtime.KindLimit] < 8 || st.Failures[runtime.KindABI] < 7 ||
+		st.Failures[runtime.KindTrap] < 2 || st.Failures[runtime.KindTimeout] < 1 || st.Failures[runtime.KindPluginError] < 1 {
+		t.Errorf("stats %+v, want every failure counted and %d instances discarded", st, replaced)
+	}
 	if n := badCalls.Load(); n != 0 {
 		t.Errorf("well-behaved plugin failed %d times (first: %v)", n, firstBad.Load())
 	}
