@@ -2,16 +2,20 @@ package gateway
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/otpcgate/otpcgate/host/envelope"
+	"github.com/otpcgate/otpcgate/host/google"
 	"github.com/otpcgate/otpcgate/host/ledger"
 	"github.com/otpcgate/otpcgate/internal/db"
 	"github.com/otpcgate/otpcgate/internal/tlsutil"
@@ -69,6 +73,21 @@ type DevPlugin struct {
 	Version string
 	Wasm    []byte
 	Config  []byte
+}
+
+// GoogleTransport returns a transport to the simulated Google of a
+// development installation: the gateway's own listener, whose self-signed
+// certificate it trusts.
+func (info *DevInfo) GoogleTransport() (*http.Transport, error) {
+	pem, err := os.ReadFile(info.CertFile)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("gateway: no certificate in %s", info.CertFile)
+	}
+	return google.NewTransport(&tls.Config{RootCAs: pool})
 }
 
 // ReadDevInfo reads dir/dev.json.
@@ -239,7 +258,8 @@ func provisionDevMerchant(ctx context.Context, dir, addr string, ks *keystore.St
 	} else {
 		return m, err
 	}
-	if err := reg.PutIntegration(ctx, Integration{MerchantID: id, BasePath: m.BasePath, Envelope: format, KeysetID: ours.ID}); err != nil {
+	if err := reg.PutIntegration(ctx, Integration{MerchantID: id, BasePath: m.BasePath, Envelope: format, KeysetID: ours.ID,
+		GoogleEndpoint: "https://" + addr + SimGooglePath}); err != nil {
 		return m, err
 	}
 	if err := installPlugin(ctx, reg, id, plugin); err != nil {

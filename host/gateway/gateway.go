@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"path/filepath"
 	"slices"
 	"sync/atomic"
@@ -19,10 +20,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/otpcgate/otpcgate/host/envelope"
+	"github.com/otpcgate/otpcgate/host/google"
 	"github.com/otpcgate/otpcgate/host/ledger"
+	"github.com/otpcgate/otpcgate/host/merchant"
 	"github.com/otpcgate/otpcgate/host/protocol"
 	"github.com/otpcgate/otpcgate/host/runtime"
 	"github.com/otpcgate/otpcgate/host/server"
+	"github.com/otpcgate/otpcgate/host/sim"
 	"github.com/otpcgate/otpcgate/internal/db"
 	"github.com/otpcgate/otpcgate/keystore"
 )
@@ -51,6 +55,16 @@ type Options struct {
 	Protocol protocol.Config
 	// Runtime tunes the plugin runtime; CacheDir is set from PluginCacheDir.
 	Runtime runtime.Options
+	// GoogleTransport carries calls to Google; nil means
+	// google.NewTransport(nil) (system roots, TLS 1.2+, hostname checks).
+	GoogleTransport http.RoundTripper
+	// Worker tunes the outbox worker; Outbox, Client, Resolver and Logger
+	// are set here.
+	Worker google.WorkerConfig
+	// Dev, for development installations, mounts a simulated Google at
+	// /sim-google on the listener for the merchants it lists, so
+	// notifications have somewhere to go.
+	Dev *DevInfo
 	// Logger receives everything; nil discards.
 	Logger *slog.Logger
 }
@@ -65,15 +79,26 @@ type Gateway struct {
 	Pipeline *protocol.Pipeline
 	Server   *server.Server
 	Counters *keystore.Counters
+	// Google calls Google-hosted methods; Outbox delivers notifications.
+	Google *google.Client
+	Outbox *google.Worker
+	// Merchants handles the events merchants report (payments at stores,
+	// asynchronous refund results, statement acceptance).
+	Merchants *merchant.Service
+	// SimGoogle is the simulated Google mounted by development
+	// installations (Options.Dev); nil otherwise.
+	SimGoogle *sim.Google
 
 	log    *slog.Logger
 	codecs map[envelope.Format]envelope.Codec
 	dir    directory
 }
 
-// directory is the pipeline's merchant table, swapped atomically on Reload.
+// directory is the pipeline's merchant table and the integrations behind
+// it, swapped atomically on Reload.
 type directory struct {
-	p atomic.Pointer[map[string]*protocol.Merchant]
+	p  atomic.Pointer[map[string]*protocol.Merchant]
+	in atomic.Pointer[map[string]Integration]
 }
 
 func (d *directory) Merchant(id string) (*protocol.Merchant, bool) {
@@ -135,6 +160,16 @@ func Open(ctx context.Context, opts Options) (_ *Gateway, err error) {
 	pcfg.Counters = g.Counters
 	pcfg.Logger = log
 	g.Pipeline = protocol.New(pcfg, &g.dir, g.Keys, g.Ledger, g.Plugins)
+	if g.Google, err = google.NewClient(google.Config{Transport: opts.GoogleTransport, Logger: log}); err != nil {
+		return nil, err
+	}
+	wcfg := opts.Worker
+	wcfg.Outbox, wcfg.Client, wcfg.Resolver, wcfg.Logger = g.Ledger, g.Google, g, log
+	if g.Outbox, err = google.NewWorker(wcfg); err != nil {
+		return nil, err
+	}
+	g.Merchants = merchant.New(merchant.Config{Ledger: g.Ledger, Plugins: g.Plugins, Merchants: &g.dir,
+		Google: g.Google, Resolver: g, Notify: g.Outbox.Notify, Logger: log})
 	routes, err := g.load(ctx)
 	if err != nil {
 		return nil, err
@@ -143,6 +178,9 @@ func Open(ctx context.Context, opts Options) (_ *Gateway, err error) {
 	scfg.Routes = routes
 	if g.Server, err = server.New(scfg, g.Pipeline, server.Options{Logger: log, Ready: g.ready, Metrics: opts.Metrics}); err != nil {
 		return nil, err
+	}
+	if opts.Dev != nil {
+		g.mountSimGoogle(opts.Dev)
 	}
 	return g, nil
 }
@@ -155,6 +193,7 @@ func (g *Gateway) load(ctx context.Context) ([]server.Route, error) {
 		return nil, err
 	}
 	table := make(map[string]*protocol.Merchant, len(ins))
+	byID := make(map[string]Integration, len(ins))
 	routes := make([]server.Route, 0, len(ins))
 	for _, in := range ins {
 		m, err := g.Ledger.Merchant(ctx, in.MerchantID)
@@ -178,8 +217,10 @@ func (g *Gateway) load(ctx context.Context) ([]server.Route, error) {
 			pm.PIAIDs[p] = true
 		}
 		table[in.MerchantID] = pm
+		byID[in.MerchantID] = in
 		routes = append(routes, server.Route{BasePath: in.BasePath, MerchantID: in.MerchantID})
 	}
+	g.dir.in.Store(&byID)
 	g.dir.p.Store(&table)
 	return routes, nil
 }
@@ -263,14 +304,45 @@ func (g *Gateway) ready(ctx context.Context) error {
 	return g.DB.PingContext(ctx)
 }
 
-// Serve serves the Google-facing listener on ln until ctx ends.
-func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
-	return g.Server.Serve(ctx, ln)
+// Resolve implements google.Resolver: the route to Google of a merchant's
+// integration.
+func (g *Gateway) Resolve(ctx context.Context, merchantID, piaid string) (google.Route, error) {
+	ins := g.dir.in.Load()
+	if ins == nil {
+		return google.Route{}, fmt.Errorf("gateway: not loaded")
+	}
+	in, ok := (*ins)[merchantID]
+	if !ok {
+		return google.Route{}, fmt.Errorf("%w: merchant %s has no integration", google.ErrPermanent, merchantID)
+	}
+	if in.GoogleEndpoint == "" {
+		// Retried: the operator may still configure it.
+		return google.Route{}, fmt.Errorf("gateway: merchant %s has no Google endpoint configured", merchantID)
+	}
+	keysetID := in.KeysetID
+	return google.Route{Endpoint: in.GoogleEndpoint, PIAID: piaid, Codec: g.codecs[in.Envelope],
+		Keyset: func(ctx context.Context) (*keystore.Keyset, error) { return g.Keys.Keyset(ctx, keysetID) }}, nil
 }
 
-// ListenAndServe listens on the configured address until ctx ends.
+// Serve serves the Google-facing listener on ln and delivers the outbox
+// until ctx ends.
+func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
+	return g.run(ctx, func(ctx context.Context) error { return g.Server.Serve(ctx, ln) })
+}
+
+// ListenAndServe listens on the configured address and delivers the outbox
+// until ctx ends.
 func (g *Gateway) ListenAndServe(ctx context.Context) error {
-	return g.Server.ListenAndServe(ctx)
+	return g.run(ctx, g.Server.ListenAndServe)
+}
+
+func (g *Gateway) run(ctx context.Context, serve func(context.Context) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- g.Outbox.Run(ctx) }()
+	err := serve(ctx)
+	cancel() // a failed listener stops the worker too
+	return errors.Join(err, <-done)
 }
 
 // Close releases everything Open opened, in reverse order.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/otpcgate/otpcgate/host/envelope"
+	"github.com/otpcgate/otpcgate/host/google"
 	"github.com/otpcgate/otpcgate/host/ledger"
 	"github.com/otpcgate/otpcgate/host/runtime/runtimetest"
 	"github.com/otpcgate/otpcgate/host/server"
@@ -123,9 +124,16 @@ func (e *env) options() Options {
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	tr, err := e.info.GoogleTransport()
+	if err != nil {
+		e.t.Fatal(err)
+	}
 	return Options{
-		DBPath: filepath.Join(e.dir, "otpcgate.db"),
-		KEK:    kek,
+		Dev:             e.info,
+		GoogleTransport: tr,
+		Worker:          google.WorkerConfig{PollInterval: 50 * time.Millisecond, BackoffBase: 50 * time.Millisecond, BackoffCap: time.Second},
+		DBPath:          filepath.Join(e.dir, "otpcgate.db"),
+		KEK:             kek,
 		Server: server.Config{
 			CertFile: filepath.Join(e.dir, "tls-cert.pem"),
 			KeyFile:  filepath.Join(e.dir, "tls-key.pem"),
@@ -153,6 +161,21 @@ func (e *env) start(mutate ...func(*Options)) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	e.g, e.ln, e.addr, e.cancel, e.done = g, ln, ln.Addr().String(), cancel, make(chan error, 1)
+	// The template was provisioned before the port was known: point the
+	// merchants' Google endpoint at this listener's simulated Google.
+	ins, err := g.Registry.Integrations(ctx)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, in := range ins {
+		in.GoogleEndpoint = "https://" + e.addr + SimGooglePath
+		if err := g.Registry.PutIntegration(ctx, in); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	if err := g.Reload(ctx); err != nil {
+		e.t.Fatal(err)
+	}
 	go func() { e.done <- g.Serve(ctx, ln) }()
 
 	pool := x509.NewCertPool()

@@ -32,73 +32,11 @@ var errRaced = errors.New("protocol: state changed during the request")
 // out. Any plugin failure is retryable (503): Google retries, nothing was
 // committed.
 func (p *Pipeline) invoke(ctx context.Context, c *call, op otpc.Op, in, out otpc.Message) (runtime.ChangeSet, error) {
-	input := in.AppendJSON(nil)
-	raw, cs, err := p.plugins.Call(ctx, c.m.PluginID, op, input, runtime.CallEnv{
-		Namespace: c.m.ID,
-		KV:        kvReader{p.ledger},
-		Now:       c.received,
-	})
+	cs, err := CallPlugin(ctx, p.plugins, p.ledger, c.m.PluginID, c.m.ID, c.received, op, in, out)
 	if err != nil {
 		return cs, errUnavailable("merchant plugin failed", err)
 	}
-	if err := out.UnmarshalJSON(raw); err != nil {
-		return cs, errUnavailable("merchant plugin returned an unreadable result", err)
-	}
-	if err := out.Validate(); err != nil {
-		return cs, errUnavailable("merchant plugin returned an invalid result", err)
-	}
 	return cs, nil
-}
-
-// kvReader lets plugins read committed KV.
-type kvReader struct{ l *ledger.Ledger }
-
-func (k kvReader) Get(ctx context.Context, ns, key string) ([]byte, bool, error) {
-	return k.l.KVGet(ctx, ns, key)
-}
-
-func applyKV(tx *ledger.Tx, cs runtime.ChangeSet, ns string) error {
-	if cs.Empty() {
-		return nil
-	}
-	changes := make([]ledger.KVChange, len(cs.Changes))
-	for i, ch := range cs.Changes {
-		changes[i] = ledger.KVChange{Key: ch.Key, Value: ch.Value, Delete: ch.Delete}
-	}
-	return tx.ApplyKV(ns, changes)
-}
-
-func codeInfo(code ledger.Code) otpc.CodeInfo {
-	ci := otpc.CodeInfo{
-		GenerateRequestID: code.TransactionID,
-		AccountID:         code.AccountID,
-		Amount:            otpc.Amount{AmountMicros: code.AmountMicros, CurrencyCode: code.Currency},
-		PrintableString:   code.Printable,
-		BarcodeContents:   code.Barcode,
-		State:             pluginState(code.State),
-		PaidMicros:        code.PaidMicros,
-		RefundedMicros:    code.RefundedMicros,
-	}
-	ts := func(t interface{ IsZero() bool }, v otpc.Timestamp) *otpc.Timestamp {
-		if t.IsZero() {
-			return nil
-		}
-		return &v
-	}
-	ci.CreatedAt = ts(code.Created, otpc.TimestampOf(code.Created))
-	ci.ExpiresAt = ts(code.ExpiresAt, otpc.TimestampOf(code.ExpiresAt))
-	ci.PaidAt = ts(code.PaidAt, otpc.TimestampOf(code.PaidAt))
-	return ci
-}
-
-// pluginState maps the ledger's code states to the sdk's: a partially
-// refunded code is still "paid" to a plugin (RefundedMicros says how much
-// went back), so plugins need not know the ledger's finer state.
-func pluginState(s ledger.CodeState) string {
-	if s == ledger.CodePartiallyRefunded {
-		return otpc.CodeStatePaid
-	}
-	return string(s)
 }
 
 // lookupCode reads the code a request refers to.
@@ -148,7 +86,7 @@ func generate(ctx context.Context, p *Pipeline, c *call) (otpc.Response, func(*l
 				return err
 			}
 		}
-		return applyKV(tx, cs, c.m.ID)
+		return ApplyKV(tx, cs, c.m.ID)
 	}
 	return resp, apply, nil
 }
@@ -186,7 +124,7 @@ func cancel(ctx context.Context, p *Pipeline, c *call) (otpc.Response, func(*led
 		return resp, nil, nil
 	}
 	var out otpc.CancelOutput
-	cs, err := p.invoke(ctx, c, otpc.OpCancel, &otpc.CancelInput{Request: *req, Code: codeInfo(code)}, &out)
+	cs, err := p.invoke(ctx, c, otpc.OpCancel, &otpc.CancelInput{Request: *req, Code: CodeInfo(code)}, &out)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -197,7 +135,7 @@ func cancel(ctx context.Context, p *Pipeline, c *call) (otpc.Response, func(*led
 				return raced(err)
 			}
 		}
-		return applyKV(tx, cs, c.m.ID)
+		return ApplyKV(tx, cs, c.m.ID)
 	}
 	return resp, apply, nil
 }
@@ -233,7 +171,7 @@ func refund(ctx context.Context, p *Pipeline, c *call) (otpc.Response, func(*led
 		return nil, nil, err
 	}
 	var out otpc.RefundOutput
-	cs, err := p.invoke(ctx, c, otpc.OpRefund, &otpc.RefundInput{Request: *req, Code: codeInfo(code)}, &out)
+	cs, err := p.invoke(ctx, c, otpc.OpRefund, &otpc.RefundInput{Request: *req, Code: CodeInfo(code)}, &out)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -251,7 +189,7 @@ func refund(ctx context.Context, p *Pipeline, c *call) (otpc.Response, func(*led
 		}); err != nil {
 			return err
 		}
-		return applyKV(tx, cs, c.m.ID)
+		return ApplyKV(tx, cs, c.m.ID)
 	}
 	return resp, apply, nil
 }
@@ -267,7 +205,7 @@ func asyncRefund(ctx context.Context, p *Pipeline, c *call) (otpc.Response, func
 		return nil, nil, err
 	}
 	var out otpc.AsyncRefundOutput
-	cs, err := p.invoke(ctx, c, otpc.OpAsyncRefund, &otpc.RefundInput{Request: *req, Code: codeInfo(code)}, &out)
+	cs, err := p.invoke(ctx, c, otpc.OpAsyncRefund, &otpc.RefundInput{Request: *req, Code: CodeInfo(code)}, &out)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -285,7 +223,7 @@ func asyncRefund(ctx context.Context, p *Pipeline, c *call) (otpc.Response, func
 		}); err != nil {
 			return err
 		}
-		return applyKV(tx, cs, c.m.ID)
+		return ApplyKV(tx, cs, c.m.ID)
 	}
 	return resp, apply, nil
 }
@@ -328,7 +266,7 @@ func associate(ctx context.Context, p *Pipeline, c *call) (otpc.Response, func(*
 				return err
 			}
 		}
-		return applyKV(tx, cs, c.m.ID)
+		return ApplyKV(tx, cs, c.m.ID)
 	}
 	return resp, apply, nil
 }
@@ -353,7 +291,7 @@ func remittance(ctx context.Context, p *Pipeline, c *call) (otpc.Response, func(
 		}); err != nil {
 			return err
 		}
-		return applyKV(tx, cs, c.m.ID)
+		return ApplyKV(tx, cs, c.m.ID)
 	}
 	return resp, apply, nil
 }

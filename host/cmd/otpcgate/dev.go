@@ -53,8 +53,14 @@ func newDevCmd(e env) *cobra.Command {
 			if err := cfg.Validate(); err != nil {
 				return fmt.Errorf("invalid configuration:\n%w", err)
 			}
+			tr, err := info.GoogleTransport()
+			if err != nil {
+				return err
+			}
 			printDevInfo(e, info)
-			return run(ctx, cfg, e, log)
+			// Notifications go to the simulated Google mounted on this
+			// listener (see dev.json's merchants' Google endpoint).
+			return run(ctx, cfg, e, log, func(o *gateway.Options) { o.Dev, o.GoogleTransport = info, tr })
 		},
 	}
 	f := cmd.Flags()

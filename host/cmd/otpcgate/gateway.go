@@ -29,12 +29,12 @@ type deps struct {
 
 // openGateway opens the database and every component for cfg, seeds the
 // merchants the configuration lists and loads their plugins.
-func openGateway(ctx context.Context, cfg *config.Config, kek *keystore.KEK, d deps) (*gateway.Gateway, error) {
+func openGateway(ctx context.Context, cfg *config.Config, kek *keystore.KEK, d deps, mutate ...func(*gateway.Options)) (*gateway.Gateway, error) {
 	cacheDir := ""
 	if cfg.DataDir != "" {
 		cacheDir = filepath.Join(cfg.DataDir, "plugin-cache")
 	}
-	g, err := gateway.Open(ctx, gateway.Options{
+	opts := gateway.Options{
 		DBPath:         cfg.DBPath,
 		KEK:            kek,
 		PluginCacheDir: cacheDir,
@@ -44,7 +44,11 @@ func openGateway(ctx context.Context, cfg *config.Config, kek *keystore.KEK, d d
 		Envelope:       envelope.Config{MaxBodyBytes: int(cfg.Limits.BodyLimit)},
 		Protocol:       protocol.Config{Skew: cfg.TimestampSkew.D()},
 		Logger:         d.log,
-	})
+	}
+	for _, f := range mutate {
+		f(&opts)
+	}
+	g, err := gateway.Open(ctx, opts)
 	if err != nil {
 		return nil, err
 	}

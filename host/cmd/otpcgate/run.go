@@ -6,13 +6,14 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/otpcgate/otpcgate/host/gateway"
 	"github.com/otpcgate/otpcgate/host/server"
 	"github.com/otpcgate/otpcgate/internal/config"
 )
 
 // run builds the gateway and serves on the Google-facing listener until
 // ctx ends. cfg must be validated. serve and dev both call it.
-func run(ctx context.Context, cfg *config.Config, e env, log *slog.Logger) error {
+func run(ctx context.Context, cfg *config.Config, e env, log *slog.Logger, mutate ...func(*gateway.Options)) error {
 	kek, err := loadKEK(cfg, e)
 	if err != nil {
 		return err
@@ -26,7 +27,7 @@ func run(ctx context.Context, cfg *config.Config, e env, log *slog.Logger) error
 	if err := server.RegisterLimiterMetrics(reg, lim); err != nil {
 		return err
 	}
-	g, err := openGateway(ctx, cfg, kek, deps{log: log, limiter: lim, metrics: reg})
+	g, err := openGateway(ctx, cfg, kek, deps{log: log, limiter: lim, metrics: reg}, mutate...)
 	if err != nil {
 		return err
 	}
