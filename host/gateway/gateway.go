@@ -340,6 +340,9 @@ func (g *Gateway) run(ctx context.Context, serve func(context.Context) error) er
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- g.Outbox.Run(ctx) }()
+	// Key changes made by another process on the same database (the
+	// operator CLI, a rotation drill) reach this host within a second.
+	go g.Keys.Watch(ctx, time.Second)
 	err := serve(ctx)
 	cancel() // a failed listener stops the worker too
 	return errors.Join(err, <-done)
