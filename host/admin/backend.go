@@ -1,0 +1,112 @@
+package admin
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Backend is what the admin API changes in the gateway: merchants with
+// their integration, and plugin versions. host/gateway implements it (see
+// Gateway.AdminServer); keys, tokens and the audit log are used directly.
+type Backend interface {
+	// Merchants lists every merchant.
+	Merchants(ctx context.Context) ([]Merchant, error)
+	// Merchant returns one merchant (ErrNotFound if unknown).
+	Merchant(ctx context.Context, id string) (Merchant, error)
+	// CreateMerchant creates a merchant, its PIAIDs, keyset (if none is
+	// named) and integration, then reloads the routes.
+	CreateMerchant(ctx context.Context, actor string, spec MerchantSpec) (Merchant, error)
+	// UpdateMerchant changes the integration or adds PIAIDs, then reloads.
+	UpdateMerchant(ctx context.Context, id string, u MerchantUpdate) (Merchant, error)
+	// SetMerchantDisabled disables (or enables) a merchant, then reloads.
+	SetMerchantDisabled(ctx context.Context, id string, disabled bool) (Merchant, error)
+	// PluginVersions lists a merchant's uploaded plugin versions, oldest
+	// first.
+	PluginVersions(ctx context.Context, merchantID string) ([]PluginVersion, error)
+	// UploadPlugin checks, compiles and warms a plugin version and only
+	// then stores it; optionally it activates it. A refused module returns
+	// an error wrapping ErrPluginRefused and changes nothing.
+	UploadPlugin(ctx context.Context, merchantID string, up PluginUpload) (PluginVersion, error)
+	// ActivatePlugin makes an uploaded version the active one (also a
+	// rollback); calls in flight finish on the version they started on.
+	ActivatePlugin(ctx context.Context, merchantID, version string) (PluginVersion, error)
+}
+
+// Errors the Backend returns for the admin API to map to HTTP statuses.
+var (
+	// ErrInvalid: the request is malformed or inconsistent (400).
+	ErrInvalid = errors.New("admin: invalid request")
+	// ErrConflict: the object exists or versions are immutable (409).
+	ErrConflict = errors.New("admin: conflict")
+	// ErrPluginRefused: the uploaded module was refused (422).
+	ErrPluginRefused = errors.New("admin: plugin refused")
+)
+
+// Merchant is a merchant with its integration, as the API shows it.
+type Merchant struct {
+	ID             string    `json:"id"`
+	Name           string    `json:"name"`
+	Status         string    `json:"status"`
+	Created        time.Time `json:"created"`
+	BasePath       string    `json:"basePath"`
+	Envelope       string    `json:"envelope"`
+	KeysetID       string    `json:"keysetId"`
+	Environment    string    `json:"environment,omitempty"`
+	GoogleEndpoint string    `json:"googleEndpoint,omitempty"`
+	PIAIDs         []string  `json:"piaids"`
+	ActivePlugin   string    `json:"activePlugin,omitempty"`
+}
+
+// MerchantSpec creates a merchant.
+type MerchantSpec struct {
+	ID       string   `json:"id"`
+	Name     string   `json:"name"`
+	BasePath string   `json:"basePath"`
+	Envelope string   `json:"envelope"`
+	PIAIDs   []string `json:"piaids"`
+	// KeysetID binds an existing keyset; empty creates one named after the
+	// merchant in Environment.
+	KeysetID string `json:"keysetId,omitempty"`
+	// Environment is sandbox (default) or production.
+	Environment    string `json:"environment,omitempty"`
+	GoogleEndpoint string `json:"googleEndpoint,omitempty"`
+}
+
+// MerchantUpdate changes a merchant; nil fields stay as they are. PIAIDs
+// are added (a PIAID is never taken away from a merchant: Google's
+// requests and stored records refer to it).
+type MerchantUpdate struct {
+	Name           *string  `json:"name,omitempty"`
+	BasePath       *string  `json:"basePath,omitempty"`
+	Envelope       *string  `json:"envelope,omitempty"`
+	KeysetID       *string  `json:"keysetId,omitempty"`
+	GoogleEndpoint *string  `json:"googleEndpoint,omitempty"`
+	AddPIAIDs      []string `json:"addPiaids,omitempty"`
+}
+
+// PluginUpload is one plugin build to check, compile, warm and store.
+type PluginUpload struct {
+	Version string `json:"version"`
+	// SHA256, when set, must match the module (hex).
+	SHA256 string `json:"sha256,omitempty"`
+	Wasm   []byte `json:"wasm"`
+	// Config is the plugin configuration JSON; the warm-up call validates
+	// it (the plugin parses it there and fails the load if it is wrong).
+	Config []byte `json:"config,omitempty"`
+	// Activate switches traffic to the version once it is warm.
+	Activate bool `json:"activate,omitempty"`
+}
+
+// PluginVersion is one stored plugin version with its counters.
+type PluginVersion struct {
+	Version     string        `json:"version"`
+	SHA256      string        `json:"sha256"`
+	Size        int           `json:"size"`
+	Created     time.Time     `json:"created"`
+	Active      bool          `json:"active"`
+	Loaded      bool          `json:"loaded"`
+	CompileTime time.Duration `json:"compileTimeNs,omitempty"`
+	CacheHit    bool          `json:"cacheHit,omitempty"`
+	Stats       *CallStats    `json:"stats,omitempty"`
+}

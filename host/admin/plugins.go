@@ -1,0 +1,145 @@
+package admin
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+
+	"github.com/labstack/echo/v4"
+)
+
+func (s *Server) withStats(merchantID string, vs []PluginVersion) []PluginVersion {
+	if s.cfg.Calls == nil {
+		return vs
+	}
+	for i := range vs {
+		if st, ok := s.cfg.Calls.Stats(merchantID, vs[i].Version); ok {
+			vs[i].Stats = &st
+		}
+	}
+	return vs
+}
+
+func (s *Server) listPlugins(c echo.Context) error {
+	id := c.Param("id")
+	if _, err := s.d.Backend.Merchant(c.Request().Context(), id); err != nil {
+		return err
+	}
+	vs, err := s.d.Backend.PluginVersions(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	if vs == nil {
+		vs = []PluginVersion{}
+	}
+	return c.JSON(http.StatusOK, s.withStats(id, vs))
+}
+
+// uploadPlugin takes {version, sha256, wasm (base64), config, activate}.
+// The body limit is the module limit plus base64 and configuration room.
+func (s *Server) uploadPlugin(c echo.Context) error {
+	id := c.Param("id")
+	ctx := c.Request().Context()
+	if _, err := s.d.Backend.Merchant(ctx, id); err != nil {
+		return err
+	}
+	var up PluginUpload
+	if err := bind(c, int64(s.cfg.MaxPluginBytes)/3*4+maxJSONBody, &up); err != nil {
+		var he *echo.HTTPError
+		if errors.As(err, &he) && he.Code == http.StatusRequestEntityTooLarge {
+			return fail(http.StatusRequestEntityTooLarge, fmt.Sprintf("plugin over the %d-byte limit", s.cfg.MaxPluginBytes),
+				"build with -ldflags='-s -w' and check for embedded data; the limit is the admin config's max plugin size")
+		}
+		return err
+	}
+	if len(up.Wasm) > s.cfg.MaxPluginBytes {
+		return fail(http.StatusRequestEntityTooLarge, fmt.Sprintf("plugin is %d bytes, over the %d-byte limit", len(up.Wasm), s.cfg.MaxPluginBytes),
+			"build with -ldflags='-s -w' and check for embedded data")
+	}
+	if up.Version == "" || len(up.Wasm) == 0 {
+		return fail(http.StatusBadRequest, "version and wasm are required", "")
+	}
+	before, _ := s.activeVersion(c, id)
+	pv, err := s.d.Backend.UploadPlugin(ctx, id, up)
+	if err != nil {
+		return err
+	}
+	type rec struct {
+		Version, SHA256 string
+		Size            int
+		Activated       bool
+	}
+	if err := s.audit(c, "plugin.upload", MerchantSubject(id), nil, rec{pv.Version, pv.SHA256, pv.Size, up.Activate}); err != nil {
+		return err
+	}
+	if up.Activate {
+		if err := s.audit(c, "plugin.activate", MerchantSubject(id), map[string]string{"version": before},
+			map[string]string{"version": pv.Version}); err != nil {
+			return err
+		}
+	}
+	return c.JSON(http.StatusCreated, pv)
+}
+
+func (s *Server) activeVersion(c echo.Context, id string) (string, error) {
+	vs, err := s.d.Backend.PluginVersions(c.Request().Context(), id)
+	if err != nil {
+		return "", err
+	}
+	for _, v := range vs {
+		if v.Active {
+			return v.Version, nil
+		}
+	}
+	return "", nil
+}
+
+func (s *Server) activate(c echo.Context, id, version, action string) error {
+	before, err := s.activeVersion(c, id)
+	if err != nil {
+		return err
+	}
+	pv, err := s.d.Backend.ActivatePlugin(c.Request().Context(), id, version)
+	if err != nil {
+		return err
+	}
+	if err := s.audit(c, action, MerchantSubject(id), map[string]string{"version": before},
+		map[string]string{"version": pv.Version, "sha256": pv.SHA256}); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, pv)
+}
+
+func (s *Server) activatePlugin(c echo.Context) error {
+	return s.activate(c, c.Param("id"), c.Param("version"), "plugin.activate")
+}
+
+// rollbackRequest names the version to go back to; empty means the
+// version uploaded just before the active one.
+type rollbackRequest struct {
+	Version string `json:"version,omitempty"`
+}
+
+func (s *Server) rollbackPlugin(c echo.Context) error {
+	var req rollbackRequest
+	if c.Request().ContentLength != 0 {
+		if err := bind(c, maxJSONBody, &req); err != nil {
+			return err
+		}
+	}
+	id := c.Param("id")
+	if req.Version == "" {
+		vs, err := s.d.Backend.PluginVersions(c.Request().Context(), id)
+		if err != nil {
+			return err
+		}
+		i := slices.IndexFunc(vs, func(v PluginVersion) bool { return v.Active })
+		if i <= 0 {
+			return fail(http.StatusConflict, "no earlier version to roll back to",
+				"list versions with `otpcgate plugins list` and activate one by name")
+		}
+		req.Version = vs[i-1].Version
+	}
+	return s.activate(c, id, req.Version, "plugin.rollback")
+}

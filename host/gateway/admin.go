@@ -1,0 +1,472 @@
+package gateway
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/otpcgate/otpcgate/host/admin"
+	"github.com/otpcgate/otpcgate/host/envelope"
+	"github.com/otpcgate/otpcgate/host/ledger"
+	"github.com/otpcgate/otpcgate/host/runtime"
+	"github.com/otpcgate/otpcgate/keystore"
+)
+
+// AdminServer builds the admin API over this gateway. If reg is not nil the
+// gateway's collector (pipeline outcomes, key use and expiry, outbox,
+// SQLite) and cfg.Calls are registered on it and it is served at /metrics.
+func (g *Gateway) AdminServer(ctx context.Context, cfg admin.Config, reg *prometheus.Registry) (*admin.Server, error) {
+	tokens, err := admin.OpenTokens(ctx, g.DB)
+	if err != nil {
+		return nil, err
+	}
+	var gatherer prometheus.Gatherer
+	if reg != nil {
+		cs := []prometheus.Collector{admin.NewCollector(admin.Sources{Pipeline: g.Pipeline, Keys: g.Keys,
+			Counters: g.Counters, Ledger: g.Ledger})}
+		if cfg.Calls != nil {
+			cs = append(cs, cfg.Calls)
+		}
+		for _, c := range cs {
+			if err := reg.Register(c); err != nil {
+				return nil, fmt.Errorf("gateway: admin metrics: %w", err)
+			}
+		}
+		gatherer = reg
+	}
+	return admin.New(cfg, admin.Deps{Backend: &adminBackend{g: g}, Keys: g.Keys, Ledger: g.Ledger, Tokens: tokens,
+		Counters: g.Counters, Gatherer: gatherer, Logger: g.log})
+}
+
+// adminBackend implements admin.Backend over the gateway. Changes are
+// serialised (mu) so that two uploads of one version, or an activation
+// racing a reload, cannot interleave.
+type adminBackend struct {
+	g  *Gateway
+	mu sync.Mutex
+}
+
+func (b *adminBackend) Merchants(ctx context.Context) ([]admin.Merchant, error) {
+	rows, err := b.g.DB.QueryContext(ctx, `SELECT id FROM merchants ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: list merchants: %w", err)
+	}
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	out := make([]admin.Merchant, 0, len(ids))
+	for _, id := range ids {
+		m, err := b.Merchant(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+func (b *adminBackend) Merchant(ctx context.Context, id string) (admin.Merchant, error) {
+	lm, err := b.g.Ledger.Merchant(ctx, id)
+	if errors.Is(err, ledger.ErrNotFound) {
+		return admin.Merchant{}, fmt.Errorf("%w: merchant %s", admin.ErrNotFound, id)
+	}
+	if err != nil {
+		return admin.Merchant{}, err
+	}
+	m := admin.Merchant{ID: lm.ID, Name: lm.Name, Status: string(lm.Status), Created: lm.Created}
+	if m.PIAIDs, err = b.g.Ledger.PIAIDs(ctx, id); err != nil {
+		return m, err
+	}
+	if m.PIAIDs == nil {
+		m.PIAIDs = []string{}
+	}
+	in, err := b.g.Registry.Integration(ctx, id)
+	switch {
+	case err == nil:
+		m.BasePath, m.Envelope, m.KeysetID, m.GoogleEndpoint = in.BasePath, string(in.Envelope), in.KeysetID, in.GoogleEndpoint
+		if ks, err := b.g.Keys.Keyset(ctx, in.KeysetID); err == nil {
+			m.Environment = string(ks.Env)
+		}
+	case !errors.Is(err, ErrNotFound):
+		return m, err
+	}
+	if pv, err := b.g.Registry.ActivePluginVersion(ctx, id); err == nil {
+		m.ActivePlugin = pv.Version
+	}
+	return m, nil
+}
+
+func invalid(format string, a ...any) error {
+	return fmt.Errorf("%w: %s", admin.ErrInvalid, fmt.Sprintf(format, a...))
+}
+
+func (b *adminBackend) CreateMerchant(ctx context.Context, actor string, spec admin.MerchantSpec) (admin.Merchant, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if spec.ID == "" || strings.ContainsAny(spec.ID, "/ ") || len(spec.PIAIDs) == 0 {
+		return admin.Merchant{}, invalid("id (no slash or space) and at least one PIAID are required")
+	}
+	format := envelope.Format(spec.Envelope)
+	kind := keystore.KindPGP
+	switch format {
+	case envelope.FormatPGP:
+	case envelope.FormatJOSE:
+		kind = keystore.KindJWK
+	default:
+		return admin.Merchant{}, invalid("envelope is pgp or jose")
+	}
+	env := keystore.Env(spec.Environment)
+	if env == "" {
+		env = keystore.EnvSandbox
+	}
+	if env != keystore.EnvSandbox && env != keystore.EnvProduction {
+		return admin.Merchant{}, invalid("environment is sandbox or production")
+	}
+	if _, err := b.g.Ledger.Merchant(ctx, spec.ID); err == nil {
+		return admin.Merchant{}, fmt.Errorf("%w: merchant %s exists", admin.ErrConflict, spec.ID)
+	}
+	for _, p := range spec.PIAIDs {
+		if m, err := b.g.Ledger.MerchantByPIAID(ctx, p); err == nil {
+			return admin.Merchant{}, fmt.Errorf("%w: PIAID %s belongs to merchant %s", admin.ErrConflict, p, m.ID)
+		}
+	}
+	in := Integration{MerchantID: spec.ID, BasePath: spec.BasePath, Envelope: format, KeysetID: spec.KeysetID,
+		GoogleEndpoint: spec.GoogleEndpoint}
+	if err := b.checkIntegration(ctx, in); err != nil {
+		return admin.Merchant{}, err
+	}
+	if in.KeysetID == "" {
+		ks, err := b.g.Keys.CreateKeyset(ctx, actor, spec.ID, kind, env)
+		if err != nil {
+			return admin.Merchant{}, err
+		}
+		in.KeysetID = ks.ID
+	} else if err := b.checkKeyset(ctx, in.KeysetID, kind); err != nil {
+		return admin.Merchant{}, err
+	}
+	name := spec.Name
+	if name == "" {
+		name = spec.ID
+	}
+	if err := b.g.Ledger.Apply(ctx, func(tx *ledger.Tx) error {
+		if err := tx.CreateMerchant(ledger.Merchant{ID: spec.ID, Name: name, Status: ledger.MerchantActive}); err != nil {
+			return err
+		}
+		for _, p := range spec.PIAIDs {
+			if err := tx.AddPIAID(p, spec.ID); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		return admin.Merchant{}, err
+	}
+	if err := b.g.Registry.PutIntegration(ctx, in); err != nil {
+		return admin.Merchant{}, invalid("%v", err)
+	}
+	if err := b.g.Reload(ctx); err != nil {
+		return admin.Merchant{}, err
+	}
+	return b.Merchant(ctx, spec.ID)
+}
+
+// checkIntegration refuses a base path used by another merchant before
+// anything is written.
+func (b *adminBackend) checkIntegration(ctx context.Context, in Integration) error {
+	ins, err := b.g.Registry.Integrations(ctx)
+	if err != nil {
+		return err
+	}
+	for _, o := range ins {
+		if o.MerchantID != in.MerchantID && strings.TrimRight(o.BasePath, "/") == strings.TrimRight(in.BasePath, "/") {
+			return fmt.Errorf("%w: base path %q is merchant %s's", admin.ErrConflict, in.BasePath, o.MerchantID)
+		}
+	}
+	return nil
+}
+
+func (b *adminBackend) checkKeyset(ctx context.Context, id string, kind keystore.Kind) error {
+	ks, err := b.g.Keys.Keyset(ctx, id)
+	if err != nil {
+		return err
+	}
+	if ks.Kind != kind {
+		return invalid("keyset %s holds %s keys, the envelope needs %s", id, ks.Kind, kind)
+	}
+	return nil
+}
+
+func (b *adminBackend) UpdateMerchant(ctx context.Context, id string, u admin.MerchantUpdate) (admin.Merchant, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if u.Name != nil {
+		return admin.Merchant{}, invalid("renaming is not supported by the ledger; the name is set at creation")
+	}
+	in, err := b.g.Registry.Integration(ctx, id)
+	if err != nil {
+		return admin.Merchant{}, err
+	}
+	if u.BasePath != nil {
+		in.BasePath = *u.BasePath
+	}
+	if u.Envelope != nil {
+		in.Envelope = envelope.Format(*u.Envelope)
+	}
+	if u.KeysetID != nil {
+		in.KeysetID = *u.KeysetID
+	}
+	if u.GoogleEndpoint != nil {
+		in.GoogleEndpoint = *u.GoogleEndpoint
+	}
+	kind := keystore.KindPGP
+	switch in.Envelope {
+	case envelope.FormatPGP:
+	case envelope.FormatJOSE:
+		kind = keystore.KindJWK
+	default:
+		return admin.Merchant{}, invalid("envelope is pgp or jose")
+	}
+	if err := b.checkKeyset(ctx, in.KeysetID, kind); err != nil {
+		return admin.Merchant{}, err
+	}
+	if err := b.checkIntegration(ctx, in); err != nil {
+		return admin.Merchant{}, err
+	}
+	for _, p := range u.AddPIAIDs {
+		if m, err := b.g.Ledger.MerchantByPIAID(ctx, p); err == nil && m.ID != id {
+			return admin.Merchant{}, fmt.Errorf("%w: PIAID %s belongs to merchant %s", admin.ErrConflict, p, m.ID)
+		}
+	}
+	have, err := b.g.Ledger.PIAIDs(ctx, id)
+	if err != nil {
+		return admin.Merchant{}, err
+	}
+	if err := b.g.Registry.PutIntegration(ctx, in); err != nil {
+		return admin.Merchant{}, invalid("%v", err)
+	}
+	if err := b.g.Ledger.Apply(ctx, func(tx *ledger.Tx) error {
+		for _, p := range u.AddPIAIDs {
+			if !slices.Contains(have, p) {
+				if err := tx.AddPIAID(p, id); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}); err != nil {
+		return admin.Merchant{}, err
+	}
+	if err := b.g.Reload(ctx); err != nil {
+		return admin.Merchant{}, err
+	}
+	return b.Merchant(ctx, id)
+}
+
+func (b *adminBackend) SetMerchantDisabled(ctx context.Context, id string, disabled bool) (admin.Merchant, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	st := ledger.MerchantActive
+	if disabled {
+		st = ledger.MerchantDisabled
+	}
+	if err := b.g.Ledger.Apply(ctx, func(tx *ledger.Tx) error { return tx.SetMerchantStatus(id, st) }); err != nil {
+		return admin.Merchant{}, err
+	}
+	if err := b.g.Reload(ctx); err != nil {
+		return admin.Merchant{}, err
+	}
+	return b.Merchant(ctx, id)
+}
+
+func (b *adminBackend) PluginVersions(ctx context.Context, merchantID string) ([]admin.PluginVersion, error) {
+	vs, err := b.g.Registry.PluginVersions(ctx, merchantID)
+	if err != nil {
+		return nil, err
+	}
+	active, _ := b.g.Registry.ActivePluginVersion(ctx, merchantID)
+	loaded := map[string]runtime.VersionInfo{}
+	for _, v := range b.g.Plugins.Versions(merchantID) {
+		loaded[v.Version] = v
+	}
+	out := make([]admin.PluginVersion, 0, len(vs))
+	for _, v := range vs {
+		li, ok := loaded[v.Version]
+		out = append(out, admin.PluginVersion{Version: v.Version, SHA256: v.SHA256, Size: v.Size, Created: v.Created,
+			Active: v.Version == active.Version, Loaded: ok, CompileTime: li.CompileTime, CacheHit: li.CacheHit})
+	}
+	return out, nil
+}
+
+func (b *adminBackend) UploadPlugin(ctx context.Context, merchantID string, up admin.PluginUpload) (admin.PluginVersion, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	sum := sha256.Sum256(up.Wasm)
+	got := hex.EncodeToString(sum[:])
+	if up.SHA256 != "" && !strings.EqualFold(up.SHA256, got) {
+		return admin.PluginVersion{}, fmt.Errorf("%w: sha256 of the upload is %s, you expected %s (corrupted transfer or wrong file)",
+			admin.ErrPluginRefused, got, up.SHA256)
+	}
+	if existing, err := b.g.Registry.PluginVersion(ctx, merchantID, up.Version); err == nil {
+		if existing.SHA256 != got {
+			return admin.PluginVersion{}, fmt.Errorf("%w: version %s exists with sha256 %s; versions are immutable, upload under a new version",
+				admin.ErrConflict, up.Version, existing.SHA256)
+		}
+	} else if !errors.Is(err, ErrNotFound) {
+		return admin.PluginVersion{}, err
+	}
+	cfg := up.Config
+	if len(cfg) == 0 {
+		cfg = []byte("{}")
+	}
+	// Compile and warm before anything is stored: the warm-up call runs
+	// the plugin's configuration check, so a refused module or
+	// configuration leaves the registry and traffic untouched.
+	if !slices.ContainsFunc(b.g.Plugins.Versions(merchantID), func(v runtime.VersionInfo) bool { return v.Version == up.Version }) {
+		start := time.Now()
+		info, err := b.g.Plugins.Load(ctx, merchantID, runtime.VersionSpec{Version: up.Version, Wasm: up.Wasm, SHA256: got, Config: cfg})
+		if err != nil {
+			var le *runtime.LoadError
+			if errors.As(err, &le) {
+				return admin.PluginVersion{}, fmt.Errorf("%w: %s", admin.ErrPluginRefused, le.Error())
+			}
+			return admin.PluginVersion{}, err
+		}
+		b.g.log.Info("plugin uploaded and warmed", "merchant", merchantID, "version", up.Version, "sha256", got,
+			"engine", info.Engine, "took", time.Since(start).Round(time.Millisecond))
+	}
+	if _, err := b.g.Registry.AddPluginVersion(ctx, PluginVersion{MerchantID: merchantID, Version: up.Version,
+		SHA256: got, Wasm: up.Wasm, Config: cfg}); err != nil {
+		return admin.PluginVersion{}, err
+	}
+	if up.Activate {
+		if err := b.activate(ctx, merchantID, up.Version); err != nil {
+			return admin.PluginVersion{}, err
+		}
+	}
+	return b.version(ctx, merchantID, up.Version)
+}
+
+func (b *adminBackend) version(ctx context.Context, merchantID, version string) (admin.PluginVersion, error) {
+	vs, err := b.PluginVersions(ctx, merchantID)
+	if err != nil {
+		return admin.PluginVersion{}, err
+	}
+	for _, v := range vs {
+		if v.Version == version {
+			return v, nil
+		}
+	}
+	return admin.PluginVersion{}, fmt.Errorf("%w: plugin %s %s", admin.ErrNotFound, merchantID, version)
+}
+
+func (b *adminBackend) ActivatePlugin(ctx context.Context, merchantID, version string) (admin.PluginVersion, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if err := b.activate(ctx, merchantID, version); err != nil {
+		return admin.PluginVersion{}, err
+	}
+	return b.version(ctx, merchantID, version)
+}
+
+// activate loads the version if needed (a rollback to a version unloaded
+// since), records it and switches the runtime: one atomic pointer swap,
+// calls in flight finish on the old version.
+func (b *adminBackend) activate(ctx context.Context, merchantID, version string) error {
+	pv, err := b.g.Registry.PluginVersion(ctx, merchantID, version)
+	if errors.Is(err, ErrNotFound) {
+		return fmt.Errorf("%w: plugin %s has no version %s", admin.ErrNotFound, merchantID, version)
+	}
+	if err != nil {
+		return err
+	}
+	if !slices.ContainsFunc(b.g.Plugins.Versions(merchantID), func(v runtime.VersionInfo) bool { return v.Version == version }) {
+		if _, err := b.g.Plugins.Load(ctx, merchantID, runtime.VersionSpec{Version: pv.Version, Wasm: pv.Wasm,
+			SHA256: pv.SHA256, Config: pv.Config}); err != nil {
+			return fmt.Errorf("%w: %v", admin.ErrPluginRefused, err)
+		}
+	}
+	if err := b.g.Plugins.Activate(merchantID, version); err != nil {
+		return err
+	}
+	return b.g.Registry.ActivatePluginVersion(ctx, merchantID, version)
+}
+
+// Integration returns one merchant's integration (ErrNotFound if none).
+func (r *Registry) Integration(ctx context.Context, merchantID string) (Integration, error) {
+	var in Integration
+	var env string
+	err := r.db.QueryRowContext(ctx, `SELECT merchant_id, base_path, envelope, keyset_id, google_endpoint
+		FROM integrations WHERE merchant_id = ?`, merchantID).Scan(&in.MerchantID, &in.BasePath, &env, &in.KeysetID, &in.GoogleEndpoint)
+	if errors.Is(err, sql.ErrNoRows) {
+		return in, fmt.Errorf("%w: no integration for %s", ErrNotFound, merchantID)
+	}
+	if err != nil {
+		return in, fmt.Errorf("gateway: integration %s: %w", merchantID, err)
+	}
+	in.Envelope = envelope.Format(env)
+	return in, nil
+}
+
+// PluginVersionInfo describes a stored plugin version without its bytes.
+type PluginVersionInfo struct {
+	Version string
+	SHA256  string
+	Size    int
+	Created time.Time
+}
+
+// PluginVersions lists a merchant's plugin versions, oldest first.
+func (r *Registry) PluginVersions(ctx context.Context, merchantID string) ([]PluginVersionInfo, error) {
+	rows, err := r.db.QueryContext(ctx, `SELECT version, sha256, length(wasm), created_ms FROM plugin_versions
+		WHERE merchant_id = ? ORDER BY created_ms, version`, merchantID)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: plugin versions of %s: %w", merchantID, err)
+	}
+	defer rows.Close()
+	var out []PluginVersionInfo
+	for rows.Next() {
+		var pv PluginVersionInfo
+		var created int64
+		if err := rows.Scan(&pv.Version, &pv.SHA256, &pv.Size, &created); err != nil {
+			return nil, fmt.Errorf("gateway: plugin versions of %s: %w", merchantID, err)
+		}
+		pv.Created = time.UnixMilli(created)
+		out = append(out, pv)
+	}
+	return out, rows.Err()
+}
+
+// PluginVersion returns one stored version with its bytes.
+func (r *Registry) PluginVersion(ctx context.Context, merchantID, version string) (PluginVersion, error) {
+	pv := PluginVersion{MerchantID: merchantID, Version: version}
+	var created int64
+	err := r.db.QueryRowContext(ctx, `SELECT sha256, wasm, config, created_ms FROM plugin_versions
+		WHERE merchant_id = ? AND version = ?`, merchantID, version).Scan(&pv.SHA256, &pv.Wasm, &pv.Config, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return pv, fmt.Errorf("%w: plugin %s %s", ErrNotFound, merchantID, version)
+	}
+	if err != nil {
+		return pv, fmt.Errorf("gateway: plugin %s %s: %w", merchantID, version, err)
+	}
+	pv.Created = time.UnixMilli(created)
+	return pv, nil
+}
