@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto"
+	"crypto/rand"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
@@ -96,7 +97,7 @@ func (c *pgpCodec) Open(ctx context.Context, ks *keystore.Keyset, body []byte) (
 		return nil, malformed("bad ASCII armor", err)
 	}
 
-	eks, err := c.scanRecipients(msg)
+	eks, _, err := readEncryptedHead(msg)
 	if err != nil {
 		return nil, err
 	}
@@ -164,14 +165,8 @@ type pgpCandidate struct {
 	priv *packet.PrivateKey
 }
 
-// scanRecipients reads the PKESK packets up to the encrypted data packet
-// without decrypting anything.
-func (c *pgpCodec) scanRecipients(msg []byte) ([]*packet.EncryptedKey, error) {
-	eks, _, err := readEncryptedHead(msg)
-	return eks, err
-}
-
-// readEncryptedHead parses msg up to its encrypted data packet, refusing
+// readEncryptedHead parses msg up to its encrypted data packet (without
+// decrypting anything), refusing
 // messages that are not encrypted or lack integrity protection.
 func readEncryptedHead(msg []byte) ([]*packet.EncryptedKey, packet.EncryptedDataPacket, error) {
 	pr := packet.NewReader(bytes.NewReader(msg))
@@ -235,17 +230,36 @@ func (c *pgpCodec) decrypt(msg []byte, cand pgpCandidate) ([]byte, []*packet.Sig
 		return nil, nil, err
 	}
 	ek := eks[cand.ek]
-	if err := ek.Decrypt(cand.priv, nil); err != nil {
-		return nil, nil, fmt.Errorf("session key: %w", err)
+	var cipher packet.CipherFunction
+	var sessionKey []byte
+	// Implicit rejection: when the RSA PKCS#1 v1.5 session key does not
+	// unpad, go on with a random key so that the failure costs the same
+	// symmetric work and fails at the same place (the integrity check) as a
+	// well-padded wrong key. This denies a Bleichenbacher timing oracle.
+	sessionErr := ek.Decrypt(cand.priv, nil)
+	if sessionErr == nil {
+		cipher, sessionKey = ek.CipherFunc, ek.Key
+	} else {
+		cipher, sessionKey = packet.CipherAES256, make([]byte, 32)
+		rand.Read(sessionKey)
 	}
-	cipher := ek.CipherFunc
 	if se, ok := edp.(*packet.SymmetricallyEncrypted); ok && se.Version == 2 {
 		cipher = se.Cipher
 	}
 	if !allowedCipher(cipher) {
 		return nil, nil, fmt.Errorf("refused symmetric cipher %d", cipher)
 	}
-	rc, err := edp.Decrypt(cipher, ek.Key)
+	lit, sigs, err := c.readDecrypted(edp, cipher, sessionKey)
+	if sessionErr != nil {
+		return nil, nil, fmt.Errorf("session key: %w", sessionErr)
+	}
+	return lit, sigs, err
+}
+
+// readDecrypted decrypts the data packet and collects the literal data and
+// the signature packets, enforcing the plaintext limit and the MDC.
+func (c *pgpCodec) readDecrypted(edp packet.EncryptedDataPacket, cipher packet.CipherFunction, key []byte) ([]byte, []*packet.Signature, error) {
+	rc, err := edp.Decrypt(cipher, key)
 	if err != nil {
 		return nil, nil, fmt.Errorf("data: %w", err)
 	}

@@ -121,6 +121,7 @@ func TestOpenPGPHostile(t *testing.T) {
 		{"literal data only", b64url(encryptRaw(t, literalOnly(t, payload), "gw-a")), ErrSignature},
 		{"signature without literal data", b64url(encryptRaw(t, good[len(good)-300:], "gw-a")), ErrEncryption},
 		{"no MDC", b64url(noMDC.Bytes()), ErrMalformed},
+		{"tampered session key", b64url(flipByte(full, 40)), ErrEncryption},
 		{"zip bomb", bomb, ErrTooLarge},
 		{"armor of a public key", []byte(base64.URLEncoding.EncodeToString(fx(t, "google-1").armoredPub)), ErrMalformed},
 		{"binary public key", b64url(fx(t, "google-1").pub.PrimaryKey.Fingerprint), ErrMalformed},
