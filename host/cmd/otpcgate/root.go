@@ -30,7 +30,8 @@ func newRootCmd(e env) *cobra.Command {
 			fs.Lookup(s.Flag).NoOptDefVal = "true"
 		}
 	}
-	root.AddCommand(newServeCmd(e), newDevCmd(e), newSimCmd(e), newVersionCmd(e), newDevCertCmd(e))
+	root.AddCommand(newServeCmd(e), newDevCmd(e), newSimCmd(e), newVersionCmd(e), newDevCertCmd(e),
+		newMerchantsCmd(e), newPluginsCmd(e), newKeysCmd(e), newTokensCmd(e), newAuditCmd(e))
 	return root
 }
 

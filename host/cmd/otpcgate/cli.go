@@ -1,0 +1,169 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"sync/atomic"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/otpcgate/otpcgate/host/admin"
+)
+
+// Environment variables of the admin CLI commands.
+const (
+	adminURLEnv   = "OTPCGATE_ADMIN_URL"
+	adminTokenEnv = "OTPCGATE_ADMIN_TOKEN"
+)
+
+// apiFlags are the flags every admin API command shares.
+type apiFlags struct {
+	url, token, caFile string
+	json               bool
+	timeout            time.Duration
+}
+
+// addAPIFlags registers the admin API flags on a command group.
+func addAPIFlags(cmd *cobra.Command, f *apiFlags) {
+	fs := cmd.PersistentFlags()
+	fs.StringVar(&f.url, "admin-url", "", "admin API base URL (env "+adminURLEnv+"; default http://127.0.0.1:8444)")
+	fs.StringVar(&f.token, "token", "", "admin bearer token (env "+adminTokenEnv+")")
+	fs.StringVar(&f.caFile, "admin-ca-file", "", "PEM certificate(s) to trust for an https admin URL")
+	fs.BoolVar(&f.json, "json", false, "print JSON instead of tables")
+	fs.DurationVar(&f.timeout, "admin-timeout", 5*time.Minute, "time limit per API call")
+}
+
+// client builds the API client from flags, then the environment.
+func (f *apiFlags) client(e env) (*admin.Client, error) {
+	look := func(k string) string {
+		if e.lookup == nil {
+			return ""
+		}
+		v, _ := e.lookup(k)
+		return v
+	}
+	c := &admin.Client{BaseURL: f.url, Token: f.token}
+	if c.BaseURL == "" {
+		c.BaseURL = look(adminURLEnv)
+	}
+	if c.BaseURL == "" {
+		c.BaseURL = "http://127.0.0.1:8444"
+	}
+	if c.Token == "" {
+		c.Token = look(adminTokenEnv)
+	}
+	if c.Token == "" {
+		return nil, errors.New("no admin token\n  next: pass --token or set " + adminTokenEnv +
+			"; the first operator token comes from `otpcgate tokens bootstrap --config FILE`")
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	if f.caFile != "" {
+		pem, err := os.ReadFile(f.caFile)
+		if err != nil {
+			return nil, err
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("%s: no PEM certificate", f.caFile)
+		}
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	c.HTTP = &http.Client{Transport: tr, Timeout: f.timeout}
+	return c, nil
+}
+
+// call runs one API call with the command's context.
+func (f *apiFlags) call(cmd *cobra.Command, e env, method, path string, body, out any) error {
+	c, err := f.client(e)
+	if err != nil {
+		return err
+	}
+	return c.Do(cmd.Context(), method, path, body, out)
+}
+
+// print writes v as JSON with --json, else calls table.
+func (f *apiFlags) print(w io.Writer, v any, table func(tw *tabwriter.Writer)) error {
+	if f.json {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	table(tw)
+	return tw.Flush()
+}
+
+// progressReader reports bytes read to w as a percentage line.
+type progressReader struct {
+	r          io.Reader
+	total, n   int64
+	w          io.Writer
+	label      string
+	lastReport atomic.Int64
+	// sent, if set, is closed once every byte was read.
+	sent chan struct{}
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	p.n += int64(n)
+	pct := p.n * 100 / max(p.total, 1)
+	if pct != p.lastReport.Load() || err == io.EOF {
+		p.lastReport.Store(pct)
+		fmt.Fprintf(p.w, "\r%s %3d%% (%s of %s)", p.label, pct, mib(p.n), mib(p.total))
+	}
+	if p.n >= p.total && p.sent != nil {
+		close(p.sent)
+		p.sent = nil
+	}
+	return n, err
+}
+
+func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
+
+// spinner prints elapsed time for a server-side phase until stop is called.
+func spinner(ctx context.Context, w io.Writer, label string) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	start := time.Now()
+	go func() {
+		defer close(done)
+		t := time.NewTicker(250 * time.Millisecond)
+		defer t.Stop()
+		frames := `|/-\`
+		for i := 0; ; i++ {
+			fmt.Fprintf(w, "\r%s %c %s", label, frames[i%len(frames)], time.Since(start).Round(time.Second))
+			select {
+			case <-ctx.Done():
+				fmt.Fprintf(w, "\r%s done in %s\n", label, time.Since(start).Round(time.Millisecond))
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
+}
+
+func short(id string) string {
+	if len(id) > 16 {
+		return id[:16] + "…"
+	}
+	return id
+}
+
+func orDash(s string) string {
+	if strings.TrimSpace(s) == "" {
+		return "-"
+	}
+	return s
+}

@@ -1,0 +1,122 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/otpcgate/otpcgate/host/admin"
+)
+
+// newMerchantsCmd: otpcgate merchants list|show|create|update|disable|enable|events.
+func newMerchantsCmd(e env) *cobra.Command {
+	var f apiFlags
+	cmd := &cobra.Command{Use: "merchants", Short: "Manage merchants and their Google integration (admin API)"}
+	addAPIFlags(cmd, &f)
+	table := func(ms []admin.Merchant) func(*tabwriter.Writer) {
+		return func(tw *tabwriter.Writer) {
+			fmt.Fprintln(tw, "ID\tSTATUS\tBASE PATH\tENVELOPE\tENV\tPIAIDS\tPLUGIN\tKEYSET")
+			for _, m := range ms {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", m.ID, m.Status, orDash(m.BasePath), orDash(m.Envelope),
+					orDash(m.Environment), strings.Join(m.PIAIDs, ","), orDash(m.ActivePlugin), short(m.KeysetID))
+			}
+		}
+	}
+	list := &cobra.Command{Use: "list", Short: "List merchants", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var ms []admin.Merchant
+			if err := f.call(cmd, e, http.MethodGet, "/v1/merchants", nil, &ms); err != nil {
+				return err
+			}
+			return f.print(cmd.OutOrStdout(), ms, table(ms))
+		}}
+	show := &cobra.Command{Use: "show MERCHANT", Short: "Show one merchant", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var m admin.Merchant
+			if err := f.call(cmd, e, http.MethodGet, admin.MerchantPath(args[0]), nil, &m); err != nil {
+				return err
+			}
+			return f.print(cmd.OutOrStdout(), m, table([]admin.Merchant{m}))
+		}}
+	var spec admin.MerchantSpec
+	create := &cobra.Command{Use: "create", Short: "Create a merchant with its PIAIDs, keyset and integration", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var m admin.Merchant
+			if err := f.call(cmd, e, http.MethodPost, "/v1/merchants", spec, &m); err != nil {
+				return err
+			}
+			if err := f.print(cmd.OutOrStdout(), m, table([]admin.Merchant{m})); err != nil {
+				return err
+			}
+			if !f.json {
+				fmt.Fprintf(cmd.ErrOrStderr(), "next: generate our key with `otpcgate keys generate --merchant %s`, import Google's with `otpcgate keys import`, then upload a plugin\n", m.ID)
+			}
+			return nil
+		}}
+	cf := create.Flags()
+	cf.StringVar(&spec.ID, "id", "", "merchant id (required)")
+	cf.StringVar(&spec.Name, "name", "", "display name")
+	cf.StringVar(&spec.BasePath, "base-path", "", "URL prefix on the Google-facing listener, e.g. /acme")
+	cf.StringVar(&spec.Envelope, "envelope", "pgp", "pgp or jose")
+	cf.StringSliceVar(&spec.PIAIDs, "piaid", nil, "payment integrator account id (repeatable)")
+	cf.StringVar(&spec.KeysetID, "keyset", "", "existing keyset id (default: create one)")
+	cf.StringVar(&spec.Environment, "environment", "sandbox", "sandbox or production")
+	cf.StringVar(&spec.GoogleEndpoint, "google-endpoint", "", "https base of Google-hosted methods")
+	_ = create.MarkFlagRequired("id")
+
+	var basePath, envelope, keyset, endpoint string
+	var addPIAIDs []string
+	update := &cobra.Command{Use: "update MERCHANT", Short: "Change a merchant's integration or add PIAIDs", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var u admin.MerchantUpdate
+			fl := cmd.Flags()
+			if fl.Changed("base-path") {
+				u.BasePath = &basePath
+			}
+			if fl.Changed("envelope") {
+				u.Envelope = &envelope
+			}
+			if fl.Changed("keyset") {
+				u.KeysetID = &keyset
+			}
+			if fl.Changed("google-endpoint") {
+				u.GoogleEndpoint = &endpoint
+			}
+			u.AddPIAIDs = addPIAIDs
+			var m admin.Merchant
+			if err := f.call(cmd, e, http.MethodPatch, admin.MerchantPath(args[0]), u, &m); err != nil {
+				return err
+			}
+			return f.print(cmd.OutOrStdout(), m, table([]admin.Merchant{m}))
+		}}
+	uf := update.Flags()
+	uf.StringVar(&basePath, "base-path", "", "new base path")
+	uf.StringVar(&envelope, "envelope", "", "pgp or jose")
+	uf.StringVar(&keyset, "keyset", "", "keyset id")
+	uf.StringVar(&endpoint, "google-endpoint", "", "https base of Google-hosted methods")
+	uf.StringSliceVar(&addPIAIDs, "add-piaid", nil, "PIAID to add (repeatable)")
+
+	status := func(use, action string) *cobra.Command {
+		return &cobra.Command{Use: use + " MERCHANT", Short: strings.ToUpper(use[:1]) + use[1:] + " a merchant", Args: cobra.ExactArgs(1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				var m admin.Merchant
+				if err := f.call(cmd, e, http.MethodPost, admin.MerchantPath(args[0], action), nil, &m); err != nil {
+					return err
+				}
+				return f.print(cmd.OutOrStdout(), m, table([]admin.Merchant{m}))
+			}}
+	}
+	events := &cobra.Command{Use: "events MERCHANT", Short: "Show a merchant's audit events", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var es []admin.AuditEntry
+			if err := f.call(cmd, e, http.MethodGet, admin.MerchantPath(args[0], "events"), nil, &es); err != nil {
+				return err
+			}
+			return f.print(cmd.OutOrStdout(), es, auditTable(es))
+		}}
+	cmd.AddCommand(list, show, create, update, status("disable", "disable"), status("enable", "enable"), events)
+	return cmd
+}

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/otpcgate/otpcgate/host/admin"
+)
+
+// newPluginsCmd: otpcgate plugins list|upload|activate|rollback.
+func newPluginsCmd(e env) *cobra.Command {
+	var f apiFlags
+	var merchant string
+	cmd := &cobra.Command{Use: "plugins", Short: "Upload, activate and roll back merchant plugins (admin API)"}
+	addAPIFlags(cmd, &f)
+	cmd.PersistentFlags().StringVar(&merchant, "merchant", "", "merchant id (required)")
+	needMerchant := func() error {
+		if merchant == "" {
+			return fmt.Errorf("--merchant is required\n  next: list merchants with `otpcgate merchants list`")
+		}
+		return nil
+	}
+	table := func(vs []admin.PluginVersion) func(*tabwriter.Writer) {
+		return func(tw *tabwriter.Writer) {
+			fmt.Fprintln(tw, "VERSION\tACTIVE\tLOADED\tSIZE\tSHA256\tCREATED\tCALLS\tERRORS\tTRAPS\tTIMEOUTS\tP50\tP99")
+			for _, v := range vs {
+				act := ""
+				if v.Active {
+					act = "*"
+				}
+				st := admin.CallStats{}
+				if v.Stats != nil {
+					st = *v.Stats
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%.2fms\t%.2fms\n", v.Version, act, v.Loaded, mib(int64(v.Size)),
+					v.SHA256[:min(12, len(v.SHA256))], v.Created.Format(time.RFC3339), st.Calls, st.Errors, st.Traps, st.Timeouts, st.P50Ms, st.P99Ms)
+			}
+		}
+	}
+	list := &cobra.Command{Use: "list", Short: "List plugin versions with their counters", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := needMerchant(); err != nil {
+				return err
+			}
+			var vs []admin.PluginVersion
+			if err := f.call(cmd, e, http.MethodGet, admin.MerchantPath(merchant, "plugins"), nil, &vs); err != nil {
+				return err
+			}
+			return f.print(cmd.OutOrStdout(), vs, table(vs))
+		}}
+	var file, version, sum, configFile string
+	var activate bool
+	upload := &cobra.Command{Use: "upload", Short: "Upload a plugin: checked, compiled and warmed before it is stored or activated", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := needMerchant(); err != nil {
+				return err
+			}
+			wasm, err := os.ReadFile(file)
+			if err != nil {
+				return fmt.Errorf("read plugin: %w\n  next: build it with `task plugins` or GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared", err)
+			}
+			up := admin.PluginUpload{Version: version, SHA256: sum, Wasm: wasm, Activate: activate}
+			if version == "" {
+				h := sha256.Sum256(wasm)
+				up.Version = "sha-" + hex.EncodeToString(h[:6])
+			}
+			if configFile != "" {
+				if up.Config, err = os.ReadFile(configFile); err != nil {
+					return err
+				}
+				if !json.Valid(up.Config) {
+					return fmt.Errorf("%s is not valid JSON", configFile)
+				}
+			}
+			body, err := json.Marshal(up)
+			if err != nil {
+				return err
+			}
+			c, err := f.client(e)
+			if err != nil {
+				return err
+			}
+			stderr := cmd.ErrOrStderr()
+			pr := &progressReader{r: bytes.NewReader(body), total: int64(len(body)), w: stderr, label: "uploading"}
+			// The answer comes after compilation and warm-up; show that
+			// phase once the body is sent.
+			sent := make(chan struct{})
+			pr.sent = sent
+			stop := func() {}
+			var pv admin.PluginVersion
+			errc := make(chan error, 1)
+			go func() { errc <- c.Do(cmd.Context(), http.MethodPost, admin.MerchantPath(merchant, "plugins"), pr, &pv) }()
+			select {
+			case err = <-errc:
+			case <-sent:
+				fmt.Fprintln(stderr)
+				stop = spinner(cmd.Context(), stderr, "checking, compiling and warming")
+				err = <-errc
+			}
+			stop()
+			if err != nil {
+				return err
+			}
+			return f.print(cmd.OutOrStdout(), pv, table([]admin.PluginVersion{pv}))
+		}}
+	uf := upload.Flags()
+	uf.StringVar(&file, "file", "", "the plugin's .wasm file (required)")
+	uf.StringVar(&version, "version", "", "version name (default: sha- and the first 12 hex digits of its sha256)")
+	uf.StringVar(&sum, "sha256", "", "refuse the upload unless the module has this sha256 (hex)")
+	uf.StringVar(&configFile, "config-file", "", "plugin configuration JSON (validated by the plugin's warm-up call)")
+	uf.BoolVar(&activate, "activate", false, "switch traffic to the version once it is warm")
+	_ = upload.MarkFlagRequired("file")
+	activateCmd := &cobra.Command{Use: "activate VERSION", Short: "Switch traffic to an uploaded version (atomic, no request lost)", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := needMerchant(); err != nil {
+				return err
+			}
+			var pv admin.PluginVersion
+			if err := f.call(cmd, e, http.MethodPost, admin.MerchantPath(merchant, "plugins", args[0], "activate"), nil, &pv); err != nil {
+				return err
+			}
+			return f.print(cmd.OutOrStdout(), pv, table([]admin.PluginVersion{pv}))
+		}}
+	var to string
+	rollback := &cobra.Command{Use: "rollback", Short: "Go back to the previous (or --to) version in one step", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := needMerchant(); err != nil {
+				return err
+			}
+			var pv admin.PluginVersion
+			if err := f.call(cmd, e, http.MethodPost, admin.MerchantPath(merchant, "plugins", "rollback"),
+				map[string]string{"version": to}, &pv); err != nil {
+				return err
+			}
+			return f.print(cmd.OutOrStdout(), pv, table([]admin.PluginVersion{pv}))
+		}}
+	rollback.Flags().StringVar(&to, "to", "", "version to go back to (default: the one uploaded before the active one)")
+	cmd.AddCommand(list, upload, activateCmd, rollback)
+	return cmd
+}
