@@ -102,7 +102,7 @@ func (s *Service) Middleware(dir Directory) echo.MiddlewareFunc {
 			}
 			if err != nil {
 				s.log.ErrorContext(r.Context(), "weblogin: merchant lookup failed", "error", err)
-				render(c.Response(), http.StatusServiceUnavailable, pageData{Merchant: "Sign in", Message: msgUnavailable}, "")
+				render(c.Response(), http.StatusServiceUnavailable, pageData{Merchant: "Sign in", Message: MsgUnavailable}, "")
 				return nil
 			}
 			s.serve(c.Response(), r, m)
@@ -111,22 +111,22 @@ func (s *Service) Middleware(dir Directory) echo.MiddlewareFunc {
 	}
 }
 
-// Messages shown to the user. They say what to do, never why a check
-// failed in detail.
+// Messages the page shows (exported so tests and operators can match
+// them). They say what to do, never why a check failed in detail.
 const (
-	msgTooLong     = "This sign-in link is too long (more than 2,048 characters) and cannot be used."
-	msgIncomplete  = "This sign-in link is incomplete or was changed. Start again from Google."
-	msgVersion     = "This sign-in link uses an unsupported version. Start again from Google."
-	msgCallback    = "This sign-in link asks to return to an address that is not allowed. Nothing was sent."
-	msgUnverified  = "This sign-in link could not be verified. It may have been changed. Start again from Google."
-	msgUsed        = "This sign-in link was already used. Start again from Google."
-	msgUnavailable = "Sign-in is temporarily unavailable. Try again in a few minutes."
-	msgForm        = "This form expired or was not opened here. Start again from Google."
-	msgDisabled    = "Sign-in is not available for this merchant."
-	msgWrong       = "The account ID or password is not right."
-	msgLocked      = "Too many failed attempts. Sign-in is locked for a while; try again later or cancel."
-	msgIPLimited   = "Too many attempts from your network. Try again later or cancel."
-	msgMissing     = "Enter your account ID and password."
+	MsgTooLong     = "This sign-in link is too long (more than 2,048 characters) and cannot be used."
+	MsgIncomplete  = "This sign-in link is incomplete or was changed. Start again from Google."
+	MsgVersion     = "This sign-in link uses an unsupported version. Start again from Google."
+	MsgCallback    = "This sign-in link asks to return to an address that is not allowed. Nothing was sent."
+	MsgUnverified  = "This sign-in link could not be verified. It may have been changed. Start again from Google."
+	MsgUsed        = "This sign-in link was already used. Start again from Google."
+	MsgUnavailable = "Sign-in is temporarily unavailable. Try again in a few minutes."
+	MsgForm        = "This form expired or was not opened here. Start again from Google."
+	MsgDisabled    = "Sign-in is not available for this merchant."
+	MsgWrong       = "The account ID or password is not right."
+	MsgLocked      = "Too many failed attempts. Sign-in is locked for a while; try again later or cancel."
+	MsgIPLimited   = "Too many attempts from your network. Try again later or cancel."
+	MsgMissing     = "Enter your account ID and password."
 )
 
 // pageErr is a refusal shown as an error page.
@@ -156,7 +156,7 @@ func (s *Service) serve(w http.ResponseWriter, r *http.Request, m *Merchant) {
 				panic(v)
 			}
 			s.log.ErrorContext(r.Context(), "weblogin: panic", "merchant", m.ID, "panic_type", fmt.Sprintf("%T", v))
-			render(w, http.StatusInternalServerError, pageData{Merchant: "Sign in", Message: msgUnavailable}, "")
+			render(w, http.StatusInternalServerError, pageData{Merchant: "Sign in", Message: MsgUnavailable}, "")
 		}
 	}()
 	name := m.Name
@@ -169,11 +169,11 @@ func (s *Service) serve(w http.ResponseWriter, r *http.Request, m *Merchant) {
 		render(w, e.status, pageData{Merchant: name, Message: e.msg}, "")
 	}
 	if len(r.RequestURI) > s.cfg.MaxURLBytes {
-		fail(&pageErr{http.StatusRequestURITooLong, msgTooLong, "url too long"})
+		fail(&pageErr{http.StatusRequestURITooLong, MsgTooLong, "url too long"})
 		return
 	}
 	if m.Disabled {
-		fail(&pageErr{http.StatusServiceUnavailable, msgDisabled, "merchant disabled"})
+		fail(&pageErr{http.StatusServiceUnavailable, MsgDisabled, "merchant disabled"})
 		return
 	}
 	switch r.Method {
@@ -187,7 +187,7 @@ func (s *Service) serve(w http.ResponseWriter, r *http.Request, m *Merchant) {
 	case http.MethodPost:
 		r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
 		if err := r.ParseForm(); err != nil {
-			fail(&pageErr{http.StatusBadRequest, msgIncomplete, "unreadable form"})
+			fail(&pageErr{http.StatusBadRequest, MsgIncomplete, "unreadable form"})
 			return
 		}
 		f, perr := s.prepare(r.Context(), m, r.PostForm)
@@ -200,13 +200,13 @@ func (s *Service) serve(w http.ResponseWriter, r *http.Request, m *Merchant) {
 			cookie = c.Value
 		}
 		if err := checkCSRF(s.cfg.Secret, m.ID, f.req.RequestID, r.PostForm.Get(fieldCSRF), cookie, s.cfg.Now()); err != nil {
-			fail(&pageErr{http.StatusForbidden, msgForm, "csrf token"})
+			fail(&pageErr{http.StatusForbidden, MsgForm, "csrf token"})
 			return
 		}
 		s.submit(w, r, f, name)
 	default:
 		w.Header().Set("Allow", "GET, POST")
-		fail(&pageErr{http.StatusMethodNotAllowed, msgIncomplete, "method " + r.Method})
+		fail(&pageErr{http.StatusMethodNotAllowed, MsgIncomplete, "method " + r.Method})
 	}
 }
 
@@ -227,45 +227,45 @@ func (s *Service) prepare(ctx context.Context, m *Merchant, vals url.Values) (*f
 	sealed, ok2 := single(vals, paramRequest)
 	cb, ok3 := single(vals, paramCallback)
 	if !ok1 || !ok2 || !ok3 || len(vals[paramAssociation]) > 1 {
-		return nil, &pageErr{http.StatusBadRequest, msgIncomplete, "missing or repeated parameter"}
+		return nil, &pageErr{http.StatusBadRequest, MsgIncomplete, "missing or repeated parameter"}
 	}
 	if version != strconv.Itoa(otpc.ProtocolMajor) {
-		return nil, &pageErr{http.StatusBadRequest, msgVersion, "gspMajorVersion"}
+		return nil, &pageErr{http.StatusBadRequest, MsgVersion, "gspMajorVersion"}
 	}
 	f := &flow{m: m}
 	u, err := s.checkCallback(m.ID, cb)
 	if err != nil {
-		return nil, &pageErr{http.StatusBadRequest, msgCallback, err.Error()}
+		return nil, &pageErr{http.StatusBadRequest, MsgCallback, err.Error()}
 	}
 	f.callback, f.origin = u, "https://"+u.Host
 	if f.ks, err = m.Keyset(ctx); err != nil {
 		s.log.ErrorContext(ctx, "weblogin: keyset", "merchant", m.ID, "error", err)
-		return nil, &pageErr{http.StatusServiceUnavailable, msgUnavailable, "keyset unavailable"}
+		return nil, &pageErr{http.StatusServiceUnavailable, MsgUnavailable, "keyset unavailable"}
 	}
 	opened, err := m.Codec.Open(ctx, f.ks, []byte(sealed))
 	if err != nil {
-		return nil, &pageErr{http.StatusBadRequest, msgUnverified, "open: " + err.Error()}
+		return nil, &pageErr{http.StatusBadRequest, MsgUnverified, "open: " + err.Error()}
 	}
 	if err := f.req.UnmarshalJSON(opened.Plaintext); err != nil {
-		return nil, &pageErr{http.StatusBadRequest, msgUnverified, "request json: " + err.Error()}
+		return nil, &pageErr{http.StatusBadRequest, MsgUnverified, "request json: " + err.Error()}
 	}
 	if err := f.req.Validate(); err != nil {
-		return nil, &pageErr{http.StatusBadRequest, msgUnverified, "request invalid: " + err.Error()}
+		return nil, &pageErr{http.StatusBadRequest, MsgUnverified, "request invalid: " + err.Error()}
 	}
 	// The query's association id is unprotected: it may only repeat the
 	// sealed one.
 	if a := vals.Get(paramAssociation); a != "" && a != f.req.AssociationID {
-		return nil, &pageErr{http.StatusBadRequest, msgIncomplete, "gspAssociationId differs from the sealed request"}
+		return nil, &pageErr{http.StatusBadRequest, MsgIncomplete, "gspAssociationId differs from the sealed request"}
 	}
 	if f.piaid, err = pickPIAID(m, f.req.PaymentIntegratorAccountID); err != nil {
-		return nil, &pageErr{http.StatusBadRequest, msgUnverified, err.Error()}
+		return nil, &pageErr{http.StatusBadRequest, MsgUnverified, err.Error()}
 	}
 	switch _, err := s.ledger.AuthSession(ctx, f.req.RequestID); {
 	case err == nil:
-		return nil, &pageErr{http.StatusConflict, msgUsed, "requestId already finished"}
+		return nil, &pageErr{http.StatusConflict, MsgUsed, "requestId already finished"}
 	case !errors.Is(err, ledger.ErrNotFound):
 		s.log.ErrorContext(ctx, "weblogin: ledger", "merchant", m.ID, "error", err)
-		return nil, &pageErr{http.StatusServiceUnavailable, msgUnavailable, "ledger unavailable"}
+		return nil, &pageErr{http.StatusServiceUnavailable, MsgUnavailable, "ledger unavailable"}
 	}
 	f.hidden = []hidden{{paramVersion, version}, {paramRequest, sealed}, {paramCallback, cb}}
 	if a := vals.Get(paramAssociation); a != "" {
@@ -331,14 +331,14 @@ func (s *Service) submit(w http.ResponseWriter, r *http.Request, f *flow, name s
 		return
 	case "login":
 	default:
-		render(w, http.StatusBadRequest, pageData{Merchant: name, Message: msgIncomplete}, "")
+		render(w, http.StatusBadRequest, pageData{Merchant: name, Message: MsgIncomplete}, "")
 		return
 	}
 	account := strings.TrimSpace(r.PostForm.Get(fieldAccount))
 	secret := r.PostForm.Get(fieldPassword)
 	if account == "" || secret == "" || len(account) > maxAccountBytes || len(secret) > maxSecretBytes ||
 		!utf8.ValidString(account) || !utf8.ValidString(secret) {
-		s.showForm(w, r, f, name, http.StatusBadRequest, "", msgMissing, false)
+		s.showForm(w, r, f, name, http.StatusBadRequest, "", MsgMissing, false)
 		return
 	}
 	now := s.cfg.Now()
@@ -346,29 +346,29 @@ func (s *Service) submit(w http.ResponseWriter, r *http.Request, f *flow, name s
 	logAttrs := []any{"merchant", f.m.ID, "request_id", f.req.RequestID, "account", accountHash(f.m.ID, account), "ip", ip}
 	if blocked, _ := s.ipLim.blocked(ip, now); blocked {
 		s.log.WarnContext(ctx, "weblogin: ip rate limited", logAttrs...)
-		s.showForm(w, r, f, name, http.StatusTooManyRequests, account, msgIPLimited, true)
+		s.showForm(w, r, f, name, http.StatusTooManyRequests, account, MsgIPLimited, true)
 		return
 	}
 	if blocked, _ := s.acctLim.blocked(acctKey, now); blocked {
 		s.log.WarnContext(ctx, "weblogin: account locked", logAttrs...)
-		s.showForm(w, r, f, name, http.StatusTooManyRequests, account, msgLocked, true)
+		s.showForm(w, r, f, name, http.StatusTooManyRequests, account, MsgLocked, true)
 		return
 	}
 	s.ipLim.add(ip, now)
 	out, cs, err := s.authenticate(ctx, f, account, secret)
 	if err != nil {
 		s.log.ErrorContext(ctx, "weblogin: plugin failed", append(logAttrs, "error", err)...)
-		s.showForm(w, r, f, name, http.StatusServiceUnavailable, account, msgUnavailable, false)
+		s.showForm(w, r, f, name, http.StatusServiceUnavailable, account, MsgUnavailable, false)
 		return
 	}
 	if !out.Authenticated || out.AccountID == "" {
 		locked := s.acctLim.add(acctKey, now)
 		s.log.InfoContext(ctx, "weblogin: login failed", append(logAttrs, "locked", locked)...)
 		if locked {
-			s.showForm(w, r, f, name, http.StatusTooManyRequests, account, msgLocked, true)
+			s.showForm(w, r, f, name, http.StatusTooManyRequests, account, MsgLocked, true)
 			return
 		}
-		s.showForm(w, r, f, name, http.StatusUnauthorized, account, msgWrong, false)
+		s.showForm(w, r, f, name, http.StatusUnauthorized, account, MsgWrong, false)
 		return
 	}
 	s.acctLim.reset(acctKey)
@@ -378,7 +378,7 @@ func (s *Service) submit(w http.ResponseWriter, r *http.Request, f *flow, name s
 		a, err := s.ledger.Association(ctx, f.piaid, f.req.AssociationID)
 		if err != nil && !errors.Is(err, ledger.ErrNotFound) {
 			s.log.ErrorContext(ctx, "weblogin: ledger", append(logAttrs, "error", err)...)
-			s.showForm(w, r, f, name, http.StatusServiceUnavailable, account, msgUnavailable, false)
+			s.showForm(w, r, f, name, http.StatusServiceUnavailable, account, MsgUnavailable, false)
 			return
 		}
 		if err != nil || a.AccountID != out.AccountID {
@@ -429,7 +429,7 @@ func (s *Service) finish(w http.ResponseWriter, r *http.Request, f *flow, name, 
 	sealed, err := f.m.Codec.Seal(ctx, f.ks, resp.AppendJSON(nil))
 	if err != nil {
 		s.log.ErrorContext(ctx, "weblogin: seal response", append(attrs, "error", err)...)
-		render(w, http.StatusServiceUnavailable, pageData{Merchant: name, Message: msgUnavailable}, "")
+		render(w, http.StatusServiceUnavailable, pageData{Merchant: name, Message: MsgUnavailable}, "")
 		return
 	}
 	err = s.ledger.Apply(ctx, func(tx *ledger.Tx) error {
@@ -442,12 +442,12 @@ func (s *Service) finish(w http.ResponseWriter, r *http.Request, f *flow, name, 
 	if errors.Is(err, ledger.ErrDuplicate) {
 		// A concurrent submission of the same request won.
 		s.log.WarnContext(ctx, "weblogin: refused", append(attrs, "reason", "requestId already finished")...)
-		render(w, http.StatusConflict, pageData{Merchant: name, Message: msgUsed}, "")
+		render(w, http.StatusConflict, pageData{Merchant: name, Message: MsgUsed}, "")
 		return
 	}
 	if err != nil {
 		s.log.ErrorContext(ctx, "weblogin: record session", append(attrs, "error", err)...)
-		render(w, http.StatusServiceUnavailable, pageData{Merchant: name, Message: msgUnavailable}, "")
+		render(w, http.StatusServiceUnavailable, pageData{Merchant: name, Message: MsgUnavailable}, "")
 		return
 	}
 	s.log.InfoContext(ctx, "weblogin: finished", attrs...)
