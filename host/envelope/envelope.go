@@ -7,8 +7,20 @@
 // and are encrypted to. The gateway (self = integrator, peer = Google) and the
 // Google simulator (roles swapped) use the same codecs.
 //
-// Codecs hold only configuration, so one value serves any number of
-// goroutines and keysets; the keyset snapshot is passed on every call.
+// Codecs hold only configuration (and buffer pools), so one value serves any
+// number of goroutines and keysets; the keyset snapshot is passed on every
+// call.
+//
+// Errors map to the spec's answers (§9.3) with errors.Is:
+//
+//	ErrTooLarge                  body or decompressed payload over the limits
+//	ErrEncryption (ErrMalformed) invalidPayloadEncryption, HTTP 400
+//	ErrSignature                 invalidPayloadSignature, HTTP 401
+//	ErrNoKey                     our configuration: no usable key (Seal, or a
+//	                             keyset of the wrong kind)
+//
+// *EncryptionError and *SignatureError (errors.As) carry the key ids seen
+// and tried, for logs.
 package envelope
 
 import (
@@ -44,7 +56,8 @@ type Codec interface {
 	ContentType() string
 	// Open decrypts body with one of ks's usable self keys and verifies that
 	// at least one signature is by a usable, unexpired peer key. Errors match
-	// ErrTooLarge, ErrMalformed, ErrEncryption or ErrSignature.
+	// ErrTooLarge, ErrMalformed, ErrEncryption or ErrSignature (ErrNoKey if
+	// ks is nil or of the other kind); on error the result is nil.
 	Open(ctx context.Context, ks *keystore.Keyset, body []byte) (*Opened, error)
 	// Seal signs plaintext with ks's self primary key and encrypts it to the
 	// peer recipients. It fails with ErrNoKey when either is missing.
@@ -96,18 +109,24 @@ type PGPConfig struct {
 	// in its preferences (gpg keys do). Open accepts compressed (ZIP, ZLIB,
 	// BZIP2) and uncompressed messages.
 	Compress bool
+	// SignWithAllActive makes Seal sign with the self primary key and every
+	// active self key (spec §9.1: "sign payloads with multiple PGP keys"),
+	// so a peer that has not yet imported our new key still verifies. Such
+	// messages always use SHA-384 and AES-256, whatever the recipients'
+	// preferences. Default: the primary key alone.
+	SignWithAllActive bool
 }
 
 // JOSEConfig tunes the JOSE codec. Empty lists select the defaults.
 type JOSEConfig struct {
 	// KeyAlgorithms are the JWE "alg" values Open accepts. Default
-	// DefaultJWEKeyAlgorithms.
+	// DefaultJWEKeyAlgorithms().
 	KeyAlgorithms []string
 	// ContentEncryptions are the JWE "enc" values Open accepts. Default
-	// DefaultJWEContentEncryptions.
+	// DefaultJWEContentEncryptions().
 	ContentEncryptions []string
 	// SignatureAlgorithms are the JWS "alg" values Open accepts. Default
-	// DefaultJWSAlgorithms.
+	// DefaultJWSAlgorithms().
 	SignatureAlgorithms []string
 
 	// EmitKeyAlgorithm is the JWE "alg" Seal uses for RSA recipients.
@@ -128,15 +147,25 @@ type JOSEConfig struct {
 	NoCompression bool
 }
 
-// Default algorithm lists of the JOSE codec. They include what the spec
-// names (RSA1_5 with AES-CBC-HMAC) and the modern choices (RSA-OAEP-256,
-// A256GCM, PS256, ES256). Symmetric algorithms ("dir", HS*, A*KW) and "none"
-// are never accepted whatever the configuration.
-var (
-	DefaultJWEKeyAlgorithms      = []string{"RSA1_5", "RSA-OAEP-256", "ECDH-ES+A256KW"}
-	DefaultJWEContentEncryptions = []string{"A128CBC-HS256", "A192CBC-HS384", "A256CBC-HS512", "A256GCM"}
-	DefaultJWSAlgorithms         = []string{"RS256", "PS256", "ES256"}
-)
+// DefaultJWEKeyAlgorithms returns the JWE "alg" values Open accepts by
+// default: the spec's RSA1_5 (Go decrypts it with implicit rejection, in
+// constant time), RSA-OAEP-256, and ECDH-ES+A256KW for EC keys. Symmetric
+// algorithms ("dir", A*KW, PBES2) are never accepted whatever the
+// configuration.
+func DefaultJWEKeyAlgorithms() []string {
+	return []string{"RSA1_5", "RSA-OAEP-256", "ECDH-ES+A256KW"}
+}
+
+// DefaultJWEContentEncryptions returns the JWE "enc" values Open accepts by
+// default: the spec's AES-CBC-HMAC family and A256GCM.
+func DefaultJWEContentEncryptions() []string {
+	return []string{"A128CBC-HS256", "A192CBC-HS384", "A256CBC-HS512", "A256GCM"}
+}
+
+// DefaultJWSAlgorithms returns the JWS "alg" values Open accepts by default.
+// "none" and HMAC (HS*) are never accepted whatever the configuration: the
+// peer key is public, so a MAC keyed with it proves nothing.
+func DefaultJWSAlgorithms() []string { return []string{"RS256", "PS256", "ES256"} }
 
 const defaultMaxBody = 1 << 20
 
@@ -152,13 +181,13 @@ func (c Config) withDefaults() Config {
 	}
 	j := &c.JOSE
 	if len(j.KeyAlgorithms) == 0 {
-		j.KeyAlgorithms = DefaultJWEKeyAlgorithms
+		j.KeyAlgorithms = DefaultJWEKeyAlgorithms()
 	}
 	if len(j.ContentEncryptions) == 0 {
-		j.ContentEncryptions = DefaultJWEContentEncryptions
+		j.ContentEncryptions = DefaultJWEContentEncryptions()
 	}
 	if len(j.SignatureAlgorithms) == 0 {
-		j.SignatureAlgorithms = DefaultJWSAlgorithms
+		j.SignatureAlgorithms = DefaultJWSAlgorithms()
 	}
 	if j.EmitKeyAlgorithm == "" {
 		j.EmitKeyAlgorithm = "RSA-OAEP-256"

@@ -82,7 +82,7 @@ func TestRoundTripJOSE(t *testing.T) {
 	type combo struct{ key, enc, sig string }
 	var combos []combo
 	for _, k := range []string{"RSA1_5", "RSA-OAEP-256"} {
-		for _, e := range DefaultJWEContentEncryptions {
+		for _, e := range DefaultJWEContentEncryptions() {
 			for _, s := range []string{"RS256", "PS256"} {
 				combos = append(combos, combo{k, e, s})
 			}
@@ -373,5 +373,29 @@ func TestOpenNegativeCommon(t *testing.T) {
 				t.Errorf("wrong key: %#v, want recipients listed and nothing tried", err)
 			}
 		})
+	}
+}
+
+// TestSignWithAllActive: during our rotation a peer that trusts either of our
+// keys verifies the response.
+func TestSignWithAllActive(t *testing.T) {
+	ctx := context.Background()
+	P, A := keystore.StatePrimary, keystore.StateActive
+	c := mustCodec(t, FormatPGP, Config{PGP: PGPConfig{SignWithAllActive: true}})
+	body, err := c.Seal(ctx, pgpKeyset(t, self("gw-a", A), self("gw-b", P), self("gw-3072", keystore.StateRetiring), peer("google-1", P)), payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		trusts string
+		want   error
+	}{{"gw-a", nil}, {"gw-b", nil}, {"gw-3072", ErrSignature}} {
+		op, err := c.Open(ctx, pgpKeyset(t, self("google-1", P), peer(tc.trusts, P)), body)
+		if !errors.Is(err, tc.want) {
+			t.Errorf("peer trusting %s: %v, want %v", tc.trusts, err, tc.want)
+		}
+		if err == nil && op.VerifiedBy != fx(t, tc.trusts).ID() {
+			t.Errorf("verified by %s", op.VerifiedBy)
+		}
 	}
 }

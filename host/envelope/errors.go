@@ -44,6 +44,7 @@ type EncryptionError struct {
 	Err error
 }
 
+// Error implements error; it names key ids but never payload content.
 func (e *EncryptionError) Error() string {
 	var b strings.Builder
 	if e.Malformed {
@@ -84,6 +85,7 @@ type SignatureError struct {
 	Err error
 }
 
+// Error implements error; it names key ids but never payload content.
 func (e *SignatureError) Error() string {
 	var b strings.Builder
 	b.WriteString("envelope: no valid signature by a trusted key: ")

@@ -204,13 +204,15 @@ func TestUsToGPG(t *testing.T) {
 		name       string
 		cfg        PGPConfig
 		ks         *keystore.Keyset
-		signer     string
+		signers    []string
 		recipients []string
 	}{
-		{"binary unpadded, two recipients", PGPConfig{}, pgpKeyset(t, self("gw-a", P), peer("google-1", P), peer("google-2", A)), "gw-a", []string{"google-1", "google-2"}},
-		{"armored padded compressed", PGPConfig{Armor: true, Padded: true, Compress: true}, pgpKeyset(t, self("gw-a", P), peer("google-1", P)), "gw-a", []string{"google-1"}},
-		{"after rotation", PGPConfig{}, pgpKeyset(t, self("gw-a", keystore.StateRetiring), self("gw-b", P), peer("google-2", P), peer("google-1", keystore.StateRetiring)), "gw-b", []string{"google-2"}},
-		{"RSA-3072", PGPConfig{}, pgpKeyset(t, self("gw-3072", P), peer("google-3072", P)), "gw-3072", []string{"google-3072"}},
+		{"binary unpadded, two recipients", PGPConfig{}, pgpKeyset(t, self("gw-a", P), peer("google-1", P), peer("google-2", A)), []string{"gw-a"}, []string{"google-1", "google-2"}},
+		{"armored padded compressed", PGPConfig{Armor: true, Padded: true, Compress: true}, pgpKeyset(t, self("gw-a", P), peer("google-1", P)), []string{"gw-a"}, []string{"google-1"}},
+		{"after rotation", PGPConfig{}, pgpKeyset(t, self("gw-a", keystore.StateRetiring), self("gw-b", P), peer("google-2", P), peer("google-1", keystore.StateRetiring)), []string{"gw-b"}, []string{"google-2"}},
+		{"RSA-3072", PGPConfig{}, pgpKeyset(t, self("gw-3072", P), peer("google-3072", P)), []string{"gw-3072"}, []string{"google-3072"}},
+		{"signed by all active keys, two recipients", PGPConfig{SignWithAllActive: true}, pgpKeyset(t, self("gw-a", A), self("gw-b", P), self("gw-3072", keystore.StateRetiring), peer("google-1", P), peer("google-2", A)), []string{"gw-b", "gw-a"}, []string{"google-1", "google-2"}},
+		{"signed by all active keys, compressed armored", PGPConfig{SignWithAllActive: true, Compress: true, Armor: true}, pgpKeyset(t, self("gw-a", A), self("gw-b", P), peer("google-1", P)), []string{"gw-b", "gw-a"}, []string{"google-1"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := mustCodec(t, FormatPGP, Config{PGP: tc.cfg})
@@ -231,6 +233,7 @@ func TestUsToGPG(t *testing.T) {
 			}
 			status := map[string][]string{}
 			var encTo []string
+			var validSigs [][]string
 			for _, line := range strings.Split(stderr, "\n") {
 				f := strings.Fields(line)
 				if len(f) < 2 || f[0] != "[GNUPG:]" {
@@ -240,13 +243,26 @@ func TestUsToGPG(t *testing.T) {
 				if f[1] == "ENC_TO" {
 					encTo = append(encTo, f[2])
 				}
+				if f[1] == "VALIDSIG" {
+					validSigs = append(validSigs, f[2:])
+				}
 			}
-			vs := status["VALIDSIG"]
-			if len(vs) < 8 || vs[0] != fx(t, tc.signer).ID() {
-				t.Fatalf("VALIDSIG %v, want signer %s\n%s", vs, tc.signer, stderr)
+			if len(validSigs) != len(tc.signers) {
+				t.Fatalf("%d valid signatures, want %d\n%s", len(validSigs), len(tc.signers), stderr)
 			}
-			if vs[7] != "9" { // hash algorithm 9 = SHA-384
-				t.Errorf("signature hash algorithm %s, want 9 (SHA384)", vs[7])
+			for _, signer := range tc.signers {
+				found := false
+				for _, vs := range validSigs {
+					if len(vs) >= 8 && vs[0] == fx(t, signer).ID() {
+						found = true
+						if vs[7] != "9" { // hash algorithm 9 = SHA-384
+							t.Errorf("signature by %s: hash algorithm %s, want 9 (SHA384)", signer, vs[7])
+						}
+					}
+				}
+				if !found {
+					t.Errorf("no valid signature by %s\n%s", signer, stderr)
+				}
 			}
 			if di := status["DECRYPTION_INFO"]; len(di) < 2 || di[0] != "2" || di[1] != "9" {
 				t.Errorf("DECRYPTION_INFO %v, want MDC (2) and AES256 (9)", di)

@@ -124,7 +124,7 @@ func TestNodeToUs(t *testing.T) {
 		return r
 	}
 	var joseReqs, nodeJoseReqs []nodeReq
-	for _, enc := range DefaultJWEContentEncryptions {
+	for _, enc := range DefaultJWEContentEncryptions() {
 		for _, sig := range []string{"RS256", "PS256"} {
 			for _, zip := range []bool{true, false} {
 				joseReqs = append(joseReqs, mk("google-1", "gw-a", "RSA-OAEP-256", enc, sig, zip, true))
@@ -195,12 +195,12 @@ func TestUsToNode(t *testing.T) {
 		cfg.KeyAlgorithms = nil
 		return nodeReq{
 			DecJwk: privJWK(t, dec), VerifyJwks: all("gw-a", "gw-3072", "ec-gw"),
-			KeyAlgs: DefaultJWEKeyAlgorithms, Encs: DefaultJWEContentEncryptions, SigAlgs: DefaultJWSAlgorithms,
+			KeyAlgs: DefaultJWEKeyAlgorithms(), Encs: DefaultJWEContentEncryptions(), SigAlgs: DefaultJWSAlgorithms(),
 			name: fmt.Sprintf("%+v", cfg), cfg: &cfg, ks: ks,
 		}
 	}
 	var joseReqs, rsa15Reqs []nodeReq
-	for _, enc := range DefaultJWEContentEncryptions {
+	for _, enc := range DefaultJWEContentEncryptions() {
 		for _, sig := range []string{"RS256", "PS256"} {
 			for _, noZip := range []bool{false, true} {
 				joseReqs = append(joseReqs, mk(gw, "google-1", JOSEConfig{EmitKeyAlgorithm: "RSA-OAEP-256", EmitContentEncryption: enc, EmitSignatureAlgorithm: sig, NoCompression: noZip}))

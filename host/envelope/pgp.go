@@ -97,7 +97,7 @@ func (c *pgpCodec) Open(ctx context.Context, ks *keystore.Keyset, body []byte) (
 		return nil, malformed("bad ASCII armor", err)
 	}
 
-	eks, _, err := readEncryptedHead(msg)
+	eks, _, _, err := readEncryptedHead(msg)
 	if err != nil {
 		return nil, err
 	}
@@ -168,16 +168,17 @@ type pgpCandidate struct {
 // readEncryptedHead parses msg up to its encrypted data packet (without
 // decrypting anything), refusing
 // messages that are not encrypted or lack integrity protection.
-func readEncryptedHead(msg []byte) ([]*packet.EncryptedKey, packet.EncryptedDataPacket, error) {
-	pr := packet.NewReader(bytes.NewReader(msg))
+func readEncryptedHead(msg []byte) ([]*packet.EncryptedKey, packet.EncryptedDataPacket, *bytes.Reader, error) {
+	br := bytes.NewReader(msg)
+	pr := packet.NewReader(br)
 	var eks []*packet.EncryptedKey
 	for {
 		p, err := pr.Next()
 		if err == io.EOF {
-			return nil, nil, malformed("no encrypted data packet", nil)
+			return nil, nil, nil, malformed("no encrypted data packet", nil)
 		}
 		if err != nil {
-			return nil, nil, malformed("not an OpenPGP message", err)
+			return nil, nil, nil, malformed("not an OpenPGP message", err)
 		}
 		switch p := p.(type) {
 		case *packet.EncryptedKey:
@@ -186,18 +187,18 @@ func readEncryptedHead(msg []byte) ([]*packet.EncryptedKey, packet.EncryptedData
 			// Passphrase-encrypted session keys are not part of the protocol.
 		case *packet.SymmetricallyEncrypted:
 			if !p.IntegrityProtected {
-				return nil, nil, malformed("message is not integrity protected (no MDC)", nil)
+				return nil, nil, nil, malformed("message is not integrity protected (no MDC)", nil)
 			}
 			if len(eks) == 0 {
-				return nil, nil, malformed("no public-key encrypted session key", nil)
+				return nil, nil, nil, malformed("no public-key encrypted session key", nil)
 			}
-			return eks, p, nil
+			return eks, p, br, nil
 		case *packet.AEADEncrypted:
 			// The pre-standard (RFC 4880bis v5) AEAD packet; RFC 9580 uses
 			// SEIPD v2 instead, which is accepted above.
-			return nil, nil, malformed("unsupported AEAD encrypted data packet", nil)
+			return nil, nil, nil, malformed("unsupported AEAD encrypted data packet", nil)
 		default:
-			return nil, nil, malformed(fmt.Sprintf("unexpected packet %T before encrypted data", p), nil)
+			return nil, nil, nil, malformed(fmt.Sprintf("unexpected packet %T before encrypted data", p), nil)
 		}
 	}
 }
@@ -225,7 +226,7 @@ func allowedHash(h crypto.Hash) bool {
 // microseconds next to the RSA operation. It returns the literal data and
 // the signature packets, after the integrity check has passed.
 func (c *pgpCodec) decrypt(msg []byte, cand pgpCandidate) ([]byte, []*packet.Signature, error) {
-	eks, edp, err := readEncryptedHead(msg)
+	eks, edp, outer, err := readEncryptedHead(msg)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -253,7 +254,15 @@ func (c *pgpCodec) decrypt(msg []byte, cand pgpCandidate) ([]byte, []*packet.Sig
 	if sessionErr != nil {
 		return nil, nil, fmt.Errorf("session key: %w", sessionErr)
 	}
-	return lit, sigs, err
+	if err != nil {
+		return nil, nil, err
+	}
+	// Nothing may follow the encrypted data: unauthenticated trailing
+	// packets (a stray signature, a second MDC) are refused, as gpg does.
+	if outer.Len() != 0 {
+		return nil, nil, fmt.Errorf("%d bytes after the encrypted packet", outer.Len())
+	}
+	return lit, sigs, nil
 }
 
 // readDecrypted decrypts the data packet and collects the literal data and
@@ -469,15 +478,21 @@ func (c *pgpCodec) Seal(ctx context.Context, ks *keystore.Keyset, plaintext []by
 		}
 		armorW, out = w, w
 	}
-	pt, err := openpgp.Encrypt(out, to, signer.PGP, &openpgp.FileHints{IsBinary: true}, pcfg)
-	if err != nil {
-		return nil, fmt.Errorf("envelope: pgp encrypt: %w", err)
-	}
-	if _, err := pt.Write(plaintext); err != nil {
-		return nil, fmt.Errorf("envelope: pgp encrypt: %w", err)
-	}
-	if err := pt.Close(); err != nil {
-		return nil, fmt.Errorf("envelope: pgp encrypt: %w", err)
+	if c.cfg.PGP.SignWithAllActive {
+		if err := c.sealMulti(out, to, pgpSigners(ks, now), plaintext, pcfg); err != nil {
+			return nil, fmt.Errorf("envelope: pgp encrypt: %w", err)
+		}
+	} else {
+		pt, err := openpgp.Encrypt(out, to, signer.PGP, &openpgp.FileHints{IsBinary: true}, pcfg)
+		if err != nil {
+			return nil, fmt.Errorf("envelope: pgp encrypt: %w", err)
+		}
+		if _, err := pt.Write(plaintext); err != nil {
+			return nil, fmt.Errorf("envelope: pgp encrypt: %w", err)
+		}
+		if err := pt.Close(); err != nil {
+			return nil, fmt.Errorf("envelope: pgp encrypt: %w", err)
+		}
 	}
 	if armorW != nil {
 		if err := armorW.Close(); err != nil {

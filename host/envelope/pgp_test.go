@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"io"
 	"testing"
 	"time"
 
@@ -50,6 +51,33 @@ func signedBy(t testing.TB, signer string, pl []byte, h crypto.Hash) []byte {
 	}
 	w.Write(pl)
 	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// lastSignature returns the serialized last signature packet of msg.
+func lastSignature(t testing.TB, msg []byte) []byte {
+	t.Helper()
+	pr := packet.NewReader(bytes.NewReader(msg))
+	var sig *packet.Signature
+	for {
+		p, err := pr.Next()
+		if err != nil {
+			break
+		}
+		if lit, ok := p.(*packet.LiteralData); ok {
+			io.Copy(io.Discard, lit.Body)
+		}
+		if s, ok := p.(*packet.Signature); ok {
+			sig = s
+		}
+	}
+	if sig == nil {
+		t.Fatal("no signature")
+	}
+	var buf bytes.Buffer
+	if err := sig.Serialize(&buf); err != nil {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
@@ -122,6 +150,8 @@ func TestOpenPGPHostile(t *testing.T) {
 		{"signature without literal data", b64url(encryptRaw(t, good[len(good)-300:], "gw-a")), ErrEncryption},
 		{"no MDC", b64url(noMDC.Bytes()), ErrMalformed},
 		{"tampered session key", b64url(flipByte(full, 40)), ErrEncryption},
+		{"trailing packet after the encrypted data", b64url(append(append([]byte(nil), full...), 0xC0, 0x01, 0x00)), ErrEncryption},
+		{"trailing signature after the encrypted data", b64url(append(encryptRaw(t, literalOnly(t, payload), "gw-a"), lastSignature(t, good)...)), ErrEncryption},
 		{"zip bomb", bomb, ErrTooLarge},
 		{"armor of a public key", []byte(base64.URLEncoding.EncodeToString(fx(t, "google-1").armoredPub)), ErrMalformed},
 		{"binary public key", b64url(fx(t, "google-1").pub.PrimaryKey.Fingerprint), ErrMalformed},
