@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"database/sql"
@@ -319,6 +320,10 @@ func (b *adminBackend) PluginVersions(ctx context.Context, merchantID string) ([
 func (b *adminBackend) UploadPlugin(ctx context.Context, merchantID string, up admin.PluginUpload) (admin.PluginVersion, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if !bytes.HasPrefix(up.Wasm, []byte("\x00asm")) {
+		return admin.PluginVersion{}, fmt.Errorf("%w: not a WebAssembly module (no \\0asm header); upload the .wasm file the build wrote",
+			admin.ErrPluginRefused)
+	}
 	sum := sha256.Sum256(up.Wasm)
 	got := hex.EncodeToString(sum[:])
 	if up.SHA256 != "" && !strings.EqualFold(up.SHA256, got) {
@@ -340,7 +345,9 @@ func (b *adminBackend) UploadPlugin(ctx context.Context, merchantID string, up a
 	// Compile and warm before anything is stored: the warm-up call runs
 	// the plugin's configuration check, so a refused module or
 	// configuration leaves the registry and traffic untouched.
+	loadedHere := false
 	if !slices.ContainsFunc(b.g.Plugins.Versions(merchantID), func(v runtime.VersionInfo) bool { return v.Version == up.Version }) {
+		loadedHere = true
 		start := time.Now()
 		info, err := b.g.Plugins.Load(ctx, merchantID, runtime.VersionSpec{Version: up.Version, Wasm: up.Wasm, SHA256: got, Config: cfg})
 		if err != nil {
@@ -355,6 +362,9 @@ func (b *adminBackend) UploadPlugin(ctx context.Context, merchantID string, up a
 	}
 	if _, err := b.g.Registry.AddPluginVersion(ctx, PluginVersion{MerchantID: merchantID, Version: up.Version,
 		SHA256: got, Wasm: up.Wasm, Config: cfg}); err != nil {
+		if loadedHere {
+			_ = b.g.Plugins.Unload(merchantID, up.Version) // not stored: do not keep it warm
+		}
 		return admin.PluginVersion{}, err
 	}
 	if up.Activate {
