@@ -40,18 +40,25 @@ func (m *AcceptRemittanceStatementRequest) decodeJSON(d *jsonx.Decoder) {
 	}
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
-		switch string(d.Key()) {
-		case "requestHeader":
+		switch d.KeyHash() {
+		case 0x9e6ea16d2dc37050: // "requestHeader"
+			if !(d.KeyIs(13, 0x4874736575716572, 0x7265646165, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 0) {
 				m.RequestHeader.decodeJSON(d)
 			}
-		case "statementId":
+			continue
+		case 0xaf6942f46ae9bd64: // "statementId"
+			if !(d.KeyIs(11, 0x6e656d6574617473, 0x644974, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 1) {
 				m.StatementID = d.String()
 			}
-		default:
-			d.Unknown()
+			continue
 		}
+		d.Unknown()
 	}
 }
 
@@ -116,18 +123,25 @@ func (m *AcceptRemittanceStatementResponse) decodeJSON(d *jsonx.Decoder) {
 	}
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
-		switch string(d.Key()) {
-		case "responseHeader":
+		switch d.KeyHash() {
+		case 0xad2a7ce814723f2: // "responseHeader"
+			if !(d.KeyIs(14, 0x65736e6f70736572, 0x726564616548, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 0) {
 				m.ResponseHeader.decodeJSON(d)
 			}
-		case "result":
+			continue
+		case 0x8cb131e724c46696: // "result"
+			if !(d.KeyIs(6, 0x746c75736572, 0x0, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 1) {
 				m.Result.decodeJSON(d)
 			}
-		default:
-			d.Unknown()
+			continue
 		}
+		d.Unknown()
 	}
 }
 
@@ -209,33 +223,52 @@ func (m *AcceptRemittanceStatementWithModificationsRequest) decodeJSON(d *jsonx.
 	}
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
-		switch string(d.Key()) {
-		case "requestHeader":
+		switch d.KeyHash() {
+		case 0x9e6ea16d2dc37050: // "requestHeader"
+			if !(d.KeyIs(13, 0x4874736575716572, 0x7265646165, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 0) {
 				m.RequestHeader.decodeJSON(d)
 			}
-		case "statementId":
+			continue
+		case 0xaf6942f46ae9bd64: // "statementId"
+			if !(d.KeyIs(11, 0x6e656d6574617473, 0x644974, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 1) {
 				m.StatementID = d.String()
 			}
-		case "feeToVatModification":
+			continue
+		case 0x4161089897bc646b: // "feeToVatModification"
+			if !(d.KeyIs(20, 0x7461566f54656566, 0x6163696669646f4d, 0x6e6f6974, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 2) {
 				m.FeeToVatModification = new(FeeToVatModification)
 				m.FeeToVatModification.decodeJSON(d)
 			}
-		case "settlementExchangeRateModification":
+			continue
+		case 0xc98f922117b1a0c1: // "settlementExchangeRateModification"
+			if !(d.KeyIs(34, 0x656d656c74746573, 0x6e6168637845746e, 0x6f4d657461526567, 0x6974616369666964) && string(d.Key()[32:]) == "on") {
+				break
+			}
 			if d.Field(&seen, 3) {
 				m.SettlementExchangeRateModification = new(SettlementExchangeRateModification)
 				m.SettlementExchangeRateModification.decodeJSON(d)
 			}
-		case "feeToVatAndSettlementExchangeRateModification":
+			continue
+		case 0x76d5a60af35b4add: // "feeToVatAndSettlementExchangeRateModification"
+			if !(d.KeyIs(45, 0x7461566f54656566, 0x6c74746553646e41, 0x637845746e656d65, 0x74615265676e6168) && string(d.Key()[32:]) == "eModification") {
+				break
+			}
 			if d.Field(&seen, 4) {
 				m.FeeToVatAndSettlementExchangeRateModification = new(FeeToVatAndSettlementExchangeRateModification)
 				m.FeeToVatAndSettlementExchangeRateModification.decodeJSON(d)
 			}
-		default:
-			d.Unknown()
+			continue
 		}
+		d.Unknown()
 	}
 }
 
@@ -325,23 +358,34 @@ func (m *AcceptRemittanceStatementWithModificationsResponse) decodeJSON(d *jsonx
 	}
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
-		switch string(d.Key()) {
-		case "responseHeader":
+		switch d.KeyHash() {
+		case 0xad2a7ce814723f2: // "responseHeader"
+			if !(d.KeyIs(14, 0x65736e6f70736572, 0x726564616548, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 0) {
 				m.ResponseHeader.decodeJSON(d)
 			}
-		case "result":
+			continue
+		case 0x8cb131e724c46696: // "result"
+			if !(d.KeyIs(6, 0x746c75736572, 0x0, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 1) {
 				m.Result.decodeJSON(d)
 			}
-		case "modifiedTotalDueByIntegrator":
+			continue
+		case 0xab11e418c1090c4: // "modifiedTotalDueByIntegrator"
+			if !(d.KeyIs(28, 0x6465696669646f6d, 0x6575446c61746f54, 0x726765746e497942, 0x726f7461)) {
+				break
+			}
 			if d.Field(&seen, 2) {
 				m.ModifiedTotalDueByIntegrator = new(Amount)
 				m.ModifiedTotalDueByIntegrator.decodeJSON(d)
 			}
-		default:
-			d.Unknown()
+			continue
 		}
+		d.Unknown()
 	}
 }
 
@@ -412,15 +456,18 @@ func (m *AccountClosed) decodeJSON(d *jsonx.Decoder) {
 	}
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
-		switch string(d.Key()) {
-		case "rawResult":
+		switch d.KeyHash() {
+		case 0x851786b79dd1b466: // "rawResult"
+			if !(d.KeyIs(9, 0x6c75736552776172, 0x74, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 0) {
 				m.RawResult = new(RawResult)
 				m.RawResult.decodeJSON(d)
 			}
-		default:
-			d.Unknown()
+			continue
 		}
+		d.Unknown()
 	}
 }
 
@@ -477,15 +524,18 @@ func (m *AccountClosedAccountTakenOver) decodeJSON(d *jsonx.Decoder) {
 	}
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
-		switch string(d.Key()) {
-		case "rawResult":
+		switch d.KeyHash() {
+		case 0x851786b79dd1b466: // "rawResult"
+			if !(d.KeyIs(9, 0x6c75736552776172, 0x74, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 0) {
 				m.RawResult = new(RawResult)
 				m.RawResult.decodeJSON(d)
 			}
-		default:
-			d.Unknown()
+			continue
 		}
+		d.Unknown()
 	}
 }
 
@@ -542,15 +592,18 @@ func (m *AccountClosedFraud) decodeJSON(d *jsonx.Decoder) {
 	}
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
-		switch string(d.Key()) {
-		case "rawResult":
+		switch d.KeyHash() {
+		case 0x851786b79dd1b466: // "rawResult"
+			if !(d.KeyIs(9, 0x6c75736552776172, 0x74, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 0) {
 				m.RawResult = new(RawResult)
 				m.RawResult.decodeJSON(d)
 			}
-		default:
-			d.Unknown()
+			continue
 		}
+		d.Unknown()
 	}
 }
 
@@ -607,15 +660,18 @@ func (m *AccountNotEligible) decodeJSON(d *jsonx.Decoder) {
 	}
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
-		switch string(d.Key()) {
-		case "rawResult":
+		switch d.KeyHash() {
+		case 0x851786b79dd1b466: // "rawResult"
+			if !(d.KeyIs(9, 0x6c75736552776172, 0x74, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 0) {
 				m.RawResult = new(RawResult)
 				m.RawResult.decodeJSON(d)
 			}
-		default:
-			d.Unknown()
+			continue
 		}
+		d.Unknown()
 	}
 }
 
@@ -672,15 +728,18 @@ func (m *AccountOnHold) decodeJSON(d *jsonx.Decoder) {
 	}
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
-		switch string(d.Key()) {
-		case "rawResult":
+		switch d.KeyHash() {
+		case 0x851786b79dd1b466: // "rawResult"
+			if !(d.KeyIs(9, 0x6c75736552776172, 0x74, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 0) {
 				m.RawResult = new(RawResult)
 				m.RawResult.decodeJSON(d)
 			}
-		default:
-			d.Unknown()
+			continue
 		}
+		d.Unknown()
 	}
 }
 
@@ -737,18 +796,25 @@ func (m *Amount) decodeJSON(d *jsonx.Decoder) {
 	}
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
-		switch string(d.Key()) {
-		case "amountMicros":
+		switch d.KeyHash() {
+		case 0x1c5e4f7a59deecbf: // "amountMicros"
+			if !(d.KeyIs(12, 0x694d746e756f6d61, 0x736f7263, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 0) {
 				m.AmountMicros = d.Int64()
 			}
-		case "currencyCode":
+			continue
+		case 0xedc742ed7ce800d0: // "currencyCode"
+			if !(d.KeyIs(12, 0x79636e6572727563, 0x65646f43, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 1) {
 				m.CurrencyCode = d.String()
 			}
-		default:
-			d.Unknown()
+			continue
 		}
+		d.Unknown()
 	}
 }
 
@@ -821,30 +887,49 @@ func (m *AssociateAccountRequest) decodeJSON(d *jsonx.Decoder) {
 	}
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
-		switch string(d.Key()) {
-		case "requestHeader":
+		switch d.KeyHash() {
+		case 0x9e6ea16d2dc37050: // "requestHeader"
+			if !(d.KeyIs(13, 0x4874736575716572, 0x7265646165, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 0) {
 				m.RequestHeader.decodeJSON(d)
 			}
-		case "googlePaymentToken":
+			continue
+		case 0xbcd99c480a19520a: // "googlePaymentToken"
+			if !(d.KeyIs(18, 0x6150656c676f6f67, 0x6b6f54746e656d79, 0x6e65, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 1) {
 				m.GooglePaymentToken.decodeJSON(d)
 			}
-		case "authenticationRequestId":
+			continue
+		case 0xf7e8b410dff3f157: // "authenticationRequestId"
+			if !(d.KeyIs(23, 0x69746e6568747561, 0x65526e6f69746163, 0x64497473657571, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 2) {
 				m.AuthenticationRequestID = d.String()
 			}
-		case "associationId":
+			continue
+		case 0x72bc6b949ce3106d: // "associationId"
+			if !(d.KeyIs(13, 0x746169636f737361, 0x64496e6f69, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 3) {
 				m.AssociationID = d.String()
 			}
-		case "provideUserInformation":
+			continue
+		case 0x60a472e838d5bc85: // "provideUserInformation"
+			if !(d.KeyIs(22, 0x55656469766f7270, 0x726f666e49726573, 0x6e6f6974616d, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 4) {
 				m.ProvideUserInformation = d.Bool()
 			}
-		default:
-			d.Unknown()
+			continue
 		}
+		d.Unknown()
 	}
 }
 
@@ -921,18 +1006,25 @@ func (m *AssociateAccountResponse) decodeJSON(d *jsonx.Decoder) {
 	}
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
-		switch string(d.Key()) {
-		case "responseHeader":
+		switch d.KeyHash() {
+		case 0xad2a7ce814723f2: // "responseHeader"
+			if !(d.KeyIs(14, 0x65736e6f70736572, 0x726564616548, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 0) {
 				m.ResponseHeader.decodeJSON(d)
 			}
-		case "result":
+			continue
+		case 0x8cb131e724c46696: // "result"
+			if !(d.KeyIs(6, 0x746c75736572, 0x0, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 1) {
 				m.Result.decodeJSON(d)
 			}
-		default:
-			d.Unknown()
+			continue
 		}
+		d.Unknown()
 	}
 }
 
@@ -1009,30 +1101,45 @@ func (m *AssociateAccountResult) decodeJSON(d *jsonx.Decoder) {
 	}
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
-		switch string(d.Key()) {
-		case "success":
+		switch d.KeyHash() {
+		case 0x3bed1c80a16b9283: // "success"
+			if !(d.KeyIs(7, 0x73736563637573, 0x0, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 0) {
 				m.Success = new(AssociateAccountSuccess)
 				m.Success.decodeJSON(d)
 			}
-		case "userAuthenticationFailed":
+			continue
+		case 0xf6a5691ef0540539: // "userAuthenticationFailed"
+			if !(d.KeyIs(24, 0x6874754172657375, 0x6974616369746e65, 0x64656c6961466e6f, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 1) {
 				m.UserAuthenticationFailed = new(UserAuthenticationFailed)
 				m.UserAuthenticationFailed.decodeJSON(d)
 			}
-		case "accountNotEligible":
+			continue
+		case 0xf82862d5f4b44d95: // "accountNotEligible"
+			if !(d.KeyIs(18, 0x4e746e756f636361, 0x626967696c45746f, 0x656c, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 2) {
 				m.AccountNotEligible = new(AccountNotEligible)
 				m.AccountNotEligible.decodeJSON(d)
 			}
-		case "accountClosed":
+			continue
+		case 0x3a57601ccf1bf768: // "accountClosed"
+			if !(d.KeyIs(13, 0x43746e756f636361, 0x6465736f6c, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 3) {
 				m.AccountClosed = new(AccountClosed)
 				m.AccountClosed.decodeJSON(d)
 			}
-		default:
-			d.Unknown()
+			continue
 		}
+		d.Unknown()
 	}
 }
 
@@ -1126,15 +1233,18 @@ func (m *AssociateAccountSuccess) decodeJSON(d *jsonx.Decoder) {
 	}
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
-		switch string(d.Key()) {
-		case "userInformation":
+		switch d.KeyHash() {
+		case 0xcfb3c90ca6a4d1be: // "userInformation"
+			if !(d.KeyIs(15, 0x6f666e4972657375, 0x6e6f6974616d72, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 0) {
 				m.UserInformation = new(UserInformation)
 				m.UserInformation.decodeJSON(d)
 			}
-		default:
-			d.Unknown()
+			continue
 		}
+		d.Unknown()
 	}
 }
 
@@ -1193,18 +1303,25 @@ func (m *AssociateInput) decodeJSON(d *jsonx.Decoder) {
 	}
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
-		switch string(d.Key()) {
-		case "request":
+		switch d.KeyHash() {
+		case 0x8c22e1f96c316a49: // "request"
+			if !(d.KeyIs(7, 0x74736575716572, 0x0, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 0) {
 				m.Request.decodeJSON(d)
 			}
-		case "accountId":
+			continue
+		case 0x8e5a9e660c763b4f: // "accountId"
+			if !(d.KeyIs(9, 0x49746e756f636361, 0x64, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 1) {
 				m.AccountID = d.String()
 			}
-		default:
-			d.Unknown()
+			continue
 		}
+		d.Unknown()
 	}
 }
 
@@ -1261,14 +1378,17 @@ func (m *AssociateOutput) decodeJSON(d *jsonx.Decoder) {
 	}
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
-		switch string(d.Key()) {
-		case "result":
+		switch d.KeyHash() {
+		case 0x8cb131e724c46696: // "result"
+			if !(d.KeyIs(6, 0x746c75736572, 0x0, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 0) {
 				m.Result.decodeJSON(d)
 			}
-		default:
-			d.Unknown()
+			continue
 		}
+		d.Unknown()
 	}
 }
 
@@ -1324,14 +1444,17 @@ func (m *AsyncRefundOutput) decodeJSON(d *jsonx.Decoder) {
 	}
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
-		switch string(d.Key()) {
-		case "result":
+		switch d.KeyHash() {
+		case 0x8cb131e724c46696: // "result"
+			if !(d.KeyIs(6, 0x746c75736572, 0x0, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 0) {
 				m.Result.decodeJSON(d)
 			}
-		default:
-			d.Unknown()
+			continue
 		}
+		d.Unknown()
 	}
 }
 
@@ -1392,18 +1515,25 @@ func (m *AsynchronousRefundResponse) decodeJSON(d *jsonx.Decoder) {
 	}
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
-		switch string(d.Key()) {
-		case "responseHeader":
+		switch d.KeyHash() {
+		case 0xad2a7ce814723f2: // "responseHeader"
+			if !(d.KeyIs(14, 0x65736e6f70736572, 0x726564616548, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 0) {
 				m.ResponseHeader.decodeJSON(d)
 			}
-		case "result":
+			continue
+		case 0x8cb131e724c46696: // "result"
+			if !(d.KeyIs(6, 0x746c75736572, 0x0, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 1) {
 				m.Result.decodeJSON(d)
 			}
-		default:
-			d.Unknown()
+			continue
 		}
+		d.Unknown()
 	}
 }
 
@@ -1492,45 +1622,72 @@ func (m *AsynchronousRefundResult) decodeJSON(d *jsonx.Decoder) {
 	}
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
-		switch string(d.Key()) {
-		case "acknowledged":
+		switch d.KeyHash() {
+		case 0xcf81224c98960f: // "acknowledged"
+			if !(d.KeyIs(12, 0x656c776f6e6b6361, 0x64656764, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 0) {
 				m.Acknowledged = new(Empty)
 				m.Acknowledged.decodeJSON(d)
 			}
-		case "accountClosed":
+			continue
+		case 0x3a57601ccf1bf768: // "accountClosed"
+			if !(d.KeyIs(13, 0x43746e756f636361, 0x6465736f6c, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 1) {
 				m.AccountClosed = new(AccountClosed)
 				m.AccountClosed.decodeJSON(d)
 			}
-		case "accountClosedAccountTakenOver":
+			continue
+		case 0xbd5137ebc6406bac: // "accountClosedAccountTakenOver"
+			if !(d.KeyIs(29, 0x43746e756f636361, 0x6363416465736f6c, 0x656b6154746e756f, 0x7265764f6e)) {
+				break
+			}
 			if d.Field(&seen, 2) {
 				m.AccountClosedAccountTakenOver = new(AccountClosedAccountTakenOver)
 				m.AccountClosedAccountTakenOver.decodeJSON(d)
 			}
-		case "accountClosedFraud":
+			continue
+		case 0x70bda794a9422bab: // "accountClosedFraud"
+			if !(d.KeyIs(18, 0x43746e756f636361, 0x6172466465736f6c, 0x6475, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 3) {
 				m.AccountClosedFraud = new(AccountClosedFraud)
 				m.AccountClosedFraud.decodeJSON(d)
 			}
-		case "accountOnHold":
+			continue
+		case 0x2bd05f72acf59add: // "accountOnHold"
+			if !(d.KeyIs(13, 0x4f746e756f636361, 0x646c6f486e, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 4) {
 				m.AccountOnHold = new(AccountOnHold)
 				m.AccountOnHold.decodeJSON(d)
 			}
-		case "refundExceedsMaximumBalance":
+			continue
+		case 0x2de7e4a9ced58848: // "refundExceedsMaximumBalance"
+			if !(d.KeyIs(27, 0x7845646e75666572, 0x78614d7364656563, 0x616c61426d756d69, 0x65636e)) {
+				break
+			}
 			if d.Field(&seen, 5) {
 				m.RefundExceedsMaximumBalance = new(RefundExceedsMaximumBalance)
 				m.RefundExceedsMaximumBalance.decodeJSON(d)
 			}
-		case "refundWindowExceeded":
+			continue
+		case 0x983193255a07d439: // "refundWindowExceeded"
+			if !(d.KeyIs(20, 0x6957646e75666572, 0x65637845776f646e, 0x64656465, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 6) {
 				m.RefundWindowExceeded = new(RefundWindowExceeded)
 				m.RefundWindowExceeded.decodeJSON(d)
 			}
-		default:
-			d.Unknown()
+			continue
 		}
+		d.Unknown()
 	}
 }
 
@@ -1657,22 +1814,33 @@ func (m *AuthenticateInput) decodeJSON(d *jsonx.Decoder) {
 	}
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
-		switch string(d.Key()) {
-		case "accountId":
+		switch d.KeyHash() {
+		case 0x8e5a9e660c763b4f: // "accountId"
+			if !(d.KeyIs(9, 0x49746e756f636361, 0x64, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 0) {
 				m.AccountID = d.String()
 			}
-		case "secret":
+			continue
+		case 0x9ba75f9c93889e5f: // "secret"
+			if !(d.KeyIs(6, 0x746572636573, 0x0, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 1) {
 				m.Secret = d.String()
 			}
-		case "associationId":
+			continue
+		case 0x72bc6b949ce3106d: // "associationId"
+			if !(d.KeyIs(13, 0x746169636f737361, 0x64496e6f69, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 2) {
 				m.AssociationID = d.String()
 			}
-		default:
-			d.Unknown()
+			continue
 		}
+		d.Unknown()
 	}
 }
 
@@ -1733,18 +1901,25 @@ func (m *AuthenticateOutput) decodeJSON(d *jsonx.Decoder) {
 	}
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
-		switch string(d.Key()) {
-		case "authenticated":
+		switch d.KeyHash() {
+		case 0xc07d8686d0df2679: // "authenticated"
+			if !(d.KeyIs(13, 0x69746e6568747561, 0x6465746163, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 0) {
 				m.Authenticated = d.Bool()
 			}
-		case "accountId":
+			continue
+		case 0x8e5a9e660c763b4f: // "accountId"
+			if !(d.KeyIs(9, 0x49746e756f636361, 0x64, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 1) {
 				m.AccountID = d.String()
 			}
-		default:
-			d.Unknown()
+			continue
 		}
+		d.Unknown()
 	}
 }
 
@@ -1803,22 +1978,33 @@ func (m *AuthenticationRequest) decodeJSON(d *jsonx.Decoder) {
 	}
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
-		switch string(d.Key()) {
-		case "requestId":
+		switch d.KeyHash() {
+		case 0x7710504fd34753e8: // "requestId"
+			if !(d.KeyIs(9, 0x4974736575716572, 0x64, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 0) {
 				m.RequestID = d.String()
 			}
-		case "associationId":
+			continue
+		case 0x72bc6b949ce3106d: // "associationId"
+			if !(d.KeyIs(13, 0x746169636f737361, 0x64496e6f69, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 1) {
 				m.AssociationID = d.String()
 			}
-		case "paymentIntegratorAccountId":
+			continue
+		case 0xa34d0baa4b234b2d: // "paymentIntegratorAccountId"
+			if !(d.KeyIs(26, 0x49746e656d796170, 0x6f7461726765746e, 0x746e756f63634172, 0x6449)) {
+				break
+			}
 			if d.Field(&seen, 2) {
 				m.PaymentIntegratorAccountID = d.String()
 			}
-		default:
-			d.Unknown()
+			continue
 		}
+		d.Unknown()
 	}
 }
 
@@ -1884,23 +2070,34 @@ func (m *AuthenticationResponse) decodeJSON(d *jsonx.Decoder) {
 	}
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
-		switch string(d.Key()) {
-		case "associationId":
+		switch d.KeyHash() {
+		case 0x72bc6b949ce3106d: // "associationId"
+			if !(d.KeyIs(13, 0x746169636f737361, 0x64496e6f69, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 0) {
 				m.AssociationID = d.String()
 			}
-		case "requestId":
+			continue
+		case 0x7710504fd34753e8: // "requestId"
+			if !(d.KeyIs(9, 0x4974736575716572, 0x64, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 1) {
 				m.RequestID = d.String()
 			}
-		case "authenticationResult":
+			continue
+		case 0xe1bdc7482f6828c0: // "authenticationResult"
+			if !(d.KeyIs(20, 0x69746e6568747561, 0x65526e6f69746163, 0x746c7573, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 2) {
 				m.AuthenticationResult = new(AuthenticationResult)
 				m.AuthenticationResult.decodeJSON(d)
 			}
-		default:
-			d.Unknown()
+			continue
 		}
+		d.Unknown()
 	}
 }
 
@@ -1973,25 +2170,36 @@ func (m *AuthenticationResult) decodeJSON(d *jsonx.Decoder) {
 	}
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
-		switch string(d.Key()) {
-		case "success":
+		switch d.KeyHash() {
+		case 0x3bed1c80a16b9283: // "success"
+			if !(d.KeyIs(7, 0x73736563637573, 0x0, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 0) {
 				m.Success = new(Empty)
 				m.Success.decodeJSON(d)
 			}
-		case "cancelled":
+			continue
+		case 0xdb1930b0d2e312d: // "cancelled"
+			if !(d.KeyIs(9, 0x656c6c65636e6163, 0x64, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 1) {
 				m.Cancelled = new(Empty)
 				m.Cancelled.decodeJSON(d)
 			}
-		case "fatalError":
+			continue
+		case 0x114c97ec657a1b5c: // "fatalError"
+			if !(d.KeyIs(10, 0x7272456c61746166, 0x726f, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 2) {
 				m.FatalError = new(Empty)
 				m.FatalError.decodeJSON(d)
 			}
-		default:
-			d.Unknown()
+			continue
 		}
+		d.Unknown()
 	}
 }
 
@@ -2076,18 +2284,25 @@ func (m *BarcodeWithPrintableString) decodeJSON(d *jsonx.Decoder) {
 	}
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
-		switch string(d.Key()) {
-		case "printableString":
+		switch d.KeyHash() {
+		case 0xb3dd6a6176a89509: // "printableString"
+			if !(d.KeyIs(15, 0x6c6261746e697270, 0x676e6972745365, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 0) {
 				m.PrintableString = d.String()
 			}
-		case "barcodeContents":
+			continue
+		case 0xf16b3e504f968600: // "barcodeContents"
+			if !(d.KeyIs(15, 0x4365646f63726162, 0x73746e65746e6f, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 1) {
 				m.BarcodeContents = d.String()
 			}
-		default:
-			d.Unknown()
+			continue
 		}
+		d.Unknown()
 	}
 }
 
@@ -2146,18 +2361,25 @@ func (m *BillingPeriod) decodeJSON(d *jsonx.Decoder) {
 	}
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
-		switch string(d.Key()) {
-		case "startDate":
+		switch d.KeyHash() {
+		case 0x733ff23dd4424705: // "startDate"
+			if !(d.KeyIs(9, 0x7461447472617473, 0x65, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 0) {
 				m.StartDate.decodeJSON(d)
 			}
-		case "endDate":
+			continue
+		case 0xb0d2c32aa347491f: // "endDate"
+			if !(d.KeyIs(7, 0x65746144646e65, 0x0, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 1) {
 				m.EndDate.decodeJSON(d)
 			}
-		default:
-			d.Unknown()
+			continue
 		}
+		d.Unknown()
 	}
 }
 
@@ -2222,18 +2444,25 @@ func (m *CancelInput) decodeJSON(d *jsonx.Decoder) {
 	}
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
-		switch string(d.Key()) {
-		case "request":
+		switch d.KeyHash() {
+		case 0x8c22e1f96c316a49: // "request"
+			if !(d.KeyIs(7, 0x74736575716572, 0x0, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 0) {
 				m.Request.decodeJSON(d)
 			}
-		case "code":
+			continue
+		case 0xcb0cc4ac689ddc66: // "code"
+			if !(d.KeyIs(4, 0x65646f63, 0x0, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 1) {
 				m.Code.decodeJSON(d)
 			}
-		default:
-			d.Unknown()
+			continue
 		}
+		d.Unknown()
 	}
 }
 
@@ -2296,14 +2525,17 @@ func (m *CancelOutput) decodeJSON(d *jsonx.Decoder) {
 	}
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
-		switch string(d.Key()) {
-		case "result":
+		switch d.KeyHash() {
+		case 0x8cb131e724c46696: // "result"
+			if !(d.KeyIs(6, 0x746c75736572, 0x0, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 0) {
 				m.Result.decodeJSON(d)
 			}
-		default:
-			d.Unknown()
+			continue
 		}
+		d.Unknown()
 	}
 }
 
@@ -2364,18 +2596,25 @@ func (m *CancelReferenceNumberRequest) decodeJSON(d *jsonx.Decoder) {
 	}
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
-		switch string(d.Key()) {
-		case "requestHeader":
+		switch d.KeyHash() {
+		case 0x9e6ea16d2dc37050: // "requestHeader"
+			if !(d.KeyIs(13, 0x4874736575716572, 0x7265646165, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 0) {
 				m.RequestHeader.decodeJSON(d)
 			}
-		case "generateReferenceNumberRequestId":
+			continue
+		case 0xfa1fc279d25077dd: // "generateReferenceNumberRequestId"
+			if !(d.KeyIs(32, 0x65746172656e6567, 0x636e657265666552, 0x527265626d754e65, 0x6449747365757165)) {
+				break
+			}
 			if d.Field(&seen, 1) {
 				m.GenerateReferenceNumberRequestID = d.String()
 			}
-		default:
-			d.Unknown()
+			continue
 		}
+		d.Unknown()
 	}
 }
 
@@ -2440,18 +2679,25 @@ func (m *CancelReferenceNumberResponse) decodeJSON(d *jsonx.Decoder) {
 	}
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
-		switch string(d.Key()) {
-		case "responseHeader":
+		switch d.KeyHash() {
+		case 0xad2a7ce814723f2: // "responseHeader"
+			if !(d.KeyIs(14, 0x65736e6f70736572, 0x726564616548, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 0) {
 				m.ResponseHeader.decodeJSON(d)
 			}
-		case "result":
+			continue
+		case 0x8cb131e724c46696: // "result"
+			if !(d.KeyIs(6, 0x746c75736572, 0x0, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 1) {
 				m.Result.decodeJSON(d)
 			}
-		default:
-			d.Unknown()
+			continue
 		}
+		d.Unknown()
 	}
 }
 
@@ -2520,20 +2766,27 @@ func (m *CancelReferenceNumberResult) decodeJSON(d *jsonx.Decoder) {
 	}
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
-		switch string(d.Key()) {
-		case "success":
+		switch d.KeyHash() {
+		case 0x3bed1c80a16b9283: // "success"
+			if !(d.KeyIs(7, 0x73736563637573, 0x0, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 0) {
 				m.Success = new(Empty)
 				m.Success.decodeJSON(d)
 			}
-		case "referenceNumberAlreadyPaid":
+			continue
+		case 0x6c75d45765ac9898: // "referenceNumberAlreadyPaid"
+			if !(d.KeyIs(26, 0x636e657265666572, 0x417265626d754e65, 0x615079646165726c, 0x6469)) {
+				break
+			}
 			if d.Field(&seen, 1) {
 				m.ReferenceNumberAlreadyPaid = new(Empty)
 				m.ReferenceNumberAlreadyPaid.decodeJSON(d)
 			}
-		default:
-			d.Unknown()
+			continue
 		}
+		d.Unknown()
 	}
 }
 
@@ -2643,57 +2896,100 @@ func (m *CodeInfo) decodeJSON(d *jsonx.Decoder) {
 	}
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
-		switch string(d.Key()) {
-		case "generateRequestId":
+		switch d.KeyHash() {
+		case 0xf992f333a50dbae7: // "generateRequestId"
+			if !(d.KeyIs(17, 0x65746172656e6567, 0x4974736575716552, 0x64, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 0) {
 				m.GenerateRequestID = d.String()
 			}
-		case "accountId":
+			continue
+		case 0x8e5a9e660c763b4f: // "accountId"
+			if !(d.KeyIs(9, 0x49746e756f636361, 0x64, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 1) {
 				m.AccountID = d.String()
 			}
-		case "amount":
+			continue
+		case 0x49badc7220e9286c: // "amount"
+			if !(d.KeyIs(6, 0x746e756f6d61, 0x0, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 2) {
 				m.Amount.decodeJSON(d)
 			}
-		case "printableString":
+			continue
+		case 0xb3dd6a6176a89509: // "printableString"
+			if !(d.KeyIs(15, 0x6c6261746e697270, 0x676e6972745365, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 3) {
 				m.PrintableString = d.String()
 			}
-		case "barcodeContents":
+			continue
+		case 0xf16b3e504f968600: // "barcodeContents"
+			if !(d.KeyIs(15, 0x4365646f63726162, 0x73746e65746e6f, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 4) {
 				m.BarcodeContents = d.String()
 			}
-		case "state":
+			continue
+		case 0x5b3303881054a9e4: // "state"
+			if !(d.KeyIs(5, 0x6574617473, 0x0, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 5) {
 				m.State = d.String()
 			}
-		case "paidMicros":
+			continue
+		case 0xe848fea04debe2ed: // "paidMicros"
+			if !(d.KeyIs(10, 0x7263694d64696170, 0x736f, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 6) {
 				m.PaidMicros = d.Int64()
 			}
-		case "refundedMicros":
+			continue
+		case 0x23abb48d10f85711: // "refundedMicros"
+			if !(d.KeyIs(14, 0x6465646e75666572, 0x736f7263694d, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 7) {
 				m.RefundedMicros = d.Int64()
 			}
-		case "createdAt":
+			continue
+		case 0x1c544637e1a8d7: // "createdAt"
+			if !(d.KeyIs(9, 0x4164657461657263, 0x74, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 8) {
 				m.CreatedAt = new(Timestamp)
 				m.CreatedAt.decodeJSON(d)
 			}
-		case "expiresAt":
+			continue
+		case 0x98b6025b9f93087: // "expiresAt"
+			if !(d.KeyIs(9, 0x4173657269707865, 0x74, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 9) {
 				m.ExpiresAt = new(Timestamp)
 				m.ExpiresAt.decodeJSON(d)
 			}
-		case "paidAt":
+			continue
+		case 0x7d1c446d5ea4611b: // "paidAt"
+			if !(d.KeyIs(6, 0x744164696170, 0x0, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 10) {
 				m.PaidAt = new(Timestamp)
 				m.PaidAt.decodeJSON(d)
 			}
-		default:
-			d.Unknown()
+			continue
 		}
+		d.Unknown()
 	}
 }
 
@@ -2797,25 +3093,36 @@ func (m *DisplayableReferenceNumber) decodeJSON(d *jsonx.Decoder) {
 	}
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
-		switch string(d.Key()) {
-		case "printableString":
+		switch d.KeyHash() {
+		case 0xb3dd6a6176a89509: // "printableString"
+			if !(d.KeyIs(15, 0x6c6261746e697270, 0x676e6972745365, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 0) {
 				s := d.String()
 				m.PrintableString = &s
 			}
-		case "barcodeContents":
+			continue
+		case 0xf16b3e504f968600: // "barcodeContents"
+			if !(d.KeyIs(15, 0x4365646f63726162, 0x73746e65746e6f, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 1) {
 				s := d.String()
 				m.BarcodeContents = &s
 			}
-		case "barcodeWithPrintableString":
+			continue
+		case 0x33c3211d7e17244d: // "barcodeWithPrintableString"
+			if !(d.KeyIs(26, 0x5765646f63726162, 0x746e697250687469, 0x69727453656c6261, 0x676e)) {
+				break
+			}
 			if d.Field(&seen, 2) {
 				m.BarcodeWithPrintableString = new(BarcodeWithPrintableString)
 				m.BarcodeWithPrintableString.decodeJSON(d)
 			}
-		default:
-			d.Unknown()
+			continue
 		}
+		d.Unknown()
 	}
 }
 
@@ -2899,18 +3206,25 @@ func (m *EchoRequest) decodeJSON(d *jsonx.Decoder) {
 	}
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
-		switch string(d.Key()) {
-		case "requestHeader":
+		switch d.KeyHash() {
+		case 0x9e6ea16d2dc37050: // "requestHeader"
+			if !(d.KeyIs(13, 0x4874736575716572, 0x7265646165, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 0) {
 				m.RequestHeader.decodeJSON(d)
 			}
-		case "clientMessage":
+			continue
+		case 0x3e77769b4ee8acf0: // "clientMessage"
+			if !(d.KeyIs(13, 0x654d746e65696c63, 0x6567617373, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 1) {
 				m.ClientMessage = d.String()
 			}
-		default:
-			d.Unknown()
+			continue
 		}
+		d.Unknown()
 	}
 }
 
@@ -2979,22 +3293,33 @@ func (m *EchoResponse) decodeJSON(d *jsonx.Decoder) {
 	}
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
-		switch string(d.Key()) {
-		case "responseHeader":
+		switch d.KeyHash() {
+		case 0xad2a7ce814723f2: // "responseHeader"
+			if !(d.KeyIs(14, 0x65736e6f70736572, 0x726564616548, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 0) {
 				m.ResponseHeader.decodeJSON(d)
 			}
-		case "clientMessage":
+			continue
+		case 0x3e77769b4ee8acf0: // "clientMessage"
+			if !(d.KeyIs(13, 0x654d746e65696c63, 0x6567617373, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 1) {
 				m.ClientMessage = d.String()
 			}
-		case "serverMessage":
+			continue
+		case 0xebed0894b49d4cca: // "serverMessage"
+			if !(d.KeyIs(13, 0x654d726576726573, 0x6567617373, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 2) {
 				m.ServerMessage = d.String()
 			}
-		default:
-			d.Unknown()
+			continue
 		}
+		d.Unknown()
 	}
 }
 
@@ -3115,27 +3440,42 @@ func (m *ErrorResponse) decodeJSON(d *jsonx.Decoder) {
 	}
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
-		switch string(d.Key()) {
-		case "responseHeader":
+		switch d.KeyHash() {
+		case 0xad2a7ce814723f2: // "responseHeader"
+			if !(d.KeyIs(14, 0x65736e6f70736572, 0x726564616548, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 0) {
 				m.ResponseHeader.decodeJSON(d)
 			}
-		case "errorDescription":
+			continue
+		case 0x6ad34ed70dc725a8: // "errorDescription"
+			if !(d.KeyIs(16, 0x736544726f727265, 0x6e6f697470697263, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 1) {
 				m.ErrorDescription = d.String()
 			}
-		case "paymentIntegratorErrorIdentifier":
+			continue
+		case 0x84532cf5770bc0c3: // "paymentIntegratorErrorIdentifier"
+			if !(d.KeyIs(32, 0x49746e656d796170, 0x6f7461726765746e, 0x6449726f72724572, 0x7265696669746e65)) {
+				break
+			}
 			if d.Field(&seen, 2) {
 				m.PaymentIntegratorErrorIdentifier = d.String()
 			}
-		case "errorResponseResult":
+			continue
+		case 0xcea8735dcb8e02da: // "errorResponseResult"
+			if !(d.KeyIs(19, 0x736552726f727265, 0x73655265736e6f70, 0x746c75, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 3) {
 				m.ErrorResponseResult = new(ErrorResponseResult)
 				m.ErrorResponseResult.decodeJSON(d)
 			}
-		default:
-			d.Unknown()
+			continue
 		}
+		d.Unknown()
 	}
 }
 
@@ -3245,70 +3585,117 @@ func (m *ErrorResponseResult) decodeJSON(d *jsonx.Decoder) {
 	}
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
-		switch string(d.Key()) {
-		case "invalidApiVersion":
+		switch d.KeyHash() {
+		case 0xe5465932a346990e: // "invalidApiVersion"
+			if !(d.KeyIs(17, 0x4164696c61766e69, 0x6f69737265566970, 0x6e, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 0) {
 				m.InvalidAPIVersion = new(InvalidAPIVersion)
 				m.InvalidAPIVersion.decodeJSON(d)
 			}
-		case "invalidPayloadSignature":
+			continue
+		case 0xe607b2a12d642240: // "invalidPayloadSignature"
+			if !(d.KeyIs(23, 0x5064696c61766e69, 0x695364616f6c7961, 0x65727574616e67, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 1) {
 				m.InvalidPayloadSignature = new(Empty)
 				m.InvalidPayloadSignature.decodeJSON(d)
 			}
-		case "invalidPayloadEncryption":
+			continue
+		case 0x91a362640473f09b: // "invalidPayloadEncryption"
+			if !(d.KeyIs(24, 0x5064696c61766e69, 0x6e4564616f6c7961, 0x6e6f697470797263, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 2) {
 				m.InvalidPayloadEncryption = new(Empty)
 				m.InvalidPayloadEncryption.decodeJSON(d)
 			}
-		case "requestTimestampOutOfRange":
+			continue
+		case 0x2231052f6010a6ce: // "requestTimestampOutOfRange"
+			if !(d.KeyIs(26, 0x5474736575716572, 0x706d617473656d69, 0x6e6152664f74754f, 0x6567)) {
+				break
+			}
 			if d.Field(&seen, 3) {
 				m.RequestTimestampOutOfRange = new(RequestTimestampOutOfRange)
 				m.RequestTimestampOutOfRange.decodeJSON(d)
 			}
-		case "invalidIdentifier":
+			continue
+		case 0x9dde2b3f95e22c79: // "invalidIdentifier"
+			if !(d.KeyIs(17, 0x4964696c61766e69, 0x65696669746e6564, 0x72, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 4) {
 				m.InvalidIdentifier = new(InvalidIdentifier)
 				m.InvalidIdentifier.decodeJSON(d)
 			}
-		case "idempotencyViolation":
+			continue
+		case 0x64e18981314eac4f: // "idempotencyViolation"
+			if !(d.KeyIs(20, 0x65746f706d656469, 0x616c6f695679636e, 0x6e6f6974, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 5) {
 				m.IdempotencyViolation = new(Empty)
 				m.IdempotencyViolation.decodeJSON(d)
 			}
-		case "invalidFieldValue":
+			continue
+		case 0xfb5677cd6da4b6e1: // "invalidFieldValue"
+			if !(d.KeyIs(17, 0x4664696c61766e69, 0x756c6156646c6569, 0x65, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 6) {
 				m.InvalidFieldValue = new(InvalidFieldValue)
 				m.InvalidFieldValue.decodeJSON(d)
 			}
-		case "missingRequiredField":
+			continue
+		case 0x34044c70181a9f24: // "missingRequiredField"
+			if !(d.KeyIs(20, 0x52676e697373696d, 0x4664657269757165, 0x646c6569, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 7) {
 				m.MissingRequiredField = new(MissingRequiredField)
 				m.MissingRequiredField.decodeJSON(d)
 			}
-		case "preconditionViolation":
+			continue
+		case 0x70d5c6231cd31af8: // "preconditionViolation"
+			if !(d.KeyIs(21, 0x69646e6f63657270, 0x6c6f69566e6f6974, 0x6e6f697461, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 8) {
 				m.PreconditionViolation = new(Empty)
 				m.PreconditionViolation.decodeJSON(d)
 			}
-		case "userActionInProgress":
+			continue
+		case 0xa0c4d06b0784a4f: // "userActionInProgress"
+			if !(d.KeyIs(20, 0x6974634172657375, 0x676f72506e496e6f, 0x73736572, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 9) {
 				m.UserActionInProgress = new(Empty)
 				m.UserActionInProgress.decodeJSON(d)
 			}
-		case "invalidDecryptedRequest":
+			continue
+		case 0x514ee1e478df26: // "invalidDecryptedRequest"
+			if !(d.KeyIs(23, 0x4464696c61766e69, 0x6465747079726365, 0x74736575716552, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 10) {
 				m.InvalidDecryptedRequest = new(Empty)
 				m.InvalidDecryptedRequest.decodeJSON(d)
 			}
-		case "forbidden":
+			continue
+		case 0xaf870d256722cb6d: // "forbidden"
+			if !(d.KeyIs(9, 0x6564646962726f66, 0x6e, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 11) {
 				m.Forbidden = new(Empty)
 				m.Forbidden.decodeJSON(d)
 			}
-		default:
-			d.Unknown()
+			continue
 		}
+		d.Unknown()
 	}
 }
 
@@ -3486,28 +3873,43 @@ func (m *Event) decodeJSON(d *jsonx.Decoder) {
 	}
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
-		switch string(d.Key()) {
-		case "eventRequestId":
+		switch d.KeyHash() {
+		case 0x95619ea19f8408a3: // "eventRequestId"
+			if !(d.KeyIs(14, 0x716552746e657665, 0x644974736575, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 0) {
 				m.EventRequestID = d.String()
 			}
-		case "paymentIntegratorEventId":
+			continue
+		case 0x8b34f9436e9f5ec5: // "paymentIntegratorEventId"
+			if !(d.KeyIs(24, 0x49746e656d796170, 0x6f7461726765746e, 0x6449746e65764572, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 1) {
 				m.PaymentIntegratorEventID = d.String()
 			}
-		case "eventCharge":
+			continue
+		case 0x6f74156dbb84dc7a: // "eventCharge"
+			if !(d.KeyIs(11, 0x616843746e657665, 0x656772, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 2) {
 				m.EventCharge = new(Amount)
 				m.EventCharge.decodeJSON(d)
 			}
-		case "eventFee":
+			continue
+		case 0xf8a4c2f660a9dcd8: // "eventFee"
+			if !(d.KeyIs(8, 0x656546746e657665, 0x0, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 3) {
 				m.EventFee = new(Amount)
 				m.EventFee.decodeJSON(d)
 			}
-		default:
-			d.Unknown()
+			continue
 		}
+		d.Unknown()
 	}
 }
 
@@ -3572,18 +3974,25 @@ func (m *FeeToVatAndSettlementExchangeRateModification) decodeJSON(d *jsonx.Deco
 	}
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
-		switch string(d.Key()) {
-		case "vatToFeeRatioInMicros":
+		switch d.KeyHash() {
+		case 0x5de0dac0a72be2fe: // "vatToFeeRatioInMicros"
+			if !(d.KeyIs(21, 0x6565466f54746176, 0x4d6e496f69746152, 0x736f726369, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 0) {
 				m.VatToFeeRatioInMicros = d.Int64()
 			}
-		case "exchangeRateInMicros":
+			continue
+		case 0x30590df04290848: // "exchangeRateInMicros"
+			if !(d.KeyIs(20, 0x65676e6168637865, 0x694d6e4965746152, 0x736f7263, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 1) {
 				m.ExchangeRateInMicros = d.Int64()
 			}
-		default:
-			d.Unknown()
+			continue
 		}
+		d.Unknown()
 	}
 }
 
@@ -3646,14 +4055,17 @@ func (m *FeeToVatModification) decodeJSON(d *jsonx.Decoder) {
 	}
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
-		switch string(d.Key()) {
-		case "vatToFeeRatioInMicros":
+		switch d.KeyHash() {
+		case 0x5de0dac0a72be2fe: // "vatToFeeRatioInMicros"
+			if !(d.KeyIs(21, 0x6565466f54746176, 0x4d6e496f69746152, 0x736f726369, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 0) {
 				m.VatToFeeRatioInMicros = d.Int64()
 			}
-		default:
-			d.Unknown()
+			continue
 		}
+		d.Unknown()
 	}
 }
 
@@ -3713,18 +4125,25 @@ func (m *GenerateInput) decodeJSON(d *jsonx.Decoder) {
 	}
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
-		switch string(d.Key()) {
-		case "request":
+		switch d.KeyHash() {
+		case 0x8c22e1f96c316a49: // "request"
+			if !(d.KeyIs(7, 0x74736575716572, 0x0, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 0) {
 				m.Request.decodeJSON(d)
 			}
-		case "accountId":
+			continue
+		case 0x8e5a9e660c763b4f: // "accountId"
+			if !(d.KeyIs(9, 0x49746e756f636361, 0x64, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 1) {
 				m.AccountID = d.String()
 			}
-		default:
-			d.Unknown()
+			continue
 		}
+		d.Unknown()
 	}
 }
 
@@ -3785,19 +4204,26 @@ func (m *GenerateOutput) decodeJSON(d *jsonx.Decoder) {
 	}
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
-		switch string(d.Key()) {
-		case "result":
+		switch d.KeyHash() {
+		case 0x8cb131e724c46696: // "result"
+			if !(d.KeyIs(6, 0x746c75736572, 0x0, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 0) {
 				m.Result.decodeJSON(d)
 			}
-		case "expiresAt":
+			continue
+		case 0x98b6025b9f93087: // "expiresAt"
+			if !(d.KeyIs(9, 0x4173657269707865, 0x74, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 1) {
 				m.ExpiresAt = new(Timestamp)
 				m.ExpiresAt.decodeJSON(d)
 			}
-		default:
-			d.Unknown()
+			continue
 		}
+		d.Unknown()
 	}
 }
 
@@ -3868,26 +4294,41 @@ func (m *GenerateReferenceNumberRequest) decodeJSON(d *jsonx.Decoder) {
 	}
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
-		switch string(d.Key()) {
-		case "requestHeader":
+		switch d.KeyHash() {
+		case 0x9e6ea16d2dc37050: // "requestHeader"
+			if !(d.KeyIs(13, 0x4874736575716572, 0x7265646165, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 0) {
 				m.RequestHeader.decodeJSON(d)
 			}
-		case "googlePaymentToken":
+			continue
+		case 0xbcd99c480a19520a: // "googlePaymentToken"
+			if !(d.KeyIs(18, 0x6150656c676f6f67, 0x6b6f54746e656d79, 0x6e65, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 1) {
 				m.GooglePaymentToken.decodeJSON(d)
 			}
-		case "transactionDescription":
+			continue
+		case 0x393da78e4cb9cffa: // "transactionDescription"
+			if !(d.KeyIs(22, 0x746361736e617274, 0x72637365446e6f69, 0x6e6f69747069, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 2) {
 				m.TransactionDescription = d.String()
 			}
-		case "amount":
+			continue
+		case 0x49badc7220e9286c: // "amount"
+			if !(d.KeyIs(6, 0x746e756f6d61, 0x0, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 3) {
 				m.Amount.decodeJSON(d)
 			}
-		default:
-			d.Unknown()
+			continue
 		}
+		d.Unknown()
 	}
 }
 
@@ -3969,18 +4410,25 @@ func (m *GenerateReferenceNumberResponse) decodeJSON(d *jsonx.Decoder) {
 	}
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
-		switch string(d.Key()) {
-		case "responseHeader":
+		switch d.KeyHash() {
+		case 0xad2a7ce814723f2: // "responseHeader"
+			if !(d.KeyIs(14, 0x65736e6f70736572, 0x726564616548, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 0) {
 				m.ResponseHeader.decodeJSON(d)
 			}
-		case "result":
+			continue
+		case 0x8cb131e724c46696: // "result"
+			if !(d.KeyIs(6, 0x746c75736572, 0x0, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 1) {
 				m.Result.decodeJSON(d)
 			}
-		default:
-			d.Unknown()
+			continue
 		}
+		d.Unknown()
 	}
 }
 
@@ -4053,25 +4501,36 @@ func (m *GenerateReferenceNumberResult) decodeJSON(d *jsonx.Decoder) {
 	}
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
-		switch string(d.Key()) {
-		case "success":
+		switch d.KeyHash() {
+		case 0x3bed1c80a16b9283: // "success"
+			if !(d.KeyIs(7, 0x73736563637573, 0x0, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 0) {
 				m.Success = new(GenerateReferenceNumberSuccess)
 				m.Success.decodeJSON(d)
 			}
-		case "googlePaymentTokenInvalidatedByUser":
+			continue
+		case 0xa1225e3f5b1c3c0d: // "googlePaymentTokenInvalidatedByUser"
+			if !(d.KeyIs(35, 0x6150656c676f6f67, 0x6b6f54746e656d79, 0x696c61766e496e65, 0x5579426465746164) && string(d.Key()[32:]) == "ser") {
+				break
+			}
 			if d.Field(&seen, 1) {
 				m.GooglePaymentTokenInvalidatedByUser = new(GooglePaymentTokenInvalidatedByUser)
 				m.GooglePaymentTokenInvalidatedByUser.decodeJSON(d)
 			}
-		case "accountClosed":
+			continue
+		case 0x3a57601ccf1bf768: // "accountClosed"
+			if !(d.KeyIs(13, 0x43746e756f636361, 0x6465736f6c, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 2) {
 				m.AccountClosed = new(AccountClosed)
 				m.AccountClosed.decodeJSON(d)
 			}
-		default:
-			d.Unknown()
+			continue
 		}
+		d.Unknown()
 	}
 }
 
@@ -4154,14 +4613,17 @@ func (m *GenerateReferenceNumberSuccess) decodeJSON(d *jsonx.Decoder) {
 	}
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
-		switch string(d.Key()) {
-		case "displayableReferenceNumber":
+		switch d.KeyHash() {
+		case 0x9c53d0a11a73d6bf: // "displayableReferenceNumber"
+			if !(d.KeyIs(26, 0x6179616c70736964, 0x7265666552656c62, 0x626d754e65636e65, 0x7265)) {
+				break
+			}
 			if d.Field(&seen, 0) {
 				m.DisplayableReferenceNumber.decodeJSON(d)
 			}
-		default:
-			d.Unknown()
+			continue
 		}
+		d.Unknown()
 	}
 }
 
@@ -4219,18 +4681,25 @@ func (m *GooglePaymentToken) decodeJSON(d *jsonx.Decoder) {
 	}
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
-		switch string(d.Key()) {
-		case "issuerId":
+		switch d.KeyHash() {
+		case 0xe4abdba4d99cda26: // "issuerId"
+			if !(d.KeyIs(8, 0x6449726575737369, 0x0, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 0) {
 				m.IssuerID.decodeJSON(d)
 			}
-		case "token":
+			continue
+		case 0x1bd56f2b098813cb: // "token"
+			if !(d.KeyIs(5, 0x6e656b6f74, 0x0, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 1) {
 				m.Token = d.String()
 			}
-		default:
-			d.Unknown()
+			continue
 		}
+		d.Unknown()
 	}
 }
 
@@ -4292,15 +4761,18 @@ func (m *GooglePaymentTokenInvalidatedByUser) decodeJSON(d *jsonx.Decoder) {
 	}
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
-		switch string(d.Key()) {
-		case "rawResult":
+		switch d.KeyHash() {
+		case 0x851786b79dd1b466: // "rawResult"
+			if !(d.KeyIs(9, 0x6c75736552776172, 0x74, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 0) {
 				m.RawResult = new(RawResult)
 				m.RawResult.decodeJSON(d)
 			}
-		default:
-			d.Unknown()
+			continue
 		}
+		d.Unknown()
 	}
 }
 
@@ -4357,18 +4829,25 @@ func (m *InvalidAPIVersion) decodeJSON(d *jsonx.Decoder) {
 	}
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
-		switch string(d.Key()) {
-		case "requestVersion":
+		switch d.KeyHash() {
+		case 0xfa9b3e022b409426: // "requestVersion"
+			if !(d.KeyIs(14, 0x5674736575716572, 0x6e6f69737265, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 0) {
 				m.RequestVersion.decodeJSON(d)
 			}
-		case "expectedVersion":
+			continue
+		case 0x4ba8ae611997eace: // "expectedVersion"
+			if !(d.KeyIs(15, 0x6465746365707865, 0x6e6f6973726556, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 1) {
 				m.ExpectedVersion.decodeJSON(d)
 			}
-		default:
-			d.Unknown()
+			continue
 		}
+		d.Unknown()
 	}
 }
 
@@ -4431,14 +4910,17 @@ func (m *InvalidFieldValue) decodeJSON(d *jsonx.Decoder) {
 	}
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
-		switch string(d.Key()) {
-		case "invalidFieldName":
+		switch d.KeyHash() {
+		case 0x6609a8e712e7db85: // "invalidFieldName"
+			if !(d.KeyIs(16, 0x4664696c61766e69, 0x656d614e646c6569, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 0) {
 				m.InvalidFieldName = d.String()
 			}
-		default:
-			d.Unknown()
+			continue
 		}
+		d.Unknown()
 	}
 }
 
@@ -4490,14 +4972,17 @@ func (m *InvalidIdentifier) decodeJSON(d *jsonx.Decoder) {
 	}
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
-		switch string(d.Key()) {
-		case "invalidIdentifierType":
+		switch d.KeyHash() {
+		case 0x997519ae59e854a2: // "invalidIdentifierType"
+			if !(d.KeyIs(21, 0x4964696c61766e69, 0x65696669746e6564, 0x6570795472, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 0) {
 				m.InvalidIdentifierType = d.String()
 			}
-		default:
-			d.Unknown()
+			continue
 		}
+		d.Unknown()
 	}
 }
 
@@ -4547,14 +5032,17 @@ func (m *IssuerID) decodeJSON(d *jsonx.Decoder) {
 	}
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
-		switch string(d.Key()) {
-		case "value":
+		switch d.KeyHash() {
+		case 0x39620e8da3957464: // "value"
+			if !(d.KeyIs(5, 0x65756c6176, 0x0, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 0) {
 				m.Value = d.String()
 			}
-		default:
-			d.Unknown()
+			continue
 		}
+		d.Unknown()
 	}
 }
 
@@ -4616,8 +5104,11 @@ func (m *MissingRequiredField) decodeJSON(d *jsonx.Decoder) {
 	}
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
-		switch string(d.Key()) {
-		case "missingFieldNames":
+		switch d.KeyHash() {
+		case 0x7bad9835cf2f319e: // "missingFieldNames"
+			if !(d.KeyIs(17, 0x46676e697373696d, 0x656d614e646c6569, 0x73, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 0) {
 				if d.BeginArray() {
 					for j := 0; d.NextElem(j); j++ {
@@ -4625,9 +5116,9 @@ func (m *MissingRequiredField) decodeJSON(d *jsonx.Decoder) {
 					}
 				}
 			}
-		default:
-			d.Unknown()
+			continue
 		}
+		d.Unknown()
 	}
 }
 
@@ -4689,30 +5180,49 @@ func (m *PaidInput) decodeJSON(d *jsonx.Decoder) {
 	}
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
-		switch string(d.Key()) {
-		case "code":
+		switch d.KeyHash() {
+		case 0xcb0cc4ac689ddc66: // "code"
+			if !(d.KeyIs(4, 0x65646f63, 0x0, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 0) {
 				m.Code.decodeJSON(d)
 			}
-		case "amount":
+			continue
+		case 0x49badc7220e9286c: // "amount"
+			if !(d.KeyIs(6, 0x746e756f6d61, 0x0, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 1) {
 				m.Amount.decodeJSON(d)
 			}
-		case "paidAt":
+			continue
+		case 0x7d1c446d5ea4611b: // "paidAt"
+			if !(d.KeyIs(6, 0x744164696170, 0x0, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 2) {
 				m.PaidAt.decodeJSON(d)
 			}
-		case "storeId":
+			continue
+		case 0xfee8885eb611ff42: // "storeId"
+			if !(d.KeyIs(7, 0x644965726f7473, 0x0, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 3) {
 				m.StoreID = d.String()
 			}
-		case "merchantPaymentId":
+			continue
+		case 0x583f54111278555a: // "merchantPaymentId"
+			if !(d.KeyIs(17, 0x746e61686372656d, 0x49746e656d796150, 0x64, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 4) {
 				m.MerchantPaymentID = d.String()
 			}
-		default:
-			d.Unknown()
+			continue
 		}
+		d.Unknown()
 	}
 }
 
@@ -4797,22 +5307,33 @@ func (m *PaidOutput) decodeJSON(d *jsonx.Decoder) {
 	}
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
-		switch string(d.Key()) {
-		case "accepted":
+		switch d.KeyHash() {
+		case 0xca29c4149cb54a57: // "accepted"
+			if !(d.KeyIs(8, 0x6465747065636361, 0x0, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 0) {
 				m.Accepted = d.Bool()
 			}
-		case "declineReason":
+			continue
+		case 0x7db8f6b638a8c266: // "declineReason"
+			if !(d.KeyIs(13, 0x52656e696c636564, 0x6e6f736165, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 1) {
 				m.DeclineReason = d.String()
 			}
-		case "paymentIntegratorTransactionId":
+			continue
+		case 0x444acab0bb784a42: // "paymentIntegratorTransactionId"
+			if !(d.KeyIs(30, 0x49746e656d796170, 0x6f7461726765746e, 0x6361736e61725472, 0x64496e6f6974)) {
+				break
+			}
 			if d.Field(&seen, 2) {
 				m.PaymentIntegratorTransactionID = d.String()
 			}
-		default:
-			d.Unknown()
+			continue
 		}
+		d.Unknown()
 	}
 }
 
@@ -4868,18 +5389,25 @@ func (m *RawResult) decodeJSON(d *jsonx.Decoder) {
 	}
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
-		switch string(d.Key()) {
-		case "scope":
+		switch d.KeyHash() {
+		case 0xc0e1da63f8fbbf9d: // "scope"
+			if !(d.KeyIs(5, 0x65706f6373, 0x0, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 0) {
 				m.Scope = d.String()
 			}
-		case "rawCode":
+			continue
+		case 0x4dafb52b896828ee: // "rawCode"
+			if !(d.KeyIs(7, 0x65646f43776172, 0x0, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 1) {
 				m.RawCode = d.String()
 			}
-		default:
-			d.Unknown()
+			continue
 		}
+		d.Unknown()
 	}
 }
 
@@ -4942,26 +5470,41 @@ func (m *ReferenceNumberPaidNotificationRequest) decodeJSON(d *jsonx.Decoder) {
 	}
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
-		switch string(d.Key()) {
-		case "requestHeader":
+		switch d.KeyHash() {
+		case 0x9e6ea16d2dc37050: // "requestHeader"
+			if !(d.KeyIs(13, 0x4874736575716572, 0x7265646165, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 0) {
 				m.RequestHeader.decodeJSON(d)
 			}
-		case "paymentIntegratorTransactionId":
+			continue
+		case 0x444acab0bb784a42: // "paymentIntegratorTransactionId"
+			if !(d.KeyIs(30, 0x49746e656d796170, 0x6f7461726765746e, 0x6361736e61725472, 0x64496e6f6974)) {
+				break
+			}
 			if d.Field(&seen, 1) {
 				m.PaymentIntegratorTransactionID = d.String()
 			}
-		case "generateReferenceNumberRequestId":
+			continue
+		case 0xfa1fc279d25077dd: // "generateReferenceNumberRequestId"
+			if !(d.KeyIs(32, 0x65746172656e6567, 0x636e657265666552, 0x527265626d754e65, 0x6449747365757165)) {
+				break
+			}
 			if d.Field(&seen, 2) {
 				m.GenerateReferenceNumberRequestID = d.String()
 			}
-		case "paymentTimestamp":
+			continue
+		case 0x4291e717e5b8d50e: // "paymentTimestamp"
+			if !(d.KeyIs(16, 0x54746e656d796170, 0x706d617473656d69, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 3) {
 				m.PaymentTimestamp.decodeJSON(d)
 			}
-		default:
-			d.Unknown()
+			continue
 		}
+		d.Unknown()
 	}
 }
 
@@ -5037,18 +5580,25 @@ func (m *ReferenceNumberPaidNotificationResponse) decodeJSON(d *jsonx.Decoder) {
 	}
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
-		switch string(d.Key()) {
-		case "responseHeader":
+		switch d.KeyHash() {
+		case 0xad2a7ce814723f2: // "responseHeader"
+			if !(d.KeyIs(14, 0x65736e6f70736572, 0x726564616548, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 0) {
 				m.ResponseHeader.decodeJSON(d)
 			}
-		case "result":
+			continue
+		case 0x8cb131e724c46696: // "result"
+			if !(d.KeyIs(6, 0x746c75736572, 0x0, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 1) {
 				m.Result.decodeJSON(d)
 			}
-		default:
-			d.Unknown()
+			continue
 		}
+		d.Unknown()
 	}
 }
 
@@ -5123,30 +5673,49 @@ func (m *RefundDoneInput) decodeJSON(d *jsonx.Decoder) {
 	}
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
-		switch string(d.Key()) {
-		case "refundRequestId":
+		switch d.KeyHash() {
+		case 0xcaf034fad50cf56: // "refundRequestId"
+			if !(d.KeyIs(15, 0x6552646e75666572, 0x64497473657571, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 0) {
 				m.RefundRequestID = d.String()
 			}
-		case "code":
+			continue
+		case 0xcb0cc4ac689ddc66: // "code"
+			if !(d.KeyIs(4, 0x65646f63, 0x0, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 1) {
 				m.Code.decodeJSON(d)
 			}
-		case "amount":
+			continue
+		case 0x49badc7220e9286c: // "amount"
+			if !(d.KeyIs(6, 0x746e756f6d61, 0x0, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 2) {
 				m.Amount.decodeJSON(d)
 			}
-		case "success":
+			continue
+		case 0x3bed1c80a16b9283: // "success"
+			if !(d.KeyIs(7, 0x73736563637573, 0x0, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 3) {
 				m.Success = d.Bool()
 			}
-		case "detail":
+			continue
+		case 0xa5772535ca51389d: // "detail"
+			if !(d.KeyIs(6, 0x6c6961746564, 0x0, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 4) {
 				m.Detail = d.String()
 			}
-		default:
-			d.Unknown()
+			continue
 		}
+		d.Unknown()
 	}
 }
 
@@ -5218,14 +5787,17 @@ func (m *RefundDoneOutput) decodeJSON(d *jsonx.Decoder) {
 	}
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
-		switch string(d.Key()) {
-		case "result":
+		switch d.KeyHash() {
+		case 0x8cb131e724c46696: // "result"
+			if !(d.KeyIs(6, 0x746c75736572, 0x0, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 0) {
 				m.Result.decodeJSON(d)
 			}
-		default:
-			d.Unknown()
+			continue
 		}
+		d.Unknown()
 	}
 }
 
@@ -5283,15 +5855,18 @@ func (m *RefundExceedsMaximumBalance) decodeJSON(d *jsonx.Decoder) {
 	}
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
-		switch string(d.Key()) {
-		case "rawResult":
+		switch d.KeyHash() {
+		case 0x851786b79dd1b466: // "rawResult"
+			if !(d.KeyIs(9, 0x6c75736552776172, 0x74, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 0) {
 				m.RawResult = new(RawResult)
 				m.RawResult.decodeJSON(d)
 			}
-		default:
-			d.Unknown()
+			continue
 		}
+		d.Unknown()
 	}
 }
 
@@ -5348,18 +5923,25 @@ func (m *RefundInput) decodeJSON(d *jsonx.Decoder) {
 	}
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
-		switch string(d.Key()) {
-		case "request":
+		switch d.KeyHash() {
+		case 0x8c22e1f96c316a49: // "request"
+			if !(d.KeyIs(7, 0x74736575716572, 0x0, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 0) {
 				m.Request.decodeJSON(d)
 			}
-		case "code":
+			continue
+		case 0xcb0cc4ac689ddc66: // "code"
+			if !(d.KeyIs(4, 0x65646f63, 0x0, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 1) {
 				m.Code.decodeJSON(d)
 			}
-		default:
-			d.Unknown()
+			continue
 		}
+		d.Unknown()
 	}
 }
 
@@ -5422,14 +6004,17 @@ func (m *RefundOutput) decodeJSON(d *jsonx.Decoder) {
 	}
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
-		switch string(d.Key()) {
-		case "result":
+		switch d.KeyHash() {
+		case 0x8cb131e724c46696: // "result"
+			if !(d.KeyIs(6, 0x746c75736572, 0x0, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 0) {
 				m.Result.decodeJSON(d)
 			}
-		default:
-			d.Unknown()
+			continue
 		}
+		d.Unknown()
 	}
 }
 
@@ -5492,22 +6077,33 @@ func (m *RefundRequest) decodeJSON(d *jsonx.Decoder) {
 	}
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
-		switch string(d.Key()) {
-		case "requestHeader":
+		switch d.KeyHash() {
+		case 0x9e6ea16d2dc37050: // "requestHeader"
+			if !(d.KeyIs(13, 0x4874736575716572, 0x7265646165, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 0) {
 				m.RequestHeader.decodeJSON(d)
 			}
-		case "transactionId":
+			continue
+		case 0x93503f2918d97840: // "transactionId"
+			if !(d.KeyIs(13, 0x746361736e617274, 0x64496e6f69, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 1) {
 				m.TransactionID = d.String()
 			}
-		case "refundAmount":
+			continue
+		case 0x6a4d6569fa81c2ac: // "refundAmount"
+			if !(d.KeyIs(12, 0x6d41646e75666572, 0x746e756f, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 2) {
 				m.RefundAmount.decodeJSON(d)
 			}
-		default:
-			d.Unknown()
+			continue
 		}
+		d.Unknown()
 	}
 }
 
@@ -5582,18 +6178,25 @@ func (m *RefundResponse) decodeJSON(d *jsonx.Decoder) {
 	}
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
-		switch string(d.Key()) {
-		case "responseHeader":
+		switch d.KeyHash() {
+		case 0xad2a7ce814723f2: // "responseHeader"
+			if !(d.KeyIs(14, 0x65736e6f70736572, 0x726564616548, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 0) {
 				m.ResponseHeader.decodeJSON(d)
 			}
-		case "result":
+			continue
+		case 0x8cb131e724c46696: // "result"
+			if !(d.KeyIs(6, 0x746c75736572, 0x0, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 1) {
 				m.Result.decodeJSON(d)
 			}
-		default:
-			d.Unknown()
+			continue
 		}
+		d.Unknown()
 	}
 }
 
@@ -5682,45 +6285,72 @@ func (m *RefundResult) decodeJSON(d *jsonx.Decoder) {
 	}
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
-		switch string(d.Key()) {
-		case "success":
+		switch d.KeyHash() {
+		case 0x3bed1c80a16b9283: // "success"
+			if !(d.KeyIs(7, 0x73736563637573, 0x0, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 0) {
 				m.Success = new(Empty)
 				m.Success.decodeJSON(d)
 			}
-		case "accountClosed":
+			continue
+		case 0x3a57601ccf1bf768: // "accountClosed"
+			if !(d.KeyIs(13, 0x43746e756f636361, 0x6465736f6c, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 1) {
 				m.AccountClosed = new(AccountClosed)
 				m.AccountClosed.decodeJSON(d)
 			}
-		case "accountClosedAccountTakenOver":
+			continue
+		case 0xbd5137ebc6406bac: // "accountClosedAccountTakenOver"
+			if !(d.KeyIs(29, 0x43746e756f636361, 0x6363416465736f6c, 0x656b6154746e756f, 0x7265764f6e)) {
+				break
+			}
 			if d.Field(&seen, 2) {
 				m.AccountClosedAccountTakenOver = new(AccountClosedAccountTakenOver)
 				m.AccountClosedAccountTakenOver.decodeJSON(d)
 			}
-		case "accountClosedFraud":
+			continue
+		case 0x70bda794a9422bab: // "accountClosedFraud"
+			if !(d.KeyIs(18, 0x43746e756f636361, 0x6172466465736f6c, 0x6475, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 3) {
 				m.AccountClosedFraud = new(AccountClosedFraud)
 				m.AccountClosedFraud.decodeJSON(d)
 			}
-		case "accountOnHold":
+			continue
+		case 0x2bd05f72acf59add: // "accountOnHold"
+			if !(d.KeyIs(13, 0x4f746e756f636361, 0x646c6f486e, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 4) {
 				m.AccountOnHold = new(AccountOnHold)
 				m.AccountOnHold.decodeJSON(d)
 			}
-		case "refundExceedsMaximumBalance":
+			continue
+		case 0x2de7e4a9ced58848: // "refundExceedsMaximumBalance"
+			if !(d.KeyIs(27, 0x7845646e75666572, 0x78614d7364656563, 0x616c61426d756d69, 0x65636e)) {
+				break
+			}
 			if d.Field(&seen, 5) {
 				m.RefundExceedsMaximumBalance = new(RefundExceedsMaximumBalance)
 				m.RefundExceedsMaximumBalance.decodeJSON(d)
 			}
-		case "refundWindowExceeded":
+			continue
+		case 0x983193255a07d439: // "refundWindowExceeded"
+			if !(d.KeyIs(20, 0x6957646e75666572, 0x65637845776f646e, 0x64656465, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 6) {
 				m.RefundWindowExceeded = new(RefundWindowExceeded)
 				m.RefundWindowExceeded.decodeJSON(d)
 			}
-		default:
-			d.Unknown()
+			continue
 		}
+		d.Unknown()
 	}
 }
 
@@ -5846,22 +6476,33 @@ func (m *RefundResultNotificationRequest) decodeJSON(d *jsonx.Decoder) {
 	}
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
-		switch string(d.Key()) {
-		case "requestHeader":
+		switch d.KeyHash() {
+		case 0x9e6ea16d2dc37050: // "requestHeader"
+			if !(d.KeyIs(13, 0x4874736575716572, 0x7265646165, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 0) {
 				m.RequestHeader.decodeJSON(d)
 			}
-		case "refundRequestId":
+			continue
+		case 0xcaf034fad50cf56: // "refundRequestId"
+			if !(d.KeyIs(15, 0x6552646e75666572, 0x64497473657571, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 1) {
 				m.RefundRequestID = d.String()
 			}
-		case "result":
+			continue
+		case 0x8cb131e724c46696: // "result"
+			if !(d.KeyIs(6, 0x746c75736572, 0x0, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 2) {
 				m.Result.decodeJSON(d)
 			}
-		default:
-			d.Unknown()
+			continue
 		}
+		d.Unknown()
 	}
 }
 
@@ -5933,18 +6574,25 @@ func (m *RefundResultNotificationResponse) decodeJSON(d *jsonx.Decoder) {
 	}
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
-		switch string(d.Key()) {
-		case "responseHeader":
+		switch d.KeyHash() {
+		case 0xad2a7ce814723f2: // "responseHeader"
+			if !(d.KeyIs(14, 0x65736e6f70736572, 0x726564616548, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 0) {
 				m.ResponseHeader.decodeJSON(d)
 			}
-		case "result":
+			continue
+		case 0x8cb131e724c46696: // "result"
+			if !(d.KeyIs(6, 0x746c75736572, 0x0, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 1) {
 				m.Result.decodeJSON(d)
 			}
-		default:
-			d.Unknown()
+			continue
 		}
+		d.Unknown()
 	}
 }
 
@@ -6009,15 +6657,18 @@ func (m *RefundWindowExceeded) decodeJSON(d *jsonx.Decoder) {
 	}
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
-		switch string(d.Key()) {
-		case "rawResult":
+		switch d.KeyHash() {
+		case 0x851786b79dd1b466: // "rawResult"
+			if !(d.KeyIs(9, 0x6c75736552776172, 0x74, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 0) {
 				m.RawResult = new(RawResult)
 				m.RawResult.decodeJSON(d)
 			}
-		default:
-			d.Unknown()
+			continue
 		}
+		d.Unknown()
 	}
 }
 
@@ -6072,14 +6723,17 @@ func (m *RemittanceInput) decodeJSON(d *jsonx.Decoder) {
 	}
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
-		switch string(d.Key()) {
-		case "request":
+		switch d.KeyHash() {
+		case 0x8c22e1f96c316a49: // "request"
+			if !(d.KeyIs(7, 0x74736575716572, 0x0, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 0) {
 				m.Request.decodeJSON(d)
 			}
-		default:
-			d.Unknown()
+			continue
 		}
+		d.Unknown()
 	}
 }
 
@@ -6137,14 +6791,17 @@ func (m *RemittanceInstructions) decodeJSON(d *jsonx.Decoder) {
 	}
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
-		switch string(d.Key()) {
-		case "memoLineId":
+		switch d.KeyHash() {
+		case 0x26b3d37b71f89ea8: // "memoLineId"
+			if !(d.KeyIs(10, 0x656e694c6f6d656d, 0x6449, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 0) {
 				m.MemoLineID = d.String()
 			}
-		default:
-			d.Unknown()
+			continue
 		}
+		d.Unknown()
 	}
 }
 
@@ -6198,18 +6855,25 @@ func (m *RemittanceOutput) decodeJSON(d *jsonx.Decoder) {
 	}
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
-		switch string(d.Key()) {
-		case "paymentIntegratorStatementId":
+		switch d.KeyHash() {
+		case 0x2c6d70121f0592ed: // "paymentIntegratorStatementId"
+			if !(d.KeyIs(28, 0x49746e656d796170, 0x6f7461726765746e, 0x656d657461745372, 0x6449746e)) {
+				break
+			}
 			if d.Field(&seen, 0) {
 				m.PaymentIntegratorStatementID = d.String()
 			}
-		case "result":
+			continue
+		case 0x8cb131e724c46696: // "result"
+			if !(d.KeyIs(6, 0x746c75736572, 0x0, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 1) {
 				m.Result.decodeJSON(d)
 			}
-		default:
-			d.Unknown()
+			continue
 		}
+		d.Unknown()
 	}
 }
 
@@ -6279,26 +6943,41 @@ func (m *RemittanceStatementDetailsRequest) decodeJSON(d *jsonx.Decoder) {
 	}
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
-		switch string(d.Key()) {
-		case "requestHeader":
+		switch d.KeyHash() {
+		case 0x9e6ea16d2dc37050: // "requestHeader"
+			if !(d.KeyIs(13, 0x4874736575716572, 0x7265646165, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 0) {
 				m.RequestHeader.decodeJSON(d)
 			}
-		case "statementId":
+			continue
+		case 0xaf6942f46ae9bd64: // "statementId"
+			if !(d.KeyIs(11, 0x6e656d6574617473, 0x644974, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 1) {
 				m.StatementID = d.String()
 			}
-		case "numberOfEvents":
+			continue
+		case 0xe5d6e48d060c4a14: // "numberOfEvents"
+			if !(d.KeyIs(14, 0x664f7265626d756e, 0x73746e657645, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 2) {
 				m.NumberOfEvents = d.Int32()
 			}
-		case "eventOffset":
+			continue
+		case 0x1437271e9ef4bf8c: // "eventOffset"
+			if !(d.KeyIs(11, 0x66664f746e657665, 0x746573, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 3) {
 				m.EventOffset = d.Int32()
 			}
-		default:
-			d.Unknown()
+			continue
 		}
+		d.Unknown()
 	}
 }
 
@@ -6452,28 +7131,51 @@ func (m *RemittanceStatementDetailsResponse) decodeJSON(d *jsonx.Decoder) {
 	}
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
-		switch string(d.Key()) {
-		case "responseHeader":
+		switch d.KeyHash() {
+		case 0xad2a7ce814723f2: // "responseHeader"
+			if !(d.KeyIs(14, 0x65736e6f70736572, 0x726564616548, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 0) {
 				m.ResponseHeader.decodeJSON(d)
 			}
-		case "remittanceStatementSummary":
+			continue
+		case 0x71cd26974313e23e: // "remittanceStatementSummary"
+			if !(d.KeyIs(26, 0x6e617474696d6572, 0x6d65746174536563, 0x616d6d7553746e65, 0x7972)) {
+				break
+			}
 			if d.Field(&seen, 1) {
 				m.RemittanceStatementSummary.decodeJSON(d)
 			}
-		case "eventOffset":
+			continue
+		case 0x1437271e9ef4bf8c: // "eventOffset"
+			if !(d.KeyIs(11, 0x66664f746e657665, 0x746573, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 2) {
 				m.EventOffset = d.Int32()
 			}
-		case "nextEventOffset":
+			continue
+		case 0x516270498feef6a1: // "nextEventOffset"
+			if !(d.KeyIs(15, 0x6e6576457478656e, 0x74657366664f74, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 3) {
 				m.NextEventOffset = d.Int32()
 			}
-		case "totalEvents":
+			continue
+		case 0x8c3e6b8e34c7dbff: // "totalEvents"
+			if !(d.KeyIs(11, 0x6576456c61746f74, 0x73746e, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 4) {
 				m.TotalEvents = d.Int32()
 			}
-		case "captureEvents":
+			continue
+		case 0x788a3c73b7ab9053: // "captureEvents"
+			if !(d.KeyIs(13, 0x4565727574706163, 0x73746e6576, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 5) {
 				if d.BeginArray() {
 					for j := 0; d.NextElem(j); j++ {
@@ -6482,7 +7184,11 @@ func (m *RemittanceStatementDetailsResponse) decodeJSON(d *jsonx.Decoder) {
 					}
 				}
 			}
-		case "refundEvents":
+			continue
+		case 0xb0e873b8014e75df: // "refundEvents"
+			if !(d.KeyIs(12, 0x7645646e75666572, 0x73746e65, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 6) {
 				if d.BeginArray() {
 					for j := 0; d.NextElem(j); j++ {
@@ -6491,7 +7197,11 @@ func (m *RemittanceStatementDetailsResponse) decodeJSON(d *jsonx.Decoder) {
 					}
 				}
 			}
-		case "reverseRefundEvents":
+			continue
+		case 0xe6efe0a6455f3049: // "reverseRefundEvents"
+			if !(d.KeyIs(19, 0x5265737265766572, 0x657645646e756665, 0x73746e, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 7) {
 				if d.BeginArray() {
 					for j := 0; d.NextElem(j); j++ {
@@ -6500,7 +7210,11 @@ func (m *RemittanceStatementDetailsResponse) decodeJSON(d *jsonx.Decoder) {
 					}
 				}
 			}
-		case "chargebackEvents":
+			continue
+		case 0x1eb0ce52b1729f7e: // "chargebackEvents"
+			if !(d.KeyIs(16, 0x6162656772616863, 0x73746e6576456b63, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 8) {
 				if d.BeginArray() {
 					for j := 0; d.NextElem(j); j++ {
@@ -6509,7 +7223,11 @@ func (m *RemittanceStatementDetailsResponse) decodeJSON(d *jsonx.Decoder) {
 					}
 				}
 			}
-		case "reverseChargebackEvents":
+			continue
+		case 0x1b6476c894674bf8: // "reverseChargebackEvents"
+			if !(d.KeyIs(23, 0x4365737265766572, 0x6361626567726168, 0x73746e6576456b, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 9) {
 				if d.BeginArray() {
 					for j := 0; d.NextElem(j); j++ {
@@ -6518,7 +7236,11 @@ func (m *RemittanceStatementDetailsResponse) decodeJSON(d *jsonx.Decoder) {
 					}
 				}
 			}
-		case "adjustmentEvents":
+			continue
+		case 0xbc6cd5e03671539d: // "adjustmentEvents"
+			if !(d.KeyIs(16, 0x656d7473756a6461, 0x73746e657645746e, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 10) {
 				if d.BeginArray() {
 					for j := 0; d.NextElem(j); j++ {
@@ -6527,9 +7249,9 @@ func (m *RemittanceStatementDetailsResponse) decodeJSON(d *jsonx.Decoder) {
 					}
 				}
 			}
-		default:
-			d.Unknown()
+			continue
 		}
+		d.Unknown()
 	}
 }
 
@@ -6639,18 +7361,25 @@ func (m *RemittanceStatementNotificationRequest) decodeJSON(d *jsonx.Decoder) {
 	}
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
-		switch string(d.Key()) {
-		case "requestHeader":
+		switch d.KeyHash() {
+		case 0x9e6ea16d2dc37050: // "requestHeader"
+			if !(d.KeyIs(13, 0x4874736575716572, 0x7265646165, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 0) {
 				m.RequestHeader.decodeJSON(d)
 			}
-		case "remittanceStatementSummary":
+			continue
+		case 0x71cd26974313e23e: // "remittanceStatementSummary"
+			if !(d.KeyIs(26, 0x6e617474696d6572, 0x6d65746174536563, 0x616d6d7553746e65, 0x7972)) {
+				break
+			}
 			if d.Field(&seen, 1) {
 				m.RemittanceStatementSummary.decodeJSON(d)
 			}
-		default:
-			d.Unknown()
+			continue
 		}
+		d.Unknown()
 	}
 }
 
@@ -6720,22 +7449,33 @@ func (m *RemittanceStatementNotificationResponse) decodeJSON(d *jsonx.Decoder) {
 	}
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
-		switch string(d.Key()) {
-		case "responseHeader":
+		switch d.KeyHash() {
+		case 0xad2a7ce814723f2: // "responseHeader"
+			if !(d.KeyIs(14, 0x65736e6f70736572, 0x726564616548, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 0) {
 				m.ResponseHeader.decodeJSON(d)
 			}
-		case "paymentIntegratorStatementId":
+			continue
+		case 0x2c6d70121f0592ed: // "paymentIntegratorStatementId"
+			if !(d.KeyIs(28, 0x49746e656d796170, 0x6f7461726765746e, 0x656d657461745372, 0x6449746e)) {
+				break
+			}
 			if d.Field(&seen, 1) {
 				m.PaymentIntegratorStatementID = d.String()
 			}
-		case "result":
+			continue
+		case 0x8cb131e724c46696: // "result"
+			if !(d.KeyIs(6, 0x746c75736572, 0x0, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 2) {
 				m.Result.decodeJSON(d)
 			}
-		default:
-			d.Unknown()
+			continue
 		}
+		d.Unknown()
 	}
 }
 
@@ -6804,15 +7544,18 @@ func (m *RemittanceStatementNotificationResult) decodeJSON(d *jsonx.Decoder) {
 	}
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
-		switch string(d.Key()) {
-		case "accepted":
+		switch d.KeyHash() {
+		case 0xca29c4149cb54a57: // "accepted"
+			if !(d.KeyIs(8, 0x6465747065636361, 0x0, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 0) {
 				m.Accepted = new(Empty)
 				m.Accepted.decodeJSON(d)
 			}
-		default:
-			d.Unknown()
+			continue
 		}
+		d.Unknown()
 	}
 }
 
@@ -6903,50 +7646,85 @@ func (m *RemittanceStatementSummary) decodeJSON(d *jsonx.Decoder) {
 	}
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
-		switch string(d.Key()) {
-		case "statementDate":
+		switch d.KeyHash() {
+		case 0x84499c5c04d26503: // "statementDate"
+			if !(d.KeyIs(13, 0x6e656d6574617473, 0x6574614474, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 0) {
 				m.StatementDate.decodeJSON(d)
 			}
-		case "billingPeriod":
+			continue
+		case 0xb7f6e7d26be18f70: // "billingPeriod"
+			if !(d.KeyIs(13, 0x50676e696c6c6962, 0x646f697265, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 1) {
 				m.BillingPeriod.decodeJSON(d)
 			}
-		case "dateDue":
+			continue
+		case 0xdee2be5dd4de5bf6: // "dateDue"
+			if !(d.KeyIs(7, 0x65754465746164, 0x0, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 2) {
 				m.DateDue.decodeJSON(d)
 			}
-		case "totalDueByIntegrator":
+			continue
+		case 0x8047d52767b51b50: // "totalDueByIntegrator"
+			if !(d.KeyIs(20, 0x6575446c61746f74, 0x726765746e497942, 0x726f7461, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 3) {
 				m.TotalDueByIntegrator.decodeJSON(d)
 			}
-		case "totalProcessedAmount":
+			continue
+		case 0xa0fd1896f8cadf27: // "totalProcessedAmount"
+			if !(d.KeyIs(20, 0x6f72506c61746f74, 0x6d41646573736563, 0x746e756f, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 4) {
 				m.TotalProcessedAmount = new(Amount)
 				m.TotalProcessedAmount.decodeJSON(d)
 			}
-		case "totalFeesAmount":
+			continue
+		case 0x684a14cd7735bd4d: // "totalFeesAmount"
+			if !(d.KeyIs(15, 0x6565466c61746f74, 0x746e756f6d4173, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 5) {
 				m.TotalFeesAmount = new(Amount)
 				m.TotalFeesAmount.decodeJSON(d)
 			}
-		case "totalEvents":
+			continue
+		case 0x8c3e6b8e34c7dbff: // "totalEvents"
+			if !(d.KeyIs(11, 0x6576456c61746f74, 0x73746e, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 6) {
 				m.TotalEvents = d.Int64()
 			}
-		case "totalTaxes":
+			continue
+		case 0x2e91943c5dff4282: // "totalTaxes"
+			if !(d.KeyIs(10, 0x7861546c61746f74, 0x7365, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 7) {
 				m.TotalTaxes = new(Amount)
 				m.TotalTaxes.decodeJSON(d)
 			}
-		case "remittanceInstructions":
+			continue
+		case 0x8ea5012ffa642bec: // "remittanceInstructions"
+			if !(d.KeyIs(22, 0x6e617474696d6572, 0x757274736e496563, 0x736e6f697463, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 8) {
 				m.RemittanceInstructions = new(RemittanceInstructions)
 				m.RemittanceInstructions.decodeJSON(d)
 			}
-		default:
-			d.Unknown()
+			continue
 		}
+		d.Unknown()
 	}
 }
 
@@ -7057,26 +7835,41 @@ func (m *RequestHeader) decodeJSON(d *jsonx.Decoder) {
 	}
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
-		switch string(d.Key()) {
-		case "requestId":
+		switch d.KeyHash() {
+		case 0x7710504fd34753e8: // "requestId"
+			if !(d.KeyIs(9, 0x4974736575716572, 0x64, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 0) {
 				m.RequestID = d.String()
 			}
-		case "requestTimestamp":
+			continue
+		case 0x12ef6e154dbbe085: // "requestTimestamp"
+			if !(d.KeyIs(16, 0x5474736575716572, 0x706d617473656d69, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 1) {
 				m.RequestTimestamp.decodeJSON(d)
 			}
-		case "protocolVersion":
+			continue
+		case 0x3e16e024c247898c: // "protocolVersion"
+			if !(d.KeyIs(15, 0x6c6f636f746f7270, 0x6e6f6973726556, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 2) {
 				m.ProtocolVersion.decodeJSON(d)
 			}
-		case "paymentIntegratorAccountId":
+			continue
+		case 0xa34d0baa4b234b2d: // "paymentIntegratorAccountId"
+			if !(d.KeyIs(26, 0x49746e656d796170, 0x6f7461726765746e, 0x746e756f63634172, 0x6449)) {
+				break
+			}
 			if d.Field(&seen, 3) {
 				m.PaymentIntegratorAccountID = d.String()
 			}
-		default:
-			d.Unknown()
+			continue
 		}
+		d.Unknown()
 	}
 }
 
@@ -7156,20 +7949,27 @@ func (m *RequestTimestampOutOfRange) decodeJSON(d *jsonx.Decoder) {
 	}
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
-		switch string(d.Key()) {
-		case "requestTimestamp":
+		switch d.KeyHash() {
+		case 0x12ef6e154dbbe085: // "requestTimestamp"
+			if !(d.KeyIs(16, 0x5474736575716572, 0x706d617473656d69, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 0) {
 				m.RequestTimestamp = new(Timestamp)
 				m.RequestTimestamp.decodeJSON(d)
 			}
-		case "serverTimestamp":
+			continue
+		case 0x7a5c26a040ece715: // "serverTimestamp"
+			if !(d.KeyIs(15, 0x6954726576726573, 0x706d617473656d, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 1) {
 				m.ServerTimestamp = new(Timestamp)
 				m.ServerTimestamp.decodeJSON(d)
 			}
-		default:
-			d.Unknown()
+			continue
 		}
+		d.Unknown()
 	}
 }
 
@@ -7230,14 +8030,17 @@ func (m *ResponseHeader) decodeJSON(d *jsonx.Decoder) {
 	}
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
-		switch string(d.Key()) {
-		case "responseTimestamp":
+		switch d.KeyHash() {
+		case 0x9e4c23a889ca94e8: // "responseTimestamp"
+			if !(d.KeyIs(17, 0x65736e6f70736572, 0x6d617473656d6954, 0x70, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 0) {
 				m.ResponseTimestamp.decodeJSON(d)
 			}
-		default:
-			d.Unknown()
+			continue
 		}
+		d.Unknown()
 	}
 }
 
@@ -7293,14 +8096,17 @@ func (m *SettlementExchangeRateModification) decodeJSON(d *jsonx.Decoder) {
 	}
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
-		switch string(d.Key()) {
-		case "exchangeRateInMicros":
+		switch d.KeyHash() {
+		case 0x30590df04290848: // "exchangeRateInMicros"
+			if !(d.KeyIs(20, 0x65676e6168637865, 0x694d6e4965746152, 0x736f7263, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 0) {
 				m.ExchangeRateInMicros = d.Int64()
 			}
-		default:
-			d.Unknown()
+			continue
 		}
+		d.Unknown()
 	}
 }
 
@@ -7358,15 +8164,18 @@ func (m *SuccessResult) decodeJSON(d *jsonx.Decoder) {
 	}
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
-		switch string(d.Key()) {
-		case "success":
+		switch d.KeyHash() {
+		case 0x3bed1c80a16b9283: // "success"
+			if !(d.KeyIs(7, 0x73736563637573, 0x0, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 0) {
 				m.Success = new(Empty)
 				m.Success.decodeJSON(d)
 			}
-		default:
-			d.Unknown()
+			continue
 		}
+		d.Unknown()
 	}
 }
 
@@ -7431,14 +8240,17 @@ func (m *Timestamp) decodeJSON(d *jsonx.Decoder) {
 	}
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
-		switch string(d.Key()) {
-		case "epochMillis":
+		switch d.KeyHash() {
+		case 0x2b29d186c132b416: // "epochMillis"
+			if !(d.KeyIs(11, 0x6c694d68636f7065, 0x73696c, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 0) {
 				m.EpochMillis = d.Int64()
 			}
-		default:
-			d.Unknown()
+			continue
 		}
+		d.Unknown()
 	}
 }
 
@@ -7493,15 +8305,18 @@ func (m *UserAuthenticationFailed) decodeJSON(d *jsonx.Decoder) {
 	}
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
-		switch string(d.Key()) {
-		case "rawResult":
+		switch d.KeyHash() {
+		case 0x851786b79dd1b466: // "rawResult"
+			if !(d.KeyIs(9, 0x6c75736552776172, 0x74, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 0) {
 				m.RawResult = new(RawResult)
 				m.RawResult.decodeJSON(d)
 			}
-		default:
-			d.Unknown()
+			continue
 		}
+		d.Unknown()
 	}
 }
 
@@ -7585,12 +8400,19 @@ func (m *UserInformation) decodeJSON(d *jsonx.Decoder) {
 	}
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
-		switch string(d.Key()) {
-		case "name":
+		switch d.KeyHash() {
+		case 0x3ebc0e6db550c548: // "name"
+			if !(d.KeyIs(4, 0x656d616e, 0x0, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 0) {
 				m.Name = d.String()
 			}
-		case "addressLine":
+			continue
+		case 0x58f8a3ac3f968c24: // "addressLine"
+			if !(d.KeyIs(11, 0x4c73736572646461, 0x656e69, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 1) {
 				if d.BeginArray() {
 					for j := 0; d.NextElem(j); j++ {
@@ -7598,25 +8420,41 @@ func (m *UserInformation) decodeJSON(d *jsonx.Decoder) {
 					}
 				}
 			}
-		case "localityName":
+			continue
+		case 0x330fbac666c8eb11: // "localityName"
+			if !(d.KeyIs(12, 0x7974696c61636f6c, 0x656d614e, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 2) {
 				m.LocalityName = d.String()
 			}
-		case "administrativeAreaName":
+			continue
+		case 0x70c3a71f881148f8: // "administrativeAreaName"
+			if !(d.KeyIs(22, 0x7473696e696d6461, 0x7241657669746172, 0x656d614e6165, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 3) {
 				m.AdministrativeAreaName = d.String()
 			}
-		case "postalCodeNumber":
+			continue
+		case 0x2ef77a35d6c13aa1: // "postalCodeNumber"
+			if !(d.KeyIs(16, 0x6f436c6174736f70, 0x7265626d754e6564, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 4) {
 				m.PostalCodeNumber = d.String()
 			}
-		case "countryCode":
+			continue
+		case 0xf9bccba95957eda3: // "countryCode"
+			if !(d.KeyIs(11, 0x437972746e756f63, 0x65646f, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 5) {
 				m.CountryCode = d.String()
 			}
-		default:
-			d.Unknown()
+			continue
 		}
+		d.Unknown()
 	}
 }
 
@@ -7671,14 +8509,17 @@ func (m *Version) decodeJSON(d *jsonx.Decoder) {
 	}
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
-		switch string(d.Key()) {
-		case "major":
+		switch d.KeyHash() {
+		case 0x63da926504925234: // "major"
+			if !(d.KeyIs(5, 0x726f6a616d, 0x0, 0x0, 0x0)) {
+				break
+			}
 			if d.Field(&seen, 0) {
 				m.Major = d.Int32()
 			}
-		default:
-			d.Unknown()
+			continue
 		}
+		d.Unknown()
 	}
 }
 

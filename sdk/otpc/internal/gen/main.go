@@ -20,6 +20,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/otpcgate/otpcgate/sdk/otpc/internal/jsonx"
 )
 
 type kind int
@@ -345,11 +347,25 @@ func genDecode(w *writer, t *typ) {
 		return
 	}
 	w.p("var seen uint64")
+	// Keys are matched by a hash switch confirmed with word compares: a
+	// string switch would call runtime.memequal, a byte loop that costs an
+	// interrupt check per byte in a wasm guest.
 	w.p("for i := 0; d.NextField(i); i++ {")
-	w.p("switch string(d.Key()) {")
+	w.p("switch d.KeyHash() {")
+	hashes := map[uint64]string{}
 	for bit, f := range t.fields {
+		w0, w1, w2, w3, h := jsonx.KeyWords(f.jsonName)
+		if other, dup := hashes[h]; dup {
+			log.Fatalf("%s: keys %q and %q have the same hash", t.name, other, f.jsonName)
+		}
+		hashes[h] = f.jsonName
+		cond := fmt.Sprintf("d.KeyIs(%d, %#x, %#x, %#x, %#x)", len(f.jsonName), w0, w1, w2, w3)
+		if len(f.jsonName) > 32 {
+			cond += fmt.Sprintf(" && string(d.Key()[32:]) == %q", f.jsonName[32:])
+		}
 		x := "m." + f.goName
-		w.p("case %q:", f.jsonName)
+		w.p("case %#x: // %q", h, f.jsonName)
+		w.p("if !(%s) {\nbreak\n}", cond)
 		w.p("if d.Field(&seen, %d) {", bit)
 		switch f.kind {
 		case kString:
@@ -372,9 +388,10 @@ func genDecode(w *writer, t *typ) {
 			w.p("if d.BeginArray() {\nfor j := 0; d.NextElem(j); j++ {\n%s = append(%s, %s{})\n%s[len(%s)-1].decodeJSON(d)\n}\n}", x, x, f.elem, x, x)
 		}
 		w.p("}")
+		w.p("continue")
 	}
-	w.p("default:\nd.Unknown()")
 	w.p("}")
+	w.p("d.Unknown()")
 	w.p("}")
 	w.p("}")
 }

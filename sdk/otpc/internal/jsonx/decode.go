@@ -1,6 +1,8 @@
 package jsonx
 
 import (
+	"encoding/binary"
+	"math/bits"
 	"unicode/utf8"
 )
 
@@ -26,6 +28,15 @@ type Decoder struct {
 	err   error
 	key   []byte // current object key (aliases data or buf)
 	buf   []byte // scratch for unescaping
+
+	// The current key as words for generated matchers (see KeyHash and
+	// KeyIs): its first 32 bytes zero-padded and a hash of all of it.
+	kw    [4]uint64
+	khash uint64
+
+	// sdata is one string copy of data shared by the strings String
+	// returns (see sharedMax), made on first use.
+	sdata string
 
 	// Duplicate detection for keys the caller does not know (known keys
 	// use a bit set in the caller). Keys of the object open at depth d are
@@ -209,23 +220,45 @@ func (d *Decoder) NextField(i int) bool {
 		d.syntax("want string key")
 		return false
 	}
-	// Keys are short plain ASCII almost always: scan them inline and fall
-	// back to the general string path for escapes and non-ASCII.
+	// Keys are short plain ASCII almost always: scan them eight bytes at a
+	// time, keeping the words for KeyIs and KeyHash, and fall back to the
+	// general string path for escapes, non-ASCII and the end of input.
 	data := d.data
 	start := d.pos + 1
 	p := start
-	for p < len(data) && plain[data[p]] {
-		p++
-	}
-	if p < len(data) && data[p] == '"' {
-		d.key = data[start:p]
-		d.pos = p + 1
-	} else {
-		d.key = d.str()
-		if d.err != nil {
-			return false
+	h := uint64(0)
+	d.kw = [4]uint64{}
+	for i := 0; p+8 <= len(data); i++ {
+		w := binary.LittleEndian.Uint64(data[p:])
+		if m := special(w); m != 0 {
+			k := bits.TrailingZeros64(m) >> 3
+			if data[p+k] != '"' {
+				break
+			}
+			if k > 0 {
+				w &= 1<<(8*k) - 1
+				if i < 4 {
+					d.kw[i] = w
+				}
+				h = (h ^ w) * hashMul
+			}
+			d.key = data[start : p+k]
+			d.khash = finishHash(h, p+k-start)
+			d.pos = p + k + 1
+			goto colon
 		}
+		if i < 4 {
+			d.kw[i] = w
+		}
+		h = (h ^ w) * hashMul
+		p += 8
 	}
+	d.key = d.str()
+	if d.err != nil {
+		return false
+	}
+	d.kw, d.khash = keyWords(d.key)
+colon:
 	if d.pos < len(data) && data[d.pos] == ':' {
 		d.pos++
 		return true
@@ -236,6 +269,61 @@ func (d *Decoder) NextField(i int) bool {
 	}
 	d.pos++
 	return true
+}
+
+const (
+	lsb     = 0x0101010101010101
+	msb     = 0x8080808080808080
+	hashMul = 0x9E3779B97F4A7C15 // odd, from the golden ratio
+)
+
+// special returns x (eight string bytes, little-endian) with the high bit
+// set in the lanes holding '"', '\\', a control character or a byte >=
+// 0x80. Borrows can set bits above a flagged lane, never below, so the
+// lowest set bit (bits.TrailingZeros64) names the first such byte exactly.
+func special(x uint64) uint64 {
+	q := x ^ (lsb * '"')
+	s := x ^ (lsb * '\\')
+	return (x | (x-lsb*0x20)&^x | (q-lsb)&^q | (s-lsb)&^s) & msb
+}
+
+func finishHash(h uint64, n int) uint64 {
+	h = (h ^ uint64(n)) * hashMul
+	return h ^ h>>29
+}
+
+// keyWords returns the zero-padded first 32 bytes of key as little-endian
+// words and its hash, computed as NextField's fast path does.
+func keyWords(key []byte) (kw [4]uint64, h uint64) {
+	for i := 0; i < len(key); i += 8 {
+		var b [8]byte
+		copy(b[:], key[i:])
+		w := binary.LittleEndian.Uint64(b[:])
+		if i < 32 {
+			kw[i/8] = w
+		}
+		h = (h ^ w) * hashMul
+	}
+	return kw, finishHash(h, len(key))
+}
+
+// KeyWords returns what KeyIs compares and KeyHash returns for key, for
+// code generators that match keys by words instead of string comparisons
+// (runtime.memequal loops byte by byte in wasm).
+func KeyWords(key string) (w0, w1, w2, w3, hash uint64) {
+	kw, h := keyWords([]byte(key))
+	return kw[0], kw[1], kw[2], kw[3], h
+}
+
+// KeyHash returns a hash of the current key (see KeyWords). Generated code
+// switches on it and confirms the match with KeyIs.
+func (d *Decoder) KeyHash() uint64 { return d.khash }
+
+// KeyIs reports whether the current key has n bytes and its first 32 bytes
+// are the words w0..w3 (see KeyWords). Keys longer than 32 bytes also need
+// their tail compared.
+func (d *Decoder) KeyIs(n int, w0, w1, w2, w3 uint64) bool {
+	return len(d.key) == n && d.kw[0] == w0 && d.kw[1] == w1 && d.kw[2] == w2 && d.kw[3] == w3
 }
 
 // Key returns the current member's unescaped key. It is valid until the
@@ -624,26 +712,24 @@ func (d *Decoder) str() []byte {
 
 // span returns the end of the run of plain string bytes starting at p:
 // the position of the next '"', '\\' or the end of input. It validates
-// UTF-8 and rejects control characters on the way. Eight bytes at a time
-// are tested with word arithmetic, which matters most in a wasm guest where
-// every loop iteration is costly.
+// UTF-8 and rejects control characters on the way. It tests 32 bytes per
+// iteration with word arithmetic and jumps straight to the first special
+// byte, because in a wasm guest every loop iteration costs an interrupt
+// check.
 func (d *Decoder) span(p int) int {
-	const (
-		lsb = 0x0101010101010101
-		msb = 0x8080808080808080
-	)
 	data := d.data
 	for {
+		for p+32 <= len(data) {
+			b := data[p : p+32 : p+32]
+			if special(binary.LittleEndian.Uint64(b[0:]))|special(binary.LittleEndian.Uint64(b[8:]))|
+				special(binary.LittleEndian.Uint64(b[16:]))|special(binary.LittleEndian.Uint64(b[24:])) != 0 {
+				break
+			}
+			p += 32
+		}
 		for p+8 <= len(data) {
-			b := data[p : p+8 : p+8]
-			x := uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
-				uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
-			q := x ^ (lsb * '"')
-			s := x ^ (lsb * '\\')
-			// High bit set in a lane for: byte >= 0x80, byte < 0x20, a zero
-			// lane of q ('"') or of s ('\\'). Borrows can only add false
-			// positives, which the byte loop below sorts out.
-			if (x|(x-lsb*0x20)&^x|(q-lsb)&^q|(s-lsb)&^s)&msb != 0 {
+			if m := special(binary.LittleEndian.Uint64(data[p:])); m != 0 {
+				p += bits.TrailingZeros64(m) >> 3
 				break
 			}
 			p += 8
@@ -652,7 +738,7 @@ func (d *Decoder) span(p int) int {
 			return p
 		}
 		c := data[p]
-		if plain[c] {
+		if plain[c] { // only in the last seven bytes of input
 			p++
 			continue
 		}
