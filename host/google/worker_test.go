@@ -179,10 +179,16 @@ func TestWorkerNotify(t *testing.T) {
 		t.Fatalf("not delivered after Notify: %v", err)
 	}
 	t.Logf("two notifications (PGP, JOSE) delivered %s after Notify", time.Since(start).Round(time.Millisecond))
+	// The two items have different ordering keys, so they go out
+	// concurrently, in either order.
+	byPIAID := map[string]sim.GoogleCall{}
+	for _, c := range calls {
+		byPIAID[c.PIAID] = c
+	}
 	for i, in := range ins {
-		c := calls[i]
-		if c.PIAID != in.piaid || c.RequestID != "notify-"+in.piaid {
-			t.Fatalf("call %d: %s %s", i, c.PIAID, c.RequestID)
+		c, ok := byPIAID[in.piaid]
+		if !ok || c.RequestID != "notify-"+in.piaid {
+			t.Fatalf("no call for %s with requestId notify-%s: %+v", in.piaid, in.piaid, calls)
 		}
 		p := c.Request.(*otpc.ReferenceNumberPaidNotificationRequest)
 		if p.GenerateReferenceNumberRequestID != "txn-"+in.piaid || p.PaymentIntegratorTransactionID != "pay-notify-"+in.piaid {
