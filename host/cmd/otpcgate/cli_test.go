@@ -1,0 +1,371 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/otpcgate/otpcgate/host/admin"
+	"github.com/otpcgate/otpcgate/host/envelope"
+	"github.com/otpcgate/otpcgate/host/gateway"
+	"github.com/otpcgate/otpcgate/host/runtime/runtimetest"
+	"github.com/otpcgate/otpcgate/host/server"
+	"github.com/otpcgate/otpcgate/host/sim"
+	"github.com/otpcgate/otpcgate/keystore"
+	"github.com/otpcgate/otpcgate/sdk/otpc"
+)
+
+// liveGateway is a provisioned dev installation served on loopback: the
+// Google-facing TLS listener and the admin API.
+type liveGateway struct {
+	info     *gateway.DevInfo
+	g        *gateway.Gateway
+	adminURL string
+	client   *sim.Client
+	wasm     []byte
+}
+
+func startLiveGateway(t *testing.T) *liveGateway {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	wasm := runtimetest.Build(t, "../../../plugins/konbini")
+	info, err := gateway.ProvisionDev(ctx, dir, "127.0.0.1:0",
+		gateway.DevPlugin{Version: "konbini-1", Wasm: wasm, Config: gateway.DevKonbiniConfig}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kek, err := keystore.ReadKEKFile(info.KEKFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := gateway.Open(ctx, gateway.Options{DBPath: info.DBPath, KEK: kek,
+		Server:  server.Config{CertFile: info.CertFile, KeyFile: info.KeyFile},
+		Limiter: server.LimiterConfig{MaxQueue: 1024, MaxWait: 10 * time.Second},
+		Logger:  slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := g.AdminServer(ctx, admin.Config{}, prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	gln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	aln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 2)
+	go func() { done <- g.Serve(sctx, gln) }()
+	go func() { done <- srv.Serve(sctx, aln) }()
+	t.Cleanup(func() {
+		cancel()
+		for range 2 {
+			if err := <-done; err != nil {
+				t.Errorf("serve: %v", err)
+			}
+		}
+		g.Close()
+	})
+	pem, err := os.ReadFile(info.CertFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	for i := range info.Merchants {
+		info.Merchants[i].BaseURL = "https://" + gln.Addr().String() + info.Merchants[i].BasePath
+	}
+	return &liveGateway{info: info, g: g, adminURL: "http://" + aln.Addr().String(), wasm: wasm,
+		client: &sim.Client{HTTP: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+			TLSClientConfig:     &tls.Config{RootCAs: pool, ServerName: "localhost", MinVersion: tls.VersionTLS12},
+			MaxIdleConnsPerHost: 16}}}}
+}
+
+func (l *liveGateway) merchant(id string) gateway.DevMerchant {
+	for _, m := range l.info.Merchants {
+		if m.ID == id {
+			return m
+		}
+	}
+	panic("no dev merchant " + id)
+}
+
+// cli runs one otpcgate command line in process with stdin.
+func (l *liveGateway) cli(ctx context.Context, token string, stdin io.Reader, args ...string) (stdout, stderr string, err error) {
+	e, out, errb := testEnv(map[string]string{adminURLEnv: l.adminURL, adminTokenEnv: token})
+	root := newRootCmd(e)
+	if stdin != nil {
+		root.SetIn(stdin)
+	}
+	root.SetArgs(args)
+	err = root.ExecuteContext(ctx)
+	return out.String(), errb.String(), err
+}
+
+// googleTraffic sends generateReferenceNumber to one merchant until stop.
+type googleTraffic struct {
+	ok, failed atomic.Int64
+	first      atomic.Value
+	stop       chan struct{}
+	wg         sync.WaitGroup
+}
+
+func (l *liveGateway) traffic(m gateway.DevMerchant, workers int) *googleTraffic {
+	codec, err := envelope.New(m.Envelope, envelope.Config{})
+	if err != nil {
+		panic(err)
+	}
+	tg := &sim.Target{BaseURL: m.BaseURL, PIAID: m.PIAID, Codec: codec,
+		Keyset: func(ctx context.Context) (*keystore.Keyset, error) { return l.g.Keys.Keyset(ctx, m.SimKeysetID) }}
+	tr := &googleTraffic{stop: make(chan struct{})}
+	for range workers {
+		tr.wg.Add(1)
+		go func() {
+			defer tr.wg.Done()
+			for {
+				select {
+				case <-tr.stop:
+					return
+				default:
+				}
+				req := &otpc.GenerateReferenceNumberRequest{RequestHeader: l.client.Header(tg),
+					GooglePaymentToken:     otpc.GooglePaymentToken{IssuerID: otpc.IssuerID{Value: m.DemoIssuer}, Token: m.DemoToken},
+					TransactionDescription: "Google - Test",
+					Amount:                 otpc.Amount{AmountMicros: 1_000_000_000, CurrencyCode: "JPY"}}
+				var resp otpc.GenerateReferenceNumberResponse
+				res, err := l.client.Call(context.Background(), tg, otpc.MethodGenerateReferenceNumber, req, &resp)
+				if err != nil || res.Status != http.StatusOK || resp.Result.Success == nil {
+					tr.failed.Add(1)
+					tr.first.CompareAndSwap(nil, fmt.Sprintf("err %v result %+v", err, res))
+					continue
+				}
+				tr.ok.Add(1)
+			}
+		}()
+	}
+	return tr
+}
+
+func (tr *googleTraffic) waitOK(t *testing.T, n int64) {
+	t.Helper()
+	target := tr.ok.Load() + n
+	for deadline := time.Now().Add(30 * time.Second); tr.ok.Load() < target; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("traffic stalled: ok %d failed %d (%v)", tr.ok.Load(), tr.failed.Load(), tr.first.Load())
+		}
+	}
+}
+
+func TestCLIKeyRotationUnderTraffic(t *testing.T) {
+	l := startLiveGateway(t)
+	ctx := context.Background()
+	m := l.merchant("demo-pgp")
+
+	// No token: the error says how to get one.
+	if _, _, err := l.cli(ctx, "", nil, "merchants", "list"); err == nil || !strings.Contains(err.Error(), "tokens bootstrap") {
+		t.Fatalf("without a token: %v", err)
+	}
+	// Bootstrap works on the database file while the gateway runs.
+	secret, stderr, err := l.cli(ctx, "", nil, "tokens", "bootstrap", "--db-path", l.info.DBPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := strings.TrimSpace(secret)
+	if !strings.HasPrefix(token, "otpca_") || !strings.Contains(stderr, "shown only this once") {
+		t.Fatalf("bootstrap printed %q / %q", secret, stderr)
+	}
+	if _, _, err := l.cli(ctx, "", nil, "tokens", "bootstrap", "--db-path", l.info.DBPath); !errors.Is(err, admin.ErrTokenExists) {
+		t.Fatalf("second bootstrap: %v", err)
+	}
+
+	out, _, err := l.cli(ctx, token, nil, "keys", "list", "--merchant", m.ID, "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var before []admin.KeyView
+	if err := json.Unmarshal([]byte(out), &before); err != nil {
+		t.Fatal(err)
+	}
+	var oldID string
+	for _, k := range before {
+		if k.Owner == keystore.OwnerSelf && k.State == keystore.StatePrimary {
+			oldID = k.ID
+		}
+	}
+	if oldID == "" {
+		t.Fatalf("no primary self key: %+v", before)
+	}
+
+	tr := l.traffic(m, 3)
+	tr.waitOK(t, 20)
+
+	pubFile := filepath.Join(t.TempDir(), "new-public.asc")
+	stdinR, stdinW := io.Pipe()
+	type result struct {
+		stdout, stderr string
+		err            error
+	}
+	resc := make(chan result, 1)
+	go func() {
+		o, e, err := l.cli(ctx, token, stdinR, "keys", "rotate", "--merchant", m.ID, "--out", pubFile, "--grace", "300ms")
+		resc <- result{o, e, err}
+	}()
+	// Play Google: wait for the exported key, install it, confirm.
+	var pub []byte
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if pub, err = os.ReadFile(pubFile); err == nil && len(pub) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("rotate never exported the new public key")
+		}
+	}
+	tr.waitOK(t, 10)
+	keys, err := l.g.Keys.Import(ctx, "google (test)", m.SimKeysetID, keystore.OwnerPeer, pub, keystore.ImportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.g.Keys.SetState(ctx, "google (test)", m.SimKeysetID, keys[0].ID, keystore.StateActive); err != nil {
+		t.Fatal(err)
+	}
+	tr.waitOK(t, 10)
+	if _, err := io.WriteString(stdinW, "yes\n"); err != nil {
+		t.Fatal(err)
+	}
+	res := <-resc
+	if res.err != nil {
+		t.Fatalf("rotate: %v\n%s", res.err, res.stderr)
+	}
+	for _, want := range []string{"[1/7] generated", "[3/7] round trip through the envelope passed", "[6/7]", "[7/7] " + oldID + " is retiring"} {
+		if !strings.Contains(res.stderr, want) {
+			t.Errorf("rotate output lacks %q:\n%s", want, res.stderr)
+		}
+	}
+	newID := keys[0].ID
+	tr.waitOK(t, 30)
+	tr.halt()
+	if f := tr.failed.Load(); f != 0 {
+		t.Fatalf("%d of %d Google requests failed during the rotation: %v", f, f+tr.ok.Load(), tr.first.Load())
+	}
+	if n := l.g.Counters.Get(newID)[keystore.UseSign]; n == 0 {
+		t.Fatal("the new key never signed a response after promotion")
+	}
+	t.Logf("rotation under traffic: %d requests, 0 failed; new key signed %d", tr.ok.Load(), l.g.Counters.Get(newID)[keystore.UseSign])
+
+	out, _, err = l.cli(ctx, token, nil, "keys", "list", "--merchant", m.ID, "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var after []admin.KeyView
+	if err := json.Unmarshal([]byte(out), &after); err != nil {
+		t.Fatal(err)
+	}
+	states := map[string]keystore.State{}
+	for _, k := range after {
+		states[k.ID] = k.State
+	}
+	if states[newID] != keystore.StatePrimary || states[oldID] != keystore.StateRetiring {
+		t.Fatalf("after rotation: new %s, old %s", states[newID], states[oldID])
+	}
+	out, _, err = l.cli(ctx, token, nil, "audit", "--subject", admin.MerchantSubject(m.ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Count(out, "key.state") != 3 || !strings.Contains(out, "key.generate") || strings.Contains(out, token[len(token)-20:]) {
+		t.Fatalf("audit after rotation:\n%s", out)
+	}
+}
+
+func TestCLIPluginsAndExpiryWarnings(t *testing.T) {
+	l := startLiveGateway(t)
+	ctx := context.Background()
+	secret, _, err := l.cli(ctx, "", nil, "tokens", "bootstrap", "--db-path", l.info.DBPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := strings.TrimSpace(secret)
+
+	out, _, err := l.cli(ctx, token, nil, "merchants", "list")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "ID") || !strings.Contains(out, "demo-jose") || !strings.Contains(out, "konbini-1") {
+		t.Fatalf("merchants list:\n%s", out)
+	}
+
+	wasmFile := filepath.Join(t.TempDir(), "konbini.wasm")
+	cfgFile := filepath.Join(t.TempDir(), "konbini.json")
+	if err := os.WriteFile(wasmFile, l.wasm, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfgFile, bytes.Replace(gateway.DevKonbiniConfig, []byte(`"81"`), []byte(`"83"`), 1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, stderr, err := l.cli(ctx, token, nil, "plugins", "upload", "--merchant", "demo-jose", "--file", wasmFile,
+		"--config-file", cfgFile, "--version", "konbini-2", "--activate")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	if !strings.Contains(stderr, "uploading 100%") || !strings.Contains(stderr, "compiling and warming") {
+		t.Fatalf("upload shows no progress:\n%q", stderr)
+	}
+	if !strings.Contains(out, "konbini-2") || !strings.Contains(out, "*") {
+		t.Fatalf("upload output:\n%s", out)
+	}
+	// A wrong sha256 is refused with the next step.
+	_, _, err = l.cli(ctx, token, nil, "plugins", "upload", "--merchant", "demo-jose", "--file", wasmFile,
+		"--version", "konbini-3", "--sha256", strings.Repeat("0", 64))
+	if err == nil || !strings.Contains(err.Error(), "sha256") || !strings.Contains(err.Error(), "next:") {
+		t.Fatalf("wrong sha256: %v", err)
+	}
+	out, _, err = l.cli(ctx, token, nil, "plugins", "rollback", "--merchant", "demo-jose", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pv admin.PluginVersion
+	if err := json.Unmarshal([]byte(out), &pv); err != nil || pv.Version != "konbini-1" || !pv.Active {
+		t.Fatalf("rollback: %v %s", err, out)
+	}
+
+	// Keys close to expiry are flagged in the CLI.
+	for _, days := range []string{"20", "5"} {
+		if _, _, err := l.cli(ctx, token, nil, "keys", "generate", "--merchant", "demo-jose", "--lifetime-days", days); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, stderr, err = l.cli(ctx, token, nil, "keys", "list", "--merchant", "demo-jose")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(stderr, "WARNING (warning)") || !strings.Contains(stderr, "WARNING (critical)") ||
+		!strings.Contains(stderr, "keys rotate") || !strings.Contains(out, "CRITICAL") {
+		t.Fatalf("expiry warnings missing:\n%s\n%s", out, stderr)
+	}
+}
+
+func (tr *googleTraffic) halt() {
+	close(tr.stop)
+	tr.wg.Wait()
+}
