@@ -69,19 +69,114 @@ func templateDir(tb testing.TB) string {
 func TestMain(m *testing.M) {
 	code := m.Run()
 	stopBrowser()
+	stopBackend()
 	if provisioned.dir != "" {
 		os.RemoveAll(provisioned.dir)
 	}
 	os.Exit(code)
 }
 
-// env is a running gateway (Google-facing API on loopback TLS), the login
-// page served by a weblogin.Service through its Echo middleware on a second
-// loopback TLS listener with the same certificate, and a simulated Google
-// with its callback endpoint.
+// backend is the one gateway per test binary: the Google-facing API on
+// loopback TLS over a copy of the provisioned installation. Opening a
+// gateway compiles the plugin, so tests share it; each test has its own
+// requests, so their ledger rows never collide.
+var backend struct {
+	once   sync.Once
+	err    error
+	dir    string
+	info   *gateway.DevInfo
+	g      *gateway.Gateway
+	addr   string
+	pair   tls.Certificate
+	pool   *x509.CertPool
+	logs   bytes.Buffer
+	logMu  sync.Mutex
+	logger *slog.Logger
+	stop   func()
+}
+
+// startBackend opens and serves the shared gateway. Its logger (which
+// the plugin runtime shares) writes JSON at debug level into backend.logs.
+func startBackend(tb testing.TB) {
+	tb.Helper()
+	backend.once.Do(func() {
+		dir, err := os.MkdirTemp("", "otpcgate-weblogin-gw-")
+		if err != nil {
+			backend.err = err
+			return
+		}
+		backend.dir = dir
+		backend.err = func() error {
+			if err := copyFiles(templateDir(tb), dir); err != nil {
+				return err
+			}
+			info, err := gateway.ReadDevInfo(dir)
+			if err != nil {
+				return err
+			}
+			backend.info = info
+			backend.logger = slog.New(slog.NewJSONHandler(syncWriter{&backend.logMu, &backend.logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+			kek, err := keystore.ReadKEKFile(filepath.Join(dir, "kek"))
+			if err != nil {
+				return err
+			}
+			certFile, keyFile := filepath.Join(dir, "tls-cert.pem"), filepath.Join(dir, "tls-key.pem")
+			g, err := gateway.Open(context.Background(), gateway.Options{
+				DBPath: filepath.Join(dir, "otpcgate.db"), KEK: kek,
+				Server:  server.Config{CertFile: certFile, KeyFile: keyFile},
+				Limiter: server.LimiterConfig{MaxQueue: 256, MaxWait: 10 * time.Second},
+				Logger:  backend.logger,
+			})
+			if err != nil {
+				return err
+			}
+			backend.g = g
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				g.Close()
+				return err
+			}
+			backend.addr = ln.Addr().String()
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- g.Serve(ctx, ln) }()
+			backend.stop = func() {
+				cancel()
+				<-done
+				g.Close()
+			}
+			if backend.pair, err = tls.LoadX509KeyPair(certFile, keyFile); err != nil {
+				return err
+			}
+			pemBytes, err := os.ReadFile(certFile)
+			if err != nil {
+				return err
+			}
+			backend.pool = x509.NewCertPool()
+			backend.pool.AppendCertsFromPEM(pemBytes)
+			return nil
+		}()
+	})
+	if backend.err != nil {
+		tb.Fatal(backend.err)
+	}
+}
+
+func stopBackend() {
+	if backend.stop != nil {
+		backend.stop()
+	}
+	if backend.dir != "" {
+		os.RemoveAll(backend.dir)
+	}
+}
+
+// env is one test's view: the shared gateway, a weblogin.Service of its
+// own configuration serving the login page through its Echo middleware on
+// a second loopback TLS listener (same certificate), and a simulated
+// Google with a callback endpoint per merchant.
 type env struct {
 	t        testing.TB
-	dir      string
 	info     *gateway.DevInfo
 	g        *gateway.Gateway
 	svc      *weblogin.Service
@@ -92,8 +187,6 @@ type env struct {
 	targets  map[string]*sim.Target // by merchant id
 	merchant map[string]*weblogin.Merchant
 	cb       map[string]*sim.AuthCallback
-	logs     *bytes.Buffer
-	logMu    *sync.Mutex
 }
 
 // dir resolves base paths for the middleware, like the gateway's own.
@@ -120,60 +213,12 @@ func (s syncWriter) Write(p []byte) (int, error) {
 
 func newEnv(tb testing.TB, mutate func(*weblogin.Config)) *env {
 	tb.Helper()
-	e := &env{t: tb, dir: tb.TempDir(), targets: map[string]*sim.Target{}, merchant: map[string]*weblogin.Merchant{},
-		cb: map[string]*sim.AuthCallback{}, logs: &bytes.Buffer{}, logMu: &sync.Mutex{}}
-	copyDir(tb, templateDir(tb), e.dir)
-	var err error
-	if e.info, err = gateway.ReadDevInfo(e.dir); err != nil {
-		tb.Fatal(err)
-	}
-	logger := slog.New(slog.NewJSONHandler(syncWriter{e.logMu, e.logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	kek, err := keystore.ReadKEKFile(filepath.Join(e.dir, "kek"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	certFile, keyFile := filepath.Join(e.dir, "tls-cert.pem"), filepath.Join(e.dir, "tls-key.pem")
-	e.g, err = gateway.Open(context.Background(), gateway.Options{
-		DBPath: filepath.Join(e.dir, "otpcgate.db"), KEK: kek,
-		Server:  server.Config{CertFile: certFile, KeyFile: keyFile},
-		Limiter: server.LimiterConfig{MaxQueue: 256, MaxWait: 10 * time.Second},
-		Logger:  logger,
-	})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- e.g.Serve(ctx, ln) }()
-	tb.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			tb.Errorf("serve: %v", err)
-		}
-		if err := e.g.Close(); err != nil {
-			tb.Errorf("close: %v", err)
-		}
-	})
-
-	pemBytes, err := os.ReadFile(certFile)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	e.pool = x509.NewCertPool()
-	e.pool.AppendCertsFromPEM(pemBytes)
-	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	e.cert = pair.Leaf
+	startBackend(tb)
+	e := &env{t: tb, info: backend.info, g: backend.g, pool: backend.pool, cert: backend.pair.Leaf,
+		targets: map[string]*sim.Target{}, merchant: map[string]*weblogin.Merchant{}, cb: map[string]*sim.AuthCallback{}}
 	e.google = &sim.Client{HTTP: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{RootCAs: e.pool, ServerName: "localhost", MinVersion: tls.VersionTLS12}}}}
-
-	cfg := weblogin.Config{Callbacks: map[string][]string{}, Logger: logger}
+	cfg := weblogin.Config{Callbacks: map[string][]string{}, Logger: backend.logger}
 	d := dir{}
 	for _, m := range e.info.Merchants {
 		codec, err := envelope.New(m.Envelope, envelope.Config{})
@@ -181,7 +226,7 @@ func newEnv(tb testing.TB, mutate func(*weblogin.Config)) *env {
 			tb.Fatal(err)
 		}
 		simKeyset, ourKeyset := m.SimKeysetID, m.KeysetID
-		t := &sim.Target{BaseURL: "https://" + ln.Addr().String() + m.BasePath, PIAID: m.PIAID, Codec: codec,
+		t := &sim.Target{BaseURL: "https://" + backend.addr + m.BasePath, PIAID: m.PIAID, Codec: codec,
 			Keyset: func(ctx context.Context) (*keystore.Keyset, error) { return e.g.Keys.Keyset(ctx, simKeyset) }}
 		e.targets[m.ID] = t
 		cb := sim.NewAuthCallback(e.google, t)
@@ -197,6 +242,7 @@ func newEnv(tb testing.TB, mutate func(*weblogin.Config)) *env {
 	if mutate != nil {
 		mutate(&cfg)
 	}
+	var err error
 	if e.svc, err = weblogin.New(cfg, e.g.Ledger, e.g.Plugins); err != nil {
 		tb.Fatal(err)
 	}
@@ -205,17 +251,17 @@ func newEnv(tb testing.TB, mutate func(*weblogin.Config)) *env {
 	ec.Use(e.svc.Middleware(d))
 	ec.Any("/*", func(c echo.Context) error { return c.NoContent(http.StatusNotFound) })
 	e.page = httptest.NewUnstartedServer(ec)
-	e.page.TLS = &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
+	e.page.TLS = &tls.Config{Certificates: []tls.Certificate{backend.pair}, MinVersion: tls.VersionTLS12}
 	e.page.StartTLS()
 	tb.Cleanup(e.page.Close)
 	return e
 }
 
-func copyDir(tb testing.TB, src, dst string) {
-	tb.Helper()
+// copyFiles copies the template's files (SQLite file, keys, certificate).
+func copyFiles(src, dst string) error {
 	entries, err := os.ReadDir(src)
 	if err != nil {
-		tb.Fatal(err)
+		return err
 	}
 	for _, ent := range entries {
 		if ent.IsDir() {
@@ -223,12 +269,13 @@ func copyDir(tb testing.TB, src, dst string) {
 		}
 		b, err := os.ReadFile(filepath.Join(src, ent.Name()))
 		if err != nil {
-			tb.Fatal(err)
+			return err
 		}
 		if err := os.WriteFile(filepath.Join(dst, ent.Name()), b, 0o600); err != nil {
-			tb.Fatal(err)
+			return err
 		}
 	}
+	return nil
 }
 
 // pageURL is the login page of a merchant.
@@ -252,11 +299,11 @@ func (e *env) request(id string, opt sim.AuthOptions) *sim.AuthRequest {
 	return r
 }
 
-// logText returns everything logged so far.
+// logText returns everything the gateway and every page logged so far.
 func (e *env) logText() string {
-	e.logMu.Lock()
-	defer e.logMu.Unlock()
-	return e.logs.String()
+	backend.logMu.Lock()
+	defer backend.logMu.Unlock()
+	return backend.logs.String()
 }
 
 // browser is a non-browser HTTP client for the page: cookie jar, no
