@@ -27,3 +27,13 @@ func lockThread() func() {
 }
 
 const cpuClock = "thread CPU time"
+
+// processCPU returns the user+system CPU time of the whole process (all
+// threads, GC included): the capacity a parallel benchmark really consumes.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
