@@ -1,0 +1,225 @@
+package admin
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/otpcgate/otpcgate/host/runtime"
+	"github.com/otpcgate/otpcgate/host/runtime/runtimetest"
+	"github.com/otpcgate/otpcgate/internal/db"
+	"github.com/otpcgate/otpcgate/keystore"
+	"github.com/otpcgate/otpcgate/sdk/otpc"
+)
+
+func openTokens(t *testing.T) *Tokens {
+	t.Helper()
+	d, err := db.Open(context.Background(), filepath.Join(t.TempDir(), "admin.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	ts, err := OpenTokens(context.Background(), d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ts
+}
+
+func TestTokensStoreOnlyHashes(t *testing.T) {
+	ctx := context.Background()
+	ts := openTokens(t)
+	tok, secret, err := ts.Bootstrap(ctx, "first", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := ts.Bootstrap(ctx, "again", false); !errors.Is(err, ErrTokenExists) {
+		t.Fatalf("second bootstrap: %v", err)
+	}
+	// The database holds the SHA-256 of the secret part, never the token.
+	var stored []byte
+	if err := ts.db.QueryRow(`SELECT secret_hash FROM admin_tokens WHERE id = ?`, tok.ID).Scan(&stored); err != nil {
+		t.Fatal(err)
+	}
+	if len(stored) != sha256.Size || bytes.Contains(stored, []byte(secret)) {
+		t.Fatalf("stored %d bytes", len(stored))
+	}
+	got, err := ts.Authenticate(ctx, secret)
+	if err != nil || got.ID != tok.ID || got.Scope != ScopeOperator {
+		t.Fatalf("authenticate: %+v %v", got, err)
+	}
+	m, msecret, err := ts.Issue(ctx, ScopeMerchant, "acme", "ci")
+	if err != nil {
+		t.Fatal(err)
+	}
+	flip := []byte(msecret)
+	flip[len(flip)-2] ^= 1
+	for _, tc := range []struct{ name, presented string }{
+		{"empty", ""},
+		{"no prefix", strings.TrimPrefix(secret, tokenPrefix)},
+		{"other token's secret", secret[:len(tokenPrefix)+16] + msecret[len(tokenPrefix)+16:]},
+		{"one bit changed", string(flip)},
+		{"unknown id", tokenPrefix + "00000000000000ff" + msecret[len(tokenPrefix)+16:]},
+		{"not base64", tokenPrefix + m.ID + "_***"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := ts.Authenticate(ctx, tc.presented); !errors.Is(err, ErrUnauthenticated) {
+				t.Fatalf("got %v, want ErrUnauthenticated", err)
+			}
+		})
+	}
+	if _, err := ts.Revoke(ctx, m.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ts.Authenticate(ctx, msecret); !errors.Is(err, ErrUnauthenticated) {
+		t.Fatalf("revoked token: %v", err)
+	}
+	if _, err := ts.Revoke(ctx, "nope"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("revoke unknown: %v", err)
+	}
+	if _, _, err := ts.Issue(ctx, ScopeMerchant, "", ""); err == nil {
+		t.Fatal("merchant token without merchant issued")
+	}
+	if _, _, err := ts.Issue(ctx, ScopeOperator, "acme", ""); err == nil {
+		t.Fatal("operator token bound to a merchant issued")
+	}
+}
+
+func TestRateLimiter(t *testing.T) {
+	l := newRateLimiter(10, 3)
+	for i := range 3 {
+		if _, ok := l.allow("a"); !ok {
+			t.Fatalf("call %d within burst refused", i)
+		}
+	}
+	wait, ok := l.allow("a")
+	if ok || wait <= 0 || wait > 100*time.Millisecond {
+		t.Fatalf("4th call: ok %v wait %v", ok, wait)
+	}
+	if _, ok := l.allow("b"); !ok {
+		t.Fatal("another key shares the bucket")
+	}
+	time.Sleep(wait + 10*time.Millisecond)
+	if _, ok := l.allow("a"); !ok {
+		t.Fatal("bucket did not refill")
+	}
+}
+
+func TestIsLoopback(t *testing.T) {
+	for addr, want := range map[string]bool{
+		"127.0.0.1:8444": true, "[::1]:8444": true, "localhost:1": true,
+		"0.0.0.0:8444": false, ":8444": false, "10.0.0.1:8444": false, "garbage": false,
+	} {
+		if got := IsLoopback(addr); got != want {
+			t.Errorf("IsLoopback(%q) = %v", addr, got)
+		}
+	}
+}
+
+func TestViewKeyWarnings(t *testing.T) {
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name    string
+		expires time.Time
+		state   keystore.State
+		want    string
+	}{
+		{"far", now.AddDate(0, 0, 200), keystore.StatePrimary, ""},
+		{"30 days", now.AddDate(0, 0, 30).Add(time.Hour), keystore.StateActive, ""},
+		{"29 days", now.AddDate(0, 0, 29).Add(time.Hour), keystore.StateActive, "warning"},
+		{"6 days", now.AddDate(0, 0, 6), keystore.StatePrimary, "critical"},
+		{"expired", now.Add(-time.Hour), keystore.StateRetiring, "expired"},
+		{"disabled keys do not warn", now.AddDate(0, 0, 3), keystore.StateDisabled, ""},
+		{"never expires", time.Time{}, keystore.StatePrimary, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v := ViewKey(keystore.KeyInfo{ID: "k", State: tc.state, Expires: tc.expires}, now)
+			if v.Warning != tc.want {
+				t.Fatalf("warning %q, want %q", v.Warning, tc.want)
+			}
+			if tc.expires.IsZero() != (v.DaysToExpiry == nil) {
+				t.Fatalf("days to expiry %v for expiry %v", v.DaysToExpiry, tc.expires)
+			}
+		})
+	}
+}
+
+// TestPluginMetrics drives the real runtime with the adversarial plugin:
+// successes, plugin errors, traps and timeouts land in the version's
+// counters and in Prometheus.
+func TestPluginMetrics(t *testing.T) {
+	wasm := runtimetest.Build(t, "../../testdata/plugins/evil")
+	m := runtimetest.Manager(t, runtime.Options{Limits: runtime.Limits{CallTimeout: 200 * time.Millisecond}})
+	runtimetest.Load(t, m, "p", wasm, nil)
+	pm := NewPluginMetrics(m)
+	ctx := context.Background()
+	env := runtime.CallEnv{Namespace: "p", Now: time.Now()}
+	for _, mode := range []string{"ok", "ok", "ok", "error", "panic", "spin"} {
+		_, _, err := pm.Call(ctx, "p", otpc.OpGenerate, []byte(mode), env)
+		if (err == nil) != (mode == "ok") {
+			t.Fatalf("mode %s: %v", mode, err)
+		}
+	}
+	st, ok := pm.Stats("p", "v1")
+	if !ok {
+		t.Fatal("no stats for v1")
+	}
+	if st.Calls != 6 || st.Errors != 3 || st.Traps != 1 || st.Timeouts != 1 {
+		t.Fatalf("stats %+v, want 6 calls, 3 errors, 1 trap, 1 timeout", st)
+	}
+	if st.P50Ms <= 0 || st.P99Ms < st.P50Ms || st.P99Ms < 150 {
+		t.Fatalf("latency p50 %.3f p99 %.3f ms (the timeout took ≥ 200 ms)", st.P50Ms, st.P99Ms)
+	}
+	if _, ok := pm.Stats("p", "v2"); ok {
+		t.Fatal("stats for a version that never ran")
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(pm)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, mt := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, lp := range mt.GetLabel() {
+				labels[lp.GetName()] = lp.GetValue()
+			}
+			switch mf.GetName() {
+			case "otpcgate_plugin_calls_total":
+				got[labels["result"]] = mt.GetCounter().GetValue()
+			case "otpcgate_plugin_call_duration_seconds":
+				got["histogram"] = float64(mt.GetHistogram().GetSampleCount())
+			}
+		}
+	}
+	want := map[string]float64{"ok": 3, "error": 1, "trap": 1, "timeout": 1, "limit": 0, "histogram": 6}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("metric %s = %v, want %v (all: %v)", k, got[k], v, got)
+		}
+	}
+}
+
+func TestQuantile(t *testing.T) {
+	xs := make([]float64, 100)
+	for i := range xs {
+		xs[i] = float64(i + 1)
+	}
+	for _, tc := range []struct{ q, want float64 }{{0.5, 50}, {0.99, 99}, {1, 100}, {0, 1}} {
+		if got := quantile(xs, tc.q); got != tc.want {
+			t.Errorf("quantile(%v) = %v, want %v", tc.q, got, tc.want)
+		}
+	}
+	if quantile(nil, 0.5) != 0 {
+		t.Error("empty quantile")
+	}
+}
