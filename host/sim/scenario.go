@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -167,24 +168,39 @@ func Suites() []Scenario {
 	return []Scenario{HappySuite(), IdempotencySuite(), ErrorsSuite(), ClockSkewSuite(), NotificationsSuite(), DrillSuite()}
 }
 
-// SuitesByName returns the suite called name, or all of them for "all".
-func SuitesByName(name string) ([]Scenario, error) {
-	if name == "" || name == "all" {
+// SuitesByName returns the suites named in a comma-separated list, in
+// the order given, or all of them for "all" (or "").
+func SuitesByName(names string) ([]Scenario, error) {
+	if names == "" || names == "all" {
 		return Suites(), nil
 	}
-	var names []string
-	for _, s := range Suites() {
-		if s.Name == name {
-			return []Scenario{s}, nil
-		}
-		names = append(names, s.Name)
+	all := Suites()
+	known := make([]string, len(all))
+	for i, s := range all {
+		known[i] = s.Name
 	}
-	return nil, fmt.Errorf("%w %q (one of all, %s)", ErrUnknownSuite, name, strings.Join(names, ", "))
+	var out []Scenario
+	for _, name := range strings.Split(names, ",") {
+		name = strings.TrimSpace(name)
+		i := slices.Index(known, name)
+		if i < 0 {
+			return nil, fmt.Errorf("%w %q (one of all, %s)", ErrUnknownSuite, name, strings.Join(known, ", "))
+		}
+		out = append(out, all[i])
+	}
+	return out, nil
 }
+
+// Compile-time checks: the in-process parts satisfy the levers.
+var (
+	_ KeyAdmin       = (*keystore.Store)(nil)
+	_ MerchantEvents = (*merchant.Service)(nil)
+	_ GoogleView     = (*Google)(nil)
+)
 
 // Run runs the scenarios one after another against env and returns the
 // report. It never stops early: a failing suite is recorded and the next
-// one runs.
+// one runs. An Env serves one Run at a time.
 func Run(ctx context.Context, env *Env, scenarios ...Scenario) *Report {
 	rep := &Report{Started: time.Now()}
 	env.mu.Lock()

@@ -68,7 +68,7 @@ func newSimRunCmd(e env, use string) *cobra.Command {
 		cmd.Short = "Run the key-rotation drill against a running otpcgate dev (the check to pass before launch)"
 		suite = "drill"
 	} else {
-		cmd.Flags().StringVar(&suite, "suite", "all", "all, happy, idempotency, errors, clock-skew, notifications or drill")
+		cmd.Flags().StringVar(&suite, "suite", "all", "all, or a comma-separated list of happy, idempotency, errors, clock-skew, notifications, drill")
 	}
 	cmd.Flags().StringVar(&dataDir, "data-dir", filepath.Join("data", "dev"), "data directory of otpcgate dev")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
