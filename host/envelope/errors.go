@@ -33,8 +33,8 @@ var (
 type EncryptionError struct {
 	// Malformed is set when the body could not even be parsed.
 	Malformed bool
-	// Recipients are the key ids the message names (PGP hex key ids or JWE
-	// kid); empty for hidden recipients.
+	// Recipients are the key ids the message names (PGP 16-hex-digit key
+	// ids, 0000000000000000 for a hidden recipient, or the JWE kid).
 	Recipients []string
 	// Tried are the IDs of self keys a decryption was attempted with.
 	Tried []string
