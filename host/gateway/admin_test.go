@@ -535,3 +535,95 @@ func TestAdminOpenAPIMatchesRoutes(t *testing.T) {
 		t.Errorf("openapi version %q", doc.OpenAPI)
 	}
 }
+
+func TestAdminMerchants(t *testing.T) {
+	a := newAdminEnv(t, admin.Config{})
+	ctx := context.Background()
+	op := a.client(a.operator)
+	var m admin.Merchant
+	spec := admin.MerchantSpec{ID: "acme", Name: "ACME", BasePath: "/acme", Envelope: "pgp", PIAIDs: []string{"ACME_JPY"}}
+	if err := op.Do(ctx, http.MethodPost, "/v1/merchants", spec, &m); err != nil {
+		t.Fatal(err)
+	}
+	if m.ID != "acme" || m.Status != "active" || m.KeysetID == "" || m.Environment != "sandbox" || m.BasePath != "/acme" ||
+		!slices.Equal(m.PIAIDs, []string{"ACME_JPY"}) {
+		t.Fatalf("created %+v", m)
+	}
+	for _, tc := range []struct {
+		name string
+		spec admin.MerchantSpec
+		want int
+	}{
+		{"duplicate id", spec, http.StatusConflict},
+		{"PIAID of another merchant", admin.MerchantSpec{ID: "x1", BasePath: "/x1", Envelope: "pgp", PIAIDs: []string{"DEMO_PGP_JPY"}}, http.StatusConflict},
+		{"base path of another merchant", admin.MerchantSpec{ID: "x2", BasePath: "/demo-jose", Envelope: "jose", PIAIDs: []string{"X2"}}, http.StatusConflict},
+		{"unknown envelope", admin.MerchantSpec{ID: "x3", BasePath: "/x3", Envelope: "xml", PIAIDs: []string{"X3"}}, http.StatusBadRequest},
+		{"no PIAID", admin.MerchantSpec{ID: "x4", BasePath: "/x4", Envelope: "pgp"}, http.StatusBadRequest},
+		{"JWK keyset for PGP", admin.MerchantSpec{ID: "x5", BasePath: "/x5", Envelope: "pgp", PIAIDs: []string{"X5"},
+			KeysetID: a.merchant(a.jose).KeysetID}, http.StatusBadRequest},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := status(op.Do(ctx, http.MethodPost, "/v1/merchants", tc.spec, nil)); got != tc.want {
+				t.Fatalf("status %d, want %d", got, tc.want)
+			}
+		})
+	}
+	var ms []admin.Merchant
+	if err := op.Do(ctx, http.MethodGet, "/v1/merchants", nil, &ms); err != nil || len(ms) != 3 {
+		t.Fatalf("list: %v %d (refused creations must leave nothing behind)", err, len(ms))
+	}
+	endpoint := "https://google.example/sandbox"
+	if err := op.Do(ctx, http.MethodPatch, "/v1/merchants/acme",
+		admin.MerchantUpdate{GoogleEndpoint: &endpoint, AddPIAIDs: []string{"ACME_USD"}}, &m); err != nil {
+		t.Fatal(err)
+	}
+	if m.GoogleEndpoint != endpoint || !slices.Equal(m.PIAIDs, []string{"ACME_JPY", "ACME_USD"}) {
+		t.Fatalf("updated %+v", m)
+	}
+
+	// Disabling takes effect for Google at once; enabling restores it.
+	call := func() int {
+		t.Helper()
+		pm := a.merchant(a.pgp)
+		req := &otpc.GenerateReferenceNumberRequest{RequestHeader: a.env.client.Header(a.pgp),
+			GooglePaymentToken:     otpc.GooglePaymentToken{IssuerID: otpc.IssuerID{Value: pm.DemoIssuer}, Token: pm.DemoToken},
+			TransactionDescription: "Google - Test", Amount: otpc.Amount{AmountMicros: 1_000_000_000, CurrencyCode: "JPY"}}
+		var resp otpc.GenerateReferenceNumberResponse
+		res, err := a.env.client.Call(ctx, a.pgp, otpc.MethodGenerateReferenceNumber, req, &resp)
+		if res == nil {
+			t.Fatal(err)
+		}
+		return res.Status
+	}
+	if got := call(); got != http.StatusOK {
+		t.Fatalf("before disabling: %d", got)
+	}
+	if err := op.Do(ctx, http.MethodPost, "/v1/merchants/demo-pgp/disable", nil, &m); err != nil || m.Status != "disabled" {
+		t.Fatalf("disable: %v %+v", err, m)
+	}
+	if got := call(); got != http.StatusForbidden {
+		t.Fatalf("disabled merchant answered %d, want 403", got)
+	}
+	if err := op.Do(ctx, http.MethodPost, "/v1/merchants/demo-pgp/enable", nil, &m); err != nil || m.Status != "active" {
+		t.Fatalf("enable: %v %+v", err, m)
+	}
+	if got := call(); got != http.StatusOK {
+		t.Fatalf("after enabling: %d", got)
+	}
+	var audit []admin.AuditEntry
+	if err := op.Do(ctx, http.MethodGet, "/v1/audit", nil, &audit); err != nil {
+		t.Fatal(err)
+	}
+	var acts []string
+	for _, e := range audit {
+		acts = append(acts, e.Action+" "+e.Subject)
+		if e.Action == "merchant.update" && (bytes.Contains(e.Before, []byte(endpoint)) || !bytes.Contains(e.After, []byte(endpoint))) {
+			t.Errorf("update audit lacks before/after: %s -> %s", e.Before, e.After)
+		}
+	}
+	want := []string{"merchant.create merchant/acme", "merchant.update merchant/acme",
+		"merchant.disable merchant/demo-pgp", "merchant.enable merchant/demo-pgp"}
+	if !slices.Equal(acts, want) {
+		t.Fatalf("audit %v, want %v", acts, want)
+	}
+}
