@@ -41,19 +41,23 @@ func (m *AcceptRemittanceStatementRequest) decodeJSON(d *jsonx.Decoder) {
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
 		switch d.KeyHash() {
-		case 0x9e6ea16d2dc37050: // "requestHeader"
+		case 0xb6bc99beb14e59ae: // "requestHeader"
 			if !(d.KeyIs(13, 0x4874736575716572, 0x7265646165, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 0) {
+			dup := seen & (1 << 0)
+			seen |= 1 << 0
+			if d.Field(dup) {
 				m.RequestHeader.decodeJSON(d)
 			}
 			continue
-		case 0xaf6942f46ae9bd64: // "statementId"
+		case 0x94f7fcd2653b8472: // "statementId"
 			if !(d.KeyIs(11, 0x6e656d6574617473, 0x644974, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 1) {
+			dup := seen & (1 << 1)
+			seen |= 1 << 1
+			if d.Field(dup) {
 				m.StatementID = d.String()
 			}
 			continue
@@ -124,19 +128,23 @@ func (m *AcceptRemittanceStatementResponse) decodeJSON(d *jsonx.Decoder) {
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
 		switch d.KeyHash() {
-		case 0xad2a7ce814723f2: // "responseHeader"
+		case 0xab0366dac7ae1608: // "responseHeader"
 			if !(d.KeyIs(14, 0x65736e6f70736572, 0x726564616548, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 0) {
+			dup := seen & (1 << 0)
+			seen |= 1 << 0
+			if d.Field(dup) {
 				m.ResponseHeader.decodeJSON(d)
 			}
 			continue
-		case 0x8cb131e724c46696: // "result"
+		case 0xae12c73d1f7c6fa7: // "result"
 			if !(d.KeyIs(6, 0x746c75736572, 0x0, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 1) {
+			dup := seen & (1 << 1)
+			seen |= 1 << 1
+			if d.Field(dup) {
 				m.Result.decodeJSON(d)
 			}
 			continue
@@ -224,45 +232,55 @@ func (m *AcceptRemittanceStatementWithModificationsRequest) decodeJSON(d *jsonx.
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
 		switch d.KeyHash() {
-		case 0x9e6ea16d2dc37050: // "requestHeader"
+		case 0xb6bc99beb14e59ae: // "requestHeader"
 			if !(d.KeyIs(13, 0x4874736575716572, 0x7265646165, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 0) {
+			dup := seen & (1 << 0)
+			seen |= 1 << 0
+			if d.Field(dup) {
 				m.RequestHeader.decodeJSON(d)
 			}
 			continue
-		case 0xaf6942f46ae9bd64: // "statementId"
+		case 0x94f7fcd2653b8472: // "statementId"
 			if !(d.KeyIs(11, 0x6e656d6574617473, 0x644974, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 1) {
+			dup := seen & (1 << 1)
+			seen |= 1 << 1
+			if d.Field(dup) {
 				m.StatementID = d.String()
 			}
 			continue
-		case 0x4161089897bc646b: // "feeToVatModification"
+		case 0xa7e73b265d683ed8: // "feeToVatModification"
 			if !(d.KeyIs(20, 0x7461566f54656566, 0x6163696669646f4d, 0x6e6f6974, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 2) {
+			dup := seen & (1 << 2)
+			seen |= 1 << 2
+			if d.Field(dup) {
 				m.FeeToVatModification = new(FeeToVatModification)
 				m.FeeToVatModification.decodeJSON(d)
 			}
 			continue
-		case 0xc98f922117b1a0c1: // "settlementExchangeRateModification"
+		case 0x9f07366ab6ab6536: // "settlementExchangeRateModification"
 			if !(d.KeyIs(34, 0x656d656c74746573, 0x6e6168637845746e, 0x6f4d657461526567, 0x6974616369666964) && string(d.Key()[32:]) == "on") {
 				break
 			}
-			if d.Field(&seen, 3) {
+			dup := seen & (1 << 3)
+			seen |= 1 << 3
+			if d.Field(dup) {
 				m.SettlementExchangeRateModification = new(SettlementExchangeRateModification)
 				m.SettlementExchangeRateModification.decodeJSON(d)
 			}
 			continue
-		case 0x76d5a60af35b4add: // "feeToVatAndSettlementExchangeRateModification"
+		case 0xb6d0bf9130008ba3: // "feeToVatAndSettlementExchangeRateModification"
 			if !(d.KeyIs(45, 0x7461566f54656566, 0x6c74746553646e41, 0x637845746e656d65, 0x74615265676e6168) && string(d.Key()[32:]) == "eModification") {
 				break
 			}
-			if d.Field(&seen, 4) {
+			dup := seen & (1 << 4)
+			seen |= 1 << 4
+			if d.Field(dup) {
 				m.FeeToVatAndSettlementExchangeRateModification = new(FeeToVatAndSettlementExchangeRateModification)
 				m.FeeToVatAndSettlementExchangeRateModification.decodeJSON(d)
 			}
@@ -359,19 +377,23 @@ func (m *AcceptRemittanceStatementWithModificationsResponse) decodeJSON(d *jsonx
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
 		switch d.KeyHash() {
-		case 0xad2a7ce814723f2: // "responseHeader"
+		case 0xab0366dac7ae1608: // "responseHeader"
 			if !(d.KeyIs(14, 0x65736e6f70736572, 0x726564616548, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 0) {
+			dup := seen & (1 << 0)
+			seen |= 1 << 0
+			if d.Field(dup) {
 				m.ResponseHeader.decodeJSON(d)
 			}
 			continue
-		case 0x8cb131e724c46696: // "result"
+		case 0xae12c73d1f7c6fa7: // "result"
 			if !(d.KeyIs(6, 0x746c75736572, 0x0, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 1) {
+			dup := seen & (1 << 1)
+			seen |= 1 << 1
+			if d.Field(dup) {
 				m.Result.decodeJSON(d)
 			}
 			continue
@@ -379,7 +401,9 @@ func (m *AcceptRemittanceStatementWithModificationsResponse) decodeJSON(d *jsonx
 			if !(d.KeyIs(28, 0x6465696669646f6d, 0x6575446c61746f54, 0x726765746e497942, 0x726f7461)) {
 				break
 			}
-			if d.Field(&seen, 2) {
+			dup := seen & (1 << 2)
+			seen |= 1 << 2
+			if d.Field(dup) {
 				m.ModifiedTotalDueByIntegrator = new(Amount)
 				m.ModifiedTotalDueByIntegrator.decodeJSON(d)
 			}
@@ -457,11 +481,13 @@ func (m *AccountClosed) decodeJSON(d *jsonx.Decoder) {
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
 		switch d.KeyHash() {
-		case 0x851786b79dd1b466: // "rawResult"
+		case 0x8bc45d344d903d0b: // "rawResult"
 			if !(d.KeyIs(9, 0x6c75736552776172, 0x74, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 0) {
+			dup := seen & (1 << 0)
+			seen |= 1 << 0
+			if d.Field(dup) {
 				m.RawResult = new(RawResult)
 				m.RawResult.decodeJSON(d)
 			}
@@ -525,11 +551,13 @@ func (m *AccountClosedAccountTakenOver) decodeJSON(d *jsonx.Decoder) {
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
 		switch d.KeyHash() {
-		case 0x851786b79dd1b466: // "rawResult"
+		case 0x8bc45d344d903d0b: // "rawResult"
 			if !(d.KeyIs(9, 0x6c75736552776172, 0x74, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 0) {
+			dup := seen & (1 << 0)
+			seen |= 1 << 0
+			if d.Field(dup) {
 				m.RawResult = new(RawResult)
 				m.RawResult.decodeJSON(d)
 			}
@@ -593,11 +621,13 @@ func (m *AccountClosedFraud) decodeJSON(d *jsonx.Decoder) {
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
 		switch d.KeyHash() {
-		case 0x851786b79dd1b466: // "rawResult"
+		case 0x8bc45d344d903d0b: // "rawResult"
 			if !(d.KeyIs(9, 0x6c75736552776172, 0x74, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 0) {
+			dup := seen & (1 << 0)
+			seen |= 1 << 0
+			if d.Field(dup) {
 				m.RawResult = new(RawResult)
 				m.RawResult.decodeJSON(d)
 			}
@@ -661,11 +691,13 @@ func (m *AccountNotEligible) decodeJSON(d *jsonx.Decoder) {
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
 		switch d.KeyHash() {
-		case 0x851786b79dd1b466: // "rawResult"
+		case 0x8bc45d344d903d0b: // "rawResult"
 			if !(d.KeyIs(9, 0x6c75736552776172, 0x74, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 0) {
+			dup := seen & (1 << 0)
+			seen |= 1 << 0
+			if d.Field(dup) {
 				m.RawResult = new(RawResult)
 				m.RawResult.decodeJSON(d)
 			}
@@ -729,11 +761,13 @@ func (m *AccountOnHold) decodeJSON(d *jsonx.Decoder) {
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
 		switch d.KeyHash() {
-		case 0x851786b79dd1b466: // "rawResult"
+		case 0x8bc45d344d903d0b: // "rawResult"
 			if !(d.KeyIs(9, 0x6c75736552776172, 0x74, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 0) {
+			dup := seen & (1 << 0)
+			seen |= 1 << 0
+			if d.Field(dup) {
 				m.RawResult = new(RawResult)
 				m.RawResult.decodeJSON(d)
 			}
@@ -797,19 +831,23 @@ func (m *Amount) decodeJSON(d *jsonx.Decoder) {
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
 		switch d.KeyHash() {
-		case 0x1c5e4f7a59deecbf: // "amountMicros"
+		case 0xc0800535d0a33f24: // "amountMicros"
 			if !(d.KeyIs(12, 0x694d746e756f6d61, 0x736f7263, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 0) {
+			dup := seen & (1 << 0)
+			seen |= 1 << 0
+			if d.Field(dup) {
 				m.AmountMicros = d.Int64()
 			}
 			continue
-		case 0xedc742ed7ce800d0: // "currencyCode"
+		case 0x8d285aa807b699c3: // "currencyCode"
 			if !(d.KeyIs(12, 0x79636e6572727563, 0x65646f43, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 1) {
+			dup := seen & (1 << 1)
+			seen |= 1 << 1
+			if d.Field(dup) {
 				m.CurrencyCode = d.String()
 			}
 			continue
@@ -888,43 +926,53 @@ func (m *AssociateAccountRequest) decodeJSON(d *jsonx.Decoder) {
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
 		switch d.KeyHash() {
-		case 0x9e6ea16d2dc37050: // "requestHeader"
+		case 0xb6bc99beb14e59ae: // "requestHeader"
 			if !(d.KeyIs(13, 0x4874736575716572, 0x7265646165, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 0) {
+			dup := seen & (1 << 0)
+			seen |= 1 << 0
+			if d.Field(dup) {
 				m.RequestHeader.decodeJSON(d)
 			}
 			continue
-		case 0xbcd99c480a19520a: // "googlePaymentToken"
+		case 0xc972386b806901df: // "googlePaymentToken"
 			if !(d.KeyIs(18, 0x6150656c676f6f67, 0x6b6f54746e656d79, 0x6e65, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 1) {
+			dup := seen & (1 << 1)
+			seen |= 1 << 1
+			if d.Field(dup) {
 				m.GooglePaymentToken.decodeJSON(d)
 			}
 			continue
-		case 0xf7e8b410dff3f157: // "authenticationRequestId"
+		case 0xc3a887dadaef5136: // "authenticationRequestId"
 			if !(d.KeyIs(23, 0x69746e6568747561, 0x65526e6f69746163, 0x64497473657571, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 2) {
+			dup := seen & (1 << 2)
+			seen |= 1 << 2
+			if d.Field(dup) {
 				m.AuthenticationRequestID = d.String()
 			}
 			continue
-		case 0x72bc6b949ce3106d: // "associationId"
+		case 0xc139704f97fd65b9: // "associationId"
 			if !(d.KeyIs(13, 0x746169636f737361, 0x64496e6f69, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 3) {
+			dup := seen & (1 << 3)
+			seen |= 1 << 3
+			if d.Field(dup) {
 				m.AssociationID = d.String()
 			}
 			continue
-		case 0x60a472e838d5bc85: // "provideUserInformation"
+		case 0x2c6a1d293c6923e6: // "provideUserInformation"
 			if !(d.KeyIs(22, 0x55656469766f7270, 0x726f666e49726573, 0x6e6f6974616d, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 4) {
+			dup := seen & (1 << 4)
+			seen |= 1 << 4
+			if d.Field(dup) {
 				m.ProvideUserInformation = d.Bool()
 			}
 			continue
@@ -1007,19 +1055,23 @@ func (m *AssociateAccountResponse) decodeJSON(d *jsonx.Decoder) {
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
 		switch d.KeyHash() {
-		case 0xad2a7ce814723f2: // "responseHeader"
+		case 0xab0366dac7ae1608: // "responseHeader"
 			if !(d.KeyIs(14, 0x65736e6f70736572, 0x726564616548, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 0) {
+			dup := seen & (1 << 0)
+			seen |= 1 << 0
+			if d.Field(dup) {
 				m.ResponseHeader.decodeJSON(d)
 			}
 			continue
-		case 0x8cb131e724c46696: // "result"
+		case 0xae12c73d1f7c6fa7: // "result"
 			if !(d.KeyIs(6, 0x746c75736572, 0x0, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 1) {
+			dup := seen & (1 << 1)
+			seen |= 1 << 1
+			if d.Field(dup) {
 				m.Result.decodeJSON(d)
 			}
 			continue
@@ -1102,38 +1154,46 @@ func (m *AssociateAccountResult) decodeJSON(d *jsonx.Decoder) {
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
 		switch d.KeyHash() {
-		case 0x3bed1c80a16b9283: // "success"
+		case 0x44c9432add733e93: // "success"
 			if !(d.KeyIs(7, 0x73736563637573, 0x0, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 0) {
+			dup := seen & (1 << 0)
+			seen |= 1 << 0
+			if d.Field(dup) {
 				m.Success = new(AssociateAccountSuccess)
 				m.Success.decodeJSON(d)
 			}
 			continue
-		case 0xf6a5691ef0540539: // "userAuthenticationFailed"
+		case 0x436e53dcd8fffc19: // "userAuthenticationFailed"
 			if !(d.KeyIs(24, 0x6874754172657375, 0x6974616369746e65, 0x64656c6961466e6f, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 1) {
+			dup := seen & (1 << 1)
+			seen |= 1 << 1
+			if d.Field(dup) {
 				m.UserAuthenticationFailed = new(UserAuthenticationFailed)
 				m.UserAuthenticationFailed.decodeJSON(d)
 			}
 			continue
-		case 0xf82862d5f4b44d95: // "accountNotEligible"
+		case 0x5eb7dff9b8e83a66: // "accountNotEligible"
 			if !(d.KeyIs(18, 0x4e746e756f636361, 0x626967696c45746f, 0x656c, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 2) {
+			dup := seen & (1 << 2)
+			seen |= 1 << 2
+			if d.Field(dup) {
 				m.AccountNotEligible = new(AccountNotEligible)
 				m.AccountNotEligible.decodeJSON(d)
 			}
 			continue
-		case 0x3a57601ccf1bf768: // "accountClosed"
+		case 0x36e5f483fabfce1a: // "accountClosed"
 			if !(d.KeyIs(13, 0x43746e756f636361, 0x6465736f6c, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 3) {
+			dup := seen & (1 << 3)
+			seen |= 1 << 3
+			if d.Field(dup) {
 				m.AccountClosed = new(AccountClosed)
 				m.AccountClosed.decodeJSON(d)
 			}
@@ -1234,11 +1294,13 @@ func (m *AssociateAccountSuccess) decodeJSON(d *jsonx.Decoder) {
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
 		switch d.KeyHash() {
-		case 0xcfb3c90ca6a4d1be: // "userInformation"
+		case 0xa0339974a34268cd: // "userInformation"
 			if !(d.KeyIs(15, 0x6f666e4972657375, 0x6e6f6974616d72, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 0) {
+			dup := seen & (1 << 0)
+			seen |= 1 << 0
+			if d.Field(dup) {
 				m.UserInformation = new(UserInformation)
 				m.UserInformation.decodeJSON(d)
 			}
@@ -1304,19 +1366,23 @@ func (m *AssociateInput) decodeJSON(d *jsonx.Decoder) {
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
 		switch d.KeyHash() {
-		case 0x8c22e1f96c316a49: // "request"
+		case 0xed5b732b9ef14b1e: // "request"
 			if !(d.KeyIs(7, 0x74736575716572, 0x0, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 0) {
+			dup := seen & (1 << 0)
+			seen |= 1 << 0
+			if d.Field(dup) {
 				m.Request.decodeJSON(d)
 			}
 			continue
-		case 0x8e5a9e660c763b4f: // "accountId"
+		case 0xc77244a979e185fe: // "accountId"
 			if !(d.KeyIs(9, 0x49746e756f636361, 0x64, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 1) {
+			dup := seen & (1 << 1)
+			seen |= 1 << 1
+			if d.Field(dup) {
 				m.AccountID = d.String()
 			}
 			continue
@@ -1379,11 +1445,13 @@ func (m *AssociateOutput) decodeJSON(d *jsonx.Decoder) {
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
 		switch d.KeyHash() {
-		case 0x8cb131e724c46696: // "result"
+		case 0xae12c73d1f7c6fa7: // "result"
 			if !(d.KeyIs(6, 0x746c75736572, 0x0, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 0) {
+			dup := seen & (1 << 0)
+			seen |= 1 << 0
+			if d.Field(dup) {
 				m.Result.decodeJSON(d)
 			}
 			continue
@@ -1445,11 +1513,13 @@ func (m *AsyncRefundOutput) decodeJSON(d *jsonx.Decoder) {
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
 		switch d.KeyHash() {
-		case 0x8cb131e724c46696: // "result"
+		case 0xae12c73d1f7c6fa7: // "result"
 			if !(d.KeyIs(6, 0x746c75736572, 0x0, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 0) {
+			dup := seen & (1 << 0)
+			seen |= 1 << 0
+			if d.Field(dup) {
 				m.Result.decodeJSON(d)
 			}
 			continue
@@ -1516,19 +1586,23 @@ func (m *AsynchronousRefundResponse) decodeJSON(d *jsonx.Decoder) {
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
 		switch d.KeyHash() {
-		case 0xad2a7ce814723f2: // "responseHeader"
+		case 0xab0366dac7ae1608: // "responseHeader"
 			if !(d.KeyIs(14, 0x65736e6f70736572, 0x726564616548, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 0) {
+			dup := seen & (1 << 0)
+			seen |= 1 << 0
+			if d.Field(dup) {
 				m.ResponseHeader.decodeJSON(d)
 			}
 			continue
-		case 0x8cb131e724c46696: // "result"
+		case 0xae12c73d1f7c6fa7: // "result"
 			if !(d.KeyIs(6, 0x746c75736572, 0x0, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 1) {
+			dup := seen & (1 << 1)
+			seen |= 1 << 1
+			if d.Field(dup) {
 				m.Result.decodeJSON(d)
 			}
 			continue
@@ -1623,20 +1697,24 @@ func (m *AsynchronousRefundResult) decodeJSON(d *jsonx.Decoder) {
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
 		switch d.KeyHash() {
-		case 0xcf81224c98960f: // "acknowledged"
+		case 0x610858c209f4994d: // "acknowledged"
 			if !(d.KeyIs(12, 0x656c776f6e6b6361, 0x64656764, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 0) {
+			dup := seen & (1 << 0)
+			seen |= 1 << 0
+			if d.Field(dup) {
 				m.Acknowledged = new(Empty)
 				m.Acknowledged.decodeJSON(d)
 			}
 			continue
-		case 0x3a57601ccf1bf768: // "accountClosed"
+		case 0x36e5f483fabfce1a: // "accountClosed"
 			if !(d.KeyIs(13, 0x43746e756f636361, 0x6465736f6c, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 1) {
+			dup := seen & (1 << 1)
+			seen |= 1 << 1
+			if d.Field(dup) {
 				m.AccountClosed = new(AccountClosed)
 				m.AccountClosed.decodeJSON(d)
 			}
@@ -1645,25 +1723,31 @@ func (m *AsynchronousRefundResult) decodeJSON(d *jsonx.Decoder) {
 			if !(d.KeyIs(29, 0x43746e756f636361, 0x6363416465736f6c, 0x656b6154746e756f, 0x7265764f6e)) {
 				break
 			}
-			if d.Field(&seen, 2) {
+			dup := seen & (1 << 2)
+			seen |= 1 << 2
+			if d.Field(dup) {
 				m.AccountClosedAccountTakenOver = new(AccountClosedAccountTakenOver)
 				m.AccountClosedAccountTakenOver.decodeJSON(d)
 			}
 			continue
-		case 0x70bda794a9422bab: // "accountClosedFraud"
+		case 0x3998bddfa85a5581: // "accountClosedFraud"
 			if !(d.KeyIs(18, 0x43746e756f636361, 0x6172466465736f6c, 0x6475, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 3) {
+			dup := seen & (1 << 3)
+			seen |= 1 << 3
+			if d.Field(dup) {
 				m.AccountClosedFraud = new(AccountClosedFraud)
 				m.AccountClosedFraud.decodeJSON(d)
 			}
 			continue
-		case 0x2bd05f72acf59add: // "accountOnHold"
+		case 0x9a47cb9d7d7e59d7: // "accountOnHold"
 			if !(d.KeyIs(13, 0x4f746e756f636361, 0x646c6f486e, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 4) {
+			dup := seen & (1 << 4)
+			seen |= 1 << 4
+			if d.Field(dup) {
 				m.AccountOnHold = new(AccountOnHold)
 				m.AccountOnHold.decodeJSON(d)
 			}
@@ -1672,16 +1756,20 @@ func (m *AsynchronousRefundResult) decodeJSON(d *jsonx.Decoder) {
 			if !(d.KeyIs(27, 0x7845646e75666572, 0x78614d7364656563, 0x616c61426d756d69, 0x65636e)) {
 				break
 			}
-			if d.Field(&seen, 5) {
+			dup := seen & (1 << 5)
+			seen |= 1 << 5
+			if d.Field(dup) {
 				m.RefundExceedsMaximumBalance = new(RefundExceedsMaximumBalance)
 				m.RefundExceedsMaximumBalance.decodeJSON(d)
 			}
 			continue
-		case 0x983193255a07d439: // "refundWindowExceeded"
+		case 0x457c14ffd5ae953e: // "refundWindowExceeded"
 			if !(d.KeyIs(20, 0x6957646e75666572, 0x65637845776f646e, 0x64656465, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 6) {
+			dup := seen & (1 << 6)
+			seen |= 1 << 6
+			if d.Field(dup) {
 				m.RefundWindowExceeded = new(RefundWindowExceeded)
 				m.RefundWindowExceeded.decodeJSON(d)
 			}
@@ -1815,27 +1903,33 @@ func (m *AuthenticateInput) decodeJSON(d *jsonx.Decoder) {
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
 		switch d.KeyHash() {
-		case 0x8e5a9e660c763b4f: // "accountId"
+		case 0xc77244a979e185fe: // "accountId"
 			if !(d.KeyIs(9, 0x49746e756f636361, 0x64, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 0) {
+			dup := seen & (1 << 0)
+			seen |= 1 << 0
+			if d.Field(dup) {
 				m.AccountID = d.String()
 			}
 			continue
-		case 0x9ba75f9c93889e5f: // "secret"
+		case 0xed4d4deb5fc13c88: // "secret"
 			if !(d.KeyIs(6, 0x746572636573, 0x0, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 1) {
+			dup := seen & (1 << 1)
+			seen |= 1 << 1
+			if d.Field(dup) {
 				m.Secret = d.String()
 			}
 			continue
-		case 0x72bc6b949ce3106d: // "associationId"
+		case 0xc139704f97fd65b9: // "associationId"
 			if !(d.KeyIs(13, 0x746169636f737361, 0x64496e6f69, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 2) {
+			dup := seen & (1 << 2)
+			seen |= 1 << 2
+			if d.Field(dup) {
 				m.AssociationID = d.String()
 			}
 			continue
@@ -1902,19 +1996,23 @@ func (m *AuthenticateOutput) decodeJSON(d *jsonx.Decoder) {
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
 		switch d.KeyHash() {
-		case 0xc07d8686d0df2679: // "authenticated"
+		case 0x253c0673ee8fea59: // "authenticated"
 			if !(d.KeyIs(13, 0x69746e6568747561, 0x6465746163, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 0) {
+			dup := seen & (1 << 0)
+			seen |= 1 << 0
+			if d.Field(dup) {
 				m.Authenticated = d.Bool()
 			}
 			continue
-		case 0x8e5a9e660c763b4f: // "accountId"
+		case 0xc77244a979e185fe: // "accountId"
 			if !(d.KeyIs(9, 0x49746e756f636361, 0x64, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 1) {
+			dup := seen & (1 << 1)
+			seen |= 1 << 1
+			if d.Field(dup) {
 				m.AccountID = d.String()
 			}
 			continue
@@ -1979,19 +2077,23 @@ func (m *AuthenticationRequest) decodeJSON(d *jsonx.Decoder) {
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
 		switch d.KeyHash() {
-		case 0x7710504fd34753e8: // "requestId"
+		case 0xcc495deaafe78cfd: // "requestId"
 			if !(d.KeyIs(9, 0x4974736575716572, 0x64, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 0) {
+			dup := seen & (1 << 0)
+			seen |= 1 << 0
+			if d.Field(dup) {
 				m.RequestID = d.String()
 			}
 			continue
-		case 0x72bc6b949ce3106d: // "associationId"
+		case 0xc139704f97fd65b9: // "associationId"
 			if !(d.KeyIs(13, 0x746169636f737361, 0x64496e6f69, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 1) {
+			dup := seen & (1 << 1)
+			seen |= 1 << 1
+			if d.Field(dup) {
 				m.AssociationID = d.String()
 			}
 			continue
@@ -1999,7 +2101,9 @@ func (m *AuthenticationRequest) decodeJSON(d *jsonx.Decoder) {
 			if !(d.KeyIs(26, 0x49746e656d796170, 0x6f7461726765746e, 0x746e756f63634172, 0x6449)) {
 				break
 			}
-			if d.Field(&seen, 2) {
+			dup := seen & (1 << 2)
+			seen |= 1 << 2
+			if d.Field(dup) {
 				m.PaymentIntegratorAccountID = d.String()
 			}
 			continue
@@ -2071,27 +2175,33 @@ func (m *AuthenticationResponse) decodeJSON(d *jsonx.Decoder) {
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
 		switch d.KeyHash() {
-		case 0x72bc6b949ce3106d: // "associationId"
+		case 0xc139704f97fd65b9: // "associationId"
 			if !(d.KeyIs(13, 0x746169636f737361, 0x64496e6f69, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 0) {
+			dup := seen & (1 << 0)
+			seen |= 1 << 0
+			if d.Field(dup) {
 				m.AssociationID = d.String()
 			}
 			continue
-		case 0x7710504fd34753e8: // "requestId"
+		case 0xcc495deaafe78cfd: // "requestId"
 			if !(d.KeyIs(9, 0x4974736575716572, 0x64, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 1) {
+			dup := seen & (1 << 1)
+			seen |= 1 << 1
+			if d.Field(dup) {
 				m.RequestID = d.String()
 			}
 			continue
-		case 0xe1bdc7482f6828c0: // "authenticationResult"
+		case 0x7ef1bbcd86aacf2: // "authenticationResult"
 			if !(d.KeyIs(20, 0x69746e6568747561, 0x65526e6f69746163, 0x746c7573, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 2) {
+			dup := seen & (1 << 2)
+			seen |= 1 << 2
+			if d.Field(dup) {
 				m.AuthenticationResult = new(AuthenticationResult)
 				m.AuthenticationResult.decodeJSON(d)
 			}
@@ -2171,29 +2281,35 @@ func (m *AuthenticationResult) decodeJSON(d *jsonx.Decoder) {
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
 		switch d.KeyHash() {
-		case 0x3bed1c80a16b9283: // "success"
+		case 0x44c9432add733e93: // "success"
 			if !(d.KeyIs(7, 0x73736563637573, 0x0, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 0) {
+			dup := seen & (1 << 0)
+			seen |= 1 << 0
+			if d.Field(dup) {
 				m.Success = new(Empty)
 				m.Success.decodeJSON(d)
 			}
 			continue
-		case 0xdb1930b0d2e312d: // "cancelled"
+		case 0x2d28b7dbadaae898: // "cancelled"
 			if !(d.KeyIs(9, 0x656c6c65636e6163, 0x64, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 1) {
+			dup := seen & (1 << 1)
+			seen |= 1 << 1
+			if d.Field(dup) {
 				m.Cancelled = new(Empty)
 				m.Cancelled.decodeJSON(d)
 			}
 			continue
-		case 0x114c97ec657a1b5c: // "fatalError"
+		case 0x35a0c5b9f566baa1: // "fatalError"
 			if !(d.KeyIs(10, 0x7272456c61746166, 0x726f, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 2) {
+			dup := seen & (1 << 2)
+			seen |= 1 << 2
+			if d.Field(dup) {
 				m.FatalError = new(Empty)
 				m.FatalError.decodeJSON(d)
 			}
@@ -2285,19 +2401,23 @@ func (m *BarcodeWithPrintableString) decodeJSON(d *jsonx.Decoder) {
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
 		switch d.KeyHash() {
-		case 0xb3dd6a6176a89509: // "printableString"
+		case 0xb7058163121961e3: // "printableString"
 			if !(d.KeyIs(15, 0x6c6261746e697270, 0x676e6972745365, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 0) {
+			dup := seen & (1 << 0)
+			seen |= 1 << 0
+			if d.Field(dup) {
 				m.PrintableString = d.String()
 			}
 			continue
-		case 0xf16b3e504f968600: // "barcodeContents"
+		case 0x3176077418e69b4a: // "barcodeContents"
 			if !(d.KeyIs(15, 0x4365646f63726162, 0x73746e65746e6f, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 1) {
+			dup := seen & (1 << 1)
+			seen |= 1 << 1
+			if d.Field(dup) {
 				m.BarcodeContents = d.String()
 			}
 			continue
@@ -2362,19 +2482,23 @@ func (m *BillingPeriod) decodeJSON(d *jsonx.Decoder) {
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
 		switch d.KeyHash() {
-		case 0x733ff23dd4424705: // "startDate"
+		case 0xea7453b991894751: // "startDate"
 			if !(d.KeyIs(9, 0x7461447472617473, 0x65, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 0) {
+			dup := seen & (1 << 0)
+			seen |= 1 << 0
+			if d.Field(dup) {
 				m.StartDate.decodeJSON(d)
 			}
 			continue
-		case 0xb0d2c32aa347491f: // "endDate"
+		case 0x8796cc18ce01d7dd: // "endDate"
 			if !(d.KeyIs(7, 0x65746144646e65, 0x0, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 1) {
+			dup := seen & (1 << 1)
+			seen |= 1 << 1
+			if d.Field(dup) {
 				m.EndDate.decodeJSON(d)
 			}
 			continue
@@ -2445,19 +2569,23 @@ func (m *CancelInput) decodeJSON(d *jsonx.Decoder) {
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
 		switch d.KeyHash() {
-		case 0x8c22e1f96c316a49: // "request"
+		case 0xed5b732b9ef14b1e: // "request"
 			if !(d.KeyIs(7, 0x74736575716572, 0x0, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 0) {
+			dup := seen & (1 << 0)
+			seen |= 1 << 0
+			if d.Field(dup) {
 				m.Request.decodeJSON(d)
 			}
 			continue
-		case 0xcb0cc4ac689ddc66: // "code"
+		case 0x234369e65387eaf9: // "code"
 			if !(d.KeyIs(4, 0x65646f63, 0x0, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 1) {
+			dup := seen & (1 << 1)
+			seen |= 1 << 1
+			if d.Field(dup) {
 				m.Code.decodeJSON(d)
 			}
 			continue
@@ -2526,11 +2654,13 @@ func (m *CancelOutput) decodeJSON(d *jsonx.Decoder) {
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
 		switch d.KeyHash() {
-		case 0x8cb131e724c46696: // "result"
+		case 0xae12c73d1f7c6fa7: // "result"
 			if !(d.KeyIs(6, 0x746c75736572, 0x0, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 0) {
+			dup := seen & (1 << 0)
+			seen |= 1 << 0
+			if d.Field(dup) {
 				m.Result.decodeJSON(d)
 			}
 			continue
@@ -2597,11 +2727,13 @@ func (m *CancelReferenceNumberRequest) decodeJSON(d *jsonx.Decoder) {
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
 		switch d.KeyHash() {
-		case 0x9e6ea16d2dc37050: // "requestHeader"
+		case 0xb6bc99beb14e59ae: // "requestHeader"
 			if !(d.KeyIs(13, 0x4874736575716572, 0x7265646165, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 0) {
+			dup := seen & (1 << 0)
+			seen |= 1 << 0
+			if d.Field(dup) {
 				m.RequestHeader.decodeJSON(d)
 			}
 			continue
@@ -2609,7 +2741,9 @@ func (m *CancelReferenceNumberRequest) decodeJSON(d *jsonx.Decoder) {
 			if !(d.KeyIs(32, 0x65746172656e6567, 0x636e657265666552, 0x527265626d754e65, 0x6449747365757165)) {
 				break
 			}
-			if d.Field(&seen, 1) {
+			dup := seen & (1 << 1)
+			seen |= 1 << 1
+			if d.Field(dup) {
 				m.GenerateReferenceNumberRequestID = d.String()
 			}
 			continue
@@ -2680,19 +2814,23 @@ func (m *CancelReferenceNumberResponse) decodeJSON(d *jsonx.Decoder) {
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
 		switch d.KeyHash() {
-		case 0xad2a7ce814723f2: // "responseHeader"
+		case 0xab0366dac7ae1608: // "responseHeader"
 			if !(d.KeyIs(14, 0x65736e6f70736572, 0x726564616548, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 0) {
+			dup := seen & (1 << 0)
+			seen |= 1 << 0
+			if d.Field(dup) {
 				m.ResponseHeader.decodeJSON(d)
 			}
 			continue
-		case 0x8cb131e724c46696: // "result"
+		case 0xae12c73d1f7c6fa7: // "result"
 			if !(d.KeyIs(6, 0x746c75736572, 0x0, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 1) {
+			dup := seen & (1 << 1)
+			seen |= 1 << 1
+			if d.Field(dup) {
 				m.Result.decodeJSON(d)
 			}
 			continue
@@ -2767,11 +2905,13 @@ func (m *CancelReferenceNumberResult) decodeJSON(d *jsonx.Decoder) {
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
 		switch d.KeyHash() {
-		case 0x3bed1c80a16b9283: // "success"
+		case 0x44c9432add733e93: // "success"
 			if !(d.KeyIs(7, 0x73736563637573, 0x0, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 0) {
+			dup := seen & (1 << 0)
+			seen |= 1 << 0
+			if d.Field(dup) {
 				m.Success = new(Empty)
 				m.Success.decodeJSON(d)
 			}
@@ -2780,7 +2920,9 @@ func (m *CancelReferenceNumberResult) decodeJSON(d *jsonx.Decoder) {
 			if !(d.KeyIs(26, 0x636e657265666572, 0x417265626d754e65, 0x615079646165726c, 0x6469)) {
 				break
 			}
-			if d.Field(&seen, 1) {
+			dup := seen & (1 << 1)
+			seen |= 1 << 1
+			if d.Field(dup) {
 				m.ReferenceNumberAlreadyPaid = new(Empty)
 				m.ReferenceNumberAlreadyPaid.decodeJSON(d)
 			}
@@ -2897,93 +3039,115 @@ func (m *CodeInfo) decodeJSON(d *jsonx.Decoder) {
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
 		switch d.KeyHash() {
-		case 0xf992f333a50dbae7: // "generateRequestId"
+		case 0xdb51717e450a5c3c: // "generateRequestId"
 			if !(d.KeyIs(17, 0x65746172656e6567, 0x4974736575716552, 0x64, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 0) {
+			dup := seen & (1 << 0)
+			seen |= 1 << 0
+			if d.Field(dup) {
 				m.GenerateRequestID = d.String()
 			}
 			continue
-		case 0x8e5a9e660c763b4f: // "accountId"
+		case 0xc77244a979e185fe: // "accountId"
 			if !(d.KeyIs(9, 0x49746e756f636361, 0x64, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 1) {
+			dup := seen & (1 << 1)
+			seen |= 1 << 1
+			if d.Field(dup) {
 				m.AccountID = d.String()
 			}
 			continue
-		case 0x49badc7220e9286c: // "amount"
+		case 0xe67ddefc33256f3b: // "amount"
 			if !(d.KeyIs(6, 0x746e756f6d61, 0x0, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 2) {
+			dup := seen & (1 << 2)
+			seen |= 1 << 2
+			if d.Field(dup) {
 				m.Amount.decodeJSON(d)
 			}
 			continue
-		case 0xb3dd6a6176a89509: // "printableString"
+		case 0xb7058163121961e3: // "printableString"
 			if !(d.KeyIs(15, 0x6c6261746e697270, 0x676e6972745365, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 3) {
+			dup := seen & (1 << 3)
+			seen |= 1 << 3
+			if d.Field(dup) {
 				m.PrintableString = d.String()
 			}
 			continue
-		case 0xf16b3e504f968600: // "barcodeContents"
+		case 0x3176077418e69b4a: // "barcodeContents"
 			if !(d.KeyIs(15, 0x4365646f63726162, 0x73746e65746e6f, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 4) {
+			dup := seen & (1 << 4)
+			seen |= 1 << 4
+			if d.Field(dup) {
 				m.BarcodeContents = d.String()
 			}
 			continue
-		case 0x5b3303881054a9e4: // "state"
+		case 0x305cdf23402063e8: // "state"
 			if !(d.KeyIs(5, 0x6574617473, 0x0, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 5) {
+			dup := seen & (1 << 5)
+			seen |= 1 << 5
+			if d.Field(dup) {
 				m.State = d.String()
 			}
 			continue
-		case 0xe848fea04debe2ed: // "paidMicros"
+		case 0xf7b5154eb5aa4a65: // "paidMicros"
 			if !(d.KeyIs(10, 0x7263694d64696170, 0x736f, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 6) {
+			dup := seen & (1 << 6)
+			seen |= 1 << 6
+			if d.Field(dup) {
 				m.PaidMicros = d.Int64()
 			}
 			continue
-		case 0x23abb48d10f85711: // "refundedMicros"
+		case 0x8fde414e53109138: // "refundedMicros"
 			if !(d.KeyIs(14, 0x6465646e75666572, 0x736f7263694d, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 7) {
+			dup := seen & (1 << 7)
+			seen |= 1 << 7
+			if d.Field(dup) {
 				m.RefundedMicros = d.Int64()
 			}
 			continue
-		case 0x1c544637e1a8d7: // "createdAt"
+		case 0x6374a4a884fe26b: // "createdAt"
 			if !(d.KeyIs(9, 0x4164657461657263, 0x74, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 8) {
+			dup := seen & (1 << 8)
+			seen |= 1 << 8
+			if d.Field(dup) {
 				m.CreatedAt = new(Timestamp)
 				m.CreatedAt.decodeJSON(d)
 			}
 			continue
-		case 0x98b6025b9f93087: // "expiresAt"
+		case 0x696495f499268bce: // "expiresAt"
 			if !(d.KeyIs(9, 0x4173657269707865, 0x74, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 9) {
+			dup := seen & (1 << 9)
+			seen |= 1 << 9
+			if d.Field(dup) {
 				m.ExpiresAt = new(Timestamp)
 				m.ExpiresAt.decodeJSON(d)
 			}
 			continue
-		case 0x7d1c446d5ea4611b: // "paidAt"
+		case 0x7b23c5d6cbd41906: // "paidAt"
 			if !(d.KeyIs(6, 0x744164696170, 0x0, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 10) {
+			dup := seen & (1 << 10)
+			seen |= 1 << 10
+			if d.Field(dup) {
 				m.PaidAt = new(Timestamp)
 				m.PaidAt.decodeJSON(d)
 			}
@@ -3094,20 +3258,24 @@ func (m *DisplayableReferenceNumber) decodeJSON(d *jsonx.Decoder) {
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
 		switch d.KeyHash() {
-		case 0xb3dd6a6176a89509: // "printableString"
+		case 0xb7058163121961e3: // "printableString"
 			if !(d.KeyIs(15, 0x6c6261746e697270, 0x676e6972745365, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 0) {
+			dup := seen & (1 << 0)
+			seen |= 1 << 0
+			if d.Field(dup) {
 				s := d.String()
 				m.PrintableString = &s
 			}
 			continue
-		case 0xf16b3e504f968600: // "barcodeContents"
+		case 0x3176077418e69b4a: // "barcodeContents"
 			if !(d.KeyIs(15, 0x4365646f63726162, 0x73746e65746e6f, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 1) {
+			dup := seen & (1 << 1)
+			seen |= 1 << 1
+			if d.Field(dup) {
 				s := d.String()
 				m.BarcodeContents = &s
 			}
@@ -3116,7 +3284,9 @@ func (m *DisplayableReferenceNumber) decodeJSON(d *jsonx.Decoder) {
 			if !(d.KeyIs(26, 0x5765646f63726162, 0x746e697250687469, 0x69727453656c6261, 0x676e)) {
 				break
 			}
-			if d.Field(&seen, 2) {
+			dup := seen & (1 << 2)
+			seen |= 1 << 2
+			if d.Field(dup) {
 				m.BarcodeWithPrintableString = new(BarcodeWithPrintableString)
 				m.BarcodeWithPrintableString.decodeJSON(d)
 			}
@@ -3207,19 +3377,23 @@ func (m *EchoRequest) decodeJSON(d *jsonx.Decoder) {
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
 		switch d.KeyHash() {
-		case 0x9e6ea16d2dc37050: // "requestHeader"
+		case 0xb6bc99beb14e59ae: // "requestHeader"
 			if !(d.KeyIs(13, 0x4874736575716572, 0x7265646165, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 0) {
+			dup := seen & (1 << 0)
+			seen |= 1 << 0
+			if d.Field(dup) {
 				m.RequestHeader.decodeJSON(d)
 			}
 			continue
-		case 0x3e77769b4ee8acf0: // "clientMessage"
+		case 0x485a172907ea1d9f: // "clientMessage"
 			if !(d.KeyIs(13, 0x654d746e65696c63, 0x6567617373, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 1) {
+			dup := seen & (1 << 1)
+			seen |= 1 << 1
+			if d.Field(dup) {
 				m.ClientMessage = d.String()
 			}
 			continue
@@ -3294,27 +3468,33 @@ func (m *EchoResponse) decodeJSON(d *jsonx.Decoder) {
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
 		switch d.KeyHash() {
-		case 0xad2a7ce814723f2: // "responseHeader"
+		case 0xab0366dac7ae1608: // "responseHeader"
 			if !(d.KeyIs(14, 0x65736e6f70736572, 0x726564616548, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 0) {
+			dup := seen & (1 << 0)
+			seen |= 1 << 0
+			if d.Field(dup) {
 				m.ResponseHeader.decodeJSON(d)
 			}
 			continue
-		case 0x3e77769b4ee8acf0: // "clientMessage"
+		case 0x485a172907ea1d9f: // "clientMessage"
 			if !(d.KeyIs(13, 0x654d746e65696c63, 0x6567617373, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 1) {
+			dup := seen & (1 << 1)
+			seen |= 1 << 1
+			if d.Field(dup) {
 				m.ClientMessage = d.String()
 			}
 			continue
-		case 0xebed0894b49d4cca: // "serverMessage"
+		case 0x5925f8a4bb6e2246: // "serverMessage"
 			if !(d.KeyIs(13, 0x654d726576726573, 0x6567617373, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 2) {
+			dup := seen & (1 << 2)
+			seen |= 1 << 2
+			if d.Field(dup) {
 				m.ServerMessage = d.String()
 			}
 			continue
@@ -3441,19 +3621,23 @@ func (m *ErrorResponse) decodeJSON(d *jsonx.Decoder) {
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
 		switch d.KeyHash() {
-		case 0xad2a7ce814723f2: // "responseHeader"
+		case 0xab0366dac7ae1608: // "responseHeader"
 			if !(d.KeyIs(14, 0x65736e6f70736572, 0x726564616548, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 0) {
+			dup := seen & (1 << 0)
+			seen |= 1 << 0
+			if d.Field(dup) {
 				m.ResponseHeader.decodeJSON(d)
 			}
 			continue
-		case 0x6ad34ed70dc725a8: // "errorDescription"
+		case 0xed1dc976d9588bd7: // "errorDescription"
 			if !(d.KeyIs(16, 0x736544726f727265, 0x6e6f697470697263, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 1) {
+			dup := seen & (1 << 1)
+			seen |= 1 << 1
+			if d.Field(dup) {
 				m.ErrorDescription = d.String()
 			}
 			continue
@@ -3461,15 +3645,19 @@ func (m *ErrorResponse) decodeJSON(d *jsonx.Decoder) {
 			if !(d.KeyIs(32, 0x49746e656d796170, 0x6f7461726765746e, 0x6449726f72724572, 0x7265696669746e65)) {
 				break
 			}
-			if d.Field(&seen, 2) {
+			dup := seen & (1 << 2)
+			seen |= 1 << 2
+			if d.Field(dup) {
 				m.PaymentIntegratorErrorIdentifier = d.String()
 			}
 			continue
-		case 0xcea8735dcb8e02da: // "errorResponseResult"
+		case 0xc0735535a9f1b47a: // "errorResponseResult"
 			if !(d.KeyIs(19, 0x736552726f727265, 0x73655265736e6f70, 0x746c75, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 3) {
+			dup := seen & (1 << 3)
+			seen |= 1 << 3
+			if d.Field(dup) {
 				m.ErrorResponseResult = new(ErrorResponseResult)
 				m.ErrorResponseResult.decodeJSON(d)
 			}
@@ -3586,29 +3774,35 @@ func (m *ErrorResponseResult) decodeJSON(d *jsonx.Decoder) {
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
 		switch d.KeyHash() {
-		case 0xe5465932a346990e: // "invalidApiVersion"
+		case 0x8e0037eee8d035b: // "invalidApiVersion"
 			if !(d.KeyIs(17, 0x4164696c61766e69, 0x6f69737265566970, 0x6e, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 0) {
+			dup := seen & (1 << 0)
+			seen |= 1 << 0
+			if d.Field(dup) {
 				m.InvalidAPIVersion = new(InvalidAPIVersion)
 				m.InvalidAPIVersion.decodeJSON(d)
 			}
 			continue
-		case 0xe607b2a12d642240: // "invalidPayloadSignature"
+		case 0xadb1e39ad022c389: // "invalidPayloadSignature"
 			if !(d.KeyIs(23, 0x5064696c61766e69, 0x695364616f6c7961, 0x65727574616e67, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 1) {
+			dup := seen & (1 << 1)
+			seen |= 1 << 1
+			if d.Field(dup) {
 				m.InvalidPayloadSignature = new(Empty)
 				m.InvalidPayloadSignature.decodeJSON(d)
 			}
 			continue
-		case 0x91a362640473f09b: // "invalidPayloadEncryption"
+		case 0x5054a8149fe3780b: // "invalidPayloadEncryption"
 			if !(d.KeyIs(24, 0x5064696c61766e69, 0x6e4564616f6c7961, 0x6e6f697470797263, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 2) {
+			dup := seen & (1 << 2)
+			seen |= 1 << 2
+			if d.Field(dup) {
 				m.InvalidPayloadEncryption = new(Empty)
 				m.InvalidPayloadEncryption.decodeJSON(d)
 			}
@@ -3617,79 +3811,97 @@ func (m *ErrorResponseResult) decodeJSON(d *jsonx.Decoder) {
 			if !(d.KeyIs(26, 0x5474736575716572, 0x706d617473656d69, 0x6e6152664f74754f, 0x6567)) {
 				break
 			}
-			if d.Field(&seen, 3) {
+			dup := seen & (1 << 3)
+			seen |= 1 << 3
+			if d.Field(dup) {
 				m.RequestTimestampOutOfRange = new(RequestTimestampOutOfRange)
 				m.RequestTimestampOutOfRange.decodeJSON(d)
 			}
 			continue
-		case 0x9dde2b3f95e22c79: // "invalidIdentifier"
+		case 0x2723a7617a9a1aac: // "invalidIdentifier"
 			if !(d.KeyIs(17, 0x4964696c61766e69, 0x65696669746e6564, 0x72, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 4) {
+			dup := seen & (1 << 4)
+			seen |= 1 << 4
+			if d.Field(dup) {
 				m.InvalidIdentifier = new(InvalidIdentifier)
 				m.InvalidIdentifier.decodeJSON(d)
 			}
 			continue
-		case 0x64e18981314eac4f: // "idempotencyViolation"
+		case 0x2433fbf46586c049: // "idempotencyViolation"
 			if !(d.KeyIs(20, 0x65746f706d656469, 0x616c6f695679636e, 0x6e6f6974, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 5) {
+			dup := seen & (1 << 5)
+			seen |= 1 << 5
+			if d.Field(dup) {
 				m.IdempotencyViolation = new(Empty)
 				m.IdempotencyViolation.decodeJSON(d)
 			}
 			continue
-		case 0xfb5677cd6da4b6e1: // "invalidFieldValue"
+		case 0x2cd1a65d5d73ac49: // "invalidFieldValue"
 			if !(d.KeyIs(17, 0x4664696c61766e69, 0x756c6156646c6569, 0x65, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 6) {
+			dup := seen & (1 << 6)
+			seen |= 1 << 6
+			if d.Field(dup) {
 				m.InvalidFieldValue = new(InvalidFieldValue)
 				m.InvalidFieldValue.decodeJSON(d)
 			}
 			continue
-		case 0x34044c70181a9f24: // "missingRequiredField"
+		case 0x655a29d6131bd52c: // "missingRequiredField"
 			if !(d.KeyIs(20, 0x52676e697373696d, 0x4664657269757165, 0x646c6569, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 7) {
+			dup := seen & (1 << 7)
+			seen |= 1 << 7
+			if d.Field(dup) {
 				m.MissingRequiredField = new(MissingRequiredField)
 				m.MissingRequiredField.decodeJSON(d)
 			}
 			continue
-		case 0x70d5c6231cd31af8: // "preconditionViolation"
+		case 0x2bcd375ba423342f: // "preconditionViolation"
 			if !(d.KeyIs(21, 0x69646e6f63657270, 0x6c6f69566e6f6974, 0x6e6f697461, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 8) {
+			dup := seen & (1 << 8)
+			seen |= 1 << 8
+			if d.Field(dup) {
 				m.PreconditionViolation = new(Empty)
 				m.PreconditionViolation.decodeJSON(d)
 			}
 			continue
-		case 0xa0c4d06b0784a4f: // "userActionInProgress"
+		case 0x66e9655fdb1a276f: // "userActionInProgress"
 			if !(d.KeyIs(20, 0x6974634172657375, 0x676f72506e496e6f, 0x73736572, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 9) {
+			dup := seen & (1 << 9)
+			seen |= 1 << 9
+			if d.Field(dup) {
 				m.UserActionInProgress = new(Empty)
 				m.UserActionInProgress.decodeJSON(d)
 			}
 			continue
-		case 0x514ee1e478df26: // "invalidDecryptedRequest"
+		case 0x9b0b0af4a941bf32: // "invalidDecryptedRequest"
 			if !(d.KeyIs(23, 0x4464696c61766e69, 0x6465747079726365, 0x74736575716552, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 10) {
+			dup := seen & (1 << 10)
+			seen |= 1 << 10
+			if d.Field(dup) {
 				m.InvalidDecryptedRequest = new(Empty)
 				m.InvalidDecryptedRequest.decodeJSON(d)
 			}
 			continue
-		case 0xaf870d256722cb6d: // "forbidden"
+		case 0xe06072c899257e91: // "forbidden"
 			if !(d.KeyIs(9, 0x6564646962726f66, 0x6e, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 11) {
+			dup := seen & (1 << 11)
+			seen |= 1 << 11
+			if d.Field(dup) {
 				m.Forbidden = new(Empty)
 				m.Forbidden.decodeJSON(d)
 			}
@@ -3874,36 +4086,44 @@ func (m *Event) decodeJSON(d *jsonx.Decoder) {
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
 		switch d.KeyHash() {
-		case 0x95619ea19f8408a3: // "eventRequestId"
+		case 0xa497e529e77e22cc: // "eventRequestId"
 			if !(d.KeyIs(14, 0x716552746e657665, 0x644974736575, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 0) {
+			dup := seen & (1 << 0)
+			seen |= 1 << 0
+			if d.Field(dup) {
 				m.EventRequestID = d.String()
 			}
 			continue
-		case 0x8b34f9436e9f5ec5: // "paymentIntegratorEventId"
+		case 0x76d99272d3282be7: // "paymentIntegratorEventId"
 			if !(d.KeyIs(24, 0x49746e656d796170, 0x6f7461726765746e, 0x6449746e65764572, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 1) {
+			dup := seen & (1 << 1)
+			seen |= 1 << 1
+			if d.Field(dup) {
 				m.PaymentIntegratorEventID = d.String()
 			}
 			continue
-		case 0x6f74156dbb84dc7a: // "eventCharge"
+		case 0x5f39400d3445059a: // "eventCharge"
 			if !(d.KeyIs(11, 0x616843746e657665, 0x656772, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 2) {
+			dup := seen & (1 << 2)
+			seen |= 1 << 2
+			if d.Field(dup) {
 				m.EventCharge = new(Amount)
 				m.EventCharge.decodeJSON(d)
 			}
 			continue
-		case 0xf8a4c2f660a9dcd8: // "eventFee"
+		case 0x8a3ce20193bb240f: // "eventFee"
 			if !(d.KeyIs(8, 0x656546746e657665, 0x0, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 3) {
+			dup := seen & (1 << 3)
+			seen |= 1 << 3
+			if d.Field(dup) {
 				m.EventFee = new(Amount)
 				m.EventFee.decodeJSON(d)
 			}
@@ -3975,19 +4195,23 @@ func (m *FeeToVatAndSettlementExchangeRateModification) decodeJSON(d *jsonx.Deco
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
 		switch d.KeyHash() {
-		case 0x5de0dac0a72be2fe: // "vatToFeeRatioInMicros"
+		case 0x3c25cbf6903a8f53: // "vatToFeeRatioInMicros"
 			if !(d.KeyIs(21, 0x6565466f54746176, 0x4d6e496f69746152, 0x736f726369, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 0) {
+			dup := seen & (1 << 0)
+			seen |= 1 << 0
+			if d.Field(dup) {
 				m.VatToFeeRatioInMicros = d.Int64()
 			}
 			continue
-		case 0x30590df04290848: // "exchangeRateInMicros"
+		case 0xd5c37c524127ec87: // "exchangeRateInMicros"
 			if !(d.KeyIs(20, 0x65676e6168637865, 0x694d6e4965746152, 0x736f7263, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 1) {
+			dup := seen & (1 << 1)
+			seen |= 1 << 1
+			if d.Field(dup) {
 				m.ExchangeRateInMicros = d.Int64()
 			}
 			continue
@@ -4056,11 +4280,13 @@ func (m *FeeToVatModification) decodeJSON(d *jsonx.Decoder) {
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
 		switch d.KeyHash() {
-		case 0x5de0dac0a72be2fe: // "vatToFeeRatioInMicros"
+		case 0x3c25cbf6903a8f53: // "vatToFeeRatioInMicros"
 			if !(d.KeyIs(21, 0x6565466f54746176, 0x4d6e496f69746152, 0x736f726369, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 0) {
+			dup := seen & (1 << 0)
+			seen |= 1 << 0
+			if d.Field(dup) {
 				m.VatToFeeRatioInMicros = d.Int64()
 			}
 			continue
@@ -4126,19 +4352,23 @@ func (m *GenerateInput) decodeJSON(d *jsonx.Decoder) {
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
 		switch d.KeyHash() {
-		case 0x8c22e1f96c316a49: // "request"
+		case 0xed5b732b9ef14b1e: // "request"
 			if !(d.KeyIs(7, 0x74736575716572, 0x0, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 0) {
+			dup := seen & (1 << 0)
+			seen |= 1 << 0
+			if d.Field(dup) {
 				m.Request.decodeJSON(d)
 			}
 			continue
-		case 0x8e5a9e660c763b4f: // "accountId"
+		case 0xc77244a979e185fe: // "accountId"
 			if !(d.KeyIs(9, 0x49746e756f636361, 0x64, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 1) {
+			dup := seen & (1 << 1)
+			seen |= 1 << 1
+			if d.Field(dup) {
 				m.AccountID = d.String()
 			}
 			continue
@@ -4205,19 +4435,23 @@ func (m *GenerateOutput) decodeJSON(d *jsonx.Decoder) {
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
 		switch d.KeyHash() {
-		case 0x8cb131e724c46696: // "result"
+		case 0xae12c73d1f7c6fa7: // "result"
 			if !(d.KeyIs(6, 0x746c75736572, 0x0, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 0) {
+			dup := seen & (1 << 0)
+			seen |= 1 << 0
+			if d.Field(dup) {
 				m.Result.decodeJSON(d)
 			}
 			continue
-		case 0x98b6025b9f93087: // "expiresAt"
+		case 0x696495f499268bce: // "expiresAt"
 			if !(d.KeyIs(9, 0x4173657269707865, 0x74, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 1) {
+			dup := seen & (1 << 1)
+			seen |= 1 << 1
+			if d.Field(dup) {
 				m.ExpiresAt = new(Timestamp)
 				m.ExpiresAt.decodeJSON(d)
 			}
@@ -4295,35 +4529,43 @@ func (m *GenerateReferenceNumberRequest) decodeJSON(d *jsonx.Decoder) {
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
 		switch d.KeyHash() {
-		case 0x9e6ea16d2dc37050: // "requestHeader"
+		case 0xb6bc99beb14e59ae: // "requestHeader"
 			if !(d.KeyIs(13, 0x4874736575716572, 0x7265646165, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 0) {
+			dup := seen & (1 << 0)
+			seen |= 1 << 0
+			if d.Field(dup) {
 				m.RequestHeader.decodeJSON(d)
 			}
 			continue
-		case 0xbcd99c480a19520a: // "googlePaymentToken"
+		case 0xc972386b806901df: // "googlePaymentToken"
 			if !(d.KeyIs(18, 0x6150656c676f6f67, 0x6b6f54746e656d79, 0x6e65, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 1) {
+			dup := seen & (1 << 1)
+			seen |= 1 << 1
+			if d.Field(dup) {
 				m.GooglePaymentToken.decodeJSON(d)
 			}
 			continue
-		case 0x393da78e4cb9cffa: // "transactionDescription"
+		case 0x43a146ae1799bf06: // "transactionDescription"
 			if !(d.KeyIs(22, 0x746361736e617274, 0x72637365446e6f69, 0x6e6f69747069, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 2) {
+			dup := seen & (1 << 2)
+			seen |= 1 << 2
+			if d.Field(dup) {
 				m.TransactionDescription = d.String()
 			}
 			continue
-		case 0x49badc7220e9286c: // "amount"
+		case 0xe67ddefc33256f3b: // "amount"
 			if !(d.KeyIs(6, 0x746e756f6d61, 0x0, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 3) {
+			dup := seen & (1 << 3)
+			seen |= 1 << 3
+			if d.Field(dup) {
 				m.Amount.decodeJSON(d)
 			}
 			continue
@@ -4411,19 +4653,23 @@ func (m *GenerateReferenceNumberResponse) decodeJSON(d *jsonx.Decoder) {
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
 		switch d.KeyHash() {
-		case 0xad2a7ce814723f2: // "responseHeader"
+		case 0xab0366dac7ae1608: // "responseHeader"
 			if !(d.KeyIs(14, 0x65736e6f70736572, 0x726564616548, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 0) {
+			dup := seen & (1 << 0)
+			seen |= 1 << 0
+			if d.Field(dup) {
 				m.ResponseHeader.decodeJSON(d)
 			}
 			continue
-		case 0x8cb131e724c46696: // "result"
+		case 0xae12c73d1f7c6fa7: // "result"
 			if !(d.KeyIs(6, 0x746c75736572, 0x0, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 1) {
+			dup := seen & (1 << 1)
+			seen |= 1 << 1
+			if d.Field(dup) {
 				m.Result.decodeJSON(d)
 			}
 			continue
@@ -4502,29 +4748,35 @@ func (m *GenerateReferenceNumberResult) decodeJSON(d *jsonx.Decoder) {
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
 		switch d.KeyHash() {
-		case 0x3bed1c80a16b9283: // "success"
+		case 0x44c9432add733e93: // "success"
 			if !(d.KeyIs(7, 0x73736563637573, 0x0, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 0) {
+			dup := seen & (1 << 0)
+			seen |= 1 << 0
+			if d.Field(dup) {
 				m.Success = new(GenerateReferenceNumberSuccess)
 				m.Success.decodeJSON(d)
 			}
 			continue
-		case 0xa1225e3f5b1c3c0d: // "googlePaymentTokenInvalidatedByUser"
+		case 0x8f24db363175a102: // "googlePaymentTokenInvalidatedByUser"
 			if !(d.KeyIs(35, 0x6150656c676f6f67, 0x6b6f54746e656d79, 0x696c61766e496e65, 0x5579426465746164) && string(d.Key()[32:]) == "ser") {
 				break
 			}
-			if d.Field(&seen, 1) {
+			dup := seen & (1 << 1)
+			seen |= 1 << 1
+			if d.Field(dup) {
 				m.GooglePaymentTokenInvalidatedByUser = new(GooglePaymentTokenInvalidatedByUser)
 				m.GooglePaymentTokenInvalidatedByUser.decodeJSON(d)
 			}
 			continue
-		case 0x3a57601ccf1bf768: // "accountClosed"
+		case 0x36e5f483fabfce1a: // "accountClosed"
 			if !(d.KeyIs(13, 0x43746e756f636361, 0x6465736f6c, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 2) {
+			dup := seen & (1 << 2)
+			seen |= 1 << 2
+			if d.Field(dup) {
 				m.AccountClosed = new(AccountClosed)
 				m.AccountClosed.decodeJSON(d)
 			}
@@ -4618,7 +4870,9 @@ func (m *GenerateReferenceNumberSuccess) decodeJSON(d *jsonx.Decoder) {
 			if !(d.KeyIs(26, 0x6179616c70736964, 0x7265666552656c62, 0x626d754e65636e65, 0x7265)) {
 				break
 			}
-			if d.Field(&seen, 0) {
+			dup := seen & (1 << 0)
+			seen |= 1 << 0
+			if d.Field(dup) {
 				m.DisplayableReferenceNumber.decodeJSON(d)
 			}
 			continue
@@ -4682,19 +4936,23 @@ func (m *GooglePaymentToken) decodeJSON(d *jsonx.Decoder) {
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
 		switch d.KeyHash() {
-		case 0xe4abdba4d99cda26: // "issuerId"
+		case 0x227efd75dcb23243: // "issuerId"
 			if !(d.KeyIs(8, 0x6449726575737369, 0x0, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 0) {
+			dup := seen & (1 << 0)
+			seen |= 1 << 0
+			if d.Field(dup) {
 				m.IssuerID.decodeJSON(d)
 			}
 			continue
-		case 0x1bd56f2b098813cb: // "token"
+		case 0x8f894fc7c71d6918: // "token"
 			if !(d.KeyIs(5, 0x6e656b6f74, 0x0, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 1) {
+			dup := seen & (1 << 1)
+			seen |= 1 << 1
+			if d.Field(dup) {
 				m.Token = d.String()
 			}
 			continue
@@ -4762,11 +5020,13 @@ func (m *GooglePaymentTokenInvalidatedByUser) decodeJSON(d *jsonx.Decoder) {
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
 		switch d.KeyHash() {
-		case 0x851786b79dd1b466: // "rawResult"
+		case 0x8bc45d344d903d0b: // "rawResult"
 			if !(d.KeyIs(9, 0x6c75736552776172, 0x74, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 0) {
+			dup := seen & (1 << 0)
+			seen |= 1 << 0
+			if d.Field(dup) {
 				m.RawResult = new(RawResult)
 				m.RawResult.decodeJSON(d)
 			}
@@ -4830,19 +5090,23 @@ func (m *InvalidAPIVersion) decodeJSON(d *jsonx.Decoder) {
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
 		switch d.KeyHash() {
-		case 0xfa9b3e022b409426: // "requestVersion"
+		case 0x1a5f069ca4b32182: // "requestVersion"
 			if !(d.KeyIs(14, 0x5674736575716572, 0x6e6f69737265, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 0) {
+			dup := seen & (1 << 0)
+			seen |= 1 << 0
+			if d.Field(dup) {
 				m.RequestVersion.decodeJSON(d)
 			}
 			continue
-		case 0x4ba8ae611997eace: // "expectedVersion"
+		case 0x2221df941b0df884: // "expectedVersion"
 			if !(d.KeyIs(15, 0x6465746365707865, 0x6e6f6973726556, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 1) {
+			dup := seen & (1 << 1)
+			seen |= 1 << 1
+			if d.Field(dup) {
 				m.ExpectedVersion.decodeJSON(d)
 			}
 			continue
@@ -4911,11 +5175,13 @@ func (m *InvalidFieldValue) decodeJSON(d *jsonx.Decoder) {
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
 		switch d.KeyHash() {
-		case 0x6609a8e712e7db85: // "invalidFieldName"
+		case 0x1b54d617a03ec5bf: // "invalidFieldName"
 			if !(d.KeyIs(16, 0x4664696c61766e69, 0x656d614e646c6569, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 0) {
+			dup := seen & (1 << 0)
+			seen |= 1 << 0
+			if d.Field(dup) {
 				m.InvalidFieldName = d.String()
 			}
 			continue
@@ -4973,11 +5239,13 @@ func (m *InvalidIdentifier) decodeJSON(d *jsonx.Decoder) {
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
 		switch d.KeyHash() {
-		case 0x997519ae59e854a2: // "invalidIdentifierType"
+		case 0xb487770e59ebcd05: // "invalidIdentifierType"
 			if !(d.KeyIs(21, 0x4964696c61766e69, 0x65696669746e6564, 0x6570795472, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 0) {
+			dup := seen & (1 << 0)
+			seen |= 1 << 0
+			if d.Field(dup) {
 				m.InvalidIdentifierType = d.String()
 			}
 			continue
@@ -5033,11 +5301,13 @@ func (m *IssuerID) decodeJSON(d *jsonx.Decoder) {
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
 		switch d.KeyHash() {
-		case 0x39620e8da3957464: // "value"
+		case 0x61d461447b83c634: // "value"
 			if !(d.KeyIs(5, 0x65756c6176, 0x0, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 0) {
+			dup := seen & (1 << 0)
+			seen |= 1 << 0
+			if d.Field(dup) {
 				m.Value = d.String()
 			}
 			continue
@@ -5105,11 +5375,13 @@ func (m *MissingRequiredField) decodeJSON(d *jsonx.Decoder) {
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
 		switch d.KeyHash() {
-		case 0x7bad9835cf2f319e: // "missingFieldNames"
+		case 0xc47b3df33edc9322: // "missingFieldNames"
 			if !(d.KeyIs(17, 0x46676e697373696d, 0x656d614e646c6569, 0x73, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 0) {
+			dup := seen & (1 << 0)
+			seen |= 1 << 0
+			if d.Field(dup) {
 				if d.BeginArray() {
 					for j := 0; d.NextElem(j); j++ {
 						m.MissingFieldNames = append(m.MissingFieldNames, d.String())
@@ -5181,43 +5453,53 @@ func (m *PaidInput) decodeJSON(d *jsonx.Decoder) {
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
 		switch d.KeyHash() {
-		case 0xcb0cc4ac689ddc66: // "code"
+		case 0x234369e65387eaf9: // "code"
 			if !(d.KeyIs(4, 0x65646f63, 0x0, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 0) {
+			dup := seen & (1 << 0)
+			seen |= 1 << 0
+			if d.Field(dup) {
 				m.Code.decodeJSON(d)
 			}
 			continue
-		case 0x49badc7220e9286c: // "amount"
+		case 0xe67ddefc33256f3b: // "amount"
 			if !(d.KeyIs(6, 0x746e756f6d61, 0x0, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 1) {
+			dup := seen & (1 << 1)
+			seen |= 1 << 1
+			if d.Field(dup) {
 				m.Amount.decodeJSON(d)
 			}
 			continue
-		case 0x7d1c446d5ea4611b: // "paidAt"
+		case 0x7b23c5d6cbd41906: // "paidAt"
 			if !(d.KeyIs(6, 0x744164696170, 0x0, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 2) {
+			dup := seen & (1 << 2)
+			seen |= 1 << 2
+			if d.Field(dup) {
 				m.PaidAt.decodeJSON(d)
 			}
 			continue
-		case 0xfee8885eb611ff42: // "storeId"
+		case 0xb9072da75f4ecfc0: // "storeId"
 			if !(d.KeyIs(7, 0x644965726f7473, 0x0, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 3) {
+			dup := seen & (1 << 3)
+			seen |= 1 << 3
+			if d.Field(dup) {
 				m.StoreID = d.String()
 			}
 			continue
-		case 0x583f54111278555a: // "merchantPaymentId"
+		case 0xc2bf57557b6ba6e3: // "merchantPaymentId"
 			if !(d.KeyIs(17, 0x746e61686372656d, 0x49746e656d796150, 0x64, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 4) {
+			dup := seen & (1 << 4)
+			seen |= 1 << 4
+			if d.Field(dup) {
 				m.MerchantPaymentID = d.String()
 			}
 			continue
@@ -5308,19 +5590,23 @@ func (m *PaidOutput) decodeJSON(d *jsonx.Decoder) {
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
 		switch d.KeyHash() {
-		case 0xca29c4149cb54a57: // "accepted"
+		case 0x2082e910272a1784: // "accepted"
 			if !(d.KeyIs(8, 0x6465747065636361, 0x0, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 0) {
+			dup := seen & (1 << 0)
+			seen |= 1 << 0
+			if d.Field(dup) {
 				m.Accepted = d.Bool()
 			}
 			continue
-		case 0x7db8f6b638a8c266: // "declineReason"
+		case 0xad9f05d472f4cf78: // "declineReason"
 			if !(d.KeyIs(13, 0x52656e696c636564, 0x6e6f736165, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 1) {
+			dup := seen & (1 << 1)
+			seen |= 1 << 1
+			if d.Field(dup) {
 				m.DeclineReason = d.String()
 			}
 			continue
@@ -5328,7 +5614,9 @@ func (m *PaidOutput) decodeJSON(d *jsonx.Decoder) {
 			if !(d.KeyIs(30, 0x49746e656d796170, 0x6f7461726765746e, 0x6361736e61725472, 0x64496e6f6974)) {
 				break
 			}
-			if d.Field(&seen, 2) {
+			dup := seen & (1 << 2)
+			seen |= 1 << 2
+			if d.Field(dup) {
 				m.PaymentIntegratorTransactionID = d.String()
 			}
 			continue
@@ -5390,19 +5678,23 @@ func (m *RawResult) decodeJSON(d *jsonx.Decoder) {
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
 		switch d.KeyHash() {
-		case 0xc0e1da63f8fbbf9d: // "scope"
+		case 0x73cdc01ff558c51d: // "scope"
 			if !(d.KeyIs(5, 0x65706f6373, 0x0, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 0) {
+			dup := seen & (1 << 0)
+			seen |= 1 << 0
+			if d.Field(dup) {
 				m.Scope = d.String()
 			}
 			continue
-		case 0x4dafb52b896828ee: // "rawCode"
+		case 0x69e7cf8fe86cc21c: // "rawCode"
 			if !(d.KeyIs(7, 0x65646f43776172, 0x0, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 1) {
+			dup := seen & (1 << 1)
+			seen |= 1 << 1
+			if d.Field(dup) {
 				m.RawCode = d.String()
 			}
 			continue
@@ -5471,11 +5763,13 @@ func (m *ReferenceNumberPaidNotificationRequest) decodeJSON(d *jsonx.Decoder) {
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
 		switch d.KeyHash() {
-		case 0x9e6ea16d2dc37050: // "requestHeader"
+		case 0xb6bc99beb14e59ae: // "requestHeader"
 			if !(d.KeyIs(13, 0x4874736575716572, 0x7265646165, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 0) {
+			dup := seen & (1 << 0)
+			seen |= 1 << 0
+			if d.Field(dup) {
 				m.RequestHeader.decodeJSON(d)
 			}
 			continue
@@ -5483,7 +5777,9 @@ func (m *ReferenceNumberPaidNotificationRequest) decodeJSON(d *jsonx.Decoder) {
 			if !(d.KeyIs(30, 0x49746e656d796170, 0x6f7461726765746e, 0x6361736e61725472, 0x64496e6f6974)) {
 				break
 			}
-			if d.Field(&seen, 1) {
+			dup := seen & (1 << 1)
+			seen |= 1 << 1
+			if d.Field(dup) {
 				m.PaymentIntegratorTransactionID = d.String()
 			}
 			continue
@@ -5491,15 +5787,19 @@ func (m *ReferenceNumberPaidNotificationRequest) decodeJSON(d *jsonx.Decoder) {
 			if !(d.KeyIs(32, 0x65746172656e6567, 0x636e657265666552, 0x527265626d754e65, 0x6449747365757165)) {
 				break
 			}
-			if d.Field(&seen, 2) {
+			dup := seen & (1 << 2)
+			seen |= 1 << 2
+			if d.Field(dup) {
 				m.GenerateReferenceNumberRequestID = d.String()
 			}
 			continue
-		case 0x4291e717e5b8d50e: // "paymentTimestamp"
+		case 0x95d6226d93b6e390: // "paymentTimestamp"
 			if !(d.KeyIs(16, 0x54746e656d796170, 0x706d617473656d69, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 3) {
+			dup := seen & (1 << 3)
+			seen |= 1 << 3
+			if d.Field(dup) {
 				m.PaymentTimestamp.decodeJSON(d)
 			}
 			continue
@@ -5581,19 +5881,23 @@ func (m *ReferenceNumberPaidNotificationResponse) decodeJSON(d *jsonx.Decoder) {
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
 		switch d.KeyHash() {
-		case 0xad2a7ce814723f2: // "responseHeader"
+		case 0xab0366dac7ae1608: // "responseHeader"
 			if !(d.KeyIs(14, 0x65736e6f70736572, 0x726564616548, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 0) {
+			dup := seen & (1 << 0)
+			seen |= 1 << 0
+			if d.Field(dup) {
 				m.ResponseHeader.decodeJSON(d)
 			}
 			continue
-		case 0x8cb131e724c46696: // "result"
+		case 0xae12c73d1f7c6fa7: // "result"
 			if !(d.KeyIs(6, 0x746c75736572, 0x0, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 1) {
+			dup := seen & (1 << 1)
+			seen |= 1 << 1
+			if d.Field(dup) {
 				m.Result.decodeJSON(d)
 			}
 			continue
@@ -5674,43 +5978,53 @@ func (m *RefundDoneInput) decodeJSON(d *jsonx.Decoder) {
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
 		switch d.KeyHash() {
-		case 0xcaf034fad50cf56: // "refundRequestId"
+		case 0xb81b20c81779b2ee: // "refundRequestId"
 			if !(d.KeyIs(15, 0x6552646e75666572, 0x64497473657571, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 0) {
+			dup := seen & (1 << 0)
+			seen |= 1 << 0
+			if d.Field(dup) {
 				m.RefundRequestID = d.String()
 			}
 			continue
-		case 0xcb0cc4ac689ddc66: // "code"
+		case 0x234369e65387eaf9: // "code"
 			if !(d.KeyIs(4, 0x65646f63, 0x0, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 1) {
+			dup := seen & (1 << 1)
+			seen |= 1 << 1
+			if d.Field(dup) {
 				m.Code.decodeJSON(d)
 			}
 			continue
-		case 0x49badc7220e9286c: // "amount"
+		case 0xe67ddefc33256f3b: // "amount"
 			if !(d.KeyIs(6, 0x746e756f6d61, 0x0, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 2) {
+			dup := seen & (1 << 2)
+			seen |= 1 << 2
+			if d.Field(dup) {
 				m.Amount.decodeJSON(d)
 			}
 			continue
-		case 0x3bed1c80a16b9283: // "success"
+		case 0x44c9432add733e93: // "success"
 			if !(d.KeyIs(7, 0x73736563637573, 0x0, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 3) {
+			dup := seen & (1 << 3)
+			seen |= 1 << 3
+			if d.Field(dup) {
 				m.Success = d.Bool()
 			}
 			continue
-		case 0xa5772535ca51389d: // "detail"
+		case 0xa98ef5d4d9202646: // "detail"
 			if !(d.KeyIs(6, 0x6c6961746564, 0x0, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 4) {
+			dup := seen & (1 << 4)
+			seen |= 1 << 4
+			if d.Field(dup) {
 				m.Detail = d.String()
 			}
 			continue
@@ -5788,11 +6102,13 @@ func (m *RefundDoneOutput) decodeJSON(d *jsonx.Decoder) {
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
 		switch d.KeyHash() {
-		case 0x8cb131e724c46696: // "result"
+		case 0xae12c73d1f7c6fa7: // "result"
 			if !(d.KeyIs(6, 0x746c75736572, 0x0, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 0) {
+			dup := seen & (1 << 0)
+			seen |= 1 << 0
+			if d.Field(dup) {
 				m.Result.decodeJSON(d)
 			}
 			continue
@@ -5856,11 +6172,13 @@ func (m *RefundExceedsMaximumBalance) decodeJSON(d *jsonx.Decoder) {
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
 		switch d.KeyHash() {
-		case 0x851786b79dd1b466: // "rawResult"
+		case 0x8bc45d344d903d0b: // "rawResult"
 			if !(d.KeyIs(9, 0x6c75736552776172, 0x74, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 0) {
+			dup := seen & (1 << 0)
+			seen |= 1 << 0
+			if d.Field(dup) {
 				m.RawResult = new(RawResult)
 				m.RawResult.decodeJSON(d)
 			}
@@ -5924,19 +6242,23 @@ func (m *RefundInput) decodeJSON(d *jsonx.Decoder) {
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
 		switch d.KeyHash() {
-		case 0x8c22e1f96c316a49: // "request"
+		case 0xed5b732b9ef14b1e: // "request"
 			if !(d.KeyIs(7, 0x74736575716572, 0x0, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 0) {
+			dup := seen & (1 << 0)
+			seen |= 1 << 0
+			if d.Field(dup) {
 				m.Request.decodeJSON(d)
 			}
 			continue
-		case 0xcb0cc4ac689ddc66: // "code"
+		case 0x234369e65387eaf9: // "code"
 			if !(d.KeyIs(4, 0x65646f63, 0x0, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 1) {
+			dup := seen & (1 << 1)
+			seen |= 1 << 1
+			if d.Field(dup) {
 				m.Code.decodeJSON(d)
 			}
 			continue
@@ -6005,11 +6327,13 @@ func (m *RefundOutput) decodeJSON(d *jsonx.Decoder) {
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
 		switch d.KeyHash() {
-		case 0x8cb131e724c46696: // "result"
+		case 0xae12c73d1f7c6fa7: // "result"
 			if !(d.KeyIs(6, 0x746c75736572, 0x0, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 0) {
+			dup := seen & (1 << 0)
+			seen |= 1 << 0
+			if d.Field(dup) {
 				m.Result.decodeJSON(d)
 			}
 			continue
@@ -6078,27 +6402,33 @@ func (m *RefundRequest) decodeJSON(d *jsonx.Decoder) {
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
 		switch d.KeyHash() {
-		case 0x9e6ea16d2dc37050: // "requestHeader"
+		case 0xb6bc99beb14e59ae: // "requestHeader"
 			if !(d.KeyIs(13, 0x4874736575716572, 0x7265646165, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 0) {
+			dup := seen & (1 << 0)
+			seen |= 1 << 0
+			if d.Field(dup) {
 				m.RequestHeader.decodeJSON(d)
 			}
 			continue
-		case 0x93503f2918d97840: // "transactionId"
+		case 0x682e0798a238db9: // "transactionId"
 			if !(d.KeyIs(13, 0x746361736e617274, 0x64496e6f69, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 1) {
+			dup := seen & (1 << 1)
+			seen |= 1 << 1
+			if d.Field(dup) {
 				m.TransactionID = d.String()
 			}
 			continue
-		case 0x6a4d6569fa81c2ac: // "refundAmount"
+		case 0xc757e97ea2a31c65: // "refundAmount"
 			if !(d.KeyIs(12, 0x6d41646e75666572, 0x746e756f, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 2) {
+			dup := seen & (1 << 2)
+			seen |= 1 << 2
+			if d.Field(dup) {
 				m.RefundAmount.decodeJSON(d)
 			}
 			continue
@@ -6179,19 +6509,23 @@ func (m *RefundResponse) decodeJSON(d *jsonx.Decoder) {
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
 		switch d.KeyHash() {
-		case 0xad2a7ce814723f2: // "responseHeader"
+		case 0xab0366dac7ae1608: // "responseHeader"
 			if !(d.KeyIs(14, 0x65736e6f70736572, 0x726564616548, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 0) {
+			dup := seen & (1 << 0)
+			seen |= 1 << 0
+			if d.Field(dup) {
 				m.ResponseHeader.decodeJSON(d)
 			}
 			continue
-		case 0x8cb131e724c46696: // "result"
+		case 0xae12c73d1f7c6fa7: // "result"
 			if !(d.KeyIs(6, 0x746c75736572, 0x0, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 1) {
+			dup := seen & (1 << 1)
+			seen |= 1 << 1
+			if d.Field(dup) {
 				m.Result.decodeJSON(d)
 			}
 			continue
@@ -6286,20 +6620,24 @@ func (m *RefundResult) decodeJSON(d *jsonx.Decoder) {
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
 		switch d.KeyHash() {
-		case 0x3bed1c80a16b9283: // "success"
+		case 0x44c9432add733e93: // "success"
 			if !(d.KeyIs(7, 0x73736563637573, 0x0, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 0) {
+			dup := seen & (1 << 0)
+			seen |= 1 << 0
+			if d.Field(dup) {
 				m.Success = new(Empty)
 				m.Success.decodeJSON(d)
 			}
 			continue
-		case 0x3a57601ccf1bf768: // "accountClosed"
+		case 0x36e5f483fabfce1a: // "accountClosed"
 			if !(d.KeyIs(13, 0x43746e756f636361, 0x6465736f6c, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 1) {
+			dup := seen & (1 << 1)
+			seen |= 1 << 1
+			if d.Field(dup) {
 				m.AccountClosed = new(AccountClosed)
 				m.AccountClosed.decodeJSON(d)
 			}
@@ -6308,25 +6646,31 @@ func (m *RefundResult) decodeJSON(d *jsonx.Decoder) {
 			if !(d.KeyIs(29, 0x43746e756f636361, 0x6363416465736f6c, 0x656b6154746e756f, 0x7265764f6e)) {
 				break
 			}
-			if d.Field(&seen, 2) {
+			dup := seen & (1 << 2)
+			seen |= 1 << 2
+			if d.Field(dup) {
 				m.AccountClosedAccountTakenOver = new(AccountClosedAccountTakenOver)
 				m.AccountClosedAccountTakenOver.decodeJSON(d)
 			}
 			continue
-		case 0x70bda794a9422bab: // "accountClosedFraud"
+		case 0x3998bddfa85a5581: // "accountClosedFraud"
 			if !(d.KeyIs(18, 0x43746e756f636361, 0x6172466465736f6c, 0x6475, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 3) {
+			dup := seen & (1 << 3)
+			seen |= 1 << 3
+			if d.Field(dup) {
 				m.AccountClosedFraud = new(AccountClosedFraud)
 				m.AccountClosedFraud.decodeJSON(d)
 			}
 			continue
-		case 0x2bd05f72acf59add: // "accountOnHold"
+		case 0x9a47cb9d7d7e59d7: // "accountOnHold"
 			if !(d.KeyIs(13, 0x4f746e756f636361, 0x646c6f486e, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 4) {
+			dup := seen & (1 << 4)
+			seen |= 1 << 4
+			if d.Field(dup) {
 				m.AccountOnHold = new(AccountOnHold)
 				m.AccountOnHold.decodeJSON(d)
 			}
@@ -6335,16 +6679,20 @@ func (m *RefundResult) decodeJSON(d *jsonx.Decoder) {
 			if !(d.KeyIs(27, 0x7845646e75666572, 0x78614d7364656563, 0x616c61426d756d69, 0x65636e)) {
 				break
 			}
-			if d.Field(&seen, 5) {
+			dup := seen & (1 << 5)
+			seen |= 1 << 5
+			if d.Field(dup) {
 				m.RefundExceedsMaximumBalance = new(RefundExceedsMaximumBalance)
 				m.RefundExceedsMaximumBalance.decodeJSON(d)
 			}
 			continue
-		case 0x983193255a07d439: // "refundWindowExceeded"
+		case 0x457c14ffd5ae953e: // "refundWindowExceeded"
 			if !(d.KeyIs(20, 0x6957646e75666572, 0x65637845776f646e, 0x64656465, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 6) {
+			dup := seen & (1 << 6)
+			seen |= 1 << 6
+			if d.Field(dup) {
 				m.RefundWindowExceeded = new(RefundWindowExceeded)
 				m.RefundWindowExceeded.decodeJSON(d)
 			}
@@ -6477,27 +6825,33 @@ func (m *RefundResultNotificationRequest) decodeJSON(d *jsonx.Decoder) {
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
 		switch d.KeyHash() {
-		case 0x9e6ea16d2dc37050: // "requestHeader"
+		case 0xb6bc99beb14e59ae: // "requestHeader"
 			if !(d.KeyIs(13, 0x4874736575716572, 0x7265646165, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 0) {
+			dup := seen & (1 << 0)
+			seen |= 1 << 0
+			if d.Field(dup) {
 				m.RequestHeader.decodeJSON(d)
 			}
 			continue
-		case 0xcaf034fad50cf56: // "refundRequestId"
+		case 0xb81b20c81779b2ee: // "refundRequestId"
 			if !(d.KeyIs(15, 0x6552646e75666572, 0x64497473657571, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 1) {
+			dup := seen & (1 << 1)
+			seen |= 1 << 1
+			if d.Field(dup) {
 				m.RefundRequestID = d.String()
 			}
 			continue
-		case 0x8cb131e724c46696: // "result"
+		case 0xae12c73d1f7c6fa7: // "result"
 			if !(d.KeyIs(6, 0x746c75736572, 0x0, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 2) {
+			dup := seen & (1 << 2)
+			seen |= 1 << 2
+			if d.Field(dup) {
 				m.Result.decodeJSON(d)
 			}
 			continue
@@ -6575,19 +6929,23 @@ func (m *RefundResultNotificationResponse) decodeJSON(d *jsonx.Decoder) {
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
 		switch d.KeyHash() {
-		case 0xad2a7ce814723f2: // "responseHeader"
+		case 0xab0366dac7ae1608: // "responseHeader"
 			if !(d.KeyIs(14, 0x65736e6f70736572, 0x726564616548, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 0) {
+			dup := seen & (1 << 0)
+			seen |= 1 << 0
+			if d.Field(dup) {
 				m.ResponseHeader.decodeJSON(d)
 			}
 			continue
-		case 0x8cb131e724c46696: // "result"
+		case 0xae12c73d1f7c6fa7: // "result"
 			if !(d.KeyIs(6, 0x746c75736572, 0x0, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 1) {
+			dup := seen & (1 << 1)
+			seen |= 1 << 1
+			if d.Field(dup) {
 				m.Result.decodeJSON(d)
 			}
 			continue
@@ -6658,11 +7016,13 @@ func (m *RefundWindowExceeded) decodeJSON(d *jsonx.Decoder) {
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
 		switch d.KeyHash() {
-		case 0x851786b79dd1b466: // "rawResult"
+		case 0x8bc45d344d903d0b: // "rawResult"
 			if !(d.KeyIs(9, 0x6c75736552776172, 0x74, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 0) {
+			dup := seen & (1 << 0)
+			seen |= 1 << 0
+			if d.Field(dup) {
 				m.RawResult = new(RawResult)
 				m.RawResult.decodeJSON(d)
 			}
@@ -6724,11 +7084,13 @@ func (m *RemittanceInput) decodeJSON(d *jsonx.Decoder) {
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
 		switch d.KeyHash() {
-		case 0x8c22e1f96c316a49: // "request"
+		case 0xed5b732b9ef14b1e: // "request"
 			if !(d.KeyIs(7, 0x74736575716572, 0x0, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 0) {
+			dup := seen & (1 << 0)
+			seen |= 1 << 0
+			if d.Field(dup) {
 				m.Request.decodeJSON(d)
 			}
 			continue
@@ -6792,11 +7154,13 @@ func (m *RemittanceInstructions) decodeJSON(d *jsonx.Decoder) {
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
 		switch d.KeyHash() {
-		case 0x26b3d37b71f89ea8: // "memoLineId"
+		case 0xa543296899750cd7: // "memoLineId"
 			if !(d.KeyIs(10, 0x656e694c6f6d656d, 0x6449, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 0) {
+			dup := seen & (1 << 0)
+			seen |= 1 << 0
+			if d.Field(dup) {
 				m.MemoLineID = d.String()
 			}
 			continue
@@ -6860,15 +7224,19 @@ func (m *RemittanceOutput) decodeJSON(d *jsonx.Decoder) {
 			if !(d.KeyIs(28, 0x49746e656d796170, 0x6f7461726765746e, 0x656d657461745372, 0x6449746e)) {
 				break
 			}
-			if d.Field(&seen, 0) {
+			dup := seen & (1 << 0)
+			seen |= 1 << 0
+			if d.Field(dup) {
 				m.PaymentIntegratorStatementID = d.String()
 			}
 			continue
-		case 0x8cb131e724c46696: // "result"
+		case 0xae12c73d1f7c6fa7: // "result"
 			if !(d.KeyIs(6, 0x746c75736572, 0x0, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 1) {
+			dup := seen & (1 << 1)
+			seen |= 1 << 1
+			if d.Field(dup) {
 				m.Result.decodeJSON(d)
 			}
 			continue
@@ -6944,35 +7312,43 @@ func (m *RemittanceStatementDetailsRequest) decodeJSON(d *jsonx.Decoder) {
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
 		switch d.KeyHash() {
-		case 0x9e6ea16d2dc37050: // "requestHeader"
+		case 0xb6bc99beb14e59ae: // "requestHeader"
 			if !(d.KeyIs(13, 0x4874736575716572, 0x7265646165, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 0) {
+			dup := seen & (1 << 0)
+			seen |= 1 << 0
+			if d.Field(dup) {
 				m.RequestHeader.decodeJSON(d)
 			}
 			continue
-		case 0xaf6942f46ae9bd64: // "statementId"
+		case 0x94f7fcd2653b8472: // "statementId"
 			if !(d.KeyIs(11, 0x6e656d6574617473, 0x644974, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 1) {
+			dup := seen & (1 << 1)
+			seen |= 1 << 1
+			if d.Field(dup) {
 				m.StatementID = d.String()
 			}
 			continue
-		case 0xe5d6e48d060c4a14: // "numberOfEvents"
+		case 0x827c4587b1151b60: // "numberOfEvents"
 			if !(d.KeyIs(14, 0x664f7265626d756e, 0x73746e657645, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 2) {
+			dup := seen & (1 << 2)
+			seen |= 1 << 2
+			if d.Field(dup) {
 				m.NumberOfEvents = d.Int32()
 			}
 			continue
-		case 0x1437271e9ef4bf8c: // "eventOffset"
+		case 0xbab3bb20cba42085: // "eventOffset"
 			if !(d.KeyIs(11, 0x66664f746e657665, 0x746573, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 3) {
+			dup := seen & (1 << 3)
+			seen |= 1 << 3
+			if d.Field(dup) {
 				m.EventOffset = d.Int32()
 			}
 			continue
@@ -7132,11 +7508,13 @@ func (m *RemittanceStatementDetailsResponse) decodeJSON(d *jsonx.Decoder) {
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
 		switch d.KeyHash() {
-		case 0xad2a7ce814723f2: // "responseHeader"
+		case 0xab0366dac7ae1608: // "responseHeader"
 			if !(d.KeyIs(14, 0x65736e6f70736572, 0x726564616548, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 0) {
+			dup := seen & (1 << 0)
+			seen |= 1 << 0
+			if d.Field(dup) {
 				m.ResponseHeader.decodeJSON(d)
 			}
 			continue
@@ -7144,39 +7522,49 @@ func (m *RemittanceStatementDetailsResponse) decodeJSON(d *jsonx.Decoder) {
 			if !(d.KeyIs(26, 0x6e617474696d6572, 0x6d65746174536563, 0x616d6d7553746e65, 0x7972)) {
 				break
 			}
-			if d.Field(&seen, 1) {
+			dup := seen & (1 << 1)
+			seen |= 1 << 1
+			if d.Field(dup) {
 				m.RemittanceStatementSummary.decodeJSON(d)
 			}
 			continue
-		case 0x1437271e9ef4bf8c: // "eventOffset"
+		case 0xbab3bb20cba42085: // "eventOffset"
 			if !(d.KeyIs(11, 0x66664f746e657665, 0x746573, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 2) {
+			dup := seen & (1 << 2)
+			seen |= 1 << 2
+			if d.Field(dup) {
 				m.EventOffset = d.Int32()
 			}
 			continue
-		case 0x516270498feef6a1: // "nextEventOffset"
+		case 0xf70654475df0276e: // "nextEventOffset"
 			if !(d.KeyIs(15, 0x6e6576457478656e, 0x74657366664f74, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 3) {
+			dup := seen & (1 << 3)
+			seen |= 1 << 3
+			if d.Field(dup) {
 				m.NextEventOffset = d.Int32()
 			}
 			continue
-		case 0x8c3e6b8e34c7dbff: // "totalEvents"
+		case 0x973a4258576bdeba: // "totalEvents"
 			if !(d.KeyIs(11, 0x6576456c61746f74, 0x73746e, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 4) {
+			dup := seen & (1 << 4)
+			seen |= 1 << 4
+			if d.Field(dup) {
 				m.TotalEvents = d.Int32()
 			}
 			continue
-		case 0x788a3c73b7ab9053: // "captureEvents"
+		case 0xc72903921fbb1379: // "captureEvents"
 			if !(d.KeyIs(13, 0x4565727574706163, 0x73746e6576, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 5) {
+			dup := seen & (1 << 5)
+			seen |= 1 << 5
+			if d.Field(dup) {
 				if d.BeginArray() {
 					for j := 0; d.NextElem(j); j++ {
 						m.CaptureEvents = append(m.CaptureEvents, Event{})
@@ -7185,11 +7573,13 @@ func (m *RemittanceStatementDetailsResponse) decodeJSON(d *jsonx.Decoder) {
 				}
 			}
 			continue
-		case 0xb0e873b8014e75df: // "refundEvents"
+		case 0xfd5e625e57eb2b46: // "refundEvents"
 			if !(d.KeyIs(12, 0x7645646e75666572, 0x73746e65, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 6) {
+			dup := seen & (1 << 6)
+			seen |= 1 << 6
+			if d.Field(dup) {
 				if d.BeginArray() {
 					for j := 0; d.NextElem(j); j++ {
 						m.RefundEvents = append(m.RefundEvents, Event{})
@@ -7198,11 +7588,13 @@ func (m *RemittanceStatementDetailsResponse) decodeJSON(d *jsonx.Decoder) {
 				}
 			}
 			continue
-		case 0xe6efe0a6455f3049: // "reverseRefundEvents"
+		case 0xef9e25c38da835c1: // "reverseRefundEvents"
 			if !(d.KeyIs(19, 0x5265737265766572, 0x657645646e756665, 0x73746e, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 7) {
+			dup := seen & (1 << 7)
+			seen |= 1 << 7
+			if d.Field(dup) {
 				if d.BeginArray() {
 					for j := 0; d.NextElem(j); j++ {
 						m.ReverseRefundEvents = append(m.ReverseRefundEvents, Event{})
@@ -7211,11 +7603,13 @@ func (m *RemittanceStatementDetailsResponse) decodeJSON(d *jsonx.Decoder) {
 				}
 			}
 			continue
-		case 0x1eb0ce52b1729f7e: // "chargebackEvents"
+		case 0xbbfc127d3b2fa9cb: // "chargebackEvents"
 			if !(d.KeyIs(16, 0x6162656772616863, 0x73746e6576456b63, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 8) {
+			dup := seen & (1 << 8)
+			seen |= 1 << 8
+			if d.Field(dup) {
 				if d.BeginArray() {
 					for j := 0; d.NextElem(j); j++ {
 						m.ChargebackEvents = append(m.ChargebackEvents, Event{})
@@ -7224,11 +7618,13 @@ func (m *RemittanceStatementDetailsResponse) decodeJSON(d *jsonx.Decoder) {
 				}
 			}
 			continue
-		case 0x1b6476c894674bf8: // "reverseChargebackEvents"
+		case 0x75d5df822e6c7b9a: // "reverseChargebackEvents"
 			if !(d.KeyIs(23, 0x4365737265766572, 0x6361626567726168, 0x73746e6576456b, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 9) {
+			dup := seen & (1 << 9)
+			seen |= 1 << 9
+			if d.Field(dup) {
 				if d.BeginArray() {
 					for j := 0; d.NextElem(j); j++ {
 						m.ReverseChargebackEvents = append(m.ReverseChargebackEvents, Event{})
@@ -7237,11 +7633,13 @@ func (m *RemittanceStatementDetailsResponse) decodeJSON(d *jsonx.Decoder) {
 				}
 			}
 			continue
-		case 0xbc6cd5e03671539d: // "adjustmentEvents"
+		case 0xcd75efaa3160e4b9: // "adjustmentEvents"
 			if !(d.KeyIs(16, 0x656d7473756a6461, 0x73746e657645746e, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 10) {
+			dup := seen & (1 << 10)
+			seen |= 1 << 10
+			if d.Field(dup) {
 				if d.BeginArray() {
 					for j := 0; d.NextElem(j); j++ {
 						m.AdjustmentEvents = append(m.AdjustmentEvents, Event{})
@@ -7362,11 +7760,13 @@ func (m *RemittanceStatementNotificationRequest) decodeJSON(d *jsonx.Decoder) {
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
 		switch d.KeyHash() {
-		case 0x9e6ea16d2dc37050: // "requestHeader"
+		case 0xb6bc99beb14e59ae: // "requestHeader"
 			if !(d.KeyIs(13, 0x4874736575716572, 0x7265646165, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 0) {
+			dup := seen & (1 << 0)
+			seen |= 1 << 0
+			if d.Field(dup) {
 				m.RequestHeader.decodeJSON(d)
 			}
 			continue
@@ -7374,7 +7774,9 @@ func (m *RemittanceStatementNotificationRequest) decodeJSON(d *jsonx.Decoder) {
 			if !(d.KeyIs(26, 0x6e617474696d6572, 0x6d65746174536563, 0x616d6d7553746e65, 0x7972)) {
 				break
 			}
-			if d.Field(&seen, 1) {
+			dup := seen & (1 << 1)
+			seen |= 1 << 1
+			if d.Field(dup) {
 				m.RemittanceStatementSummary.decodeJSON(d)
 			}
 			continue
@@ -7450,11 +7852,13 @@ func (m *RemittanceStatementNotificationResponse) decodeJSON(d *jsonx.Decoder) {
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
 		switch d.KeyHash() {
-		case 0xad2a7ce814723f2: // "responseHeader"
+		case 0xab0366dac7ae1608: // "responseHeader"
 			if !(d.KeyIs(14, 0x65736e6f70736572, 0x726564616548, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 0) {
+			dup := seen & (1 << 0)
+			seen |= 1 << 0
+			if d.Field(dup) {
 				m.ResponseHeader.decodeJSON(d)
 			}
 			continue
@@ -7462,15 +7866,19 @@ func (m *RemittanceStatementNotificationResponse) decodeJSON(d *jsonx.Decoder) {
 			if !(d.KeyIs(28, 0x49746e656d796170, 0x6f7461726765746e, 0x656d657461745372, 0x6449746e)) {
 				break
 			}
-			if d.Field(&seen, 1) {
+			dup := seen & (1 << 1)
+			seen |= 1 << 1
+			if d.Field(dup) {
 				m.PaymentIntegratorStatementID = d.String()
 			}
 			continue
-		case 0x8cb131e724c46696: // "result"
+		case 0xae12c73d1f7c6fa7: // "result"
 			if !(d.KeyIs(6, 0x746c75736572, 0x0, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 2) {
+			dup := seen & (1 << 2)
+			seen |= 1 << 2
+			if d.Field(dup) {
 				m.Result.decodeJSON(d)
 			}
 			continue
@@ -7545,11 +7953,13 @@ func (m *RemittanceStatementNotificationResult) decodeJSON(d *jsonx.Decoder) {
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
 		switch d.KeyHash() {
-		case 0xca29c4149cb54a57: // "accepted"
+		case 0x2082e910272a1784: // "accepted"
 			if !(d.KeyIs(8, 0x6465747065636361, 0x0, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 0) {
+			dup := seen & (1 << 0)
+			seen |= 1 << 0
+			if d.Field(dup) {
 				m.Accepted = new(Empty)
 				m.Accepted.decodeJSON(d)
 			}
@@ -7647,78 +8057,96 @@ func (m *RemittanceStatementSummary) decodeJSON(d *jsonx.Decoder) {
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
 		switch d.KeyHash() {
-		case 0x84499c5c04d26503: // "statementDate"
+		case 0xfb2deba516820a8c: // "statementDate"
 			if !(d.KeyIs(13, 0x6e656d6574617473, 0x6574614474, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 0) {
+			dup := seen & (1 << 0)
+			seen |= 1 << 0
+			if d.Field(dup) {
 				m.StatementDate.decodeJSON(d)
 			}
 			continue
-		case 0xb7f6e7d26be18f70: // "billingPeriod"
+		case 0x74ebee049eaa399f: // "billingPeriod"
 			if !(d.KeyIs(13, 0x50676e696c6c6962, 0x646f697265, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 1) {
+			dup := seen & (1 << 1)
+			seen |= 1 << 1
+			if d.Field(dup) {
 				m.BillingPeriod.decodeJSON(d)
 			}
 			continue
-		case 0xdee2be5dd4de5bf6: // "dateDue"
+		case 0x31833f9268b20c40: // "dateDue"
 			if !(d.KeyIs(7, 0x65754465746164, 0x0, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 2) {
+			dup := seen & (1 << 2)
+			seen |= 1 << 2
+			if d.Field(dup) {
 				m.DateDue.decodeJSON(d)
 			}
 			continue
-		case 0x8047d52767b51b50: // "totalDueByIntegrator"
+		case 0x7759c21b2d98d26b: // "totalDueByIntegrator"
 			if !(d.KeyIs(20, 0x6575446c61746f74, 0x726765746e497942, 0x726f7461, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 3) {
+			dup := seen & (1 << 3)
+			seen |= 1 << 3
+			if d.Field(dup) {
 				m.TotalDueByIntegrator.decodeJSON(d)
 			}
 			continue
-		case 0xa0fd1896f8cadf27: // "totalProcessedAmount"
+		case 0x82c4bf29371686a1: // "totalProcessedAmount"
 			if !(d.KeyIs(20, 0x6f72506c61746f74, 0x6d41646573736563, 0x746e756f, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 4) {
+			dup := seen & (1 << 4)
+			seen |= 1 << 4
+			if d.Field(dup) {
 				m.TotalProcessedAmount = new(Amount)
 				m.TotalProcessedAmount.decodeJSON(d)
 			}
 			continue
-		case 0x684a14cd7735bd4d: // "totalFeesAmount"
+		case 0x8ec0abd7638d32ac: // "totalFeesAmount"
 			if !(d.KeyIs(15, 0x6565466c61746f74, 0x746e756f6d4173, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 5) {
+			dup := seen & (1 << 5)
+			seen |= 1 << 5
+			if d.Field(dup) {
 				m.TotalFeesAmount = new(Amount)
 				m.TotalFeesAmount.decodeJSON(d)
 			}
 			continue
-		case 0x8c3e6b8e34c7dbff: // "totalEvents"
+		case 0x973a4258576bdeba: // "totalEvents"
 			if !(d.KeyIs(11, 0x6576456c61746f74, 0x73746e, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 6) {
+			dup := seen & (1 << 6)
+			seen |= 1 << 6
+			if d.Field(dup) {
 				m.TotalEvents = d.Int64()
 			}
 			continue
-		case 0x2e91943c5dff4282: // "totalTaxes"
+		case 0x31e1d52d077c5877: // "totalTaxes"
 			if !(d.KeyIs(10, 0x7861546c61746f74, 0x7365, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 7) {
+			dup := seen & (1 << 7)
+			seen |= 1 << 7
+			if d.Field(dup) {
 				m.TotalTaxes = new(Amount)
 				m.TotalTaxes.decodeJSON(d)
 			}
 			continue
-		case 0x8ea5012ffa642bec: // "remittanceInstructions"
+		case 0xdf946b130512b5c7: // "remittanceInstructions"
 			if !(d.KeyIs(22, 0x6e617474696d6572, 0x757274736e496563, 0x736e6f697463, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 8) {
+			dup := seen & (1 << 8)
+			seen |= 1 << 8
+			if d.Field(dup) {
 				m.RemittanceInstructions = new(RemittanceInstructions)
 				m.RemittanceInstructions.decodeJSON(d)
 			}
@@ -7836,27 +8264,33 @@ func (m *RequestHeader) decodeJSON(d *jsonx.Decoder) {
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
 		switch d.KeyHash() {
-		case 0x7710504fd34753e8: // "requestId"
+		case 0xcc495deaafe78cfd: // "requestId"
 			if !(d.KeyIs(9, 0x4974736575716572, 0x64, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 0) {
+			dup := seen & (1 << 0)
+			seen |= 1 << 0
+			if d.Field(dup) {
 				m.RequestID = d.String()
 			}
 			continue
-		case 0x12ef6e154dbbe085: // "requestTimestamp"
+		case 0x37b1ebe7e74882c1: // "requestTimestamp"
 			if !(d.KeyIs(16, 0x5474736575716572, 0x706d617473656d69, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 1) {
+			dup := seen & (1 << 1)
+			seen |= 1 << 1
+			if d.Field(dup) {
 				m.RequestTimestamp.decodeJSON(d)
 			}
 			continue
-		case 0x3e16e024c247898c: // "protocolVersion"
+		case 0xb9a97b44cc0db37d: // "protocolVersion"
 			if !(d.KeyIs(15, 0x6c6f636f746f7270, 0x6e6f6973726556, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 2) {
+			dup := seen & (1 << 2)
+			seen |= 1 << 2
+			if d.Field(dup) {
 				m.ProtocolVersion.decodeJSON(d)
 			}
 			continue
@@ -7864,7 +8298,9 @@ func (m *RequestHeader) decodeJSON(d *jsonx.Decoder) {
 			if !(d.KeyIs(26, 0x49746e656d796170, 0x6f7461726765746e, 0x746e756f63634172, 0x6449)) {
 				break
 			}
-			if d.Field(&seen, 3) {
+			dup := seen & (1 << 3)
+			seen |= 1 << 3
+			if d.Field(dup) {
 				m.PaymentIntegratorAccountID = d.String()
 			}
 			continue
@@ -7950,20 +8386,24 @@ func (m *RequestTimestampOutOfRange) decodeJSON(d *jsonx.Decoder) {
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
 		switch d.KeyHash() {
-		case 0x12ef6e154dbbe085: // "requestTimestamp"
+		case 0x37b1ebe7e74882c1: // "requestTimestamp"
 			if !(d.KeyIs(16, 0x5474736575716572, 0x706d617473656d69, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 0) {
+			dup := seen & (1 << 0)
+			seen |= 1 << 0
+			if d.Field(dup) {
 				m.RequestTimestamp = new(Timestamp)
 				m.RequestTimestamp.decodeJSON(d)
 			}
 			continue
-		case 0x7a5c26a040ece715: // "serverTimestamp"
+		case 0x3312e6e70be762cd: // "serverTimestamp"
 			if !(d.KeyIs(15, 0x6954726576726573, 0x706d617473656d, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 1) {
+			dup := seen & (1 << 1)
+			seen |= 1 << 1
+			if d.Field(dup) {
 				m.ServerTimestamp = new(Timestamp)
 				m.ServerTimestamp.decodeJSON(d)
 			}
@@ -8031,11 +8471,13 @@ func (m *ResponseHeader) decodeJSON(d *jsonx.Decoder) {
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
 		switch d.KeyHash() {
-		case 0x9e4c23a889ca94e8: // "responseTimestamp"
+		case 0x36ba805201d7e61e: // "responseTimestamp"
 			if !(d.KeyIs(17, 0x65736e6f70736572, 0x6d617473656d6954, 0x70, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 0) {
+			dup := seen & (1 << 0)
+			seen |= 1 << 0
+			if d.Field(dup) {
 				m.ResponseTimestamp.decodeJSON(d)
 			}
 			continue
@@ -8097,11 +8539,13 @@ func (m *SettlementExchangeRateModification) decodeJSON(d *jsonx.Decoder) {
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
 		switch d.KeyHash() {
-		case 0x30590df04290848: // "exchangeRateInMicros"
+		case 0xd5c37c524127ec87: // "exchangeRateInMicros"
 			if !(d.KeyIs(20, 0x65676e6168637865, 0x694d6e4965746152, 0x736f7263, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 0) {
+			dup := seen & (1 << 0)
+			seen |= 1 << 0
+			if d.Field(dup) {
 				m.ExchangeRateInMicros = d.Int64()
 			}
 			continue
@@ -8165,11 +8609,13 @@ func (m *SuccessResult) decodeJSON(d *jsonx.Decoder) {
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
 		switch d.KeyHash() {
-		case 0x3bed1c80a16b9283: // "success"
+		case 0x44c9432add733e93: // "success"
 			if !(d.KeyIs(7, 0x73736563637573, 0x0, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 0) {
+			dup := seen & (1 << 0)
+			seen |= 1 << 0
+			if d.Field(dup) {
 				m.Success = new(Empty)
 				m.Success.decodeJSON(d)
 			}
@@ -8241,11 +8687,13 @@ func (m *Timestamp) decodeJSON(d *jsonx.Decoder) {
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
 		switch d.KeyHash() {
-		case 0x2b29d186c132b416: // "epochMillis"
+		case 0x8f6a10714882d5fb: // "epochMillis"
 			if !(d.KeyIs(11, 0x6c694d68636f7065, 0x73696c, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 0) {
+			dup := seen & (1 << 0)
+			seen |= 1 << 0
+			if d.Field(dup) {
 				m.EpochMillis = d.Int64()
 			}
 			continue
@@ -8306,11 +8754,13 @@ func (m *UserAuthenticationFailed) decodeJSON(d *jsonx.Decoder) {
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
 		switch d.KeyHash() {
-		case 0x851786b79dd1b466: // "rawResult"
+		case 0x8bc45d344d903d0b: // "rawResult"
 			if !(d.KeyIs(9, 0x6c75736552776172, 0x74, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 0) {
+			dup := seen & (1 << 0)
+			seen |= 1 << 0
+			if d.Field(dup) {
 				m.RawResult = new(RawResult)
 				m.RawResult.decodeJSON(d)
 			}
@@ -8401,19 +8851,23 @@ func (m *UserInformation) decodeJSON(d *jsonx.Decoder) {
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
 		switch d.KeyHash() {
-		case 0x3ebc0e6db550c548: // "name"
+		case 0x111b3454b20ac173: // "name"
 			if !(d.KeyIs(4, 0x656d616e, 0x0, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 0) {
+			dup := seen & (1 << 0)
+			seen |= 1 << 0
+			if d.Field(dup) {
 				m.Name = d.String()
 			}
 			continue
-		case 0x58f8a3ac3f968c24: // "addressLine"
+		case 0xeeae8816615c0cfb: // "addressLine"
 			if !(d.KeyIs(11, 0x4c73736572646461, 0x656e69, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 1) {
+			dup := seen & (1 << 1)
+			seen |= 1 << 1
+			if d.Field(dup) {
 				if d.BeginArray() {
 					for j := 0; d.NextElem(j); j++ {
 						m.AddressLine = append(m.AddressLine, d.String())
@@ -8421,35 +8875,43 @@ func (m *UserInformation) decodeJSON(d *jsonx.Decoder) {
 				}
 			}
 			continue
-		case 0x330fbac666c8eb11: // "localityName"
+		case 0xdfd9bf0bf84ddcf6: // "localityName"
 			if !(d.KeyIs(12, 0x7974696c61636f6c, 0x656d614e, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 2) {
+			dup := seen & (1 << 2)
+			seen |= 1 << 2
+			if d.Field(dup) {
 				m.LocalityName = d.String()
 			}
 			continue
-		case 0x70c3a71f881148f8: // "administrativeAreaName"
+		case 0xa0b3de8f63c8ddc3: // "administrativeAreaName"
 			if !(d.KeyIs(22, 0x7473696e696d6461, 0x7241657669746172, 0x656d614e6165, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 3) {
+			dup := seen & (1 << 3)
+			seen |= 1 << 3
+			if d.Field(dup) {
 				m.AdministrativeAreaName = d.String()
 			}
 			continue
-		case 0x2ef77a35d6c13aa1: // "postalCodeNumber"
+		case 0x8896a7c491d54662: // "postalCodeNumber"
 			if !(d.KeyIs(16, 0x6f436c6174736f70, 0x7265626d754e6564, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 4) {
+			dup := seen & (1 << 4)
+			seen |= 1 << 4
+			if d.Field(dup) {
 				m.PostalCodeNumber = d.String()
 			}
 			continue
-		case 0xf9bccba95957eda3: // "countryCode"
+		case 0xc7fb35d9c7239ba8: // "countryCode"
 			if !(d.KeyIs(11, 0x437972746e756f63, 0x65646f, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 5) {
+			dup := seen & (1 << 5)
+			seen |= 1 << 5
+			if d.Field(dup) {
 				m.CountryCode = d.String()
 			}
 			continue
@@ -8510,11 +8972,13 @@ func (m *Version) decodeJSON(d *jsonx.Decoder) {
 	var seen uint64
 	for i := 0; d.NextField(i); i++ {
 		switch d.KeyHash() {
-		case 0x63da926504925234: // "major"
+		case 0xa1ee492cc89aa376: // "major"
 			if !(d.KeyIs(5, 0x726f6a616d, 0x0, 0x0, 0x0)) {
 				break
 			}
-			if d.Field(&seen, 0) {
+			dup := seen & (1 << 0)
+			seen |= 1 << 0
+			if d.Field(dup) {
 				m.Major = d.Int32()
 			}
 			continue

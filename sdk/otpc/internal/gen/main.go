@@ -366,7 +366,8 @@ func genDecode(w *writer, t *typ) {
 		x := "m." + f.goName
 		w.p("case %#x: // %q", h, f.jsonName)
 		w.p("if !(%s) {\nbreak\n}", cond)
-		w.p("if d.Field(&seen, %d) {", bit)
+		w.p("dup := seen & (1 << %d)\nseen |= 1 << %d", bit, bit)
+		w.p("if d.Field(dup) {")
 		switch f.kind {
 		case kString:
 			w.p("%s = d.String()", x)

@@ -33,6 +33,7 @@ type Decoder struct {
 	// KeyIs): its first 32 bytes zero-padded and a hash of all of it.
 	kw    [4]uint64
 	khash uint64
+	vflag uint64 // nonzero: Field must look at the value (see NextField)
 
 	// sdata is one string copy of data shared by the strings String
 	// returns (see sharedMax), made on first use.
@@ -193,6 +194,79 @@ func (d *Decoder) BeginObject() bool {
 // or on error; otherwise the member's key is available from Key and the
 // reader stands before the member's value, which the caller must consume.
 func (d *Decoder) NextField(i int) bool {
+	// Fast path, straight-line code because every taken branch costs an
+	// interrupt check in a wasm guest: compact JSON (`"key":` or `,"key":`)
+	// with a plain ASCII key of at most 31 bytes, not near the end of the
+	// input.
+	data := d.data
+	p := d.pos
+	want := byte('"')
+	if i > 0 {
+		want = ','
+		p++
+	}
+	if d.err == nil && p+35 <= len(data) && data[d.pos] == want && data[p] == '"' {
+		b := data[p+1 : p+33]
+		w0 := binary.LittleEndian.Uint64(b[0:])
+		w1 := binary.LittleEndian.Uint64(b[8:])
+		w2 := binary.LittleEndian.Uint64(b[16:])
+		w3 := binary.LittleEndian.Uint64(b[24:])
+		// lj selects the key's bytes in word j: the lanes below the
+		// first special byte, and none once an earlier word had one.
+		l0 := lanesBelow(special(w0))
+		l1 := lanesBelow(special(w1)) & allOnesIfFull(l0)
+		l2 := lanesBelow(special(w2)) & allOnesIfFull(l1)
+		l3 := lanesBelow(special(w3)) & allOnesIfFull(l2)
+		n := (bits.OnesCount64(l0) + bits.OnesCount64(l1) + bits.OnesCount64(l2) + bits.OnesCount64(l3)) >> 3
+		// n < 32 and the special byte is the closing quote, followed
+		// by the colon (else: escapes, non-ASCII, longer key, spaces).
+		if n < 32 && data[p+1+n] == '"' && data[p+2+n] == ':' {
+			d.key = b[:n:n]
+			d.kw = [4]uint64{w0 & l0, w1 & l1, w2 & l2, w3 & l3}
+			d.khash = hashWords(d.kw, n)
+			p += n + 3
+			d.pos = p
+			// Field's fast path needs a value that is neither null nor
+			// after whitespace: flag the other cases for its slow path.
+			c := uint64(data[p])
+			d.vflag = (c-0x21)>>63 | ((c^'n')-1)>>63
+			return true
+		}
+	}
+	// The end of a compact object, inline too (pop without big maps).
+	if d.err == nil && d.pos < len(data) && data[d.pos] == '}' && d.big == nil {
+		d.pos++
+		d.spans = d.spans[:d.mark[d.depth]]
+		d.arena = d.arena[:d.amark[d.depth]]
+		d.depth--
+		return false
+	}
+	return d.nextField(i)
+}
+
+// lanesBelow returns the lanes below the lowest flagged lane of m (a
+// special result): all ones when m is 0.
+func lanesBelow(m uint64) uint64 { return (m&-m)>>7 - 1 }
+
+// allOnesIfFull returns all ones if l (a lanesBelow result) selects the
+// whole word, else 0.
+func allOnesIfFull(l uint64) uint64 { return uint64(int64(l) >> 63) }
+
+// hashWords hashes the first 32 bytes of a key (zero-padded words) and its
+// length for KeyHash.
+func hashWords(kw [4]uint64, n int) uint64 {
+	h := kw[0] * hashMul
+	h = (h ^ kw[1]) * hashMul
+	h = (h ^ kw[2]) * hashMul
+	h = (h ^ kw[3]) * hashMul
+	h = (h ^ uint64(n)) * hashMul
+	return h ^ h>>29
+}
+
+// nextField is NextField for any input: whitespace, escaped or long keys,
+// the end of the object, errors.
+func (d *Decoder) nextField(i int) bool {
+	d.vflag = 1
 	if d.err != nil {
 		return false
 	}
@@ -220,49 +294,11 @@ func (d *Decoder) NextField(i int) bool {
 		d.syntax("want string key")
 		return false
 	}
-	// Keys are short plain ASCII almost always: scan them eight bytes at a
-	// time, keeping the words for KeyIs and KeyHash, and fall back to the
-	// general string path for escapes, non-ASCII and the end of input.
-	data := d.data
-	start := d.pos + 1
-	p := start
-	h := uint64(0)
-	d.kw = [4]uint64{}
-	for i := 0; p+8 <= len(data); i++ {
-		w := binary.LittleEndian.Uint64(data[p:])
-		if m := special(w); m != 0 {
-			k := bits.TrailingZeros64(m) >> 3
-			if data[p+k] != '"' {
-				break
-			}
-			if k > 0 {
-				w &= 1<<(8*k) - 1
-				if i < 4 {
-					d.kw[i] = w
-				}
-				h = (h ^ w) * hashMul
-			}
-			d.key = data[start : p+k]
-			d.khash = finishHash(h, p+k-start)
-			d.pos = p + k + 1
-			goto colon
-		}
-		if i < 4 {
-			d.kw[i] = w
-		}
-		h = (h ^ w) * hashMul
-		p += 8
-	}
 	d.key = d.str()
 	if d.err != nil {
 		return false
 	}
 	d.kw, d.khash = keyWords(d.key)
-colon:
-	if d.pos < len(data) && data[d.pos] == ':' {
-		d.pos++
-		return true
-	}
 	if d.peek() != ':' {
 		d.syntax("want ':' after object key")
 		return false
@@ -287,24 +323,15 @@ func special(x uint64) uint64 {
 	return (x | (x-lsb*0x20)&^x | (q-lsb)&^q | (s-lsb)&^s) & msb
 }
 
-func finishHash(h uint64, n int) uint64 {
-	h = (h ^ uint64(n)) * hashMul
-	return h ^ h>>29
-}
-
 // keyWords returns the zero-padded first 32 bytes of key as little-endian
-// words and its hash, computed as NextField's fast path does.
+// words and its hash, as NextField's fast path computes them.
 func keyWords(key []byte) (kw [4]uint64, h uint64) {
-	for i := 0; i < len(key); i += 8 {
-		var b [8]byte
-		copy(b[:], key[i:])
-		w := binary.LittleEndian.Uint64(b[:])
-		if i < 32 {
-			kw[i/8] = w
-		}
-		h = (h ^ w) * hashMul
+	var b [32]byte
+	copy(b[:], key)
+	for j := range kw {
+		kw[j] = binary.LittleEndian.Uint64(b[8*j:])
 	}
-	return kw, finishHash(h, len(key))
+	return kw, hashWords(kw, len(key))
 }
 
 // KeyWords returns what KeyIs compares and KeyHash returns for key, for
@@ -321,27 +348,34 @@ func (d *Decoder) KeyHash() uint64 { return d.khash }
 
 // KeyIs reports whether the current key has n bytes and its first 32 bytes
 // are the words w0..w3 (see KeyWords). Keys longer than 32 bytes also need
-// their tail compared.
+// their tail compared. It is one comparison, not a chain of branches.
 func (d *Decoder) KeyIs(n int, w0, w1, w2, w3 uint64) bool {
-	return len(d.key) == n && d.kw[0] == w0 && d.kw[1] == w1 && d.kw[2] == w2 && d.kw[3] == w3
+	return uint64(len(d.key)^n)|(d.kw[0]^w0)|(d.kw[1]^w1)|(d.kw[2]^w2)|(d.kw[3]^w3) == 0
 }
 
 // Key returns the current member's unescaped key. It is valid until the
 // next call on d.
 func (d *Decoder) Key() []byte { return d.key }
 
-// Field is called by generated code for a known key: it marks bit in *seen,
-// rejects a duplicate key, and reports whether a value must be decoded
-// (false for null, which counts as absent, or on error).
-func (d *Decoder) Field(seen *uint64, bit uint) bool {
+// Field is called by generated code for a known key, after it marked the
+// key as seen; dup is nonzero if the key had been seen before. It rejects
+// a duplicate key and reports whether a value must be decoded (false for
+// null, which counts as absent, or on error).
+func (d *Decoder) Field(dup uint64) bool {
+	// Inlined fast path: NextField saw a value that is neither null nor
+	// after whitespace.
+	return dup|d.vflag == 0 || d.field(dup)
+}
+
+// field is Field's slow path; dup is nonzero for a repeated key.
+func (d *Decoder) field(dup uint64) bool {
 	if d.err != nil {
 		return false
 	}
-	if *seen&(1<<bit) != 0 {
+	if dup != 0 {
 		d.err = &TypeError{Offset: int64(d.pos), Field: string(d.key), Msg: "duplicate key"}
 		return false
 	}
-	*seen |= 1 << bit
 	return !d.Null()
 }
 
@@ -546,7 +580,16 @@ func (d *Decoder) number() (num []byte, integer bool) {
 	return data[start:p], integer
 }
 
-// String decodes a JSON string value.
+// sharedMax is the largest input whose unescaped strings String returns
+// as substrings of one shared copy of the input: one allocation per
+// message instead of one per string (each allocation is dozens of
+// interrupt checks in a wasm guest). It bounds what a retained string can
+// keep alive.
+const sharedMax = 16 << 10
+
+// String decodes a JSON string value. For inputs up to 16 KiB the result
+// may share memory with the other strings of the same input (never with
+// the input slice itself).
 func (d *Decoder) String() string {
 	if d.err != nil {
 		return ""
@@ -555,7 +598,17 @@ func (d *Decoder) String() string {
 		d.unexpected("string")
 		return ""
 	}
-	return string(d.str())
+	start := d.pos + 1
+	b := d.str()
+	// Escapes always shrink a string, so an unchanged length means b is
+	// the raw input bytes data[start:d.pos-1].
+	if len(b) == 0 || len(b) != d.pos-1-start || len(d.data) > sharedMax {
+		return string(b)
+	}
+	if len(d.sdata) != len(d.data) {
+		d.sdata = string(d.data)
+	}
+	return d.sdata[start : d.pos-1]
 }
 
 // Bool decodes true or false.

@@ -1,6 +1,9 @@
 package jsonx
 
-import "unicode/utf8"
+import (
+	"math/bits"
+	"unicode/utf8"
+)
 
 const hex = "0123456789abcdef"
 
@@ -21,12 +24,18 @@ func AppendString(dst []byte, s string) []byte {
 	start := 0
 	i := 0
 	for {
-		// Skip runs of eight safe ASCII bytes with word arithmetic (see
-		// Decoder.span); the byte loop below handles everything else.
+		// Skip runs of safe ASCII bytes 32 and then 8 at a time with word
+		// arithmetic and land on the first byte that needs a look (see
+		// Decoder.span); the code below handles that byte.
+		for i+32 <= len(s) {
+			if unsafeLanes(le64(s, i))|unsafeLanes(le64(s, i+8))|unsafeLanes(le64(s, i+16))|unsafeLanes(le64(s, i+24)) != 0 {
+				break
+			}
+			i += 32
+		}
 		for i+8 <= len(s) {
-			x := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
-				uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
-			if unsafeLane(x) {
+			if m := unsafeLanes(le64(s, i)); m != 0 {
+				i += bits.TrailingZeros64(m) >> 3
 				break
 			}
 			i += 8
@@ -81,21 +90,25 @@ func AppendString(dst []byte, s string) []byte {
 	return append(dst, '"')
 }
 
-// unsafeLane reports whether any byte of x (eight string bytes) may need
-// escaping: >= 0x80, < 0x20, or one of " \\ < > &. False positives are
-// allowed, false negatives are not.
-func unsafeLane(x uint64) bool {
-	const (
-		lsb = 0x0101010101010101
-		msb = 0x8080808080808080
-	)
+// le64 loads s[i:i+8] as a little-endian word (the compiler combines the
+// byte loads into one).
+func le64(s string, i int) uint64 {
+	s = s[i : i+8]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
+// unsafeLanes returns x (eight string bytes, little-endian) with the high
+// bit set in the lanes that may need escaping: >= 0x80, < 0x20, or one of
+// " \\ < > &. The lowest set bit is exact (see special).
+func unsafeLanes(x uint64) uint64 {
 	q := x ^ (lsb * '"')
 	b := x ^ (lsb * '\\')
 	l := x ^ (lsb * '<')
 	g := x ^ (lsb * '>')
 	a := x ^ (lsb * '&')
 	t := x | (x-lsb*0x20)&^x | (q-lsb)&^q | (b-lsb)&^b | (l-lsb)&^l | (g-lsb)&^g | (a-lsb)&^a
-	return t&msb != 0
+	return t & msb
 }
 
 // AppendInt appends v as a JSON number.
