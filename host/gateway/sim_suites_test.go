@@ -127,3 +127,50 @@ func TestSimSuitesDetectFailures(t *testing.T) {
 		}
 	}
 }
+
+// stuckGateway is the real keystore except that key state changes in the
+// gateway's own keysets beyond "active" are dropped: a gateway that never
+// promotes, retires or disables, as if an operator skipped its side of a
+// rotation.
+type stuckGateway struct {
+	*keystore.Store
+	keysets map[string]bool
+}
+
+func (s stuckGateway) SetState(ctx context.Context, actor, keysetID, keyID string, st keystore.State) error {
+	if s.keysets[keysetID] && st != keystore.StateActive {
+		return nil
+	}
+	return s.Store.SetState(ctx, actor, keysetID, keyID, st)
+}
+
+// TestSimDrillDetectsStuckGateway: when only Google's side rotates, the
+// drill must report failed requests (Google no longer trusts the key the
+// gateway still signs with) and old keys that are still accepted.
+func TestSimDrillDetectsStuckGateway(t *testing.T) {
+	e := newEnv(t)
+	senv := e.simEnv(t)
+	stuck := stuckGateway{Store: e.g.Keys, keysets: map[string]bool{}}
+	for _, m := range senv.Merchants {
+		stuck.keysets[m.KeysetID] = true
+	}
+	senv.Keys = stuck
+	rep := sim.Run(context.Background(), senv, sim.DrillSuite())
+	var b bytes.Buffer
+	rep.WriteTable(&b)
+	d := rep.Drill
+	if rep.OK() || d == nil || d.Failed == 0 || d.OldKeysRefused != 0 || len(d.Phases) != 6 {
+		t.Fatalf("a half-done rotation passed the drill:\n%s", b.String())
+	}
+	// Until Google disables the old keys both sides still understand each
+	// other; the failures start when it does.
+	for _, p := range d.Phases[:5] {
+		if p.Failed != 0 {
+			t.Fatalf("phase %q failed %d requests before anything was disabled:\n%s", p.Name, p.Failed, b.String())
+		}
+	}
+	if d.Phases[5].Failed == 0 {
+		t.Fatalf("no failure after Google disabled its old keys:\n%s", b.String())
+	}
+	t.Logf("drill against a gateway that did not rotate (expected to fail):\n%s", b.String())
+}
