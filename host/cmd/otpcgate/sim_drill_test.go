@@ -20,8 +20,8 @@ import (
 // sides' keys under traffic. The report table goes to the test log; the
 // test asserts zero failed requests, one key rotated per side per
 // merchant, the old keys refused, and that the installation keeps working
-// on the new keys (happy suite, JSON report) and that failures give a
-// non-zero exit.
+// on the new keys (the other suites with a JSON report, sim smoke) and
+// that failures give a non-zero exit.
 func TestSimDrillLive(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
@@ -77,6 +77,12 @@ func TestSimDrillLive(t *testing.T) {
 		if s.Status == sim.Skip && s.Name != "associateAccount" && !strings.Contains(s.Detail, "merchant API not reachable") {
 			t.Errorf("step %s skipped without saying why: %q", s.Name, s.Detail)
 		}
+	}
+
+	// sim smoke still works, on the new keys.
+	e, out, errb = testEnv(nil)
+	if code := execute(ctx, []string{"sim", "smoke", "--data-dir", dataDir}, e); code != 0 || !strings.Contains(out.String(), "all checks passed") {
+		t.Fatalf("sim smoke after the drill: exit %d\n%s\n%s", code, out.String(), errb.String())
 	}
 
 	// An unknown suite and a gateway that is gone both exit non-zero.
