@@ -4,14 +4,11 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"html"
+	"errors"
 	"io"
 	"net"
 	"net/http"
-	"net/http/cookiejar"
-	"net/url"
 	"os"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -39,6 +36,11 @@ func TestMountWebLogin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() {
+		if e.done == nil { // failed before serving; e.stop closes otherwise
+			g.Close()
+		}
+	})
 	pemBytes, err := os.ReadFile(opts.Server.CertFile)
 	if err != nil {
 		t.Fatal(err)
@@ -70,32 +72,13 @@ func TestMountWebLogin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	jar, _ := cookiejar.New(nil)
-	hc := &http.Client{Jar: jar, Timeout: 30 * time.Second, Transport: transport,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	res, body := get(t, hc, req.URL)
-	if res.StatusCode != http.StatusOK || res.Header.Get("X-Request-Id") == "" {
-		t.Fatalf("page: %d (request id %q)", res.StatusCode, res.Header.Get("X-Request-Id"))
-	}
-	vals := url.Values{}
-	for _, m := range regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)">`).FindAllStringSubmatch(body, -1) {
-		vals.Set(m[1], html.UnescapeString(m[2]))
-	}
-	vals.Set("account", "demo-account-1")
-	vals.Set("password", "demo-password")
-	vals.Set("action", "login")
-	res, err = hc.PostForm(page, vals)
+	lr, err := google.Login(ctx, req, "demo-account-1", "demo-password", false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	res.Body.Close()
-	loc, err := url.Parse(res.Header.Get("Location"))
-	if res.StatusCode != http.StatusSeeOther || err != nil {
-		t.Fatalf("submit: %d %v", res.StatusCode, err)
-	}
-	resp, err := google.OpenAuthResponse(ctx, pgp, loc.Query().Get("gspResult"), loc.Query().Get("gspAuthenticationResponse"), &req.Request)
+	resp, err := google.OpenLoginResult(ctx, pgp, req, lr)
 	if err != nil || resp.AuthenticationResult.Success == nil {
-		t.Fatalf("response %+v: %v", resp, err)
+		t.Fatalf("login %+v: %v", lr, err)
 	}
 	assoc, r, err := google.Associate(ctx, pgp, req.Request.RequestID)
 	if err != nil || r.Status != http.StatusOK || assoc.Response.Result.Success == nil {
@@ -107,8 +90,13 @@ func TestMountWebLogin(t *testing.T) {
 	}
 
 	// Unknown base paths fall through to the API dispatcher's 404.
+	hc := &http.Client{Timeout: 30 * time.Second, Transport: transport}
 	if res, _ := get(t, hc, "https://"+e.addr+"/nobody/link-account"); res.StatusCode != http.StatusNotFound {
 		t.Fatalf("unknown merchant: %d", res.StatusCode)
+	}
+	if res, body := get(t, hc, page); res.StatusCode != http.StatusBadRequest || res.Header.Get("X-Request-Id") == "" ||
+		!strings.Contains(body, weblogin.MsgIncomplete) {
+		t.Fatalf("page without parameters: %d (request id %q)", res.StatusCode, res.Header.Get("X-Request-Id"))
 	}
 	// A merchant disabled and reloaded shows the disabled page.
 	if err := g.Ledger.Apply(ctx, func(tx *ledger.Tx) error {
@@ -123,8 +111,9 @@ func TestMountWebLogin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res, body := get(t, hc, req2.URL); res.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, weblogin.MsgDisabled) {
-		t.Fatalf("disabled merchant: %d", res.StatusCode)
+	if _, err := google.Login(ctx, req2, "demo-account-1", "demo-password", false); !errors.Is(err, sim.ErrNoLoginForm) ||
+		!strings.Contains(err.Error(), weblogin.MsgDisabled) {
+		t.Fatalf("disabled merchant: %v", err)
 	}
 }
 

@@ -28,11 +28,16 @@ func TestAssociationFlow(t *testing.T) {
 	ctx := context.Background()
 	for _, id := range []string{"demo-pgp", "demo-jose"} {
 		t.Run(id, func(t *testing.T) {
+			// The simulator plays the user too (sim.Login, what
+			// `otpcgate sim` can use without a browser).
 			req := e.request(id, sim.AuthOptions{})
-			_, res := e.browser().login(req.URL, demoAccount, demoPassword)
-			code, resp := e.callback(id, res, &req.Request)
-			if code != otpc.GSPResultSuccess || resp.AuthenticationResult.Success == nil {
-				t.Fatalf("gspResult %d result %+v", code, resp.AuthenticationResult)
+			lr, err := e.google.Login(ctx, req, demoAccount, demoPassword, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := e.google.OpenLoginResult(ctx, e.targets[id], req, lr)
+			if err != nil || resp.AuthenticationResult.Success == nil || lr.Callback.Query().Get("gspResult") != "100" {
+				t.Fatalf("login: %+v: %v", lr, err)
 			}
 			sess, err := e.g.Ledger.AuthSession(ctx, req.Request.RequestID)
 			if err != nil || sess.Result != weblogin.ResultSuccess || sess.AccountID != demoAccount || sess.PIAID != e.targets[id].PIAID {
@@ -111,15 +116,17 @@ func TestWrongPasswordLockout(t *testing.T) {
 	b := e.browser()
 	page := b.get(req.URL)
 	action, vals := page.form(t)
+	// Like a browser, each attempt submits the latest rendered form: a
+	// re-rendered form carries a fresh token and cookie.
 	try := func(account, password string) *response {
-		v := url.Values{}
-		for k, x := range vals {
-			v[k] = x
+		vals.Set("account", account)
+		vals.Set("password", password)
+		vals.Set("action", "login")
+		res := b.post(action, vals)
+		if strings.Contains(res.body, "<form") {
+			action, vals = res.form(t)
 		}
-		v.Set("account", account)
-		v.Set("password", password)
-		v.Set("action", "login")
-		return b.post(action, v)
+		return res
 	}
 	for i := 1; i <= 3; i++ {
 		res := try(demoAccount, "wrong-password")
@@ -176,7 +183,10 @@ func TestLockoutExpires(t *testing.T) {
 // TestIPRateLimit: attempts from one address are capped whatever the
 // account.
 func TestIPRateLimit(t *testing.T) {
-	e := newEnv(t, func(c *weblogin.Config) { c.IPMaxAttempts = 4 })
+	now := time.Now() // a still clock: every re-rendered form keeps its token
+	e := newEnv(t, func(c *weblogin.Config) {
+		c.IPMaxAttempts, c.Now = 4, func() time.Time { return now }
+	})
 	req := e.request("demo-pgp", sim.AuthOptions{})
 	b := e.browser()
 	action, vals := b.get(req.URL).form(t)
