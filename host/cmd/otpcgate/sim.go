@@ -49,6 +49,8 @@ func newSimCmd(e env) *cobra.Command {
 func newSimRunCmd(e env, use string) *cobra.Command {
 	var dataDir, suite string
 	var asJSON bool
+	var keyWait time.Duration
+	var workers int
 	cmd := &cobra.Command{
 		Use:   use,
 		Short: "Run the scenario suites against a running otpcgate dev and report pass/fail",
@@ -61,7 +63,7 @@ func newSimRunCmd(e env, use string) *cobra.Command {
 			"table, or JSON with --json; exits non-zero if any step failed.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return simRun(cmd.Context(), e, dataDir, suite, asJSON)
+			return simRun(cmd.Context(), e, dataDir, suite, asJSON, keyWait, workers)
 		},
 	}
 	if use == "drill" {
@@ -72,6 +74,9 @@ func newSimRunCmd(e env, use string) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&dataDir, "data-dir", filepath.Join("data", "dev"), "data directory of otpcgate dev")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
+	cmd.Flags().DurationVar(&keyWait, "key-wait", 2500*time.Millisecond,
+		"drill: wait after each key change for the gateway to pick it up (otpcgate polls its keystore every second)")
+	cmd.Flags().IntVar(&workers, "workers", 2, "drill: traffic goroutines per merchant")
 	return cmd
 }
 
@@ -79,7 +84,7 @@ func newSimRunCmd(e env, use string) *cobra.Command {
 var errSimFailed = errors.New("sim: checks failed")
 
 // simRun runs the selected suites against the dev installation in dataDir.
-func simRun(ctx context.Context, e env, dataDir, suite string, asJSON bool) error {
+func simRun(ctx context.Context, e env, dataDir, suite string, asJSON bool, keyWait time.Duration, workers int) error {
 	scenarios, err := sim.SuitesByName(suite)
 	if err != nil {
 		return err
@@ -99,9 +104,9 @@ func simRun(ctx context.Context, e env, dataDir, suite string, asJSON bool) erro
 		Keys:      s.store,
 		// The merchant HTTP API is not there yet: merchant events (and so
 		// notifications, refunds of paid codes) are skipped, not failed.
-		EventsMissing: "merchant API not reachable",
-		// The gateway polls the shared keystore every second.
-		KeyPropagation: 2500 * time.Millisecond,
+		EventsMissing:  "merchant API not reachable",
+		KeyPropagation: keyWait,
+		DrillWorkers:   workers,
 		Progress: func(format string, args ...any) {
 			fmt.Fprintf(e.stderr, format+"\n", args...)
 		},
