@@ -175,6 +175,19 @@ func (d *Decoder) pop() {
 // BeginObject consumes '{' and reports whether an object was opened. If the
 // next value is not an object it records an error.
 func (d *Decoder) BeginObject() bool {
+	// Fast path: '{' right here (compact JSON), depth to spare, no
+	// calls.
+	if p, dep := d.pos, d.depth; d.err == nil && p < len(d.data) && d.data[p] == '{' && dep < MaxDepth {
+		d.mark[dep+1] = int32(len(d.spans))
+		d.amark[dep+1] = int32(len(d.arena))
+		d.depth = dep + 1
+		d.pos = p + 1
+		return true
+	}
+	return d.beginObject()
+}
+
+func (d *Decoder) beginObject() bool {
 	if d.err != nil {
 		return false
 	}
@@ -200,24 +213,17 @@ func (d *Decoder) NextField(i int) bool {
 	// input.
 	data := d.data
 	p := d.pos
-	want := byte('"')
-	if i > 0 {
-		want = ','
-		p++
-	}
+	// After the first member a comma comes first (branch-free: i >= 0).
+	comma := int(uint(-i) >> 63)
+	want := byte('"' + (','-'"')*comma)
+	p += comma
 	if d.err == nil && p+35 <= len(data) && data[d.pos] == want && data[p] == '"' {
 		b := data[p+1 : p+33]
 		w0 := binary.LittleEndian.Uint64(b[0:])
 		w1 := binary.LittleEndian.Uint64(b[8:])
 		w2 := binary.LittleEndian.Uint64(b[16:])
 		w3 := binary.LittleEndian.Uint64(b[24:])
-		// lj selects the key's bytes in word j: the lanes below the
-		// first special byte, and none once an earlier word had one.
-		l0 := lanesBelow(special(w0))
-		l1 := lanesBelow(special(w1)) & allOnesIfFull(l0)
-		l2 := lanesBelow(special(w2)) & allOnesIfFull(l1)
-		l3 := lanesBelow(special(w3)) & allOnesIfFull(l2)
-		n := (bits.OnesCount64(l0) + bits.OnesCount64(l1) + bits.OnesCount64(l2) + bits.OnesCount64(l3)) >> 3
+		l0, l1, l2, l3, n := plainPrefix(w0, w1, w2, w3)
 		// n < 32 and the special byte is the closing quote, followed
 		// by the colon (else: escapes, non-ASCII, longer key, spaces).
 		if n < 32 && data[p+1+n] == '"' && data[p+2+n] == ':' {
@@ -242,6 +248,51 @@ func (d *Decoder) NextField(i int) bool {
 		return false
 	}
 	return d.nextField(i)
+}
+
+// plainPrefix finds the plain string bytes at the start of w0..w3 (32
+// bytes, little-endian words): lj selects them in word j and n counts them
+// (32 if there is no special byte). Straight-line code: no interrupt check.
+func plainPrefix(w0, w1, w2, w3 uint64) (l0, l1, l2, l3 uint64, n int) {
+	l0 = lanesBelow(special(w0))
+	l1 = lanesBelow(special(w1)) & allOnesIfFull(l0)
+	l2 = lanesBelow(special(w2)) & allOnesIfFull(l1)
+	l3 = lanesBelow(special(w3)) & allOnesIfFull(l2)
+	n = (bits.OnesCount64(l0) + bits.OnesCount64(l1) + bits.OnesCount64(l2) + bits.OnesCount64(l3)) >> 3
+	return l0, l1, l2, l3, n
+}
+
+// plain64 is 64 plain string bytes, padding for the last bytes of input.
+var plain64 = [64]byte{'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a',
+	'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a',
+	'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a',
+	'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a'}
+
+// leadingClear64 returns how many bytes of b precede the first '"',
+// '\\', control character or non-ASCII byte; 64 if none. b is passed by
+// value so the function has no bounds checks: a Go function without
+// branches has no loop header in wasm, hence no interrupt check per call.
+func leadingClear64(b [64]byte) int {
+	return leadingClear(special(binary.LittleEndian.Uint64(b[0:])), special(binary.LittleEndian.Uint64(b[8:])),
+		special(binary.LittleEndian.Uint64(b[16:])), special(binary.LittleEndian.Uint64(b[24:])),
+		special(binary.LittleEndian.Uint64(b[32:])), special(binary.LittleEndian.Uint64(b[40:])),
+		special(binary.LittleEndian.Uint64(b[48:])), special(binary.LittleEndian.Uint64(b[56:])))
+}
+
+// leadingClear returns how many bytes precede the first flagged lane of
+// m0..m7 (special or unsafeLanes results for 64 consecutive bytes), 64 if
+// none. Straight-line code: no interrupt check.
+func leadingClear(m0, m1, m2, m3, m4, m5, m6, m7 uint64) int {
+	l0 := lanesBelow(m0)
+	l1 := lanesBelow(m1) & allOnesIfFull(l0)
+	l2 := lanesBelow(m2) & allOnesIfFull(l1)
+	l3 := lanesBelow(m3) & allOnesIfFull(l2)
+	l4 := lanesBelow(m4) & allOnesIfFull(l3)
+	l5 := lanesBelow(m5) & allOnesIfFull(l4)
+	l6 := lanesBelow(m6) & allOnesIfFull(l5)
+	l7 := lanesBelow(m7) & allOnesIfFull(l6)
+	return (bits.OnesCount64(l0) + bits.OnesCount64(l1) + bits.OnesCount64(l2) + bits.OnesCount64(l3) +
+		bits.OnesCount64(l4) + bits.OnesCount64(l5) + bits.OnesCount64(l6) + bits.OnesCount64(l7)) >> 3
 }
 
 // lanesBelow returns the lanes below the lowest flagged lane of m (a
@@ -328,9 +379,8 @@ func special(x uint64) uint64 {
 func keyWords(key []byte) (kw [4]uint64, h uint64) {
 	var b [32]byte
 	copy(b[:], key)
-	for j := range kw {
-		kw[j] = binary.LittleEndian.Uint64(b[8*j:])
-	}
+	kw = [4]uint64{binary.LittleEndian.Uint64(b[0:]), binary.LittleEndian.Uint64(b[8:]),
+		binary.LittleEndian.Uint64(b[16:]), binary.LittleEndian.Uint64(b[24:])}
 	return kw, hashWords(kw, len(key))
 }
 
@@ -591,6 +641,18 @@ const sharedMax = 16 << 10
 // may share memory with the other strings of the same input (never with
 // the input slice itself).
 func (d *Decoder) String() string {
+	// Fast path without loops: a string of at most 31 plain bytes.
+	data := d.data
+	p := d.pos
+	if d.err == nil && p+34 <= len(data) && data[p] == '"' {
+		b := data[p+1 : p+33]
+		_, _, _, _, n := plainPrefix(binary.LittleEndian.Uint64(b[0:]), binary.LittleEndian.Uint64(b[8:]),
+			binary.LittleEndian.Uint64(b[16:]), binary.LittleEndian.Uint64(b[24:]))
+		if n < 32 && data[p+1+n] == '"' {
+			d.pos = p + n + 2
+			return d.shared(p+1, p+1+n)
+		}
+	}
 	if d.err != nil {
 		return ""
 	}
@@ -602,13 +664,22 @@ func (d *Decoder) String() string {
 	b := d.str()
 	// Escapes always shrink a string, so an unchanged length means b is
 	// the raw input bytes data[start:d.pos-1].
-	if len(b) == 0 || len(b) != d.pos-1-start || len(d.data) > sharedMax {
+	if len(b) != d.pos-1-start {
 		return string(b)
+	}
+	return d.shared(start, d.pos-1)
+}
+
+// shared returns data[start:end] as a string, a substring of one copy of
+// the input when that is at most sharedMax bytes.
+func (d *Decoder) shared(start, end int) string {
+	if end == start || len(d.data) > sharedMax {
+		return string(d.data[start:end])
 	}
 	if len(d.sdata) != len(d.data) {
 		d.sdata = string(d.data)
 	}
-	return d.sdata[start : d.pos-1]
+	return d.sdata[start:end]
 }
 
 // Bool decodes true or false.
@@ -643,6 +714,75 @@ func (d *Decoder) Int32() int32 {
 }
 
 func (d *Decoder) integer(min, max int64) (int64, bool) {
+	// Fast path without loops: up to 19 digits, quoted or not, with their
+	// terminator inside the input.
+	data := d.data
+	p := d.pos
+	if d.err == nil && p+27 <= len(data) {
+		q := 0
+		if data[p] == '"' {
+			q = 1
+		}
+		s := p + q
+		neg := data[s] == '-'
+		if neg {
+			s++
+		}
+		b := data[s : s+24]
+		w0 := binary.LittleEndian.Uint64(b[0:])
+		w1 := binary.LittleEndian.Uint64(b[8:])
+		w2 := binary.LittleEndian.Uint64(b[16:])
+		l0 := lanesBelow(nonDigits(w0))
+		l1 := lanesBelow(nonDigits(w1)) & allOnesIfFull(l0)
+		l2 := lanesBelow(nonDigits(w2)) & allOnesIfFull(l1)
+		r0, r1, r2 := bits.OnesCount64(l0)>>3, bits.OnesCount64(l1)>>3, bits.OnesCount64(l2)>>3
+		n := r0 + r1 + r2
+		e := s + n
+		c := data[e]
+		// 1 to 19 digits without a leading zero, then the closing quote
+		// or the end of a number that is not a fraction or exponent.
+		end := c != '.' && c|0x20 != 'e'
+		if q == 1 {
+			end = c == '"'
+		}
+		if uint(n-1) < 19 && (n == 1 || data[s] != '0') && end {
+			u := (digits8(w0, r0)*pow10[r1&15]+digits8(w1, r1))*pow10[r2&15] + digits8(w2, r2)
+			if neg && u <= uint64(-(min+1))+1 {
+				d.pos = e + q
+				return -int64(u-1) - 1, true
+			}
+			if !neg && u <= uint64(max) {
+				d.pos = e + q
+				return int64(u), true
+			}
+		}
+	}
+	return d.integerSlow(min, max)
+}
+
+// nonDigits returns x (eight bytes, little-endian) with the high bit set in
+// the lanes that are not ASCII digits; the lowest set bit is exact (carries
+// and borrows only start in flagged lanes).
+func nonDigits(x uint64) uint64 {
+	return ((x + lsb*0x46) | (x - lsb*'0')) & msb
+}
+
+// digits8 returns the value of the first r (0 to 8) ASCII digits of w
+// (little-endian, first digit most significant) with word arithmetic: the
+// digits move to the top lanes behind '0' padding and are combined in
+// pairs, quads and octets.
+func digits8(w uint64, r int) uint64 {
+	sh := uint(8 * r)
+	w = w<<(64-sh) | (lsb*'0')>>sh - lsb*'0'
+	w = (w*10 + w>>8) & 0x00FF00FF00FF00FF
+	w = (w*100 + w>>16) & 0x0000FFFF0000FFFF
+	return (w*10000 + w>>32) & 0xFFFFFFFF
+}
+
+// pow10 holds 10^r for the digit counts digits8 handles (masked index).
+var pow10 = [16]uint64{1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8}
+
+func (d *Decoder) integerSlow(min, max int64) (int64, bool) {
 	if d.err != nil {
 		return 0, false
 	}
@@ -765,36 +905,32 @@ func (d *Decoder) str() []byte {
 
 // span returns the end of the run of plain string bytes starting at p:
 // the position of the next '"', '\\' or the end of input. It validates
-// UTF-8 and rejects control characters on the way. It tests 32 bytes per
+// UTF-8 and rejects control characters on the way. It tests 64 bytes per
 // iteration with word arithmetic and jumps straight to the first special
-// byte, because in a wasm guest every loop iteration costs an interrupt
-// check.
+// byte, because in a wasm guest every loop iteration and taken branch costs
+// an interrupt check.
 func (d *Decoder) span(p int) int {
 	data := d.data
 	for {
-		for p+32 <= len(data) {
-			b := data[p : p+32 : p+32]
-			if special(binary.LittleEndian.Uint64(b[0:]))|special(binary.LittleEndian.Uint64(b[8:]))|
-				special(binary.LittleEndian.Uint64(b[16:]))|special(binary.LittleEndian.Uint64(b[24:])) != 0 {
-				break
+		for p+64 <= len(data) {
+			if n := leadingClear64([64]byte(data[p : p+64])); n < 64 {
+				p += n
+				goto found
 			}
-			p += 32
+			p += 64
 		}
-		for p+8 <= len(data) {
-			if m := special(binary.LittleEndian.Uint64(data[p:])); m != 0 {
-				p += bits.TrailingZeros64(m) >> 3
-				break
-			}
-			p += 8
+		if p < len(data) {
+			// Fewer than 64 bytes of input left: test them padded with
+			// plain bytes instead of looping over them.
+			b := plain64
+			copy(b[:], data[p:])
+			p = min(p+leadingClear64(b), len(data))
 		}
+	found:
 		if p >= len(data) {
 			return p
 		}
 		c := data[p]
-		if plain[c] { // only in the last seven bytes of input
-			p++
-			continue
-		}
 		if c < utf8.RuneSelf {
 			if c == '"' || c == '\\' {
 				return p

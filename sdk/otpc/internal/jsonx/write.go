@@ -1,9 +1,6 @@
 package jsonx
 
-import (
-	"math/bits"
-	"unicode/utf8"
-)
+import "unicode/utf8"
 
 const hex = "0123456789abcdef"
 
@@ -24,27 +21,36 @@ func AppendString(dst []byte, s string) []byte {
 	start := 0
 	i := 0
 	for {
-		// Skip runs of safe ASCII bytes 32 and then 8 at a time with word
-		// arithmetic and land on the first byte that needs a look (see
+		// Skip runs of safe ASCII bytes 64 at a time with word arithmetic
+		// and land on the first byte that needs a look (see
 		// Decoder.span); the code below handles that byte.
-		for i+32 <= len(s) {
-			if unsafeLanes(le64(s, i))|unsafeLanes(le64(s, i+8))|unsafeLanes(le64(s, i+16))|unsafeLanes(le64(s, i+24)) != 0 {
-				break
+		for i+64 <= len(s) {
+			t := s[i : i+64]
+			n := leadingClear(unsafeLanes(le64(t, 0)), unsafeLanes(le64(t, 8)), unsafeLanes(le64(t, 16)),
+				unsafeLanes(le64(t, 24)), unsafeLanes(le64(t, 32)), unsafeLanes(le64(t, 40)),
+				unsafeLanes(le64(t, 48)), unsafeLanes(le64(t, 56)))
+			if n < 64 {
+				i += n
+				goto found
 			}
-			i += 32
+			i += 64
 		}
-		for i+8 <= len(s) {
-			if m := unsafeLanes(le64(s, i)); m != 0 {
-				i += bits.TrailingZeros64(m) >> 3
-				break
-			}
-			i += 8
+		if i < len(s) {
+			// Fewer than 64 bytes left: test them padded with safe
+			// bytes instead of looping over them.
+			b := plain64
+			copy(b[:], s[i:])
+			n := leadingClear(unsafeLanes(le64(b[:], 0)), unsafeLanes(le64(b[:], 8)), unsafeLanes(le64(b[:], 16)),
+				unsafeLanes(le64(b[:], 24)), unsafeLanes(le64(b[:], 32)), unsafeLanes(le64(b[:], 40)),
+				unsafeLanes(le64(b[:], 48)), unsafeLanes(le64(b[:], 56)))
+			i = min(i+n, len(s))
 		}
+	found:
 		if i >= len(s) {
 			break
 		}
 		if c := s[i]; c < utf8.RuneSelf {
-			if safe[c] {
+			if safe[c] { // unreachable: the masks are exact
 				i++
 				continue
 			}
@@ -92,7 +98,7 @@ func AppendString(dst []byte, s string) []byte {
 
 // le64 loads s[i:i+8] as a little-endian word (the compiler combines the
 // byte loads into one).
-func le64(s string, i int) uint64 {
+func le64[T string | []byte](s T, i int) uint64 {
 	s = s[i : i+8]
 	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
 		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56

@@ -1,0 +1,193 @@
+package jsonx
+
+import (
+	"encoding/json"
+	"errors"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// pad is appended after a value so that the decoder's word-at-a-time fast
+// paths (which need bytes to spare behind the value) run; the same input
+// without it exercises the general paths.
+const pad = "                                        "
+
+// decodeInts decodes in with Int64 and Int32 and reports values and errors.
+func decodeInts(in string) (v64 int64, err64 error, v32 int32, err32 error) {
+	var d Decoder
+	d.Reset([]byte(in))
+	v64 = d.Int64()
+	err64 = d.Finish()
+	d.Reset([]byte(in))
+	v32 = d.Int32()
+	err32 = d.Finish()
+	return
+}
+
+func checkIntPaths(t *testing.T, s string) {
+	t.Helper()
+	a64, aerr64, a32, aerr32 := decodeInts(s)
+	b64, berr64, b32, berr32 := decodeInts(s + pad)
+	if a64 != b64 || (aerr64 == nil) != (berr64 == nil) || a32 != b32 || (aerr32 == nil) != (berr32 == nil) {
+		t.Fatalf("%q: general path %d,%v %d,%v; fast path %d,%v %d,%v", s, a64, aerr64, a32, aerr32, b64, berr64, b32, berr32)
+	}
+	for _, err := range []error{berr64, berr32} {
+		if err != nil && !errors.Is(err, ErrMalformed) {
+			t.Fatalf("%q: untyped error %v", s, err)
+		}
+	}
+	// Cross-check the plain forms with strconv.
+	raw := strings.Trim(s, `"`)
+	if want, err := strconv.ParseInt(raw, 10, 64); err == nil && berr64 == nil && want != b64 {
+		t.Fatalf("%q: Int64 = %d, strconv %d", s, b64, want)
+	}
+}
+
+func TestIntegerFastPath(t *testing.T) {
+	var cases []string
+	for _, v := range []string{"0", "-0", "1", "-1", "7", "10", "99", "12345678", "123456789", "1234567890123456",
+		"12345678901234567", "1481899949606", "728000000", "2147483647", "-2147483648", "2147483648", "-2147483649",
+		"9223372036854775807", "-9223372036854775808", "9223372036854775808", "-9223372036854775809",
+		"9999999999999999999", "10000000000000000000", "123456789012345678901234", "01", "-01", "00", "-", "",
+		"1.5", "1e3", "1E3", "2.", "-x", "12a", "1 ", " 1", `\u0031`, "0x10", "+1", "١"} {
+		cases = append(cases, v, `"`+v+`"`)
+	}
+	cases = append(cases, "true", "null", "[1]", `"1`, `1"`)
+	for _, s := range cases {
+		checkIntPaths(t, s)
+	}
+	// Every length of digits, both signs.
+	for n := 1; n <= 20; n++ {
+		for _, first := range "19" {
+			s := string(first) + strings.Repeat("7", n-1)
+			checkIntPaths(t, s)
+			checkIntPaths(t, "-"+s)
+			checkIntPaths(t, `"`+s+`"`)
+		}
+	}
+}
+
+// FuzzInteger checks that the fast and general integer paths agree.
+func FuzzInteger(f *testing.F) {
+	for _, s := range []string{"0", `"1481899949606"`, "-9223372036854775808", "1.5", `"01"`, "12345678901234567890"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) { checkIntPaths(t, s) })
+}
+
+// FuzzDecodeStringPadded is FuzzDecodeString's comparison with
+// encoding/json on the fast path (bytes to spare behind the string).
+func FuzzDecodeStringPadded(f *testing.F) {
+	for _, s := range []string{``, `abc`, `\"\\\/\b\f\n\r\t`, `\u00e9\ud83d\ude00`, "é日本😀", "\xff", `\ud800`,
+		"aaaaaaa\"", "aaaaaaaaaaaaaaaa\\n", "\x01", "abcdefgh<>&é\u2028", strings.Repeat("x", 31), strings.Repeat("y", 32)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		in := []byte(`"` + s + `"` + pad)
+		var d Decoder
+		d.Reset(in)
+		got := d.String()
+		err := d.Finish()
+		var want string
+		stdErr := json.Unmarshal(in, &want)
+		if err == nil {
+			if stdErr != nil {
+				t.Fatalf("we accept %q, encoding/json does not: %v", in, stdErr)
+			}
+			if got != want {
+				t.Fatalf("%q: got %q, encoding/json %q", in, got, want)
+			}
+			return
+		}
+		if stdErr == nil && !strings.Contains(s, `\u`) && !strings.ContainsRune(s, 0xFFFD) {
+			var d2 Decoder
+			d2.Reset([]byte(`"` + s + `"`))
+			_ = d2.String()
+			if d2.Finish() == nil {
+				t.Fatalf("fast path rejects %q (%v), general path accepts", in, err)
+			}
+		}
+	})
+}
+
+// TestKeyWordsMatchScanner checks that NextField's fast path and its
+// general path (whitespace, escapes) produce the key, words and hash that
+// KeyWords computes for the generator, for every key length around the
+// 32-byte fast-path limit.
+func TestKeyWordsMatchScanner(t *testing.T) {
+	for n := 0; n <= 40; n++ {
+		key := strings.Repeat("k", n)
+		if n > 3 {
+			key = key[:n-3] + "é"[:2] + "z" // non-ASCII takes the general path
+			key = key[:n]
+		}
+		key = strings.ToValidUTF8(key, "")
+		w0, w1, w2, w3, h := KeyWords(key)
+		esc := strings.Replace(key, "k", `\u006b`, 1)
+		for _, in := range []string{
+			`{"` + key + `":1}` + pad,
+			`{ "` + key + `" : 1 }`,
+			`{"` + esc + `":1}` + pad,
+			`{"a":0,"` + key + `":1}` + pad,
+		} {
+			var d Decoder
+			d.Reset([]byte(in))
+			if !d.BeginObject() {
+				t.Fatalf("%q: %v", in, d.Err())
+			}
+			for i := 0; d.NextField(i); i++ {
+				if string(d.Key()) == "a" && key != "a" {
+					d.Skip()
+					continue
+				}
+				if string(d.Key()) != key || d.KeyHash() != h || !d.KeyIs(len(key), w0, w1, w2, w3) {
+					t.Fatalf("%q: key %q hash %x, want %q %x", in, d.Key(), d.KeyHash(), key, h)
+				}
+				if v := d.Int32(); v != 1 {
+					t.Fatalf("%q: value %d", in, v)
+				}
+			}
+			if err := d.Finish(); err != nil {
+				t.Fatalf("%q: %v", in, err)
+			}
+		}
+	}
+}
+
+// TestFieldNullAndDuplicates covers Field's slow path behind the inlined
+// fast path: null values, whitespace before values, duplicates.
+func TestFieldNullAndDuplicates(t *testing.T) {
+	tests := []struct {
+		in      string
+		present bool
+		err     bool
+	}{
+		{`{"a":1}` + pad, true, false},
+		{`{"a": 1}` + pad, true, false},
+		{`{"a":null}` + pad, false, false},
+		{`{"a": null}` + pad, false, false},
+		{`{"a":1,"a":2}` + pad, true, true},
+		{`{"a":nul}` + pad, false, true},
+		{`{"a":null,"a":2}` + pad, false, true},
+	}
+	for _, tc := range tests {
+		var d Decoder
+		d.Reset([]byte(tc.in))
+		d.BeginObject()
+		var seen uint64
+		present := false
+		for i := 0; d.NextField(i); i++ {
+			dup := seen & 1
+			seen |= 1
+			if d.Field(dup) {
+				present = true
+				d.Int32()
+			}
+		}
+		err := d.Finish()
+		if (err != nil) != tc.err || (err == nil && present != tc.present) {
+			t.Errorf("%s: present %v, err %v", tc.in, present, err)
+		}
+	}
+}
