@@ -17,6 +17,7 @@ import (
 	"github.com/otpcgate/otpcgate/host/envelope"
 	"github.com/otpcgate/otpcgate/host/gateway"
 	"github.com/otpcgate/otpcgate/host/sim"
+	"github.com/otpcgate/otpcgate/host/weblogin"
 	"github.com/otpcgate/otpcgate/internal/db"
 	"github.com/otpcgate/otpcgate/keystore"
 	"github.com/otpcgate/otpcgate/sdk/otpc"
@@ -80,6 +81,11 @@ func newSimRunCmd(e env, use string) *cobra.Command {
 	return cmd
 }
 
+// authCallback is the gspCallbackUrl the simulator sends to the login
+// page: Google's callback prefix, so a production-like allow-list passes
+// it. The redirect is checked, never followed.
+const authCallback = "https://payments.google.com/payments/apis-secure/otpcgate-sim-callback"
+
 // errSimFailed is returned when a sim run has failed steps.
 var errSimFailed = errors.New("sim: checks failed")
 
@@ -104,7 +110,11 @@ func simRun(ctx context.Context, e env, dataDir, suite string, asJSON bool, keyW
 		Keys:      s.store,
 		// The merchant HTTP API is not there yet: merchant events (and so
 		// notifications, refunds of paid codes) are skipped, not failed.
-		EventsMissing:  "merchant API not reachable",
+		EventsMissing: "merchant API not reachable",
+		// associateAccount logs in on the merchant's web login page as the
+		// dev plugin's demo account (see gateway.DevKonbiniConfig); a
+		// gateway that serves no page makes the step SKIP.
+		AuthSession:    sim.WebLoginSession(s.client, weblogin.DefaultPath, authCallback, "demo-account-1", "demo-password"),
 		KeyPropagation: keyWait,
 		DrillWorkers:   workers,
 		Progress: func(format string, args ...any) {
