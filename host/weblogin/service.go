@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"path"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -282,6 +283,18 @@ func (s *Service) checkCallback(merchantID, raw string) (*url.URL, error) {
 	}
 	if u.Scheme != "https" || u.Host == "" || u.User != nil || u.Fragment != "" || u.Opaque != "" {
 		return nil, errors.New("callback is not a plain https URL")
+	}
+	// Browsers resolve dot segments, and some servers decode %2F, %2E and
+	// backslashes: a path that is not already clean could leave the
+	// allowed prefix after the check.
+	ep := strings.ToLower(u.EscapedPath())
+	clean := path.Clean("/" + u.Path)
+	if strings.HasSuffix(u.Path, "/") && clean != "/" {
+		clean += "/"
+	}
+	if clean != u.Path && u.Path != "" || strings.ContainsAny(u.Path, "\\") ||
+		strings.Contains(ep, "%2f") || strings.Contains(ep, "%2e") || strings.Contains(ep, "%5c") {
+		return nil, errors.New("callback path is not clean")
 	}
 	for _, key := range []string{merchantID, AllMerchants} {
 		for _, p := range s.allow[key] {

@@ -374,6 +374,12 @@ func TestCallbackAllowList(t *testing.T) {
 		{"fragment", good + "#x"},
 		{"javascript", "javascript:alert(1)"},
 		{"relative", "/payments/auth-callback"},
+		{"dot segments", "https://" + u.Host + "/payments/../evil"},
+		{"single dot", "https://" + u.Host + "/payments/./auth-callback"},
+		{"encoded slash", "https://" + u.Host + "/payments/..%2Fevil"},
+		{"encoded dot", "https://" + u.Host + "/payments/%2e%2e/evil"},
+		{"backslash", "https://" + u.Host + "/payments/..\\evil"},
+		{"double slash", "https://" + u.Host + "/payments//evil.example/x"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			req := e.request("demo-pgp", sim.AuthOptions{})

@@ -1,0 +1,108 @@
+package weblogin
+
+import (
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestLimiter(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	l := newLimiter(3, time.Minute, 4)
+	for i, want := range []bool{false, false, true} {
+		if got := l.add("a", now); got != want {
+			t.Fatalf("add %d: blocked %v", i+1, got)
+		}
+	}
+	if b, until := l.blocked("a", now.Add(59*time.Second)); !b || !until.Equal(now.Add(time.Minute)) {
+		t.Fatalf("blocked %v until %v", b, until)
+	}
+	if b, _ := l.blocked("a", now.Add(time.Minute)); b {
+		t.Fatal("still blocked after the window")
+	}
+	if b, _ := l.blocked("b", now); b {
+		t.Fatal("another key is blocked")
+	}
+	l.add("a", now)
+	l.reset("a")
+	if b, _ := l.blocked("a", now); b || l.add("a", now) {
+		t.Fatal("reset did not clear the key")
+	}
+	// Bounded: a flood of distinct keys never grows past maxKeys.
+	for i := range 100 {
+		l.add(strings.Repeat("k", i+1), now)
+		if len(l.m) > 4 {
+			t.Fatalf("%d keys tracked, limit 4", len(l.m))
+		}
+	}
+	// Expired entries are dropped first.
+	l = newLimiter(3, time.Minute, 2)
+	l.add("old", now)
+	l.add("live", now.Add(50*time.Second))
+	l.add("new", now.Add(61*time.Second))
+	if _, ok := l.m["live"]; !ok || len(l.m) != 2 {
+		t.Fatalf("prune kept %v", l.m)
+	}
+}
+
+func TestCSRFToken(t *testing.T) {
+	secret := []byte("test-only-secret-0123456789abcdef")
+	now := time.Unix(1_700_000_000, 0)
+	tok := csrfToken(secret, "m1", "req-1", now.Add(time.Minute))
+	for _, tc := range []struct {
+		name                       string
+		secret                     []byte
+		merchant, req, field, cook string
+		at                         time.Time
+		ok                         bool
+	}{
+		{"valid", secret, "m1", "req-1", tok, tok, now, true},
+		{"at expiry", secret, "m1", "req-1", tok, tok, now.Add(time.Minute), true},
+		{"expired", secret, "m1", "req-1", tok, tok, now.Add(time.Minute + time.Second), false},
+		{"other merchant", secret, "m2", "req-1", tok, tok, now, false},
+		{"other request", secret, "m1", "req-2", tok, tok, now, false},
+		{"other process", []byte("another-secret"), "m1", "req-1", tok, tok, now, false},
+		{"cookie differs", secret, "m1", "req-1", tok, tok + "x", now, false},
+		{"empty", secret, "m1", "req-1", "", "", now, false},
+		{"garbage", secret, "m1", "req-1", "!!", "!!", now, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := checkCSRF(tc.secret, tc.merchant, tc.req, tc.field, tc.cook, tc.at)
+			if (err == nil) != tc.ok {
+				t.Fatalf("err %v", err)
+			}
+		})
+	}
+	if cookieName("a") == cookieName("b") || !strings.HasPrefix(cookieName("a"), "__Host-") {
+		t.Fatal("cookie names")
+	}
+}
+
+func TestPrefixAllows(t *testing.T) {
+	p, err := parsePrefix("https://Pay.Example.com:8443/cb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		u  string
+		ok bool
+	}{
+		{"https://pay.example.com:8443/cb", true},
+		{"https://pay.example.com:8443/cb/", true},
+		{"https://pay.example.com:8443/cb/x?y=1", true},
+		{"https://pay.example.com:8443/cbx", false},
+		{"https://pay.example.com/cb", false},
+		{"https://pay.example.com:8443/", false},
+		{"https://pay.example.com:8443/other/cb", false},
+		{"https://pay.example.com:8443/cb/..%2F..%2Fx", true}, // checkCallback refuses unclean paths first
+	} {
+		u, err := url.Parse(tc.u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := p.allows(u); got != tc.ok {
+			t.Errorf("%s: %v", tc.u, got)
+		}
+	}
+}
