@@ -23,8 +23,14 @@ import (
 	"github.com/otpcgate/otpcgate/sdk/otpc"
 )
 
-// chromiumPath is where scripts/setup installs Debian's chromium.
-const chromiumPath = "/usr/bin/chromium"
+// chromiumPath is where scripts/setup installs Debian's chromium;
+// OTPCGATE_CHROMIUM overrides it.
+func chromiumPath() string {
+	if p := os.Getenv("OTPCGATE_CHROMIUM"); p != "" {
+		return p
+	}
+	return "/usr/bin/chromium"
+}
 
 // browserState is the one headless Chromium per test binary.
 var browserState struct {
@@ -46,12 +52,7 @@ func spki(c *x509.Certificate) string {
 // simulated Google), by public key; every other certificate is checked.
 func startBrowser(t *testing.T, e *env) context.Context {
 	t.Helper()
-	if _, err := exec.LookPath(chromiumPath); err != nil {
-		if os.Getenv("OTPCGATE_REQUIRE_INTEROP") == "1" {
-			t.Fatalf("chromium not found at %s and OTPCGATE_REQUIRE_INTEROP=1: run scripts/setup", chromiumPath)
-		}
-		t.Skipf("SKIPPING BROWSER TEST: chromium not found at %s (run scripts/setup; set OTPCGATE_REQUIRE_INTEROP=1 to make this fatal)", chromiumPath)
-	}
+	requireChromium(t)
 	browserState.once.Do(func() {
 		profile, err := os.MkdirTemp("", "otpcgate-chromium-")
 		if err != nil {
@@ -63,7 +64,7 @@ func startBrowser(t *testing.T, e *env) context.Context {
 		googleSPKI := spki(cbCert.Certificate())
 		cbCert.Close()
 		opts := []chromedp.ExecAllocatorOption{
-			chromedp.ExecPath(chromiumPath),
+			chromedp.ExecPath(chromiumPath()),
 			chromedp.Flag("headless", true),
 			chromedp.NoSandbox,
 			chromedp.DisableGPU,
@@ -96,6 +97,18 @@ func startBrowser(t *testing.T, e *env) context.Context {
 		t.Fatal(browserState.err)
 	}
 	return browserState.ctx
+}
+
+// requireChromium skips the test loudly when chromium is missing, or
+// fails it when OTPCGATE_REQUIRE_INTEROP=1 (CI).
+func requireChromium(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath(chromiumPath()); err != nil {
+		if os.Getenv("OTPCGATE_REQUIRE_INTEROP") == "1" {
+			t.Fatalf("chromium not found at %s and OTPCGATE_REQUIRE_INTEROP=1: run scripts/setup", chromiumPath())
+		}
+		t.Skipf("SKIPPING BROWSER TEST: chromium not found at %s (run scripts/setup; set OTPCGATE_REQUIRE_INTEROP=1 to make this fatal)", chromiumPath())
+	}
 }
 
 func stopBrowser() {
@@ -164,6 +177,7 @@ func location(t *testing.T, ctx context.Context) *url.URL {
 // accepts. Wrong passwords, lockout, cancel, tampering, replay and
 // callback tampering are shown too.
 func TestBrowser(t *testing.T) {
+	requireChromium(t)
 	e := newEnv(t, func(c *weblogin.Config) { c.AccountMaxFailures = 3 })
 	bctx := startBrowser(t, e)
 	const id = "demo-pgp"
