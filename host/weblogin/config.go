@@ -122,7 +122,7 @@ type Merchant struct {
 	// naming a PIAID must name one of them; a request naming none is
 	// accepted only if there is exactly one.
 	PIAIDs []string
-	// PluginID is the runtime plugin that checks credentials.
+	// PluginID is the runtime plugin that checks credentials; default ID.
 	PluginID string
 	// Disabled merchants show an error page.
 	Disabled bool

@@ -407,7 +407,11 @@ func (s *Service) submit(w http.ResponseWriter, r *http.Request, f *flow, name s
 func (s *Service) authenticate(ctx context.Context, f *flow, account, secret string) (*otpc.AuthenticateOutput, runtime.ChangeSet, error) {
 	in := &otpc.AuthenticateInput{AccountID: account, Secret: secret, AssociationID: f.req.AssociationID}
 	input := in.AppendJSON(nil)
-	raw, cs, err := s.plugins.Call(ctx, f.m.PluginID, otpc.OpAuthenticate, input, runtime.CallEnv{
+	pluginID := f.m.PluginID
+	if pluginID == "" {
+		pluginID = f.m.ID
+	}
+	raw, cs, err := s.plugins.Call(ctx, pluginID, otpc.OpAuthenticate, input, runtime.CallEnv{
 		Namespace: f.m.ID, KV: kvReader{s.ledger}, Now: s.cfg.Now(),
 	})
 	clear(input) // the secret should not linger in a buffer we own

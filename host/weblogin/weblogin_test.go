@@ -583,3 +583,24 @@ func TestConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestUnavailable: a plugin that cannot run keeps the user on the form
+// with a retry message and records nothing; a disabled merchant shows an
+// error page.
+func TestUnavailable(t *testing.T) {
+	e := newEnv(t, nil)
+	e.merchant["demo-pgp"].PluginID = "no-such-plugin"
+	req := e.request("demo-pgp", sim.AuthOptions{})
+	_, res := e.browser().login(req.URL, demoAccount, demoPassword)
+	if res.StatusCode != http.StatusServiceUnavailable || res.errorText() != weblogin.MsgUnavailable || !strings.Contains(res.body, "<form") {
+		t.Fatalf("plugin failure: status %d %q", res.StatusCode, res.errorText())
+	}
+	if _, err := e.g.Ledger.AuthSession(context.Background(), req.Request.RequestID); !errors.Is(err, ledger.ErrNotFound) {
+		t.Fatalf("session recorded: %v", err)
+	}
+	e.merchant["demo-jose"].Disabled = true
+	if res := e.browser().get(e.request("demo-jose", sim.AuthOptions{}).URL); res.StatusCode != http.StatusServiceUnavailable ||
+		res.errorText() != weblogin.MsgDisabled {
+		t.Fatalf("disabled: status %d %q", res.StatusCode, res.errorText())
+	}
+}
