@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
@@ -103,13 +102,16 @@ func (f *apiFlags) print(w io.Writer, v any, table func(tw *tabwriter.Writer)) e
 	return tw.Flush()
 }
 
-// progressReader reports bytes read to w as a percentage line.
+// progressReader reports bytes read to w as a percentage line. Read runs
+// on the HTTP transport's goroutine; it stops writing to w before it closes
+// sent, so the caller may use w from then on.
 type progressReader struct {
-	r          io.Reader
-	total, n   int64
-	w          io.Writer
-	label      string
-	lastReport atomic.Int64
+	r        io.Reader
+	total, n int64
+	w        io.Writer
+	label    string
+	last     int64
+	finished bool
 	// sent, if set, is closed once every byte was read.
 	sent chan struct{}
 }
@@ -117,14 +119,18 @@ type progressReader struct {
 func (p *progressReader) Read(b []byte) (int, error) {
 	n, err := p.r.Read(b)
 	p.n += int64(n)
-	pct := p.n * 100 / max(p.total, 1)
-	if pct != p.lastReport.Load() || err == io.EOF {
-		p.lastReport.Store(pct)
+	if p.finished {
+		return n, err
+	}
+	if pct := p.n * 100 / max(p.total, 1); pct != p.last || p.n >= p.total {
+		p.last = pct
 		fmt.Fprintf(p.w, "\r%s %3d%% (%s of %s)", p.label, pct, mib(p.n), mib(p.total))
 	}
-	if p.n >= p.total && p.sent != nil {
-		close(p.sent)
-		p.sent = nil
+	if p.n >= p.total {
+		p.finished = true
+		if p.sent != nil {
+			close(p.sent)
+		}
 	}
 	return n, err
 }
