@@ -36,8 +36,9 @@ type Decoder struct {
 	vflag uint64 // nonzero: Field must look at the value (see NextField)
 
 	// sdata is one string copy of data shared by the strings String
-	// returns (see sharedMax), made on first use.
-	sdata string
+	// returns if len(data) <= shareMax (see sharedMax), made on first use.
+	sdata    string
+	shareMax int
 
 	// Duplicate detection for keys the caller does not know (known keys
 	// use a bit set in the caller). Keys of the object open at depth d are
@@ -51,7 +52,7 @@ type Decoder struct {
 
 // Reset prepares d to decode data.
 func (d *Decoder) Reset(data []byte) {
-	*d = Decoder{data: data, buf: d.buf[:0], arena: d.arena[:0], spans: d.spans[:0]}
+	*d = Decoder{data: data, buf: d.buf[:0], arena: d.arena[:0], spans: d.spans[:0], shareMax: sharedMax}
 }
 
 // Err returns the first error, or nil.
@@ -630,16 +631,9 @@ func (d *Decoder) number() (num []byte, integer bool) {
 	return data[start:p], integer
 }
 
-// sharedMax is the largest input whose unescaped strings String returns
-// as substrings of one shared copy of the input: one allocation per
-// message instead of one per string (each allocation is dozens of
-// interrupt checks in a wasm guest). It bounds what a retained string can
-// keep alive.
-const sharedMax = 16 << 10
-
-// String decodes a JSON string value. For inputs up to 16 KiB the result
-// may share memory with the other strings of the same input (never with
-// the input slice itself).
+// String decodes a JSON string value. In WebAssembly, for inputs up to
+// 16 KiB, the result may share memory with the other strings of the same
+// input (never with the input slice itself); see sharedMax.
 func (d *Decoder) String() string {
 	// Fast path without loops: a string of at most 31 plain bytes.
 	data := d.data
@@ -673,7 +667,7 @@ func (d *Decoder) String() string {
 // shared returns data[start:end] as a string, a substring of one copy of
 // the input when that is at most sharedMax bytes.
 func (d *Decoder) shared(start, end int) string {
-	if end == start || len(d.data) > sharedMax {
+	if end == start || len(d.data) > d.shareMax {
 		return string(d.data[start:end])
 	}
 	if len(d.sdata) != len(d.data) {
@@ -913,8 +907,20 @@ func (d *Decoder) span(p int) int {
 	data := d.data
 	for {
 		for p+64 <= len(data) {
-			if n := leadingClear64([64]byte(data[p : p+64])); n < 64 {
-				p += n
+			b := data[p : p+64 : p+64]
+			// The first word alone first: dense specials (escapes,
+			// non-ASCII text) are found without the other seven.
+			m0 := special(binary.LittleEndian.Uint64(b[0:]))
+			if m0 != 0 {
+				p += bits.TrailingZeros64(m0) >> 3
+				goto found
+			}
+			m1, m2 := special(binary.LittleEndian.Uint64(b[8:])), special(binary.LittleEndian.Uint64(b[16:]))
+			m3, m4 := special(binary.LittleEndian.Uint64(b[24:])), special(binary.LittleEndian.Uint64(b[32:]))
+			m5, m6 := special(binary.LittleEndian.Uint64(b[40:])), special(binary.LittleEndian.Uint64(b[48:]))
+			m7 := special(binary.LittleEndian.Uint64(b[56:]))
+			if m1|m2|m3|m4|m5|m6|m7 != 0 {
+				p += leadingClear(0, m1, m2, m3, m4, m5, m6, m7)
 				goto found
 			}
 			p += 64

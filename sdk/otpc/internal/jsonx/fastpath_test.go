@@ -1,8 +1,11 @@
 package jsonx
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"testing"
@@ -89,6 +92,13 @@ func FuzzDecodeStringPadded(f *testing.F) {
 		d.Reset(in)
 		got := d.String()
 		err := d.Finish()
+		// The same with strings sharing one copy of the input (the wasm
+		// setting).
+		d.Reset(in)
+		d.shareMax = 1 << 20
+		if shared := d.String(); d.Finish() == nil && shared != got {
+			t.Fatalf("%q: shared copy gives %q, want %q", in, shared, got)
+		}
 		var want string
 		stdErr := json.Unmarshal(in, &want)
 		if err == nil {
@@ -189,5 +199,88 @@ func TestFieldNullAndDuplicates(t *testing.T) {
 		if (err != nil) != tc.err || (err == nil && present != tc.present) {
 			t.Errorf("%s: present %v, err %v", tc.in, present, err)
 		}
+	}
+}
+
+func TestAppendIntMatchesStrconv(t *testing.T) {
+	check := func(v int64) {
+		if got, want := string(AppendInt([]byte("x"), v)), "x"+strconv.FormatInt(v, 10); got != want {
+			t.Fatalf("AppendInt(%d) = %s, want %s", v, got, want)
+		}
+	}
+	for v := int64(-100000); v <= 100000; v++ {
+		check(v)
+	}
+	p := int64(1)
+	for range 19 {
+		for _, d := range []int64{-1, 0, 1} {
+			check(p + d)
+			check(-p - d)
+			check(9*p + d)
+		}
+		p *= 10
+	}
+	for _, v := range []int64{math.MaxInt64, math.MinInt64, math.MinInt64 + 1, 1e16 - 1, 1e16, 99999999, 100000000, 1481899949606} {
+		check(v)
+	}
+	x := uint64(0x9E3779B97F4A7C15)
+	for range 200000 {
+		x ^= x << 13
+		x ^= x >> 7
+		x ^= x << 17
+		check(int64(x))
+		check(int64(x >> (x % 64)))
+	}
+}
+
+// TestDigitLanesExhaustive checks the multiply-shift divisions of
+// digitLanes for every 4-digit half (the lanes are independent).
+func TestDigitLanesExhaustive(t *testing.T) {
+	for hi := uint64(0); hi < 10000; hi++ {
+		for _, lo := range []uint64{0, 9, 99, 1234, 9999, hi} {
+			x := hi*10000 + lo
+			got := string(binary.LittleEndian.AppendUint64(nil, digitLanes(x)+lsb*'0'))
+			if want := fmt.Sprintf("%08d", x); got != want {
+				t.Fatalf("digitLanes(%d) = %q", x, got)
+			}
+		}
+	}
+}
+
+// TestSharedStrings checks the wasm setting natively: strings of one input
+// share one copy of it, escaped strings are separate, the input may be
+// overwritten afterwards, and large inputs do not share.
+func TestSharedStrings(t *testing.T) {
+	in := []byte(`["abc","a\nb","` + strings.Repeat("x", 100) + `",""]` + pad)
+	var d Decoder
+	d.Reset(in)
+	d.shareMax = len(in)
+	var got []string
+	if d.BeginArray() {
+		for i := 0; d.NextElem(i); i++ {
+			got = append(got, d.String())
+		}
+	}
+	if err := d.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range in {
+		in[i] = '#'
+	}
+	want := []string{"abc", "a\nb", strings.Repeat("x", 100), ""}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+	if len(d.sdata) != len(in) {
+		t.Fatalf("no shared copy made (%d bytes)", len(d.sdata))
+	}
+	d.Reset(in)
+	if d.shareMax != sharedMax {
+		t.Fatalf("Reset kept shareMax %d", d.shareMax)
+	}
+	d.Reset([]byte(`"abc"` + pad))
+	d.shareMax = 5
+	if s := d.String(); s != "abc" || d.sdata != "" {
+		t.Fatalf("input over shareMax: %q, shared copy %q", s, d.sdata)
 	}
 }

@@ -1,6 +1,10 @@
 package jsonx
 
-import "unicode/utf8"
+import (
+	"encoding/binary"
+	"math/bits"
+	"unicode/utf8"
+)
 
 const hex = "0123456789abcdef"
 
@@ -26,11 +30,17 @@ func AppendString(dst []byte, s string) []byte {
 		// Decoder.span); the code below handles that byte.
 		for i+64 <= len(s) {
 			t := s[i : i+64]
-			n := leadingClear(unsafeLanes(le64(t, 0)), unsafeLanes(le64(t, 8)), unsafeLanes(le64(t, 16)),
-				unsafeLanes(le64(t, 24)), unsafeLanes(le64(t, 32)), unsafeLanes(le64(t, 40)),
-				unsafeLanes(le64(t, 48)), unsafeLanes(le64(t, 56)))
-			if n < 64 {
-				i += n
+			// The first word alone first (see Decoder.span).
+			m0 := unsafeLanes(le64(t, 0))
+			if m0 != 0 {
+				i += bits.TrailingZeros64(m0) >> 3
+				goto found
+			}
+			m1, m2, m3 := unsafeLanes(le64(t, 8)), unsafeLanes(le64(t, 16)), unsafeLanes(le64(t, 24))
+			m4, m5, m6 := unsafeLanes(le64(t, 32)), unsafeLanes(le64(t, 40)), unsafeLanes(le64(t, 48))
+			m7 := unsafeLanes(le64(t, 56))
+			if m1|m2|m3|m4|m5|m6|m7 != 0 {
+				i += leadingClear(0, m1, m2, m3, m4, m5, m6, m7)
 				goto found
 			}
 			i += 64
@@ -117,25 +127,36 @@ func unsafeLanes(x uint64) uint64 {
 	return t & msb
 }
 
-// AppendInt appends v as a JSON number.
+// AppendInt appends v as a JSON number. It writes all digits with word
+// arithmetic, without a loop per digit (see digitLanes).
 func AppendInt(dst []byte, v int64) []byte {
-	var b [20]byte
-	i := len(b)
-	u := uint64(v)
-	if v < 0 {
-		u = -u // two's complement: also right for math.MinInt64
-	}
-	for u >= 10 {
-		i--
-		b[i] = byte('0' + u%10)
-		u /= 10
-	}
-	i--
-	b[i] = byte('0' + u)
-	if v < 0 {
-		dst = append(dst, '-')
-	}
-	return append(dst, b[i:]...)
+	neg := uint64(v) >> 63
+	u := (uint64(v) ^ -neg) + neg // |v|, also right for math.MinInt64
+	rest := u % 1e16
+	d0, d1, d2 := digitLanes(u/1e16), digitLanes(rest/1e8), digitLanes(rest%1e8)
+	// Leading zero digits: the lanes before the first nonzero one.
+	l0 := lanesBelow((d0 + lsb*0x7F) & msb)
+	l1 := lanesBelow((d1+lsb*0x7F)&msb) & allOnesIfFull(l0)
+	l2 := lanesBelow((d2+lsb*0x7F)&msb) & allOnesIfFull(l1)
+	zeros := min((bits.OnesCount64(l0)+bits.OnesCount64(l1)+bits.OnesCount64(l2))>>3, 23)
+	var b [25]byte
+	binary.LittleEndian.PutUint64(b[1:], d0+lsb*'0')
+	binary.LittleEndian.PutUint64(b[9:], d1+lsb*'0')
+	binary.LittleEndian.PutUint64(b[17:], d2+lsb*'0')
+	b[zeros] = '-' // kept only for negative numbers
+	return append(dst, b[1+zeros-int(neg):]...)
+}
+
+// digitLanes returns the eight decimal digits of x (< 1e8) as byte lanes
+// of a little-endian word, most significant first, by splitting x into
+// halves, quarters and single digits in parallel lanes; the divisions by
+// 100 and 10 are multiply-shifts exact for the lane ranges (tested).
+func digitLanes(x uint64) uint64 {
+	w := x/10000 | (x%10000)<<32
+	q := (w * 10486 >> 20) & 0x0000007F0000007F // /100 in 32-bit lanes
+	w = q | (w-q*100)<<16
+	q = (w * 103 >> 10) & 0x000F000F000F000F // /10 in 16-bit lanes
+	return q | (w-q*10)<<8
 }
 
 // AppendInt64String appends v as a JSON string holding a decimal integer,
