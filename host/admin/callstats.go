@@ -111,6 +111,10 @@ func (p *PluginMetrics) Call(ctx context.Context, pluginID string, op otpc.Op, i
 	return out, cs, err
 }
 
+// Active reports the wrapped runner's active version, so a PluginMetrics is
+// itself a Runner.
+func (p *PluginMetrics) Active(pluginID string) (runtime.VersionInfo, bool) { return p.next.Active(pluginID) }
+
 // Stats returns a version's counters; ok is false if it never ran.
 func (p *PluginMetrics) Stats(pluginID, version string) (CallStats, bool) {
 	p.mu.Lock()

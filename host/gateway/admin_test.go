@@ -158,6 +158,7 @@ func TestAdminAuthorization(t *testing.T) {
 		{"A revokes B's token", ca, http.MethodDelete, "/v1/tokens/" + tokB.ID, nil, http.StatusForbidden},
 		{"A reads the audit log", ca, http.MethodGet, "/v1/audit", nil, http.StatusForbidden},
 		{"A scrapes metrics", ca, http.MethodGet, "/metrics", nil, http.StatusForbidden},
+		{"A re-activates its own plugin", ca, http.MethodPost, "/v1/merchants/demo-pgp/plugins/konbini-test/activate", nil, http.StatusOK},
 		{"operator reads B", op, http.MethodGet, "/v1/merchants/demo-jose", nil, http.StatusOK},
 		{"unknown merchant", op, http.MethodGet, "/v1/merchants/nobody", nil, http.StatusNotFound},
 		{"description without token", a.client(""), http.MethodGet, "/openapi.json", nil, http.StatusOK},
