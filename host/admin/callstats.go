@@ -113,7 +113,9 @@ func (p *PluginMetrics) Call(ctx context.Context, pluginID string, op otpc.Op, i
 
 // Active reports the wrapped runner's active version, so a PluginMetrics is
 // itself a Runner.
-func (p *PluginMetrics) Active(pluginID string) (runtime.VersionInfo, bool) { return p.next.Active(pluginID) }
+func (p *PluginMetrics) Active(pluginID string) (runtime.VersionInfo, bool) {
+	return p.next.Active(pluginID)
+}
 
 // Stats returns a version's counters; ok is false if it never ran.
 func (p *PluginMetrics) Stats(pluginID, version string) (CallStats, bool) {
