@@ -27,6 +27,7 @@ import (
 	"github.com/otpcgate/otpcgate/host/runtime"
 	"github.com/otpcgate/otpcgate/host/server"
 	"github.com/otpcgate/otpcgate/host/sim"
+	"github.com/otpcgate/otpcgate/host/weblogin"
 	"github.com/otpcgate/otpcgate/internal/db"
 	"github.com/otpcgate/otpcgate/keystore"
 )
@@ -61,6 +62,9 @@ type Options struct {
 	// Worker tunes the outbox worker; Outbox, Client, Resolver and Logger
 	// are set here.
 	Worker google.WorkerConfig
+	// WebLogin configures the web-redirect login pages (spec §8) served
+	// at {base path}{WebLogin.Path} for every merchant.
+	WebLogin weblogin.Config
 	// Dev, for development installations, mounts a simulated Google at
 	// /sim-google on the listener for the merchants it lists, so
 	// notifications have somewhere to go.
@@ -177,6 +181,9 @@ func Open(ctx context.Context, opts Options) (_ *Gateway, err error) {
 	scfg := opts.Server
 	scfg.Routes = routes
 	if g.Server, err = server.New(scfg, g.Pipeline, server.Options{Logger: log, Ready: g.ready, Metrics: opts.Metrics}); err != nil {
+		return nil, err
+	}
+	if err := g.mountWebLogin(opts.WebLogin); err != nil {
 		return nil, err
 	}
 	if opts.Dev != nil {

@@ -45,6 +45,8 @@ type Config struct {
 	Log Log `json:"log"`
 	// Admin is the operator and merchant API listener.
 	Admin Admin `json:"admin"`
+	// WebLogin configures the web-redirect login pages (spec §8).
+	WebLogin WebLogin `json:"web_login"`
 
 	// Merchants seed the merchant table: at start each listed merchant is
 	// created in the database if missing. The database is the source of
@@ -123,6 +125,20 @@ type Admin struct {
 	Addr string `json:"addr"`
 }
 
+// WebLogin configures the integrator-hosted login page Google redirects
+// users to before associateAccount (spec §8), served at {base path}{path}
+// on the Google-facing listener.
+type WebLogin struct {
+	// Path is appended to each merchant's base path. Default
+	// "/authenticate".
+	Path string `json:"path"`
+	// Callbacks allow-lists the gspCallbackUrl prefixes the page may
+	// redirect to, per merchant id ("*" for every merchant). The spec's
+	// sealed request does not carry the callback, so without an entry
+	// every callback is refused. https only. File only.
+	Callbacks map[string][]string `json:"callbacks"`
+}
+
 // Merchant is one merchant's integration with Google.
 type Merchant struct {
 	// ID is the merchant's stable identifier. Required, unique.
@@ -171,6 +187,7 @@ func Default() *Config {
 		TimestampSkew: Duration(60 * time.Second),
 		Log:           Log{Level: "info", Format: "json"},
 		Admin:         Admin{Addr: "127.0.0.1:8444"},
+		WebLogin:      WebLogin{Path: "/authenticate"},
 	}
 }
 

@@ -48,6 +48,11 @@ func newDevCmd(e env) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if len(cfg.WebLogin.Callbacks) == 0 {
+				// Development default: the callback `otpcgate sim` uses.
+				// Production installations list Google's real callback.
+				cfg.WebLogin.Callbacks = map[string][]string{"*": {devCallbackPrefix}}
+			}
 			cfg.DataDir, cfg.DBPath, cfg.KEKFile = info.DataDir, info.DBPath, info.KEKFile
 			cfg.Listen.Addr, cfg.Listen.CertFile, cfg.Listen.KeyFile = info.Addr, info.CertFile, info.KeyFile
 			if err := cfg.Validate(); err != nil {
@@ -69,6 +74,10 @@ func newDevCmd(e env) *cobra.Command {
 	f.StringVar(&pluginDir, "plugin", "./plugins/konbini", "plugin package built and loaded for the demo merchants")
 	return cmd
 }
+
+// devCallbackPrefix is the login page's allowed callback in development;
+// authCallback (sim.go) lies under it.
+const devCallbackPrefix = "https://payments.google.com/payments/apis-secure/"
 
 func printDevInfo(e env, info *gateway.DevInfo) {
 	w := e.stdout

@@ -12,6 +12,7 @@ import (
 	"github.com/otpcgate/otpcgate/host/gateway"
 	"github.com/otpcgate/otpcgate/host/protocol"
 	"github.com/otpcgate/otpcgate/host/server"
+	"github.com/otpcgate/otpcgate/host/weblogin"
 	"github.com/otpcgate/otpcgate/internal/config"
 	"github.com/otpcgate/otpcgate/keystore"
 )
@@ -43,6 +44,7 @@ func openGateway(ctx context.Context, cfg *config.Config, kek *keystore.KEK, d d
 		Metrics:        d.metrics,
 		Envelope:       envelope.Config{MaxBodyBytes: int(cfg.Limits.BodyLimit)},
 		Protocol:       protocol.Config{Skew: cfg.TimestampSkew.D()},
+		WebLogin:       weblogin.Config{Path: cfg.WebLogin.Path, Callbacks: cfg.WebLogin.Callbacks},
 		Logger:         d.log,
 	}
 	for _, f := range mutate {
