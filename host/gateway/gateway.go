@@ -19,6 +19,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/otpcgate/otpcgate/host/admin"
 	"github.com/otpcgate/otpcgate/host/envelope"
 	"github.com/otpcgate/otpcgate/host/google"
 	"github.com/otpcgate/otpcgate/host/ledger"
@@ -81,6 +82,9 @@ type Gateway struct {
 	Registry *Registry
 	Plugins  *runtime.Manager
 	Pipeline *protocol.Pipeline
+	// Calls wraps Plugins with per-version counters; the pipeline calls
+	// plugins through it.
+	Calls    *admin.PluginMetrics
 	Server   *server.Server
 	Counters *keystore.Counters
 	// Google calls Google-hosted methods; Outbox delivers notifications.
@@ -163,7 +167,8 @@ func Open(ctx context.Context, opts Options) (_ *Gateway, err error) {
 	}
 	pcfg.Counters = g.Counters
 	pcfg.Logger = log
-	g.Pipeline = protocol.New(pcfg, &g.dir, g.Keys, g.Ledger, g.Plugins)
+	g.Calls = admin.NewPluginMetrics(g.Plugins)
+	g.Pipeline = protocol.New(pcfg, &g.dir, g.Keys, g.Ledger, g.Calls)
 	if g.Google, err = google.NewClient(google.Config{Transport: opts.GoogleTransport, Logger: log}); err != nil {
 		return nil, err
 	}

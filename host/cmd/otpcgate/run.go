@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -36,6 +37,14 @@ func run(ctx context.Context, cfg *config.Config, e env, log *slog.Logger, mutat
 			log.Error("closing gateway", "err", err)
 		}
 	}()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	_, waitAdmin, err := startAdmin(ctx, cfg, g, reg, g.Calls, log)
+	if err != nil {
+		return err
+	}
 	log.Info("serving", "addr", cfg.Listen.Addr)
-	return g.ListenAndServe(ctx)
+	err = g.ListenAndServe(ctx)
+	cancel() // the Google-facing listener is down: stop the admin API too
+	return errors.Join(err, waitAdmin())
 }
