@@ -47,7 +47,9 @@ func (m *AcceptRemittanceStatementRequest) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 0)
 			seen |= 1 << 0
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.RequestHeader.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.RequestHeader.decodeJSON(d)
 			}
 			continue
@@ -57,7 +59,9 @@ func (m *AcceptRemittanceStatementRequest) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 1)
 			seen |= 1 << 1
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.StatementID = d.String()
+			} else if d.Field(dup) {
 				m.StatementID = d.String()
 			}
 			continue
@@ -134,7 +138,9 @@ func (m *AcceptRemittanceStatementResponse) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 0)
 			seen |= 1 << 0
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.ResponseHeader.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.ResponseHeader.decodeJSON(d)
 			}
 			continue
@@ -144,7 +150,9 @@ func (m *AcceptRemittanceStatementResponse) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 1)
 			seen |= 1 << 1
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.Result.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.Result.decodeJSON(d)
 			}
 			continue
@@ -238,7 +246,9 @@ func (m *AcceptRemittanceStatementWithModificationsRequest) decodeJSON(d *jsonx.
 			}
 			dup := seen & (1 << 0)
 			seen |= 1 << 0
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.RequestHeader.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.RequestHeader.decodeJSON(d)
 			}
 			continue
@@ -248,7 +258,9 @@ func (m *AcceptRemittanceStatementWithModificationsRequest) decodeJSON(d *jsonx.
 			}
 			dup := seen & (1 << 1)
 			seen |= 1 << 1
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.StatementID = d.String()
+			} else if d.Field(dup) {
 				m.StatementID = d.String()
 			}
 			continue
@@ -258,7 +270,10 @@ func (m *AcceptRemittanceStatementWithModificationsRequest) decodeJSON(d *jsonx.
 			}
 			dup := seen & (1 << 2)
 			seen |= 1 << 2
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.FeeToVatModification = new(FeeToVatModification)
+				m.FeeToVatModification.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.FeeToVatModification = new(FeeToVatModification)
 				m.FeeToVatModification.decodeJSON(d)
 			}
@@ -269,7 +284,10 @@ func (m *AcceptRemittanceStatementWithModificationsRequest) decodeJSON(d *jsonx.
 			}
 			dup := seen & (1 << 3)
 			seen |= 1 << 3
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.SettlementExchangeRateModification = new(SettlementExchangeRateModification)
+				m.SettlementExchangeRateModification.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.SettlementExchangeRateModification = new(SettlementExchangeRateModification)
 				m.SettlementExchangeRateModification.decodeJSON(d)
 			}
@@ -280,7 +298,10 @@ func (m *AcceptRemittanceStatementWithModificationsRequest) decodeJSON(d *jsonx.
 			}
 			dup := seen & (1 << 4)
 			seen |= 1 << 4
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.FeeToVatAndSettlementExchangeRateModification = new(FeeToVatAndSettlementExchangeRateModification)
+				m.FeeToVatAndSettlementExchangeRateModification.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.FeeToVatAndSettlementExchangeRateModification = new(FeeToVatAndSettlementExchangeRateModification)
 				m.FeeToVatAndSettlementExchangeRateModification.decodeJSON(d)
 			}
@@ -383,7 +404,9 @@ func (m *AcceptRemittanceStatementWithModificationsResponse) decodeJSON(d *jsonx
 			}
 			dup := seen & (1 << 0)
 			seen |= 1 << 0
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.ResponseHeader.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.ResponseHeader.decodeJSON(d)
 			}
 			continue
@@ -393,7 +416,9 @@ func (m *AcceptRemittanceStatementWithModificationsResponse) decodeJSON(d *jsonx
 			}
 			dup := seen & (1 << 1)
 			seen |= 1 << 1
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.Result.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.Result.decodeJSON(d)
 			}
 			continue
@@ -403,7 +428,10 @@ func (m *AcceptRemittanceStatementWithModificationsResponse) decodeJSON(d *jsonx
 			}
 			dup := seen & (1 << 2)
 			seen |= 1 << 2
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.ModifiedTotalDueByIntegrator = new(Amount)
+				m.ModifiedTotalDueByIntegrator.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.ModifiedTotalDueByIntegrator = new(Amount)
 				m.ModifiedTotalDueByIntegrator.decodeJSON(d)
 			}
@@ -487,7 +515,10 @@ func (m *AccountClosed) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 0)
 			seen |= 1 << 0
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.RawResult = new(RawResult)
+				m.RawResult.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.RawResult = new(RawResult)
 				m.RawResult.decodeJSON(d)
 			}
@@ -557,7 +588,10 @@ func (m *AccountClosedAccountTakenOver) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 0)
 			seen |= 1 << 0
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.RawResult = new(RawResult)
+				m.RawResult.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.RawResult = new(RawResult)
 				m.RawResult.decodeJSON(d)
 			}
@@ -627,7 +661,10 @@ func (m *AccountClosedFraud) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 0)
 			seen |= 1 << 0
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.RawResult = new(RawResult)
+				m.RawResult.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.RawResult = new(RawResult)
 				m.RawResult.decodeJSON(d)
 			}
@@ -697,7 +734,10 @@ func (m *AccountNotEligible) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 0)
 			seen |= 1 << 0
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.RawResult = new(RawResult)
+				m.RawResult.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.RawResult = new(RawResult)
 				m.RawResult.decodeJSON(d)
 			}
@@ -767,7 +807,10 @@ func (m *AccountOnHold) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 0)
 			seen |= 1 << 0
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.RawResult = new(RawResult)
+				m.RawResult.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.RawResult = new(RawResult)
 				m.RawResult.decodeJSON(d)
 			}
@@ -837,7 +880,9 @@ func (m *Amount) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 0)
 			seen |= 1 << 0
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.AmountMicros = d.Int64()
+			} else if d.Field(dup) {
 				m.AmountMicros = d.Int64()
 			}
 			continue
@@ -847,7 +892,9 @@ func (m *Amount) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 1)
 			seen |= 1 << 1
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.CurrencyCode = d.String()
+			} else if d.Field(dup) {
 				m.CurrencyCode = d.String()
 			}
 			continue
@@ -932,7 +979,9 @@ func (m *AssociateAccountRequest) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 0)
 			seen |= 1 << 0
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.RequestHeader.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.RequestHeader.decodeJSON(d)
 			}
 			continue
@@ -942,7 +991,9 @@ func (m *AssociateAccountRequest) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 1)
 			seen |= 1 << 1
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.GooglePaymentToken.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.GooglePaymentToken.decodeJSON(d)
 			}
 			continue
@@ -952,7 +1003,9 @@ func (m *AssociateAccountRequest) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 2)
 			seen |= 1 << 2
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.AuthenticationRequestID = d.String()
+			} else if d.Field(dup) {
 				m.AuthenticationRequestID = d.String()
 			}
 			continue
@@ -962,7 +1015,9 @@ func (m *AssociateAccountRequest) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 3)
 			seen |= 1 << 3
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.AssociationID = d.String()
+			} else if d.Field(dup) {
 				m.AssociationID = d.String()
 			}
 			continue
@@ -972,7 +1027,9 @@ func (m *AssociateAccountRequest) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 4)
 			seen |= 1 << 4
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.ProvideUserInformation = d.Bool()
+			} else if d.Field(dup) {
 				m.ProvideUserInformation = d.Bool()
 			}
 			continue
@@ -1061,7 +1118,9 @@ func (m *AssociateAccountResponse) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 0)
 			seen |= 1 << 0
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.ResponseHeader.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.ResponseHeader.decodeJSON(d)
 			}
 			continue
@@ -1071,7 +1130,9 @@ func (m *AssociateAccountResponse) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 1)
 			seen |= 1 << 1
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.Result.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.Result.decodeJSON(d)
 			}
 			continue
@@ -1160,7 +1221,10 @@ func (m *AssociateAccountResult) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 0)
 			seen |= 1 << 0
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.Success = new(AssociateAccountSuccess)
+				m.Success.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.Success = new(AssociateAccountSuccess)
 				m.Success.decodeJSON(d)
 			}
@@ -1171,7 +1235,10 @@ func (m *AssociateAccountResult) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 1)
 			seen |= 1 << 1
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.UserAuthenticationFailed = new(UserAuthenticationFailed)
+				m.UserAuthenticationFailed.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.UserAuthenticationFailed = new(UserAuthenticationFailed)
 				m.UserAuthenticationFailed.decodeJSON(d)
 			}
@@ -1182,7 +1249,10 @@ func (m *AssociateAccountResult) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 2)
 			seen |= 1 << 2
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.AccountNotEligible = new(AccountNotEligible)
+				m.AccountNotEligible.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.AccountNotEligible = new(AccountNotEligible)
 				m.AccountNotEligible.decodeJSON(d)
 			}
@@ -1193,7 +1263,10 @@ func (m *AssociateAccountResult) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 3)
 			seen |= 1 << 3
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.AccountClosed = new(AccountClosed)
+				m.AccountClosed.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.AccountClosed = new(AccountClosed)
 				m.AccountClosed.decodeJSON(d)
 			}
@@ -1300,7 +1373,10 @@ func (m *AssociateAccountSuccess) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 0)
 			seen |= 1 << 0
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.UserInformation = new(UserInformation)
+				m.UserInformation.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.UserInformation = new(UserInformation)
 				m.UserInformation.decodeJSON(d)
 			}
@@ -1372,7 +1448,9 @@ func (m *AssociateInput) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 0)
 			seen |= 1 << 0
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.Request.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.Request.decodeJSON(d)
 			}
 			continue
@@ -1382,7 +1460,9 @@ func (m *AssociateInput) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 1)
 			seen |= 1 << 1
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.AccountID = d.String()
+			} else if d.Field(dup) {
 				m.AccountID = d.String()
 			}
 			continue
@@ -1451,7 +1531,9 @@ func (m *AssociateOutput) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 0)
 			seen |= 1 << 0
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.Result.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.Result.decodeJSON(d)
 			}
 			continue
@@ -1519,7 +1601,9 @@ func (m *AsyncRefundOutput) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 0)
 			seen |= 1 << 0
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.Result.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.Result.decodeJSON(d)
 			}
 			continue
@@ -1592,7 +1676,9 @@ func (m *AsynchronousRefundResponse) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 0)
 			seen |= 1 << 0
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.ResponseHeader.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.ResponseHeader.decodeJSON(d)
 			}
 			continue
@@ -1602,7 +1688,9 @@ func (m *AsynchronousRefundResponse) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 1)
 			seen |= 1 << 1
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.Result.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.Result.decodeJSON(d)
 			}
 			continue
@@ -1703,7 +1791,10 @@ func (m *AsynchronousRefundResult) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 0)
 			seen |= 1 << 0
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.Acknowledged = new(Empty)
+				m.Acknowledged.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.Acknowledged = new(Empty)
 				m.Acknowledged.decodeJSON(d)
 			}
@@ -1714,7 +1805,10 @@ func (m *AsynchronousRefundResult) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 1)
 			seen |= 1 << 1
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.AccountClosed = new(AccountClosed)
+				m.AccountClosed.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.AccountClosed = new(AccountClosed)
 				m.AccountClosed.decodeJSON(d)
 			}
@@ -1725,7 +1819,10 @@ func (m *AsynchronousRefundResult) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 2)
 			seen |= 1 << 2
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.AccountClosedAccountTakenOver = new(AccountClosedAccountTakenOver)
+				m.AccountClosedAccountTakenOver.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.AccountClosedAccountTakenOver = new(AccountClosedAccountTakenOver)
 				m.AccountClosedAccountTakenOver.decodeJSON(d)
 			}
@@ -1736,7 +1833,10 @@ func (m *AsynchronousRefundResult) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 3)
 			seen |= 1 << 3
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.AccountClosedFraud = new(AccountClosedFraud)
+				m.AccountClosedFraud.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.AccountClosedFraud = new(AccountClosedFraud)
 				m.AccountClosedFraud.decodeJSON(d)
 			}
@@ -1747,7 +1847,10 @@ func (m *AsynchronousRefundResult) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 4)
 			seen |= 1 << 4
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.AccountOnHold = new(AccountOnHold)
+				m.AccountOnHold.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.AccountOnHold = new(AccountOnHold)
 				m.AccountOnHold.decodeJSON(d)
 			}
@@ -1758,7 +1861,10 @@ func (m *AsynchronousRefundResult) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 5)
 			seen |= 1 << 5
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.RefundExceedsMaximumBalance = new(RefundExceedsMaximumBalance)
+				m.RefundExceedsMaximumBalance.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.RefundExceedsMaximumBalance = new(RefundExceedsMaximumBalance)
 				m.RefundExceedsMaximumBalance.decodeJSON(d)
 			}
@@ -1769,7 +1875,10 @@ func (m *AsynchronousRefundResult) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 6)
 			seen |= 1 << 6
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.RefundWindowExceeded = new(RefundWindowExceeded)
+				m.RefundWindowExceeded.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.RefundWindowExceeded = new(RefundWindowExceeded)
 				m.RefundWindowExceeded.decodeJSON(d)
 			}
@@ -1909,7 +2018,9 @@ func (m *AuthenticateInput) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 0)
 			seen |= 1 << 0
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.AccountID = d.String()
+			} else if d.Field(dup) {
 				m.AccountID = d.String()
 			}
 			continue
@@ -1919,7 +2030,9 @@ func (m *AuthenticateInput) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 1)
 			seen |= 1 << 1
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.Secret = d.String()
+			} else if d.Field(dup) {
 				m.Secret = d.String()
 			}
 			continue
@@ -1929,7 +2042,9 @@ func (m *AuthenticateInput) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 2)
 			seen |= 1 << 2
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.AssociationID = d.String()
+			} else if d.Field(dup) {
 				m.AssociationID = d.String()
 			}
 			continue
@@ -2002,7 +2117,9 @@ func (m *AuthenticateOutput) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 0)
 			seen |= 1 << 0
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.Authenticated = d.Bool()
+			} else if d.Field(dup) {
 				m.Authenticated = d.Bool()
 			}
 			continue
@@ -2012,7 +2129,9 @@ func (m *AuthenticateOutput) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 1)
 			seen |= 1 << 1
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.AccountID = d.String()
+			} else if d.Field(dup) {
 				m.AccountID = d.String()
 			}
 			continue
@@ -2083,7 +2202,9 @@ func (m *AuthenticationRequest) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 0)
 			seen |= 1 << 0
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.RequestID = d.String()
+			} else if d.Field(dup) {
 				m.RequestID = d.String()
 			}
 			continue
@@ -2093,7 +2214,9 @@ func (m *AuthenticationRequest) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 1)
 			seen |= 1 << 1
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.AssociationID = d.String()
+			} else if d.Field(dup) {
 				m.AssociationID = d.String()
 			}
 			continue
@@ -2103,7 +2226,9 @@ func (m *AuthenticationRequest) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 2)
 			seen |= 1 << 2
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.PaymentIntegratorAccountID = d.String()
+			} else if d.Field(dup) {
 				m.PaymentIntegratorAccountID = d.String()
 			}
 			continue
@@ -2181,7 +2306,9 @@ func (m *AuthenticationResponse) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 0)
 			seen |= 1 << 0
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.AssociationID = d.String()
+			} else if d.Field(dup) {
 				m.AssociationID = d.String()
 			}
 			continue
@@ -2191,7 +2318,9 @@ func (m *AuthenticationResponse) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 1)
 			seen |= 1 << 1
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.RequestID = d.String()
+			} else if d.Field(dup) {
 				m.RequestID = d.String()
 			}
 			continue
@@ -2201,7 +2330,10 @@ func (m *AuthenticationResponse) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 2)
 			seen |= 1 << 2
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.AuthenticationResult = new(AuthenticationResult)
+				m.AuthenticationResult.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.AuthenticationResult = new(AuthenticationResult)
 				m.AuthenticationResult.decodeJSON(d)
 			}
@@ -2287,7 +2419,10 @@ func (m *AuthenticationResult) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 0)
 			seen |= 1 << 0
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.Success = new(Empty)
+				m.Success.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.Success = new(Empty)
 				m.Success.decodeJSON(d)
 			}
@@ -2298,7 +2433,10 @@ func (m *AuthenticationResult) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 1)
 			seen |= 1 << 1
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.Cancelled = new(Empty)
+				m.Cancelled.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.Cancelled = new(Empty)
 				m.Cancelled.decodeJSON(d)
 			}
@@ -2309,7 +2447,10 @@ func (m *AuthenticationResult) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 2)
 			seen |= 1 << 2
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.FatalError = new(Empty)
+				m.FatalError.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.FatalError = new(Empty)
 				m.FatalError.decodeJSON(d)
 			}
@@ -2407,7 +2548,9 @@ func (m *BarcodeWithPrintableString) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 0)
 			seen |= 1 << 0
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.PrintableString = d.String()
+			} else if d.Field(dup) {
 				m.PrintableString = d.String()
 			}
 			continue
@@ -2417,7 +2560,9 @@ func (m *BarcodeWithPrintableString) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 1)
 			seen |= 1 << 1
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.BarcodeContents = d.String()
+			} else if d.Field(dup) {
 				m.BarcodeContents = d.String()
 			}
 			continue
@@ -2488,7 +2633,9 @@ func (m *BillingPeriod) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 0)
 			seen |= 1 << 0
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.StartDate.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.StartDate.decodeJSON(d)
 			}
 			continue
@@ -2498,7 +2645,9 @@ func (m *BillingPeriod) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 1)
 			seen |= 1 << 1
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.EndDate.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.EndDate.decodeJSON(d)
 			}
 			continue
@@ -2575,7 +2724,9 @@ func (m *CancelInput) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 0)
 			seen |= 1 << 0
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.Request.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.Request.decodeJSON(d)
 			}
 			continue
@@ -2585,7 +2736,9 @@ func (m *CancelInput) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 1)
 			seen |= 1 << 1
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.Code.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.Code.decodeJSON(d)
 			}
 			continue
@@ -2660,7 +2813,9 @@ func (m *CancelOutput) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 0)
 			seen |= 1 << 0
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.Result.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.Result.decodeJSON(d)
 			}
 			continue
@@ -2733,7 +2888,9 @@ func (m *CancelReferenceNumberRequest) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 0)
 			seen |= 1 << 0
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.RequestHeader.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.RequestHeader.decodeJSON(d)
 			}
 			continue
@@ -2743,7 +2900,9 @@ func (m *CancelReferenceNumberRequest) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 1)
 			seen |= 1 << 1
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.GenerateReferenceNumberRequestID = d.String()
+			} else if d.Field(dup) {
 				m.GenerateReferenceNumberRequestID = d.String()
 			}
 			continue
@@ -2820,7 +2979,9 @@ func (m *CancelReferenceNumberResponse) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 0)
 			seen |= 1 << 0
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.ResponseHeader.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.ResponseHeader.decodeJSON(d)
 			}
 			continue
@@ -2830,7 +2991,9 @@ func (m *CancelReferenceNumberResponse) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 1)
 			seen |= 1 << 1
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.Result.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.Result.decodeJSON(d)
 			}
 			continue
@@ -2911,7 +3074,10 @@ func (m *CancelReferenceNumberResult) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 0)
 			seen |= 1 << 0
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.Success = new(Empty)
+				m.Success.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.Success = new(Empty)
 				m.Success.decodeJSON(d)
 			}
@@ -2922,7 +3088,10 @@ func (m *CancelReferenceNumberResult) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 1)
 			seen |= 1 << 1
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.ReferenceNumberAlreadyPaid = new(Empty)
+				m.ReferenceNumberAlreadyPaid.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.ReferenceNumberAlreadyPaid = new(Empty)
 				m.ReferenceNumberAlreadyPaid.decodeJSON(d)
 			}
@@ -3045,7 +3214,9 @@ func (m *CodeInfo) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 0)
 			seen |= 1 << 0
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.GenerateRequestID = d.String()
+			} else if d.Field(dup) {
 				m.GenerateRequestID = d.String()
 			}
 			continue
@@ -3055,7 +3226,9 @@ func (m *CodeInfo) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 1)
 			seen |= 1 << 1
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.AccountID = d.String()
+			} else if d.Field(dup) {
 				m.AccountID = d.String()
 			}
 			continue
@@ -3065,7 +3238,9 @@ func (m *CodeInfo) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 2)
 			seen |= 1 << 2
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.Amount.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.Amount.decodeJSON(d)
 			}
 			continue
@@ -3075,7 +3250,9 @@ func (m *CodeInfo) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 3)
 			seen |= 1 << 3
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.PrintableString = d.String()
+			} else if d.Field(dup) {
 				m.PrintableString = d.String()
 			}
 			continue
@@ -3085,7 +3262,9 @@ func (m *CodeInfo) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 4)
 			seen |= 1 << 4
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.BarcodeContents = d.String()
+			} else if d.Field(dup) {
 				m.BarcodeContents = d.String()
 			}
 			continue
@@ -3095,7 +3274,9 @@ func (m *CodeInfo) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 5)
 			seen |= 1 << 5
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.State = d.String()
+			} else if d.Field(dup) {
 				m.State = d.String()
 			}
 			continue
@@ -3105,7 +3286,9 @@ func (m *CodeInfo) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 6)
 			seen |= 1 << 6
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.PaidMicros = d.Int64()
+			} else if d.Field(dup) {
 				m.PaidMicros = d.Int64()
 			}
 			continue
@@ -3115,7 +3298,9 @@ func (m *CodeInfo) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 7)
 			seen |= 1 << 7
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.RefundedMicros = d.Int64()
+			} else if d.Field(dup) {
 				m.RefundedMicros = d.Int64()
 			}
 			continue
@@ -3125,7 +3310,10 @@ func (m *CodeInfo) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 8)
 			seen |= 1 << 8
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.CreatedAt = new(Timestamp)
+				m.CreatedAt.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.CreatedAt = new(Timestamp)
 				m.CreatedAt.decodeJSON(d)
 			}
@@ -3136,7 +3324,10 @@ func (m *CodeInfo) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 9)
 			seen |= 1 << 9
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.ExpiresAt = new(Timestamp)
+				m.ExpiresAt.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.ExpiresAt = new(Timestamp)
 				m.ExpiresAt.decodeJSON(d)
 			}
@@ -3147,7 +3338,10 @@ func (m *CodeInfo) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 10)
 			seen |= 1 << 10
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.PaidAt = new(Timestamp)
+				m.PaidAt.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.PaidAt = new(Timestamp)
 				m.PaidAt.decodeJSON(d)
 			}
@@ -3264,7 +3458,10 @@ func (m *DisplayableReferenceNumber) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 0)
 			seen |= 1 << 0
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				s := d.String()
+				m.PrintableString = &s
+			} else if d.Field(dup) {
 				s := d.String()
 				m.PrintableString = &s
 			}
@@ -3275,7 +3472,10 @@ func (m *DisplayableReferenceNumber) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 1)
 			seen |= 1 << 1
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				s := d.String()
+				m.BarcodeContents = &s
+			} else if d.Field(dup) {
 				s := d.String()
 				m.BarcodeContents = &s
 			}
@@ -3286,7 +3486,10 @@ func (m *DisplayableReferenceNumber) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 2)
 			seen |= 1 << 2
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.BarcodeWithPrintableString = new(BarcodeWithPrintableString)
+				m.BarcodeWithPrintableString.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.BarcodeWithPrintableString = new(BarcodeWithPrintableString)
 				m.BarcodeWithPrintableString.decodeJSON(d)
 			}
@@ -3383,7 +3586,9 @@ func (m *EchoRequest) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 0)
 			seen |= 1 << 0
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.RequestHeader.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.RequestHeader.decodeJSON(d)
 			}
 			continue
@@ -3393,7 +3598,9 @@ func (m *EchoRequest) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 1)
 			seen |= 1 << 1
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.ClientMessage = d.String()
+			} else if d.Field(dup) {
 				m.ClientMessage = d.String()
 			}
 			continue
@@ -3474,7 +3681,9 @@ func (m *EchoResponse) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 0)
 			seen |= 1 << 0
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.ResponseHeader.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.ResponseHeader.decodeJSON(d)
 			}
 			continue
@@ -3484,7 +3693,9 @@ func (m *EchoResponse) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 1)
 			seen |= 1 << 1
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.ClientMessage = d.String()
+			} else if d.Field(dup) {
 				m.ClientMessage = d.String()
 			}
 			continue
@@ -3494,7 +3705,9 @@ func (m *EchoResponse) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 2)
 			seen |= 1 << 2
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.ServerMessage = d.String()
+			} else if d.Field(dup) {
 				m.ServerMessage = d.String()
 			}
 			continue
@@ -3627,7 +3840,9 @@ func (m *ErrorResponse) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 0)
 			seen |= 1 << 0
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.ResponseHeader.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.ResponseHeader.decodeJSON(d)
 			}
 			continue
@@ -3637,7 +3852,9 @@ func (m *ErrorResponse) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 1)
 			seen |= 1 << 1
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.ErrorDescription = d.String()
+			} else if d.Field(dup) {
 				m.ErrorDescription = d.String()
 			}
 			continue
@@ -3647,7 +3864,9 @@ func (m *ErrorResponse) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 2)
 			seen |= 1 << 2
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.PaymentIntegratorErrorIdentifier = d.String()
+			} else if d.Field(dup) {
 				m.PaymentIntegratorErrorIdentifier = d.String()
 			}
 			continue
@@ -3657,7 +3876,10 @@ func (m *ErrorResponse) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 3)
 			seen |= 1 << 3
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.ErrorResponseResult = new(ErrorResponseResult)
+				m.ErrorResponseResult.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.ErrorResponseResult = new(ErrorResponseResult)
 				m.ErrorResponseResult.decodeJSON(d)
 			}
@@ -3780,7 +4002,10 @@ func (m *ErrorResponseResult) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 0)
 			seen |= 1 << 0
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.InvalidAPIVersion = new(InvalidAPIVersion)
+				m.InvalidAPIVersion.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.InvalidAPIVersion = new(InvalidAPIVersion)
 				m.InvalidAPIVersion.decodeJSON(d)
 			}
@@ -3791,7 +4016,10 @@ func (m *ErrorResponseResult) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 1)
 			seen |= 1 << 1
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.InvalidPayloadSignature = new(Empty)
+				m.InvalidPayloadSignature.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.InvalidPayloadSignature = new(Empty)
 				m.InvalidPayloadSignature.decodeJSON(d)
 			}
@@ -3802,7 +4030,10 @@ func (m *ErrorResponseResult) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 2)
 			seen |= 1 << 2
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.InvalidPayloadEncryption = new(Empty)
+				m.InvalidPayloadEncryption.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.InvalidPayloadEncryption = new(Empty)
 				m.InvalidPayloadEncryption.decodeJSON(d)
 			}
@@ -3813,7 +4044,10 @@ func (m *ErrorResponseResult) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 3)
 			seen |= 1 << 3
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.RequestTimestampOutOfRange = new(RequestTimestampOutOfRange)
+				m.RequestTimestampOutOfRange.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.RequestTimestampOutOfRange = new(RequestTimestampOutOfRange)
 				m.RequestTimestampOutOfRange.decodeJSON(d)
 			}
@@ -3824,7 +4058,10 @@ func (m *ErrorResponseResult) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 4)
 			seen |= 1 << 4
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.InvalidIdentifier = new(InvalidIdentifier)
+				m.InvalidIdentifier.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.InvalidIdentifier = new(InvalidIdentifier)
 				m.InvalidIdentifier.decodeJSON(d)
 			}
@@ -3835,7 +4072,10 @@ func (m *ErrorResponseResult) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 5)
 			seen |= 1 << 5
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.IdempotencyViolation = new(Empty)
+				m.IdempotencyViolation.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.IdempotencyViolation = new(Empty)
 				m.IdempotencyViolation.decodeJSON(d)
 			}
@@ -3846,7 +4086,10 @@ func (m *ErrorResponseResult) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 6)
 			seen |= 1 << 6
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.InvalidFieldValue = new(InvalidFieldValue)
+				m.InvalidFieldValue.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.InvalidFieldValue = new(InvalidFieldValue)
 				m.InvalidFieldValue.decodeJSON(d)
 			}
@@ -3857,7 +4100,10 @@ func (m *ErrorResponseResult) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 7)
 			seen |= 1 << 7
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.MissingRequiredField = new(MissingRequiredField)
+				m.MissingRequiredField.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.MissingRequiredField = new(MissingRequiredField)
 				m.MissingRequiredField.decodeJSON(d)
 			}
@@ -3868,7 +4114,10 @@ func (m *ErrorResponseResult) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 8)
 			seen |= 1 << 8
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.PreconditionViolation = new(Empty)
+				m.PreconditionViolation.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.PreconditionViolation = new(Empty)
 				m.PreconditionViolation.decodeJSON(d)
 			}
@@ -3879,7 +4128,10 @@ func (m *ErrorResponseResult) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 9)
 			seen |= 1 << 9
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.UserActionInProgress = new(Empty)
+				m.UserActionInProgress.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.UserActionInProgress = new(Empty)
 				m.UserActionInProgress.decodeJSON(d)
 			}
@@ -3890,7 +4142,10 @@ func (m *ErrorResponseResult) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 10)
 			seen |= 1 << 10
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.InvalidDecryptedRequest = new(Empty)
+				m.InvalidDecryptedRequest.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.InvalidDecryptedRequest = new(Empty)
 				m.InvalidDecryptedRequest.decodeJSON(d)
 			}
@@ -3901,7 +4156,10 @@ func (m *ErrorResponseResult) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 11)
 			seen |= 1 << 11
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.Forbidden = new(Empty)
+				m.Forbidden.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.Forbidden = new(Empty)
 				m.Forbidden.decodeJSON(d)
 			}
@@ -4092,7 +4350,9 @@ func (m *Event) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 0)
 			seen |= 1 << 0
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.EventRequestID = d.String()
+			} else if d.Field(dup) {
 				m.EventRequestID = d.String()
 			}
 			continue
@@ -4102,7 +4362,9 @@ func (m *Event) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 1)
 			seen |= 1 << 1
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.PaymentIntegratorEventID = d.String()
+			} else if d.Field(dup) {
 				m.PaymentIntegratorEventID = d.String()
 			}
 			continue
@@ -4112,7 +4374,10 @@ func (m *Event) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 2)
 			seen |= 1 << 2
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.EventCharge = new(Amount)
+				m.EventCharge.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.EventCharge = new(Amount)
 				m.EventCharge.decodeJSON(d)
 			}
@@ -4123,7 +4388,10 @@ func (m *Event) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 3)
 			seen |= 1 << 3
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.EventFee = new(Amount)
+				m.EventFee.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.EventFee = new(Amount)
 				m.EventFee.decodeJSON(d)
 			}
@@ -4201,7 +4469,9 @@ func (m *FeeToVatAndSettlementExchangeRateModification) decodeJSON(d *jsonx.Deco
 			}
 			dup := seen & (1 << 0)
 			seen |= 1 << 0
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.VatToFeeRatioInMicros = d.Int64()
+			} else if d.Field(dup) {
 				m.VatToFeeRatioInMicros = d.Int64()
 			}
 			continue
@@ -4211,7 +4481,9 @@ func (m *FeeToVatAndSettlementExchangeRateModification) decodeJSON(d *jsonx.Deco
 			}
 			dup := seen & (1 << 1)
 			seen |= 1 << 1
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.ExchangeRateInMicros = d.Int64()
+			} else if d.Field(dup) {
 				m.ExchangeRateInMicros = d.Int64()
 			}
 			continue
@@ -4286,7 +4558,9 @@ func (m *FeeToVatModification) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 0)
 			seen |= 1 << 0
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.VatToFeeRatioInMicros = d.Int64()
+			} else if d.Field(dup) {
 				m.VatToFeeRatioInMicros = d.Int64()
 			}
 			continue
@@ -4358,7 +4632,9 @@ func (m *GenerateInput) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 0)
 			seen |= 1 << 0
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.Request.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.Request.decodeJSON(d)
 			}
 			continue
@@ -4368,7 +4644,9 @@ func (m *GenerateInput) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 1)
 			seen |= 1 << 1
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.AccountID = d.String()
+			} else if d.Field(dup) {
 				m.AccountID = d.String()
 			}
 			continue
@@ -4441,7 +4719,9 @@ func (m *GenerateOutput) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 0)
 			seen |= 1 << 0
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.Result.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.Result.decodeJSON(d)
 			}
 			continue
@@ -4451,7 +4731,10 @@ func (m *GenerateOutput) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 1)
 			seen |= 1 << 1
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.ExpiresAt = new(Timestamp)
+				m.ExpiresAt.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.ExpiresAt = new(Timestamp)
 				m.ExpiresAt.decodeJSON(d)
 			}
@@ -4535,7 +4818,9 @@ func (m *GenerateReferenceNumberRequest) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 0)
 			seen |= 1 << 0
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.RequestHeader.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.RequestHeader.decodeJSON(d)
 			}
 			continue
@@ -4545,7 +4830,9 @@ func (m *GenerateReferenceNumberRequest) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 1)
 			seen |= 1 << 1
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.GooglePaymentToken.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.GooglePaymentToken.decodeJSON(d)
 			}
 			continue
@@ -4555,7 +4842,9 @@ func (m *GenerateReferenceNumberRequest) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 2)
 			seen |= 1 << 2
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.TransactionDescription = d.String()
+			} else if d.Field(dup) {
 				m.TransactionDescription = d.String()
 			}
 			continue
@@ -4565,7 +4854,9 @@ func (m *GenerateReferenceNumberRequest) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 3)
 			seen |= 1 << 3
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.Amount.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.Amount.decodeJSON(d)
 			}
 			continue
@@ -4659,7 +4950,9 @@ func (m *GenerateReferenceNumberResponse) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 0)
 			seen |= 1 << 0
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.ResponseHeader.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.ResponseHeader.decodeJSON(d)
 			}
 			continue
@@ -4669,7 +4962,9 @@ func (m *GenerateReferenceNumberResponse) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 1)
 			seen |= 1 << 1
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.Result.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.Result.decodeJSON(d)
 			}
 			continue
@@ -4754,7 +5049,10 @@ func (m *GenerateReferenceNumberResult) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 0)
 			seen |= 1 << 0
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.Success = new(GenerateReferenceNumberSuccess)
+				m.Success.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.Success = new(GenerateReferenceNumberSuccess)
 				m.Success.decodeJSON(d)
 			}
@@ -4765,7 +5063,10 @@ func (m *GenerateReferenceNumberResult) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 1)
 			seen |= 1 << 1
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.GooglePaymentTokenInvalidatedByUser = new(GooglePaymentTokenInvalidatedByUser)
+				m.GooglePaymentTokenInvalidatedByUser.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.GooglePaymentTokenInvalidatedByUser = new(GooglePaymentTokenInvalidatedByUser)
 				m.GooglePaymentTokenInvalidatedByUser.decodeJSON(d)
 			}
@@ -4776,7 +5077,10 @@ func (m *GenerateReferenceNumberResult) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 2)
 			seen |= 1 << 2
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.AccountClosed = new(AccountClosed)
+				m.AccountClosed.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.AccountClosed = new(AccountClosed)
 				m.AccountClosed.decodeJSON(d)
 			}
@@ -4872,7 +5176,9 @@ func (m *GenerateReferenceNumberSuccess) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 0)
 			seen |= 1 << 0
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.DisplayableReferenceNumber.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.DisplayableReferenceNumber.decodeJSON(d)
 			}
 			continue
@@ -4942,7 +5248,9 @@ func (m *GooglePaymentToken) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 0)
 			seen |= 1 << 0
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.IssuerID.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.IssuerID.decodeJSON(d)
 			}
 			continue
@@ -4952,7 +5260,9 @@ func (m *GooglePaymentToken) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 1)
 			seen |= 1 << 1
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.Token = d.String()
+			} else if d.Field(dup) {
 				m.Token = d.String()
 			}
 			continue
@@ -5026,7 +5336,10 @@ func (m *GooglePaymentTokenInvalidatedByUser) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 0)
 			seen |= 1 << 0
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.RawResult = new(RawResult)
+				m.RawResult.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.RawResult = new(RawResult)
 				m.RawResult.decodeJSON(d)
 			}
@@ -5096,7 +5409,9 @@ func (m *InvalidAPIVersion) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 0)
 			seen |= 1 << 0
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.RequestVersion.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.RequestVersion.decodeJSON(d)
 			}
 			continue
@@ -5106,7 +5421,9 @@ func (m *InvalidAPIVersion) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 1)
 			seen |= 1 << 1
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.ExpectedVersion.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.ExpectedVersion.decodeJSON(d)
 			}
 			continue
@@ -5181,7 +5498,9 @@ func (m *InvalidFieldValue) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 0)
 			seen |= 1 << 0
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.InvalidFieldName = d.String()
+			} else if d.Field(dup) {
 				m.InvalidFieldName = d.String()
 			}
 			continue
@@ -5245,7 +5564,9 @@ func (m *InvalidIdentifier) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 0)
 			seen |= 1 << 0
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.InvalidIdentifierType = d.String()
+			} else if d.Field(dup) {
 				m.InvalidIdentifierType = d.String()
 			}
 			continue
@@ -5307,7 +5628,9 @@ func (m *IssuerID) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 0)
 			seen |= 1 << 0
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.Value = d.String()
+			} else if d.Field(dup) {
 				m.Value = d.String()
 			}
 			continue
@@ -5381,7 +5704,13 @@ func (m *MissingRequiredField) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 0)
 			seen |= 1 << 0
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				if d.BeginArray() {
+					for j := 0; d.NextElem(j); j++ {
+						m.MissingFieldNames = append(m.MissingFieldNames, d.String())
+					}
+				}
+			} else if d.Field(dup) {
 				if d.BeginArray() {
 					for j := 0; d.NextElem(j); j++ {
 						m.MissingFieldNames = append(m.MissingFieldNames, d.String())
@@ -5459,7 +5788,9 @@ func (m *PaidInput) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 0)
 			seen |= 1 << 0
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.Code.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.Code.decodeJSON(d)
 			}
 			continue
@@ -5469,7 +5800,9 @@ func (m *PaidInput) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 1)
 			seen |= 1 << 1
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.Amount.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.Amount.decodeJSON(d)
 			}
 			continue
@@ -5479,7 +5812,9 @@ func (m *PaidInput) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 2)
 			seen |= 1 << 2
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.PaidAt.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.PaidAt.decodeJSON(d)
 			}
 			continue
@@ -5489,7 +5824,9 @@ func (m *PaidInput) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 3)
 			seen |= 1 << 3
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.StoreID = d.String()
+			} else if d.Field(dup) {
 				m.StoreID = d.String()
 			}
 			continue
@@ -5499,7 +5836,9 @@ func (m *PaidInput) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 4)
 			seen |= 1 << 4
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.MerchantPaymentID = d.String()
+			} else if d.Field(dup) {
 				m.MerchantPaymentID = d.String()
 			}
 			continue
@@ -5596,7 +5935,9 @@ func (m *PaidOutput) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 0)
 			seen |= 1 << 0
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.Accepted = d.Bool()
+			} else if d.Field(dup) {
 				m.Accepted = d.Bool()
 			}
 			continue
@@ -5606,7 +5947,9 @@ func (m *PaidOutput) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 1)
 			seen |= 1 << 1
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.DeclineReason = d.String()
+			} else if d.Field(dup) {
 				m.DeclineReason = d.String()
 			}
 			continue
@@ -5616,7 +5959,9 @@ func (m *PaidOutput) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 2)
 			seen |= 1 << 2
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.PaymentIntegratorTransactionID = d.String()
+			} else if d.Field(dup) {
 				m.PaymentIntegratorTransactionID = d.String()
 			}
 			continue
@@ -5684,7 +6029,9 @@ func (m *RawResult) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 0)
 			seen |= 1 << 0
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.Scope = d.String()
+			} else if d.Field(dup) {
 				m.Scope = d.String()
 			}
 			continue
@@ -5694,7 +6041,9 @@ func (m *RawResult) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 1)
 			seen |= 1 << 1
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.RawCode = d.String()
+			} else if d.Field(dup) {
 				m.RawCode = d.String()
 			}
 			continue
@@ -5769,7 +6118,9 @@ func (m *ReferenceNumberPaidNotificationRequest) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 0)
 			seen |= 1 << 0
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.RequestHeader.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.RequestHeader.decodeJSON(d)
 			}
 			continue
@@ -5779,7 +6130,9 @@ func (m *ReferenceNumberPaidNotificationRequest) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 1)
 			seen |= 1 << 1
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.PaymentIntegratorTransactionID = d.String()
+			} else if d.Field(dup) {
 				m.PaymentIntegratorTransactionID = d.String()
 			}
 			continue
@@ -5789,7 +6142,9 @@ func (m *ReferenceNumberPaidNotificationRequest) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 2)
 			seen |= 1 << 2
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.GenerateReferenceNumberRequestID = d.String()
+			} else if d.Field(dup) {
 				m.GenerateReferenceNumberRequestID = d.String()
 			}
 			continue
@@ -5799,7 +6154,9 @@ func (m *ReferenceNumberPaidNotificationRequest) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 3)
 			seen |= 1 << 3
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.PaymentTimestamp.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.PaymentTimestamp.decodeJSON(d)
 			}
 			continue
@@ -5887,7 +6244,9 @@ func (m *ReferenceNumberPaidNotificationResponse) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 0)
 			seen |= 1 << 0
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.ResponseHeader.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.ResponseHeader.decodeJSON(d)
 			}
 			continue
@@ -5897,7 +6256,9 @@ func (m *ReferenceNumberPaidNotificationResponse) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 1)
 			seen |= 1 << 1
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.Result.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.Result.decodeJSON(d)
 			}
 			continue
@@ -5984,7 +6345,9 @@ func (m *RefundDoneInput) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 0)
 			seen |= 1 << 0
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.RefundRequestID = d.String()
+			} else if d.Field(dup) {
 				m.RefundRequestID = d.String()
 			}
 			continue
@@ -5994,7 +6357,9 @@ func (m *RefundDoneInput) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 1)
 			seen |= 1 << 1
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.Code.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.Code.decodeJSON(d)
 			}
 			continue
@@ -6004,7 +6369,9 @@ func (m *RefundDoneInput) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 2)
 			seen |= 1 << 2
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.Amount.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.Amount.decodeJSON(d)
 			}
 			continue
@@ -6014,7 +6381,9 @@ func (m *RefundDoneInput) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 3)
 			seen |= 1 << 3
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.Success = d.Bool()
+			} else if d.Field(dup) {
 				m.Success = d.Bool()
 			}
 			continue
@@ -6024,7 +6393,9 @@ func (m *RefundDoneInput) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 4)
 			seen |= 1 << 4
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.Detail = d.String()
+			} else if d.Field(dup) {
 				m.Detail = d.String()
 			}
 			continue
@@ -6108,7 +6479,9 @@ func (m *RefundDoneOutput) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 0)
 			seen |= 1 << 0
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.Result.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.Result.decodeJSON(d)
 			}
 			continue
@@ -6178,7 +6551,10 @@ func (m *RefundExceedsMaximumBalance) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 0)
 			seen |= 1 << 0
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.RawResult = new(RawResult)
+				m.RawResult.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.RawResult = new(RawResult)
 				m.RawResult.decodeJSON(d)
 			}
@@ -6248,7 +6624,9 @@ func (m *RefundInput) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 0)
 			seen |= 1 << 0
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.Request.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.Request.decodeJSON(d)
 			}
 			continue
@@ -6258,7 +6636,9 @@ func (m *RefundInput) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 1)
 			seen |= 1 << 1
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.Code.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.Code.decodeJSON(d)
 			}
 			continue
@@ -6333,7 +6713,9 @@ func (m *RefundOutput) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 0)
 			seen |= 1 << 0
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.Result.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.Result.decodeJSON(d)
 			}
 			continue
@@ -6408,7 +6790,9 @@ func (m *RefundRequest) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 0)
 			seen |= 1 << 0
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.RequestHeader.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.RequestHeader.decodeJSON(d)
 			}
 			continue
@@ -6418,7 +6802,9 @@ func (m *RefundRequest) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 1)
 			seen |= 1 << 1
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.TransactionID = d.String()
+			} else if d.Field(dup) {
 				m.TransactionID = d.String()
 			}
 			continue
@@ -6428,7 +6814,9 @@ func (m *RefundRequest) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 2)
 			seen |= 1 << 2
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.RefundAmount.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.RefundAmount.decodeJSON(d)
 			}
 			continue
@@ -6515,7 +6903,9 @@ func (m *RefundResponse) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 0)
 			seen |= 1 << 0
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.ResponseHeader.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.ResponseHeader.decodeJSON(d)
 			}
 			continue
@@ -6525,7 +6915,9 @@ func (m *RefundResponse) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 1)
 			seen |= 1 << 1
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.Result.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.Result.decodeJSON(d)
 			}
 			continue
@@ -6626,7 +7018,10 @@ func (m *RefundResult) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 0)
 			seen |= 1 << 0
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.Success = new(Empty)
+				m.Success.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.Success = new(Empty)
 				m.Success.decodeJSON(d)
 			}
@@ -6637,7 +7032,10 @@ func (m *RefundResult) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 1)
 			seen |= 1 << 1
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.AccountClosed = new(AccountClosed)
+				m.AccountClosed.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.AccountClosed = new(AccountClosed)
 				m.AccountClosed.decodeJSON(d)
 			}
@@ -6648,7 +7046,10 @@ func (m *RefundResult) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 2)
 			seen |= 1 << 2
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.AccountClosedAccountTakenOver = new(AccountClosedAccountTakenOver)
+				m.AccountClosedAccountTakenOver.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.AccountClosedAccountTakenOver = new(AccountClosedAccountTakenOver)
 				m.AccountClosedAccountTakenOver.decodeJSON(d)
 			}
@@ -6659,7 +7060,10 @@ func (m *RefundResult) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 3)
 			seen |= 1 << 3
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.AccountClosedFraud = new(AccountClosedFraud)
+				m.AccountClosedFraud.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.AccountClosedFraud = new(AccountClosedFraud)
 				m.AccountClosedFraud.decodeJSON(d)
 			}
@@ -6670,7 +7074,10 @@ func (m *RefundResult) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 4)
 			seen |= 1 << 4
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.AccountOnHold = new(AccountOnHold)
+				m.AccountOnHold.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.AccountOnHold = new(AccountOnHold)
 				m.AccountOnHold.decodeJSON(d)
 			}
@@ -6681,7 +7088,10 @@ func (m *RefundResult) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 5)
 			seen |= 1 << 5
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.RefundExceedsMaximumBalance = new(RefundExceedsMaximumBalance)
+				m.RefundExceedsMaximumBalance.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.RefundExceedsMaximumBalance = new(RefundExceedsMaximumBalance)
 				m.RefundExceedsMaximumBalance.decodeJSON(d)
 			}
@@ -6692,7 +7102,10 @@ func (m *RefundResult) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 6)
 			seen |= 1 << 6
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.RefundWindowExceeded = new(RefundWindowExceeded)
+				m.RefundWindowExceeded.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.RefundWindowExceeded = new(RefundWindowExceeded)
 				m.RefundWindowExceeded.decodeJSON(d)
 			}
@@ -6831,7 +7244,9 @@ func (m *RefundResultNotificationRequest) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 0)
 			seen |= 1 << 0
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.RequestHeader.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.RequestHeader.decodeJSON(d)
 			}
 			continue
@@ -6841,7 +7256,9 @@ func (m *RefundResultNotificationRequest) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 1)
 			seen |= 1 << 1
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.RefundRequestID = d.String()
+			} else if d.Field(dup) {
 				m.RefundRequestID = d.String()
 			}
 			continue
@@ -6851,7 +7268,9 @@ func (m *RefundResultNotificationRequest) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 2)
 			seen |= 1 << 2
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.Result.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.Result.decodeJSON(d)
 			}
 			continue
@@ -6935,7 +7354,9 @@ func (m *RefundResultNotificationResponse) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 0)
 			seen |= 1 << 0
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.ResponseHeader.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.ResponseHeader.decodeJSON(d)
 			}
 			continue
@@ -6945,7 +7366,9 @@ func (m *RefundResultNotificationResponse) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 1)
 			seen |= 1 << 1
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.Result.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.Result.decodeJSON(d)
 			}
 			continue
@@ -7022,7 +7445,10 @@ func (m *RefundWindowExceeded) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 0)
 			seen |= 1 << 0
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.RawResult = new(RawResult)
+				m.RawResult.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.RawResult = new(RawResult)
 				m.RawResult.decodeJSON(d)
 			}
@@ -7090,7 +7516,9 @@ func (m *RemittanceInput) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 0)
 			seen |= 1 << 0
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.Request.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.Request.decodeJSON(d)
 			}
 			continue
@@ -7160,7 +7588,9 @@ func (m *RemittanceInstructions) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 0)
 			seen |= 1 << 0
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.MemoLineID = d.String()
+			} else if d.Field(dup) {
 				m.MemoLineID = d.String()
 			}
 			continue
@@ -7226,7 +7656,9 @@ func (m *RemittanceOutput) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 0)
 			seen |= 1 << 0
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.PaymentIntegratorStatementID = d.String()
+			} else if d.Field(dup) {
 				m.PaymentIntegratorStatementID = d.String()
 			}
 			continue
@@ -7236,7 +7668,9 @@ func (m *RemittanceOutput) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 1)
 			seen |= 1 << 1
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.Result.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.Result.decodeJSON(d)
 			}
 			continue
@@ -7318,7 +7752,9 @@ func (m *RemittanceStatementDetailsRequest) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 0)
 			seen |= 1 << 0
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.RequestHeader.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.RequestHeader.decodeJSON(d)
 			}
 			continue
@@ -7328,7 +7764,9 @@ func (m *RemittanceStatementDetailsRequest) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 1)
 			seen |= 1 << 1
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.StatementID = d.String()
+			} else if d.Field(dup) {
 				m.StatementID = d.String()
 			}
 			continue
@@ -7338,7 +7776,9 @@ func (m *RemittanceStatementDetailsRequest) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 2)
 			seen |= 1 << 2
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.NumberOfEvents = d.Int32()
+			} else if d.Field(dup) {
 				m.NumberOfEvents = d.Int32()
 			}
 			continue
@@ -7348,7 +7788,9 @@ func (m *RemittanceStatementDetailsRequest) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 3)
 			seen |= 1 << 3
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.EventOffset = d.Int32()
+			} else if d.Field(dup) {
 				m.EventOffset = d.Int32()
 			}
 			continue
@@ -7514,7 +7956,9 @@ func (m *RemittanceStatementDetailsResponse) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 0)
 			seen |= 1 << 0
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.ResponseHeader.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.ResponseHeader.decodeJSON(d)
 			}
 			continue
@@ -7524,7 +7968,9 @@ func (m *RemittanceStatementDetailsResponse) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 1)
 			seen |= 1 << 1
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.RemittanceStatementSummary.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.RemittanceStatementSummary.decodeJSON(d)
 			}
 			continue
@@ -7534,7 +7980,9 @@ func (m *RemittanceStatementDetailsResponse) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 2)
 			seen |= 1 << 2
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.EventOffset = d.Int32()
+			} else if d.Field(dup) {
 				m.EventOffset = d.Int32()
 			}
 			continue
@@ -7544,7 +7992,9 @@ func (m *RemittanceStatementDetailsResponse) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 3)
 			seen |= 1 << 3
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.NextEventOffset = d.Int32()
+			} else if d.Field(dup) {
 				m.NextEventOffset = d.Int32()
 			}
 			continue
@@ -7554,7 +8004,9 @@ func (m *RemittanceStatementDetailsResponse) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 4)
 			seen |= 1 << 4
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.TotalEvents = d.Int32()
+			} else if d.Field(dup) {
 				m.TotalEvents = d.Int32()
 			}
 			continue
@@ -7564,7 +8016,14 @@ func (m *RemittanceStatementDetailsResponse) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 5)
 			seen |= 1 << 5
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				if d.BeginArray() {
+					for j := 0; d.NextElem(j); j++ {
+						m.CaptureEvents = append(m.CaptureEvents, Event{})
+						m.CaptureEvents[len(m.CaptureEvents)-1].decodeJSON(d)
+					}
+				}
+			} else if d.Field(dup) {
 				if d.BeginArray() {
 					for j := 0; d.NextElem(j); j++ {
 						m.CaptureEvents = append(m.CaptureEvents, Event{})
@@ -7579,7 +8038,14 @@ func (m *RemittanceStatementDetailsResponse) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 6)
 			seen |= 1 << 6
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				if d.BeginArray() {
+					for j := 0; d.NextElem(j); j++ {
+						m.RefundEvents = append(m.RefundEvents, Event{})
+						m.RefundEvents[len(m.RefundEvents)-1].decodeJSON(d)
+					}
+				}
+			} else if d.Field(dup) {
 				if d.BeginArray() {
 					for j := 0; d.NextElem(j); j++ {
 						m.RefundEvents = append(m.RefundEvents, Event{})
@@ -7594,7 +8060,14 @@ func (m *RemittanceStatementDetailsResponse) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 7)
 			seen |= 1 << 7
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				if d.BeginArray() {
+					for j := 0; d.NextElem(j); j++ {
+						m.ReverseRefundEvents = append(m.ReverseRefundEvents, Event{})
+						m.ReverseRefundEvents[len(m.ReverseRefundEvents)-1].decodeJSON(d)
+					}
+				}
+			} else if d.Field(dup) {
 				if d.BeginArray() {
 					for j := 0; d.NextElem(j); j++ {
 						m.ReverseRefundEvents = append(m.ReverseRefundEvents, Event{})
@@ -7609,7 +8082,14 @@ func (m *RemittanceStatementDetailsResponse) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 8)
 			seen |= 1 << 8
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				if d.BeginArray() {
+					for j := 0; d.NextElem(j); j++ {
+						m.ChargebackEvents = append(m.ChargebackEvents, Event{})
+						m.ChargebackEvents[len(m.ChargebackEvents)-1].decodeJSON(d)
+					}
+				}
+			} else if d.Field(dup) {
 				if d.BeginArray() {
 					for j := 0; d.NextElem(j); j++ {
 						m.ChargebackEvents = append(m.ChargebackEvents, Event{})
@@ -7624,7 +8104,14 @@ func (m *RemittanceStatementDetailsResponse) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 9)
 			seen |= 1 << 9
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				if d.BeginArray() {
+					for j := 0; d.NextElem(j); j++ {
+						m.ReverseChargebackEvents = append(m.ReverseChargebackEvents, Event{})
+						m.ReverseChargebackEvents[len(m.ReverseChargebackEvents)-1].decodeJSON(d)
+					}
+				}
+			} else if d.Field(dup) {
 				if d.BeginArray() {
 					for j := 0; d.NextElem(j); j++ {
 						m.ReverseChargebackEvents = append(m.ReverseChargebackEvents, Event{})
@@ -7639,7 +8126,14 @@ func (m *RemittanceStatementDetailsResponse) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 10)
 			seen |= 1 << 10
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				if d.BeginArray() {
+					for j := 0; d.NextElem(j); j++ {
+						m.AdjustmentEvents = append(m.AdjustmentEvents, Event{})
+						m.AdjustmentEvents[len(m.AdjustmentEvents)-1].decodeJSON(d)
+					}
+				}
+			} else if d.Field(dup) {
 				if d.BeginArray() {
 					for j := 0; d.NextElem(j); j++ {
 						m.AdjustmentEvents = append(m.AdjustmentEvents, Event{})
@@ -7766,7 +8260,9 @@ func (m *RemittanceStatementNotificationRequest) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 0)
 			seen |= 1 << 0
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.RequestHeader.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.RequestHeader.decodeJSON(d)
 			}
 			continue
@@ -7776,7 +8272,9 @@ func (m *RemittanceStatementNotificationRequest) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 1)
 			seen |= 1 << 1
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.RemittanceStatementSummary.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.RemittanceStatementSummary.decodeJSON(d)
 			}
 			continue
@@ -7858,7 +8356,9 @@ func (m *RemittanceStatementNotificationResponse) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 0)
 			seen |= 1 << 0
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.ResponseHeader.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.ResponseHeader.decodeJSON(d)
 			}
 			continue
@@ -7868,7 +8368,9 @@ func (m *RemittanceStatementNotificationResponse) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 1)
 			seen |= 1 << 1
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.PaymentIntegratorStatementID = d.String()
+			} else if d.Field(dup) {
 				m.PaymentIntegratorStatementID = d.String()
 			}
 			continue
@@ -7878,7 +8380,9 @@ func (m *RemittanceStatementNotificationResponse) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 2)
 			seen |= 1 << 2
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.Result.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.Result.decodeJSON(d)
 			}
 			continue
@@ -7959,7 +8463,10 @@ func (m *RemittanceStatementNotificationResult) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 0)
 			seen |= 1 << 0
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.Accepted = new(Empty)
+				m.Accepted.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.Accepted = new(Empty)
 				m.Accepted.decodeJSON(d)
 			}
@@ -8063,7 +8570,9 @@ func (m *RemittanceStatementSummary) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 0)
 			seen |= 1 << 0
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.StatementDate.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.StatementDate.decodeJSON(d)
 			}
 			continue
@@ -8073,7 +8582,9 @@ func (m *RemittanceStatementSummary) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 1)
 			seen |= 1 << 1
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.BillingPeriod.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.BillingPeriod.decodeJSON(d)
 			}
 			continue
@@ -8083,7 +8594,9 @@ func (m *RemittanceStatementSummary) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 2)
 			seen |= 1 << 2
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.DateDue.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.DateDue.decodeJSON(d)
 			}
 			continue
@@ -8093,7 +8606,9 @@ func (m *RemittanceStatementSummary) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 3)
 			seen |= 1 << 3
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.TotalDueByIntegrator.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.TotalDueByIntegrator.decodeJSON(d)
 			}
 			continue
@@ -8103,7 +8618,10 @@ func (m *RemittanceStatementSummary) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 4)
 			seen |= 1 << 4
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.TotalProcessedAmount = new(Amount)
+				m.TotalProcessedAmount.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.TotalProcessedAmount = new(Amount)
 				m.TotalProcessedAmount.decodeJSON(d)
 			}
@@ -8114,7 +8632,10 @@ func (m *RemittanceStatementSummary) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 5)
 			seen |= 1 << 5
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.TotalFeesAmount = new(Amount)
+				m.TotalFeesAmount.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.TotalFeesAmount = new(Amount)
 				m.TotalFeesAmount.decodeJSON(d)
 			}
@@ -8125,7 +8646,9 @@ func (m *RemittanceStatementSummary) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 6)
 			seen |= 1 << 6
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.TotalEvents = d.Int64()
+			} else if d.Field(dup) {
 				m.TotalEvents = d.Int64()
 			}
 			continue
@@ -8135,7 +8658,10 @@ func (m *RemittanceStatementSummary) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 7)
 			seen |= 1 << 7
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.TotalTaxes = new(Amount)
+				m.TotalTaxes.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.TotalTaxes = new(Amount)
 				m.TotalTaxes.decodeJSON(d)
 			}
@@ -8146,7 +8672,10 @@ func (m *RemittanceStatementSummary) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 8)
 			seen |= 1 << 8
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.RemittanceInstructions = new(RemittanceInstructions)
+				m.RemittanceInstructions.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.RemittanceInstructions = new(RemittanceInstructions)
 				m.RemittanceInstructions.decodeJSON(d)
 			}
@@ -8270,7 +8799,9 @@ func (m *RequestHeader) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 0)
 			seen |= 1 << 0
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.RequestID = d.String()
+			} else if d.Field(dup) {
 				m.RequestID = d.String()
 			}
 			continue
@@ -8280,7 +8811,9 @@ func (m *RequestHeader) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 1)
 			seen |= 1 << 1
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.RequestTimestamp.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.RequestTimestamp.decodeJSON(d)
 			}
 			continue
@@ -8290,7 +8823,9 @@ func (m *RequestHeader) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 2)
 			seen |= 1 << 2
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.ProtocolVersion.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.ProtocolVersion.decodeJSON(d)
 			}
 			continue
@@ -8300,7 +8835,9 @@ func (m *RequestHeader) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 3)
 			seen |= 1 << 3
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.PaymentIntegratorAccountID = d.String()
+			} else if d.Field(dup) {
 				m.PaymentIntegratorAccountID = d.String()
 			}
 			continue
@@ -8392,7 +8929,10 @@ func (m *RequestTimestampOutOfRange) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 0)
 			seen |= 1 << 0
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.RequestTimestamp = new(Timestamp)
+				m.RequestTimestamp.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.RequestTimestamp = new(Timestamp)
 				m.RequestTimestamp.decodeJSON(d)
 			}
@@ -8403,7 +8943,10 @@ func (m *RequestTimestampOutOfRange) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 1)
 			seen |= 1 << 1
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.ServerTimestamp = new(Timestamp)
+				m.ServerTimestamp.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.ServerTimestamp = new(Timestamp)
 				m.ServerTimestamp.decodeJSON(d)
 			}
@@ -8477,7 +9020,9 @@ func (m *ResponseHeader) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 0)
 			seen |= 1 << 0
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.ResponseTimestamp.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.ResponseTimestamp.decodeJSON(d)
 			}
 			continue
@@ -8545,7 +9090,9 @@ func (m *SettlementExchangeRateModification) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 0)
 			seen |= 1 << 0
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.ExchangeRateInMicros = d.Int64()
+			} else if d.Field(dup) {
 				m.ExchangeRateInMicros = d.Int64()
 			}
 			continue
@@ -8615,7 +9162,10 @@ func (m *SuccessResult) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 0)
 			seen |= 1 << 0
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.Success = new(Empty)
+				m.Success.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.Success = new(Empty)
 				m.Success.decodeJSON(d)
 			}
@@ -8693,7 +9243,9 @@ func (m *Timestamp) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 0)
 			seen |= 1 << 0
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.EpochMillis = d.Int64()
+			} else if d.Field(dup) {
 				m.EpochMillis = d.Int64()
 			}
 			continue
@@ -8760,7 +9312,10 @@ func (m *UserAuthenticationFailed) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 0)
 			seen |= 1 << 0
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.RawResult = new(RawResult)
+				m.RawResult.decodeJSON(d)
+			} else if d.Field(dup) {
 				m.RawResult = new(RawResult)
 				m.RawResult.decodeJSON(d)
 			}
@@ -8857,7 +9412,9 @@ func (m *UserInformation) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 0)
 			seen |= 1 << 0
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.Name = d.String()
+			} else if d.Field(dup) {
 				m.Name = d.String()
 			}
 			continue
@@ -8867,7 +9424,13 @@ func (m *UserInformation) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 1)
 			seen |= 1 << 1
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				if d.BeginArray() {
+					for j := 0; d.NextElem(j); j++ {
+						m.AddressLine = append(m.AddressLine, d.String())
+					}
+				}
+			} else if d.Field(dup) {
 				if d.BeginArray() {
 					for j := 0; d.NextElem(j); j++ {
 						m.AddressLine = append(m.AddressLine, d.String())
@@ -8881,7 +9444,9 @@ func (m *UserInformation) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 2)
 			seen |= 1 << 2
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.LocalityName = d.String()
+			} else if d.Field(dup) {
 				m.LocalityName = d.String()
 			}
 			continue
@@ -8891,7 +9456,9 @@ func (m *UserInformation) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 3)
 			seen |= 1 << 3
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.AdministrativeAreaName = d.String()
+			} else if d.Field(dup) {
 				m.AdministrativeAreaName = d.String()
 			}
 			continue
@@ -8901,7 +9468,9 @@ func (m *UserInformation) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 4)
 			seen |= 1 << 4
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.PostalCodeNumber = d.String()
+			} else if d.Field(dup) {
 				m.PostalCodeNumber = d.String()
 			}
 			continue
@@ -8911,7 +9480,9 @@ func (m *UserInformation) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 5)
 			seen |= 1 << 5
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.CountryCode = d.String()
+			} else if d.Field(dup) {
 				m.CountryCode = d.String()
 			}
 			continue
@@ -8978,7 +9549,9 @@ func (m *Version) decodeJSON(d *jsonx.Decoder) {
 			}
 			dup := seen & (1 << 0)
 			seen |= 1 << 0
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 {
+				m.Major = d.Int32()
+			} else if d.Field(dup) {
 				m.Major = d.Int32()
 			}
 			continue

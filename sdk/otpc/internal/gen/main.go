@@ -367,28 +367,32 @@ func genDecode(w *writer, t *typ) {
 		w.p("case %#x: // %q", h, f.jsonName)
 		w.p("if !(%s) {\nbreak\n}", cond)
 		w.p("dup := seen & (1 << %d)\nseen |= 1 << %d", bit, bit)
-		w.p("if d.Field(dup) {")
+		var dec string
 		switch f.kind {
 		case kString:
-			w.p("%s = d.String()", x)
+			dec = fmt.Sprintf("%s = d.String()", x)
 		case kBool:
-			w.p("%s = d.Bool()", x)
+			dec = fmt.Sprintf("%s = d.Bool()", x)
 		case kInt32:
-			w.p("%s = d.Int32()", x)
+			dec = fmt.Sprintf("%s = d.Int32()", x)
 		case kInt64:
-			w.p("%s = d.Int64()", x)
+			dec = fmt.Sprintf("%s = d.Int64()", x)
 		case kStruct:
-			w.p("%s.decodeJSON(d)", x)
+			dec = fmt.Sprintf("%s.decodeJSON(d)", x)
 		case kPtrStruct:
-			w.p("%s = new(%s)\n%s.decodeJSON(d)", x, f.elem, x)
+			dec = fmt.Sprintf("%s = new(%s)\n%s.decodeJSON(d)", x, f.elem, x)
 		case kPtrString:
-			w.p("s := d.String()\n%s = &s", x)
+			dec = fmt.Sprintf("s := d.String()\n%s = &s", x)
 		case kStrings:
-			w.p("if d.BeginArray() {\nfor j := 0; d.NextElem(j); j++ {\n%s = append(%s, d.String())\n}\n}", x, x)
+			dec = fmt.Sprintf("if d.BeginArray() {\nfor j := 0; d.NextElem(j); j++ {\n%s = append(%s, d.String())\n}\n}", x, x)
 		case kStructs:
-			w.p("if d.BeginArray() {\nfor j := 0; d.NextElem(j); j++ {\n%s = append(%s, %s{})\n%s[len(%s)-1].decodeJSON(d)\n}\n}", x, x, f.elem, x, x)
+			dec = fmt.Sprintf("if d.BeginArray() {\nfor j := 0; d.NextElem(j); j++ {\n%s = append(%s, %s{})\n%s[len(%s)-1].decodeJSON(d)\n}\n}", x, x, f.elem, x, x)
 		}
-		w.p("}")
+		// The value is decoded in two branches so that the common one
+		// (first occurrence, plain value) has a single predecessor and
+		// the compiler lays it out as a fall-through: in wasm every taken
+		// branch costs an interrupt check.
+		w.p("if dup|d.ValueFlags() == 0 {\n%s\n} else if d.Field(dup) {\n%s\n}", dec, dec)
 		w.p("continue")
 	}
 	w.p("}")

@@ -26,7 +26,12 @@ type Decoder struct {
 	pos   int
 	depth int
 	err   error
-	key   []byte // current object key (aliases data or buf)
+	// The current object key is data[koff:koff+klen], or key (in buf)
+	// if kesc: the fast path stores integers only, which need no write
+	// barrier (a branch in wasm).
+	key        []byte
+	koff, klen int
+	kesc       bool
 	buf   []byte // scratch for unescaping
 
 	// The current key as words for generated matchers (see KeyHash and
@@ -68,7 +73,7 @@ func (d *Decoder) syntax(msg string) {
 // value is wrong (for array elements: the array's key).
 func (d *Decoder) typeErr(off int, msg string) {
 	if d.err == nil {
-		d.err = &TypeError{Offset: int64(off), Field: string(d.key), Msg: msg}
+		d.err = &TypeError{Offset: int64(off), Field: string(d.Key()), Msg: msg}
 	}
 }
 
@@ -228,7 +233,7 @@ func (d *Decoder) NextField(i int) bool {
 		// n < 32 and the special byte is the closing quote, followed
 		// by the colon (else: escapes, non-ASCII, longer key, spaces).
 		if n < 32 && data[p+1+n] == '"' && data[p+2+n] == ':' {
-			d.key = b[:n:n]
+			d.koff, d.klen, d.kesc = p+1, n, false
 			d.kw = [4]uint64{w0 & l0, w1 & l1, w2 & l2, w3 & l3}
 			d.khash = hashWords(d.kw, n)
 			p += n + 3
@@ -350,6 +355,7 @@ func (d *Decoder) nextField(i int) bool {
 	if d.err != nil {
 		return false
 	}
+	d.klen, d.kesc = len(d.key), true
 	d.kw, d.khash = keyWords(d.key)
 	if d.peek() != ':' {
 		d.syntax("want ':' after object key")
@@ -401,30 +407,35 @@ func (d *Decoder) KeyHash() uint64 { return d.khash }
 // are the words w0..w3 (see KeyWords). Keys longer than 32 bytes also need
 // their tail compared. It is one comparison, not a chain of branches.
 func (d *Decoder) KeyIs(n int, w0, w1, w2, w3 uint64) bool {
-	return uint64(len(d.key)^n)|(d.kw[0]^w0)|(d.kw[1]^w1)|(d.kw[2]^w2)|(d.kw[3]^w3) == 0
+	return uint64(d.klen^n)|(d.kw[0]^w0)|(d.kw[1]^w1)|(d.kw[2]^w2)|(d.kw[3]^w3) == 0
 }
 
 // Key returns the current member's unescaped key. It is valid until the
 // next call on d.
-func (d *Decoder) Key() []byte { return d.key }
+func (d *Decoder) Key() []byte {
+	if d.kesc {
+		return d.key
+	}
+	return d.data[d.koff : d.koff+d.klen]
+}
+
+// ValueFlags is nonzero unless NextField saw a value that is neither null
+// nor after whitespace. Generated code decodes a known member's value
+// directly when neither this nor the member's duplicate bit is set, and
+// asks Field otherwise (a test written out in generated code, so that the
+// common case falls through without a branch in wasm).
+func (d *Decoder) ValueFlags() uint64 { return d.vflag }
 
 // Field is called by generated code for a known key, after it marked the
 // key as seen; dup is nonzero if the key had been seen before. It rejects
 // a duplicate key and reports whether a value must be decoded (false for
 // null, which counts as absent, or on error).
 func (d *Decoder) Field(dup uint64) bool {
-	// Inlined fast path: NextField saw a value that is neither null nor
-	// after whitespace.
-	return dup|d.vflag == 0 || d.field(dup)
-}
-
-// field is Field's slow path; dup is nonzero for a repeated key.
-func (d *Decoder) field(dup uint64) bool {
 	if d.err != nil {
 		return false
 	}
 	if dup != 0 {
-		d.err = &TypeError{Offset: int64(d.pos), Field: string(d.key), Msg: "duplicate key"}
+		d.err = &TypeError{Offset: int64(d.pos), Field: string(d.Key()), Msg: "duplicate key"}
 		return false
 	}
 	return !d.Null()
@@ -436,8 +447,8 @@ func (d *Decoder) Unknown() {
 	if d.err != nil {
 		return
 	}
-	if d.dupUnknown(d.key) {
-		d.err = &TypeError{Offset: int64(d.pos), Field: string(d.key), Msg: "duplicate key"}
+	if d.dupUnknown(d.Key()) {
+		d.err = &TypeError{Offset: int64(d.pos), Field: string(d.Key()), Msg: "duplicate key"}
 		return
 	}
 	d.skipValue()
@@ -667,6 +678,13 @@ func (d *Decoder) String() string {
 // shared returns data[start:end] as a string, a substring of one copy of
 // the input when that is at most sharedMax bytes.
 func (d *Decoder) shared(start, end int) string {
+	if len(d.sdata) == len(d.data) {
+		return d.sdata[start:end]
+	}
+	return d.sharedFirst(start, end)
+}
+
+func (d *Decoder) sharedFirst(start, end int) string {
 	if end == start || len(d.data) > d.shareMax {
 		return string(d.data[start:end])
 	}

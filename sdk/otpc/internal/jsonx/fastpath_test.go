@@ -190,7 +190,7 @@ func TestFieldNullAndDuplicates(t *testing.T) {
 		for i := 0; d.NextField(i); i++ {
 			dup := seen & 1
 			seen |= 1
-			if d.Field(dup) {
+			if dup|d.ValueFlags() == 0 || d.Field(dup) {
 				present = true
 				d.Int32()
 			}
