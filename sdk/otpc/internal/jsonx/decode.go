@@ -32,7 +32,7 @@ type Decoder struct {
 	key        []byte
 	koff, klen int
 	kesc       bool
-	buf   []byte // scratch for unescaping
+	buf        []byte // scratch for unescaping
 
 	// The current key as words for generated matchers (see KeyHash and
 	// KeyIs): its first 32 bytes zero-padded and a hash of all of it.
