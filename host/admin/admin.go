@@ -71,6 +71,9 @@ type Deps struct {
 	Ledger   *ledger.Ledger
 	Tokens   *Tokens
 	Counters *keystore.Counters
+	// Events serves the merchant API's events (payments at stores, refund
+	// results, statements); nil answers them 503.
+	Events MerchantEvents
 	// Gatherer serves /metrics; nil serves an empty registry.
 	Gatherer prometheus.Gatherer
 	Logger   *slog.Logger

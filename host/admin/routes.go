@@ -53,6 +53,11 @@ func (s *Server) Routes() []Route {
 		{http.MethodPost, "/v1/merchants/:id/plugins/:version/activate", merchant, s.activatePlugin},
 		{http.MethodPost, "/v1/merchants/:id/plugins/rollback", merchant, s.rollbackPlugin},
 
+		{http.MethodPost, "/v1/merchants/:id/payments", merchant, s.reportPayment},
+		{http.MethodPost, "/v1/merchants/:id/refund-results", merchant, s.reportRefundResult},
+		{http.MethodGet, "/v1/merchants/:id/statements/:piaid/:statement", merchant, s.statementDetails},
+		{http.MethodPost, "/v1/merchants/:id/statements/:piaid/:statement/accept", merchant, s.acceptStatement},
+
 		{http.MethodGet, "/v1/merchants/:id/keys", merchant, s.listKeys},
 		{http.MethodGet, "/v1/merchants/:id/keys/public", merchant, s.exportPublic},
 		{http.MethodPost, "/v1/merchants/:id/keys", operator, s.generateKey},

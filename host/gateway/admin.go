@@ -45,7 +45,7 @@ func (g *Gateway) AdminServer(ctx context.Context, cfg admin.Config, reg *promet
 		gatherer = reg
 	}
 	return admin.New(cfg, admin.Deps{Backend: &adminBackend{g: g}, Keys: g.Keys, Ledger: g.Ledger, Tokens: tokens,
-		Counters: g.Counters, Gatherer: gatherer, Logger: g.log})
+		Counters: g.Counters, Events: g.Merchants, Gatherer: gatherer, Logger: g.log})
 }
 
 // adminBackend implements admin.Backend over the gateway. Changes are
