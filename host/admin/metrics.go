@@ -29,6 +29,9 @@ var (
 	descOutcomes = prometheus.NewDesc("otpcgate_protocol_requests_total",
 		"Google requests by pipeline outcome: ok, replayed, refused (an errorResponseResult), unavailable (503).",
 		[]string{"outcome"}, nil)
+	descRefusals = prometheus.NewDesc("otpcgate_protocol_refusals_total",
+		"Refused Google requests by reason: the errorResponseResult member (envelope failures are invalidPayloadEncryption and invalidPayloadSignature), or unavailable for 5xx.",
+		[]string{"reason"}, nil)
 	descKeyUses = prometheus.NewDesc("otpcgate_key_uses_total",
 		"Key uses by key id and use (decrypt, sign, verify, verify_failure, encrypt_to).", []string{"key", "use"}, nil)
 	descExpiry = prometheus.NewDesc("otpcgate_key_expiry_seconds",
@@ -59,7 +62,7 @@ func NewCollector(src Sources) *Collector {
 
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descOutcomes, descKeyUses, descExpiry, descExpiring, descDepth, descDead,
+	for _, d := range []*prometheus.Desc{descOutcomes, descRefusals, descKeyUses, descExpiry, descExpiring, descDepth, descDead,
 		descTx, descClosures, descFailed, descScrapeErr} {
 		ch <- d
 	}
@@ -82,6 +85,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descOutcomes, float64(st.Replayed.Load()), "replayed")
 		counter(descOutcomes, float64(st.Refused.Load()), "refused")
 		counter(descOutcomes, float64(st.Unavailable.Load()), "unavailable")
+		for reason, n := range st.Refusals() {
+			counter(descRefusals, float64(n), reason)
+		}
 	}
 	if c.src.Counters != nil {
 		for id, u := range c.src.Counters.Snapshot() {

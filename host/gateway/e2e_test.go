@@ -544,3 +544,25 @@ func TestRotationUnderTraffic(t *testing.T) {
 		t.Logf("%s rotation: %d requests during rotation, 0 failed", m.ID, sent)
 	}
 }
+
+// TestRefusalMetrics: every refusal is counted under its errorResponseResult
+// member, so envelope failures show up by reason.
+func TestRefusalMetrics(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	before := e.g.Pipeline.Stats().Refusals()
+	if res, err := e.client.Post(ctx, e.pgp, otpc.MethodEcho, []byte("bm90IGEgbWVzc2FnZQ"), nil); err != nil || res.Status != 400 {
+		t.Fatalf("garbage body: %v %+v", err, res)
+	}
+	req := &otpc.EchoRequest{RequestHeader: e.client.Header(e.jose), ClientMessage: "x"}
+	req.RequestHeader.RequestTimestamp = otpc.TimestampOf(time.Now().Add(-time.Hour))
+	if res, err := e.client.Call(ctx, e.jose, otpc.MethodEcho, req, nil); err != nil || res.Status != 400 {
+		t.Fatalf("stale timestamp: %v %+v", err, res)
+	}
+	after := e.g.Pipeline.Stats().Refusals()
+	for reason, want := range map[string]int64{"invalidPayloadEncryption": 1, "requestTimestampOutOfRange": 1, "invalidPayloadSignature": 0} {
+		if got := after[reason] - before[reason]; got != want {
+			t.Errorf("%s: counted %d, want %d", reason, got, want)
+		}
+	}
+}

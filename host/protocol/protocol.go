@@ -112,6 +112,38 @@ type Pipeline struct {
 // Stats counts outcomes since start, for metrics and tests.
 type Stats struct {
 	OK, Replayed, Refused, Unavailable atomic.Int64
+	// byReason counts refusals per errorResponseResult member (envelope
+	// failures are invalidPayloadEncryption and invalidPayloadSignature);
+	// index len(Reasons) counts 5xx answers.
+	byReason [len(reasons) + 1]atomic.Int64
+}
+
+// reasons are the errorResponseResult members the pipeline answers with.
+var reasons = [...]string{
+	"invalidApiVersion", "invalidPayloadSignature", "invalidPayloadEncryption", "requestTimestampOutOfRange",
+	"invalidIdentifier", "idempotencyViolation", "invalidFieldValue", "missingRequiredField",
+	"preconditionViolation", "userActionInProgress", "invalidDecryptedRequest", "forbidden",
+}
+
+// Refusals returns the refusals so far by errorResponseResult member, and
+// "unavailable" for 5xx answers.
+func (s *Stats) Refusals() map[string]int64 {
+	out := make(map[string]int64, len(reasons)+1)
+	for i, r := range reasons {
+		out[r] = s.byReason[i].Load()
+	}
+	out["unavailable"] = s.byReason[len(reasons)].Load()
+	return out
+}
+
+func (s *Stats) countReason(member string) {
+	for i, r := range reasons {
+		if r == member {
+			s.byReason[i].Add(1)
+			return
+		}
+	}
+	s.byReason[len(reasons)].Add(1)
 }
 
 // New returns a pipeline over its collaborators.
@@ -356,6 +388,7 @@ func (p *Pipeline) refuse(ctx context.Context, c *call, err error) *server.Respo
 	} else {
 		p.stats.Refused.Add(1)
 	}
+	p.stats.countReason(pe.Member())
 	p.log.LogAttrs(ctx, levelOf(pe), "request refused",
 		slog.String("request_id", c.r.RequestID), slog.String("merchant", c.m.ID),
 		slog.String("method", c.r.Method), slog.Int("status", pe.Status),
