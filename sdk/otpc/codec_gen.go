@@ -9,11 +9,9 @@ func (m *AcceptRemittanceStatementRequest) Header() *RequestHeader { return &m.R
 
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *AcceptRemittanceStatementRequest) AppendJSON(dst []byte) []byte {
-	dst = append(dst, '{')
-	start := len(dst)
-	dst = jsonx.Key(dst, start, `"requestHeader":`)
+	dst = append(dst, `{"requestHeader":`...)
 	dst = m.RequestHeader.AppendJSON(dst)
-	dst = jsonx.Key(dst, start, `"statementId":`)
+	dst = append(dst, `,"statementId":`...)
 	dst = jsonx.AppendString(dst, m.StatementID)
 	return append(dst, '}')
 }
@@ -100,11 +98,9 @@ func (m *AcceptRemittanceStatementResponse) Header() *ResponseHeader { return &m
 
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *AcceptRemittanceStatementResponse) AppendJSON(dst []byte) []byte {
-	dst = append(dst, '{')
-	start := len(dst)
-	dst = jsonx.Key(dst, start, `"responseHeader":`)
+	dst = append(dst, `{"responseHeader":`...)
 	dst = m.ResponseHeader.AppendJSON(dst)
-	dst = jsonx.Key(dst, start, `"result":`)
+	dst = append(dst, `,"result":`...)
 	dst = m.Result.AppendJSON(dst)
 	return append(dst, '}')
 }
@@ -196,22 +192,20 @@ func (m *AcceptRemittanceStatementWithModificationsRequest) Header() *RequestHea
 
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *AcceptRemittanceStatementWithModificationsRequest) AppendJSON(dst []byte) []byte {
-	dst = append(dst, '{')
-	start := len(dst)
-	dst = jsonx.Key(dst, start, `"requestHeader":`)
+	dst = append(dst, `{"requestHeader":`...)
 	dst = m.RequestHeader.AppendJSON(dst)
-	dst = jsonx.Key(dst, start, `"statementId":`)
+	dst = append(dst, `,"statementId":`...)
 	dst = jsonx.AppendString(dst, m.StatementID)
 	if m.FeeToVatModification != nil {
-		dst = jsonx.Key(dst, start, `"feeToVatModification":`)
+		dst = append(dst, `,"feeToVatModification":`...)
 		dst = m.FeeToVatModification.AppendJSON(dst)
 	}
 	if m.SettlementExchangeRateModification != nil {
-		dst = jsonx.Key(dst, start, `"settlementExchangeRateModification":`)
+		dst = append(dst, `,"settlementExchangeRateModification":`...)
 		dst = m.SettlementExchangeRateModification.AppendJSON(dst)
 	}
 	if m.FeeToVatAndSettlementExchangeRateModification != nil {
-		dst = jsonx.Key(dst, start, `"feeToVatAndSettlementExchangeRateModification":`)
+		dst = append(dst, `,"feeToVatAndSettlementExchangeRateModification":`...)
 		dst = m.FeeToVatAndSettlementExchangeRateModification.AppendJSON(dst)
 	}
 	return append(dst, '}')
@@ -362,14 +356,12 @@ func (m *AcceptRemittanceStatementWithModificationsResponse) Header() *ResponseH
 
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *AcceptRemittanceStatementWithModificationsResponse) AppendJSON(dst []byte) []byte {
-	dst = append(dst, '{')
-	start := len(dst)
-	dst = jsonx.Key(dst, start, `"responseHeader":`)
+	dst = append(dst, `{"responseHeader":`...)
 	dst = m.ResponseHeader.AppendJSON(dst)
-	dst = jsonx.Key(dst, start, `"result":`)
+	dst = append(dst, `,"result":`...)
 	dst = m.Result.AppendJSON(dst)
 	if m.ModifiedTotalDueByIntegrator != nil {
-		dst = jsonx.Key(dst, start, `"modifiedTotalDueByIntegrator":`)
+		dst = append(dst, `,"modifiedTotalDueByIntegrator":`...)
 		dst = m.ModifiedTotalDueByIntegrator.AppendJSON(dst)
 	}
 	return append(dst, '}')
@@ -478,9 +470,8 @@ func (m *AcceptRemittanceStatementWithModificationsResponse) validate(v *validat
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *AccountClosed) AppendJSON(dst []byte) []byte {
 	dst = append(dst, '{')
-	start := len(dst)
 	if m.RawResult != nil {
-		dst = jsonx.Key(dst, start, `"rawResult":`)
+		dst = append(dst, `"rawResult":`...)
 		dst = m.RawResult.AppendJSON(dst)
 	}
 	return append(dst, '}')
@@ -551,9 +542,8 @@ func (m *AccountClosed) validate(v *validator, p *path) {
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *AccountClosedAccountTakenOver) AppendJSON(dst []byte) []byte {
 	dst = append(dst, '{')
-	start := len(dst)
 	if m.RawResult != nil {
-		dst = jsonx.Key(dst, start, `"rawResult":`)
+		dst = append(dst, `"rawResult":`...)
 		dst = m.RawResult.AppendJSON(dst)
 	}
 	return append(dst, '}')
@@ -624,9 +614,8 @@ func (m *AccountClosedAccountTakenOver) validate(v *validator, p *path) {
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *AccountClosedFraud) AppendJSON(dst []byte) []byte {
 	dst = append(dst, '{')
-	start := len(dst)
 	if m.RawResult != nil {
-		dst = jsonx.Key(dst, start, `"rawResult":`)
+		dst = append(dst, `"rawResult":`...)
 		dst = m.RawResult.AppendJSON(dst)
 	}
 	return append(dst, '}')
@@ -697,9 +686,8 @@ func (m *AccountClosedFraud) validate(v *validator, p *path) {
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *AccountNotEligible) AppendJSON(dst []byte) []byte {
 	dst = append(dst, '{')
-	start := len(dst)
 	if m.RawResult != nil {
-		dst = jsonx.Key(dst, start, `"rawResult":`)
+		dst = append(dst, `"rawResult":`...)
 		dst = m.RawResult.AppendJSON(dst)
 	}
 	return append(dst, '}')
@@ -770,9 +758,8 @@ func (m *AccountNotEligible) validate(v *validator, p *path) {
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *AccountOnHold) AppendJSON(dst []byte) []byte {
 	dst = append(dst, '{')
-	start := len(dst)
 	if m.RawResult != nil {
-		dst = jsonx.Key(dst, start, `"rawResult":`)
+		dst = append(dst, `"rawResult":`...)
 		dst = m.RawResult.AppendJSON(dst)
 	}
 	return append(dst, '}')
@@ -842,11 +829,9 @@ func (m *AccountOnHold) validate(v *validator, p *path) {
 
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *Amount) AppendJSON(dst []byte) []byte {
-	dst = append(dst, '{')
-	start := len(dst)
-	dst = jsonx.Key(dst, start, `"amountMicros":`)
+	dst = append(dst, `{"amountMicros":`...)
 	dst = jsonx.AppendInt64String(dst, m.AmountMicros)
-	dst = jsonx.Key(dst, start, `"currencyCode":`)
+	dst = append(dst, `,"currencyCode":`...)
 	dst = jsonx.AppendString(dst, m.CurrencyCode)
 	return append(dst, '}')
 }
@@ -933,19 +918,16 @@ func (m *AssociateAccountRequest) Header() *RequestHeader { return &m.RequestHea
 
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *AssociateAccountRequest) AppendJSON(dst []byte) []byte {
-	dst = append(dst, '{')
-	start := len(dst)
-	dst = jsonx.Key(dst, start, `"requestHeader":`)
+	dst = append(dst, `{"requestHeader":`...)
 	dst = m.RequestHeader.AppendJSON(dst)
-	dst = jsonx.Key(dst, start, `"googlePaymentToken":`)
+	dst = append(dst, `,"googlePaymentToken":`...)
 	dst = m.GooglePaymentToken.AppendJSON(dst)
-	dst = jsonx.Key(dst, start, `"authenticationRequestId":`)
+	dst = append(dst, `,"authenticationRequestId":`...)
 	dst = jsonx.AppendString(dst, m.AuthenticationRequestID)
-	dst = jsonx.Key(dst, start, `"associationId":`)
+	dst = append(dst, `,"associationId":`...)
 	dst = jsonx.AppendString(dst, m.AssociationID)
 	if m.ProvideUserInformation {
-		dst = jsonx.Key(dst, start, `"provideUserInformation":`)
-		dst = append(dst, "true"...)
+		dst = append(dst, `,"provideUserInformation":true`...)
 	}
 	return append(dst, '}')
 }
@@ -1080,11 +1062,9 @@ func (m *AssociateAccountResponse) Header() *ResponseHeader { return &m.Response
 
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *AssociateAccountResponse) AppendJSON(dst []byte) []byte {
-	dst = append(dst, '{')
-	start := len(dst)
-	dst = jsonx.Key(dst, start, `"responseHeader":`)
+	dst = append(dst, `{"responseHeader":`...)
 	dst = m.ResponseHeader.AppendJSON(dst)
-	dst = jsonx.Key(dst, start, `"result":`)
+	dst = append(dst, `,"result":`...)
 	dst = m.Result.AppendJSON(dst)
 	return append(dst, '}')
 }
@@ -1174,7 +1154,7 @@ func (m *AssociateAccountResult) AppendJSON(dst []byte) []byte {
 	dst = append(dst, '{')
 	start := len(dst)
 	if m.Success != nil {
-		dst = jsonx.Key(dst, start, `"success":`)
+		dst = append(dst, `"success":`...)
 		dst = m.Success.AppendJSON(dst)
 	}
 	if m.UserAuthenticationFailed != nil {
@@ -1336,9 +1316,8 @@ func (m *AssociateAccountResult) validate(v *validator, p *path) {
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *AssociateAccountSuccess) AppendJSON(dst []byte) []byte {
 	dst = append(dst, '{')
-	start := len(dst)
 	if m.UserInformation != nil {
-		dst = jsonx.Key(dst, start, `"userInformation":`)
+		dst = append(dst, `"userInformation":`...)
 		dst = m.UserInformation.AppendJSON(dst)
 	}
 	return append(dst, '}')
@@ -1408,12 +1387,10 @@ func (m *AssociateAccountSuccess) validate(v *validator, p *path) {
 
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *AssociateInput) AppendJSON(dst []byte) []byte {
-	dst = append(dst, '{')
-	start := len(dst)
-	dst = jsonx.Key(dst, start, `"request":`)
+	dst = append(dst, `{"request":`...)
 	dst = m.Request.AppendJSON(dst)
 	if m.AccountID != "" {
-		dst = jsonx.Key(dst, start, `"accountId":`)
+		dst = append(dst, `,"accountId":`...)
 		dst = jsonx.AppendString(dst, m.AccountID)
 	}
 	return append(dst, '}')
@@ -1495,9 +1472,7 @@ func (m *AssociateInput) validate(v *validator, p *path) {
 
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *AssociateOutput) AppendJSON(dst []byte) []byte {
-	dst = append(dst, '{')
-	start := len(dst)
-	dst = jsonx.Key(dst, start, `"result":`)
+	dst = append(dst, `{"result":`...)
 	dst = m.Result.AppendJSON(dst)
 	return append(dst, '}')
 }
@@ -1565,9 +1540,7 @@ func (m *AssociateOutput) validate(v *validator, p *path) {
 
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *AsyncRefundOutput) AppendJSON(dst []byte) []byte {
-	dst = append(dst, '{')
-	start := len(dst)
-	dst = jsonx.Key(dst, start, `"result":`)
+	dst = append(dst, `{"result":`...)
 	dst = m.Result.AppendJSON(dst)
 	return append(dst, '}')
 }
@@ -1638,11 +1611,9 @@ func (m *AsynchronousRefundResponse) Header() *ResponseHeader { return &m.Respon
 
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *AsynchronousRefundResponse) AppendJSON(dst []byte) []byte {
-	dst = append(dst, '{')
-	start := len(dst)
-	dst = jsonx.Key(dst, start, `"responseHeader":`)
+	dst = append(dst, `{"responseHeader":`...)
 	dst = m.ResponseHeader.AppendJSON(dst)
-	dst = jsonx.Key(dst, start, `"result":`)
+	dst = append(dst, `,"result":`...)
 	dst = m.Result.AppendJSON(dst)
 	return append(dst, '}')
 }
@@ -1732,7 +1703,7 @@ func (m *AsynchronousRefundResult) AppendJSON(dst []byte) []byte {
 	dst = append(dst, '{')
 	start := len(dst)
 	if m.Acknowledged != nil {
-		dst = jsonx.Key(dst, start, `"acknowledged":`)
+		dst = append(dst, `"acknowledged":`...)
 		dst = m.Acknowledged.AppendJSON(dst)
 	}
 	if m.AccountClosed != nil {
@@ -1974,16 +1945,14 @@ func (m *AsynchronousRefundResult) validate(v *validator, p *path) {
 
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *AuthenticateInput) AppendJSON(dst []byte) []byte {
-	dst = append(dst, '{')
-	start := len(dst)
-	dst = jsonx.Key(dst, start, `"accountId":`)
+	dst = append(dst, `{"accountId":`...)
 	dst = jsonx.AppendString(dst, m.AccountID)
 	if m.Secret != "" {
-		dst = jsonx.Key(dst, start, `"secret":`)
+		dst = append(dst, `,"secret":`...)
 		dst = jsonx.AppendString(dst, m.Secret)
 	}
 	if m.AssociationID != "" {
-		dst = jsonx.Key(dst, start, `"associationId":`)
+		dst = append(dst, `,"associationId":`...)
 		dst = jsonx.AppendString(dst, m.AssociationID)
 	}
 	return append(dst, '}')
@@ -2078,8 +2047,7 @@ func (m *AuthenticateOutput) AppendJSON(dst []byte) []byte {
 	dst = append(dst, '{')
 	start := len(dst)
 	if m.Authenticated {
-		dst = jsonx.Key(dst, start, `"authenticated":`)
-		dst = append(dst, "true"...)
+		dst = append(dst, `"authenticated":true`...)
 	}
 	if m.AccountID != "" {
 		dst = jsonx.Key(dst, start, `"accountId":`)
@@ -2158,16 +2126,14 @@ func (m *AuthenticateOutput) validate(v *validator, p *path) {
 
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *AuthenticationRequest) AppendJSON(dst []byte) []byte {
-	dst = append(dst, '{')
-	start := len(dst)
-	dst = jsonx.Key(dst, start, `"requestId":`)
+	dst = append(dst, `{"requestId":`...)
 	dst = jsonx.AppendString(dst, m.RequestID)
 	if m.AssociationID != "" {
-		dst = jsonx.Key(dst, start, `"associationId":`)
+		dst = append(dst, `,"associationId":`...)
 		dst = jsonx.AppendString(dst, m.AssociationID)
 	}
 	if m.PaymentIntegratorAccountID != "" {
-		dst = jsonx.Key(dst, start, `"paymentIntegratorAccountId":`)
+		dst = append(dst, `,"paymentIntegratorAccountId":`...)
 		dst = jsonx.AppendString(dst, m.PaymentIntegratorAccountID)
 	}
 	return append(dst, '}')
@@ -2265,13 +2231,13 @@ func (m *AuthenticationResponse) AppendJSON(dst []byte) []byte {
 	dst = append(dst, '{')
 	start := len(dst)
 	if m.AssociationID != "" {
-		dst = jsonx.Key(dst, start, `"associationId":`)
+		dst = append(dst, `"associationId":`...)
 		dst = jsonx.AppendString(dst, m.AssociationID)
 	}
 	dst = jsonx.Key(dst, start, `"requestId":`)
 	dst = jsonx.AppendString(dst, m.RequestID)
 	if m.AuthenticationResult != nil {
-		dst = jsonx.Key(dst, start, `"authenticationResult":`)
+		dst = append(dst, `,"authenticationResult":`...)
 		dst = m.AuthenticationResult.AppendJSON(dst)
 	}
 	return append(dst, '}')
@@ -2376,7 +2342,7 @@ func (m *AuthenticationResult) AppendJSON(dst []byte) []byte {
 	dst = append(dst, '{')
 	start := len(dst)
 	if m.Success != nil {
-		dst = jsonx.Key(dst, start, `"success":`)
+		dst = append(dst, `"success":`...)
 		dst = m.Success.AppendJSON(dst)
 	}
 	if m.Cancelled != nil {
@@ -2510,11 +2476,9 @@ func (m *AuthenticationResult) validate(v *validator, p *path) {
 
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *BarcodeWithPrintableString) AppendJSON(dst []byte) []byte {
-	dst = append(dst, '{')
-	start := len(dst)
-	dst = jsonx.Key(dst, start, `"printableString":`)
+	dst = append(dst, `{"printableString":`...)
 	dst = jsonx.AppendString(dst, m.PrintableString)
-	dst = jsonx.Key(dst, start, `"barcodeContents":`)
+	dst = append(dst, `,"barcodeContents":`...)
 	dst = jsonx.AppendString(dst, m.BarcodeContents)
 	return append(dst, '}')
 }
@@ -2595,11 +2559,9 @@ func (m *BarcodeWithPrintableString) validate(v *validator, p *path) {
 
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *BillingPeriod) AppendJSON(dst []byte) []byte {
-	dst = append(dst, '{')
-	start := len(dst)
-	dst = jsonx.Key(dst, start, `"startDate":`)
+	dst = append(dst, `{"startDate":`...)
 	dst = m.StartDate.AppendJSON(dst)
-	dst = jsonx.Key(dst, start, `"endDate":`)
+	dst = append(dst, `,"endDate":`...)
 	dst = m.EndDate.AppendJSON(dst)
 	return append(dst, '}')
 }
@@ -2686,11 +2648,9 @@ func (m *BillingPeriod) validate(v *validator, p *path) {
 
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *CancelInput) AppendJSON(dst []byte) []byte {
-	dst = append(dst, '{')
-	start := len(dst)
-	dst = jsonx.Key(dst, start, `"request":`)
+	dst = append(dst, `{"request":`...)
 	dst = m.Request.AppendJSON(dst)
-	dst = jsonx.Key(dst, start, `"code":`)
+	dst = append(dst, `,"code":`...)
 	dst = m.Code.AppendJSON(dst)
 	return append(dst, '}')
 }
@@ -2777,9 +2737,7 @@ func (m *CancelInput) validate(v *validator, p *path) {
 
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *CancelOutput) AppendJSON(dst []byte) []byte {
-	dst = append(dst, '{')
-	start := len(dst)
-	dst = jsonx.Key(dst, start, `"result":`)
+	dst = append(dst, `{"result":`...)
 	dst = m.Result.AppendJSON(dst)
 	return append(dst, '}')
 }
@@ -2850,11 +2808,9 @@ func (m *CancelReferenceNumberRequest) Header() *RequestHeader { return &m.Reque
 
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *CancelReferenceNumberRequest) AppendJSON(dst []byte) []byte {
-	dst = append(dst, '{')
-	start := len(dst)
-	dst = jsonx.Key(dst, start, `"requestHeader":`)
+	dst = append(dst, `{"requestHeader":`...)
 	dst = m.RequestHeader.AppendJSON(dst)
-	dst = jsonx.Key(dst, start, `"generateReferenceNumberRequestId":`)
+	dst = append(dst, `,"generateReferenceNumberRequestId":`...)
 	dst = jsonx.AppendString(dst, m.GenerateReferenceNumberRequestID)
 	return append(dst, '}')
 }
@@ -2941,11 +2897,9 @@ func (m *CancelReferenceNumberResponse) Header() *ResponseHeader { return &m.Res
 
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *CancelReferenceNumberResponse) AppendJSON(dst []byte) []byte {
-	dst = append(dst, '{')
-	start := len(dst)
-	dst = jsonx.Key(dst, start, `"responseHeader":`)
+	dst = append(dst, `{"responseHeader":`...)
 	dst = m.ResponseHeader.AppendJSON(dst)
-	dst = jsonx.Key(dst, start, `"result":`)
+	dst = append(dst, `,"result":`...)
 	dst = m.Result.AppendJSON(dst)
 	return append(dst, '}')
 }
@@ -3035,7 +2989,7 @@ func (m *CancelReferenceNumberResult) AppendJSON(dst []byte) []byte {
 	dst = append(dst, '{')
 	start := len(dst)
 	if m.Success != nil {
-		dst = jsonx.Key(dst, start, `"success":`)
+		dst = append(dst, `"success":`...)
 		dst = m.Success.AppendJSON(dst)
 	}
 	if m.ReferenceNumberAlreadyPaid != nil {
@@ -3142,44 +3096,42 @@ func (m *CancelReferenceNumberResult) validate(v *validator, p *path) {
 
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *CodeInfo) AppendJSON(dst []byte) []byte {
-	dst = append(dst, '{')
-	start := len(dst)
-	dst = jsonx.Key(dst, start, `"generateRequestId":`)
+	dst = append(dst, `{"generateRequestId":`...)
 	dst = jsonx.AppendString(dst, m.GenerateRequestID)
 	if m.AccountID != "" {
-		dst = jsonx.Key(dst, start, `"accountId":`)
+		dst = append(dst, `,"accountId":`...)
 		dst = jsonx.AppendString(dst, m.AccountID)
 	}
-	dst = jsonx.Key(dst, start, `"amount":`)
+	dst = append(dst, `,"amount":`...)
 	dst = m.Amount.AppendJSON(dst)
 	if m.PrintableString != "" {
-		dst = jsonx.Key(dst, start, `"printableString":`)
+		dst = append(dst, `,"printableString":`...)
 		dst = jsonx.AppendString(dst, m.PrintableString)
 	}
 	if m.BarcodeContents != "" {
-		dst = jsonx.Key(dst, start, `"barcodeContents":`)
+		dst = append(dst, `,"barcodeContents":`...)
 		dst = jsonx.AppendString(dst, m.BarcodeContents)
 	}
-	dst = jsonx.Key(dst, start, `"state":`)
+	dst = append(dst, `,"state":`...)
 	dst = jsonx.AppendString(dst, m.State)
 	if m.PaidMicros != 0 {
-		dst = jsonx.Key(dst, start, `"paidMicros":`)
+		dst = append(dst, `,"paidMicros":`...)
 		dst = jsonx.AppendInt64String(dst, m.PaidMicros)
 	}
 	if m.RefundedMicros != 0 {
-		dst = jsonx.Key(dst, start, `"refundedMicros":`)
+		dst = append(dst, `,"refundedMicros":`...)
 		dst = jsonx.AppendInt64String(dst, m.RefundedMicros)
 	}
 	if m.CreatedAt != nil {
-		dst = jsonx.Key(dst, start, `"createdAt":`)
+		dst = append(dst, `,"createdAt":`...)
 		dst = m.CreatedAt.AppendJSON(dst)
 	}
 	if m.ExpiresAt != nil {
-		dst = jsonx.Key(dst, start, `"expiresAt":`)
+		dst = append(dst, `,"expiresAt":`...)
 		dst = m.ExpiresAt.AppendJSON(dst)
 	}
 	if m.PaidAt != nil {
-		dst = jsonx.Key(dst, start, `"paidAt":`)
+		dst = append(dst, `,"paidAt":`...)
 		dst = m.PaidAt.AppendJSON(dst)
 	}
 	return append(dst, '}')
@@ -3415,7 +3367,7 @@ func (m *DisplayableReferenceNumber) AppendJSON(dst []byte) []byte {
 	dst = append(dst, '{')
 	start := len(dst)
 	if m.PrintableString != nil {
-		dst = jsonx.Key(dst, start, `"printableString":`)
+		dst = append(dst, `"printableString":`...)
 		dst = jsonx.AppendString(dst, *m.PrintableString)
 	}
 	if m.BarcodeContents != nil {
@@ -3548,11 +3500,9 @@ func (m *EchoRequest) Header() *RequestHeader { return &m.RequestHeader }
 
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *EchoRequest) AppendJSON(dst []byte) []byte {
-	dst = append(dst, '{')
-	start := len(dst)
-	dst = jsonx.Key(dst, start, `"requestHeader":`)
+	dst = append(dst, `{"requestHeader":`...)
 	dst = m.RequestHeader.AppendJSON(dst)
-	dst = jsonx.Key(dst, start, `"clientMessage":`)
+	dst = append(dst, `,"clientMessage":`...)
 	dst = jsonx.AppendString(dst, m.ClientMessage)
 	return append(dst, '}')
 }
@@ -3639,14 +3589,12 @@ func (m *EchoResponse) Header() *ResponseHeader { return &m.ResponseHeader }
 
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *EchoResponse) AppendJSON(dst []byte) []byte {
-	dst = append(dst, '{')
-	start := len(dst)
-	dst = jsonx.Key(dst, start, `"responseHeader":`)
+	dst = append(dst, `{"responseHeader":`...)
 	dst = m.ResponseHeader.AppendJSON(dst)
-	dst = jsonx.Key(dst, start, `"clientMessage":`)
+	dst = append(dst, `,"clientMessage":`...)
 	dst = jsonx.AppendString(dst, m.ClientMessage)
 	if m.ServerMessage != "" {
-		dst = jsonx.Key(dst, start, `"serverMessage":`)
+		dst = append(dst, `,"serverMessage":`...)
 		dst = jsonx.AppendString(dst, m.ServerMessage)
 	}
 	return append(dst, '}')
@@ -3792,20 +3740,18 @@ func (m *ErrorResponse) Header() *ResponseHeader { return &m.ResponseHeader }
 
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *ErrorResponse) AppendJSON(dst []byte) []byte {
-	dst = append(dst, '{')
-	start := len(dst)
-	dst = jsonx.Key(dst, start, `"responseHeader":`)
+	dst = append(dst, `{"responseHeader":`...)
 	dst = m.ResponseHeader.AppendJSON(dst)
 	if m.ErrorDescription != "" {
-		dst = jsonx.Key(dst, start, `"errorDescription":`)
+		dst = append(dst, `,"errorDescription":`...)
 		dst = jsonx.AppendString(dst, m.ErrorDescription)
 	}
 	if m.PaymentIntegratorErrorIdentifier != "" {
-		dst = jsonx.Key(dst, start, `"paymentIntegratorErrorIdentifier":`)
+		dst = append(dst, `,"paymentIntegratorErrorIdentifier":`...)
 		dst = jsonx.AppendString(dst, m.PaymentIntegratorErrorIdentifier)
 	}
 	if m.ErrorResponseResult != nil {
-		dst = jsonx.Key(dst, start, `"errorResponseResult":`)
+		dst = append(dst, `,"errorResponseResult":`...)
 		dst = m.ErrorResponseResult.AppendJSON(dst)
 	}
 	return append(dst, '}')
@@ -3923,7 +3869,7 @@ func (m *ErrorResponseResult) AppendJSON(dst []byte) []byte {
 	dst = append(dst, '{')
 	start := len(dst)
 	if m.InvalidAPIVersion != nil {
-		dst = jsonx.Key(dst, start, `"invalidApiVersion":`)
+		dst = append(dst, `"invalidApiVersion":`...)
 		dst = m.InvalidAPIVersion.AppendJSON(dst)
 	}
 	if m.InvalidPayloadSignature != nil {
@@ -4303,7 +4249,7 @@ func (m *Event) AppendJSON(dst []byte) []byte {
 	dst = append(dst, '{')
 	start := len(dst)
 	if m.EventRequestID != "" {
-		dst = jsonx.Key(dst, start, `"eventRequestId":`)
+		dst = append(dst, `"eventRequestId":`...)
 		dst = jsonx.AppendString(dst, m.EventRequestID)
 	}
 	if m.PaymentIntegratorEventID != "" {
@@ -4431,11 +4377,9 @@ func (m *Event) validate(v *validator, p *path) {
 
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *FeeToVatAndSettlementExchangeRateModification) AppendJSON(dst []byte) []byte {
-	dst = append(dst, '{')
-	start := len(dst)
-	dst = jsonx.Key(dst, start, `"vatToFeeRatioInMicros":`)
+	dst = append(dst, `{"vatToFeeRatioInMicros":`...)
 	dst = jsonx.AppendInt64String(dst, m.VatToFeeRatioInMicros)
-	dst = jsonx.Key(dst, start, `"exchangeRateInMicros":`)
+	dst = append(dst, `,"exchangeRateInMicros":`...)
 	dst = jsonx.AppendInt64String(dst, m.ExchangeRateInMicros)
 	return append(dst, '}')
 }
@@ -4522,9 +4466,7 @@ func (m *FeeToVatAndSettlementExchangeRateModification) validate(v *validator, p
 
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *FeeToVatModification) AppendJSON(dst []byte) []byte {
-	dst = append(dst, '{')
-	start := len(dst)
-	dst = jsonx.Key(dst, start, `"vatToFeeRatioInMicros":`)
+	dst = append(dst, `{"vatToFeeRatioInMicros":`...)
 	dst = jsonx.AppendInt64String(dst, m.VatToFeeRatioInMicros)
 	return append(dst, '}')
 }
@@ -4592,12 +4534,10 @@ func (m *FeeToVatModification) validate(v *validator, p *path) {
 
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *GenerateInput) AppendJSON(dst []byte) []byte {
-	dst = append(dst, '{')
-	start := len(dst)
-	dst = jsonx.Key(dst, start, `"request":`)
+	dst = append(dst, `{"request":`...)
 	dst = m.Request.AppendJSON(dst)
 	if m.AccountID != "" {
-		dst = jsonx.Key(dst, start, `"accountId":`)
+		dst = append(dst, `,"accountId":`...)
 		dst = jsonx.AppendString(dst, m.AccountID)
 	}
 	return append(dst, '}')
@@ -4679,12 +4619,10 @@ func (m *GenerateInput) validate(v *validator, p *path) {
 
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *GenerateOutput) AppendJSON(dst []byte) []byte {
-	dst = append(dst, '{')
-	start := len(dst)
-	dst = jsonx.Key(dst, start, `"result":`)
+	dst = append(dst, `{"result":`...)
 	dst = m.Result.AppendJSON(dst)
 	if m.ExpiresAt != nil {
-		dst = jsonx.Key(dst, start, `"expiresAt":`)
+		dst = append(dst, `,"expiresAt":`...)
 		dst = m.ExpiresAt.AppendJSON(dst)
 	}
 	return append(dst, '}')
@@ -4776,15 +4714,13 @@ func (m *GenerateReferenceNumberRequest) Header() *RequestHeader { return &m.Req
 
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *GenerateReferenceNumberRequest) AppendJSON(dst []byte) []byte {
-	dst = append(dst, '{')
-	start := len(dst)
-	dst = jsonx.Key(dst, start, `"requestHeader":`)
+	dst = append(dst, `{"requestHeader":`...)
 	dst = m.RequestHeader.AppendJSON(dst)
-	dst = jsonx.Key(dst, start, `"googlePaymentToken":`)
+	dst = append(dst, `,"googlePaymentToken":`...)
 	dst = m.GooglePaymentToken.AppendJSON(dst)
-	dst = jsonx.Key(dst, start, `"transactionDescription":`)
+	dst = append(dst, `,"transactionDescription":`...)
 	dst = jsonx.AppendString(dst, m.TransactionDescription)
-	dst = jsonx.Key(dst, start, `"amount":`)
+	dst = append(dst, `,"amount":`...)
 	dst = m.Amount.AppendJSON(dst)
 	return append(dst, '}')
 }
@@ -4912,11 +4848,9 @@ func (m *GenerateReferenceNumberResponse) Header() *ResponseHeader { return &m.R
 
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *GenerateReferenceNumberResponse) AppendJSON(dst []byte) []byte {
-	dst = append(dst, '{')
-	start := len(dst)
-	dst = jsonx.Key(dst, start, `"responseHeader":`)
+	dst = append(dst, `{"responseHeader":`...)
 	dst = m.ResponseHeader.AppendJSON(dst)
-	dst = jsonx.Key(dst, start, `"result":`)
+	dst = append(dst, `,"result":`...)
 	dst = m.Result.AppendJSON(dst)
 	return append(dst, '}')
 }
@@ -5006,7 +4940,7 @@ func (m *GenerateReferenceNumberResult) AppendJSON(dst []byte) []byte {
 	dst = append(dst, '{')
 	start := len(dst)
 	if m.Success != nil {
-		dst = jsonx.Key(dst, start, `"success":`)
+		dst = append(dst, `"success":`...)
 		dst = m.Success.AppendJSON(dst)
 	}
 	if m.GooglePaymentTokenInvalidatedByUser != nil {
@@ -5140,9 +5074,7 @@ func (m *GenerateReferenceNumberResult) validate(v *validator, p *path) {
 
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *GenerateReferenceNumberSuccess) AppendJSON(dst []byte) []byte {
-	dst = append(dst, '{')
-	start := len(dst)
-	dst = jsonx.Key(dst, start, `"displayableReferenceNumber":`)
+	dst = append(dst, `{"displayableReferenceNumber":`...)
 	dst = m.DisplayableReferenceNumber.AppendJSON(dst)
 	return append(dst, '}')
 }
@@ -5210,11 +5142,9 @@ func (m *GenerateReferenceNumberSuccess) validate(v *validator, p *path) {
 
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *GooglePaymentToken) AppendJSON(dst []byte) []byte {
-	dst = append(dst, '{')
-	start := len(dst)
-	dst = jsonx.Key(dst, start, `"issuerId":`)
+	dst = append(dst, `{"issuerId":`...)
 	dst = m.IssuerID.AppendJSON(dst)
-	dst = jsonx.Key(dst, start, `"token":`)
+	dst = append(dst, `,"token":`...)
 	dst = jsonx.AppendString(dst, m.Token)
 	return append(dst, '}')
 }
@@ -5299,9 +5229,8 @@ func (m *GooglePaymentToken) validate(v *validator, p *path) {
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *GooglePaymentTokenInvalidatedByUser) AppendJSON(dst []byte) []byte {
 	dst = append(dst, '{')
-	start := len(dst)
 	if m.RawResult != nil {
-		dst = jsonx.Key(dst, start, `"rawResult":`)
+		dst = append(dst, `"rawResult":`...)
 		dst = m.RawResult.AppendJSON(dst)
 	}
 	return append(dst, '}')
@@ -5371,11 +5300,9 @@ func (m *GooglePaymentTokenInvalidatedByUser) validate(v *validator, p *path) {
 
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *InvalidAPIVersion) AppendJSON(dst []byte) []byte {
-	dst = append(dst, '{')
-	start := len(dst)
-	dst = jsonx.Key(dst, start, `"requestVersion":`)
+	dst = append(dst, `{"requestVersion":`...)
 	dst = m.RequestVersion.AppendJSON(dst)
-	dst = jsonx.Key(dst, start, `"expectedVersion":`)
+	dst = append(dst, `,"expectedVersion":`...)
 	dst = m.ExpectedVersion.AppendJSON(dst)
 	return append(dst, '}')
 }
@@ -5461,9 +5388,8 @@ func (m *InvalidAPIVersion) validate(v *validator, p *path) {
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *InvalidFieldValue) AppendJSON(dst []byte) []byte {
 	dst = append(dst, '{')
-	start := len(dst)
 	if m.InvalidFieldName != "" {
-		dst = jsonx.Key(dst, start, `"invalidFieldName":`)
+		dst = append(dst, `"invalidFieldName":`...)
 		dst = jsonx.AppendString(dst, m.InvalidFieldName)
 	}
 	return append(dst, '}')
@@ -5527,9 +5453,8 @@ func (m *InvalidFieldValue) validate(v *validator, p *path) {
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *InvalidIdentifier) AppendJSON(dst []byte) []byte {
 	dst = append(dst, '{')
-	start := len(dst)
 	if m.InvalidIdentifierType != "" {
-		dst = jsonx.Key(dst, start, `"invalidIdentifierType":`)
+		dst = append(dst, `"invalidIdentifierType":`...)
 		dst = jsonx.AppendString(dst, m.InvalidIdentifierType)
 	}
 	return append(dst, '}')
@@ -5592,9 +5517,7 @@ func (m *InvalidIdentifier) validate(v *validator, p *path) {
 
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *IssuerID) AppendJSON(dst []byte) []byte {
-	dst = append(dst, '{')
-	start := len(dst)
-	dst = jsonx.Key(dst, start, `"value":`)
+	dst = append(dst, `{"value":`...)
 	dst = jsonx.AppendString(dst, m.Value)
 	return append(dst, '}')
 }
@@ -5660,10 +5583,8 @@ func (m *IssuerID) validate(v *validator, p *path) {
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *MissingRequiredField) AppendJSON(dst []byte) []byte {
 	dst = append(dst, '{')
-	start := len(dst)
 	if len(m.MissingFieldNames) > 0 {
-		dst = jsonx.Key(dst, start, `"missingFieldNames":`)
-		dst = append(dst, '[')
+		dst = append(dst, `"missingFieldNames":[`...)
 		for i, e := range m.MissingFieldNames {
 			if i > 0 {
 				dst = append(dst, ',')
@@ -5740,20 +5661,18 @@ func (m *MissingRequiredField) validate(v *validator, p *path) {
 
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *PaidInput) AppendJSON(dst []byte) []byte {
-	dst = append(dst, '{')
-	start := len(dst)
-	dst = jsonx.Key(dst, start, `"code":`)
+	dst = append(dst, `{"code":`...)
 	dst = m.Code.AppendJSON(dst)
-	dst = jsonx.Key(dst, start, `"amount":`)
+	dst = append(dst, `,"amount":`...)
 	dst = m.Amount.AppendJSON(dst)
-	dst = jsonx.Key(dst, start, `"paidAt":`)
+	dst = append(dst, `,"paidAt":`...)
 	dst = m.PaidAt.AppendJSON(dst)
 	if m.StoreID != "" {
-		dst = jsonx.Key(dst, start, `"storeId":`)
+		dst = append(dst, `,"storeId":`...)
 		dst = jsonx.AppendString(dst, m.StoreID)
 	}
 	if m.MerchantPaymentID != "" {
-		dst = jsonx.Key(dst, start, `"merchantPaymentId":`)
+		dst = append(dst, `,"merchantPaymentId":`...)
 		dst = jsonx.AppendString(dst, m.MerchantPaymentID)
 	}
 	return append(dst, '}')
@@ -5892,8 +5811,7 @@ func (m *PaidOutput) AppendJSON(dst []byte) []byte {
 	dst = append(dst, '{')
 	start := len(dst)
 	if m.Accepted {
-		dst = jsonx.Key(dst, start, `"accepted":`)
-		dst = append(dst, "true"...)
+		dst = append(dst, `"accepted":true`...)
 	}
 	if m.DeclineReason != "" {
 		dst = jsonx.Key(dst, start, `"declineReason":`)
@@ -5992,7 +5910,7 @@ func (m *RawResult) AppendJSON(dst []byte) []byte {
 	dst = append(dst, '{')
 	start := len(dst)
 	if m.Scope != "" {
-		dst = jsonx.Key(dst, start, `"scope":`)
+		dst = append(dst, `"scope":`...)
 		dst = jsonx.AppendString(dst, m.Scope)
 	}
 	dst = jsonx.Key(dst, start, `"rawCode":`)
@@ -6076,15 +5994,13 @@ func (m *ReferenceNumberPaidNotificationRequest) Header() *RequestHeader { retur
 
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *ReferenceNumberPaidNotificationRequest) AppendJSON(dst []byte) []byte {
-	dst = append(dst, '{')
-	start := len(dst)
-	dst = jsonx.Key(dst, start, `"requestHeader":`)
+	dst = append(dst, `{"requestHeader":`...)
 	dst = m.RequestHeader.AppendJSON(dst)
-	dst = jsonx.Key(dst, start, `"paymentIntegratorTransactionId":`)
+	dst = append(dst, `,"paymentIntegratorTransactionId":`...)
 	dst = jsonx.AppendString(dst, m.PaymentIntegratorTransactionID)
-	dst = jsonx.Key(dst, start, `"generateReferenceNumberRequestId":`)
+	dst = append(dst, `,"generateReferenceNumberRequestId":`...)
 	dst = jsonx.AppendString(dst, m.GenerateReferenceNumberRequestID)
-	dst = jsonx.Key(dst, start, `"paymentTimestamp":`)
+	dst = append(dst, `,"paymentTimestamp":`...)
 	dst = m.PaymentTimestamp.AppendJSON(dst)
 	return append(dst, '}')
 }
@@ -6206,11 +6122,9 @@ func (m *ReferenceNumberPaidNotificationResponse) Header() *ResponseHeader { ret
 
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *ReferenceNumberPaidNotificationResponse) AppendJSON(dst []byte) []byte {
-	dst = append(dst, '{')
-	start := len(dst)
-	dst = jsonx.Key(dst, start, `"responseHeader":`)
+	dst = append(dst, `{"responseHeader":`...)
 	dst = m.ResponseHeader.AppendJSON(dst)
-	dst = jsonx.Key(dst, start, `"result":`)
+	dst = append(dst, `,"result":`...)
 	dst = m.Result.AppendJSON(dst)
 	return append(dst, '}')
 }
@@ -6297,20 +6211,17 @@ func (m *ReferenceNumberPaidNotificationResponse) validate(v *validator, p *path
 
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *RefundDoneInput) AppendJSON(dst []byte) []byte {
-	dst = append(dst, '{')
-	start := len(dst)
-	dst = jsonx.Key(dst, start, `"refundRequestId":`)
+	dst = append(dst, `{"refundRequestId":`...)
 	dst = jsonx.AppendString(dst, m.RefundRequestID)
-	dst = jsonx.Key(dst, start, `"code":`)
+	dst = append(dst, `,"code":`...)
 	dst = m.Code.AppendJSON(dst)
-	dst = jsonx.Key(dst, start, `"amount":`)
+	dst = append(dst, `,"amount":`...)
 	dst = m.Amount.AppendJSON(dst)
 	if m.Success {
-		dst = jsonx.Key(dst, start, `"success":`)
-		dst = append(dst, "true"...)
+		dst = append(dst, `,"success":true`...)
 	}
 	if m.Detail != "" {
-		dst = jsonx.Key(dst, start, `"detail":`)
+		dst = append(dst, `,"detail":`...)
 		dst = jsonx.AppendString(dst, m.Detail)
 	}
 	return append(dst, '}')
@@ -6443,9 +6354,7 @@ func (m *RefundDoneInput) validate(v *validator, p *path) {
 
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *RefundDoneOutput) AppendJSON(dst []byte) []byte {
-	dst = append(dst, '{')
-	start := len(dst)
-	dst = jsonx.Key(dst, start, `"result":`)
+	dst = append(dst, `{"result":`...)
 	dst = m.Result.AppendJSON(dst)
 	return append(dst, '}')
 }
@@ -6514,9 +6423,8 @@ func (m *RefundDoneOutput) validate(v *validator, p *path) {
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *RefundExceedsMaximumBalance) AppendJSON(dst []byte) []byte {
 	dst = append(dst, '{')
-	start := len(dst)
 	if m.RawResult != nil {
-		dst = jsonx.Key(dst, start, `"rawResult":`)
+		dst = append(dst, `"rawResult":`...)
 		dst = m.RawResult.AppendJSON(dst)
 	}
 	return append(dst, '}')
@@ -6586,11 +6494,9 @@ func (m *RefundExceedsMaximumBalance) validate(v *validator, p *path) {
 
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *RefundInput) AppendJSON(dst []byte) []byte {
-	dst = append(dst, '{')
-	start := len(dst)
-	dst = jsonx.Key(dst, start, `"request":`)
+	dst = append(dst, `{"request":`...)
 	dst = m.Request.AppendJSON(dst)
-	dst = jsonx.Key(dst, start, `"code":`)
+	dst = append(dst, `,"code":`...)
 	dst = m.Code.AppendJSON(dst)
 	return append(dst, '}')
 }
@@ -6677,9 +6583,7 @@ func (m *RefundInput) validate(v *validator, p *path) {
 
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *RefundOutput) AppendJSON(dst []byte) []byte {
-	dst = append(dst, '{')
-	start := len(dst)
-	dst = jsonx.Key(dst, start, `"result":`)
+	dst = append(dst, `{"result":`...)
 	dst = m.Result.AppendJSON(dst)
 	return append(dst, '}')
 }
@@ -6750,13 +6654,11 @@ func (m *RefundRequest) Header() *RequestHeader { return &m.RequestHeader }
 
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *RefundRequest) AppendJSON(dst []byte) []byte {
-	dst = append(dst, '{')
-	start := len(dst)
-	dst = jsonx.Key(dst, start, `"requestHeader":`)
+	dst = append(dst, `{"requestHeader":`...)
 	dst = m.RequestHeader.AppendJSON(dst)
-	dst = jsonx.Key(dst, start, `"transactionId":`)
+	dst = append(dst, `,"transactionId":`...)
 	dst = jsonx.AppendString(dst, m.TransactionID)
-	dst = jsonx.Key(dst, start, `"refundAmount":`)
+	dst = append(dst, `,"refundAmount":`...)
 	dst = m.RefundAmount.AppendJSON(dst)
 	return append(dst, '}')
 }
@@ -6865,11 +6767,9 @@ func (m *RefundResponse) Header() *ResponseHeader { return &m.ResponseHeader }
 
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *RefundResponse) AppendJSON(dst []byte) []byte {
-	dst = append(dst, '{')
-	start := len(dst)
-	dst = jsonx.Key(dst, start, `"responseHeader":`)
+	dst = append(dst, `{"responseHeader":`...)
 	dst = m.ResponseHeader.AppendJSON(dst)
-	dst = jsonx.Key(dst, start, `"result":`)
+	dst = append(dst, `,"result":`...)
 	dst = m.Result.AppendJSON(dst)
 	return append(dst, '}')
 }
@@ -6959,7 +6859,7 @@ func (m *RefundResult) AppendJSON(dst []byte) []byte {
 	dst = append(dst, '{')
 	start := len(dst)
 	if m.Success != nil {
-		dst = jsonx.Key(dst, start, `"success":`)
+		dst = append(dst, `"success":`...)
 		dst = m.Success.AppendJSON(dst)
 	}
 	if m.AccountClosed != nil {
@@ -7204,13 +7104,11 @@ func (m *RefundResultNotificationRequest) Header() *RequestHeader { return &m.Re
 
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *RefundResultNotificationRequest) AppendJSON(dst []byte) []byte {
-	dst = append(dst, '{')
-	start := len(dst)
-	dst = jsonx.Key(dst, start, `"requestHeader":`)
+	dst = append(dst, `{"requestHeader":`...)
 	dst = m.RequestHeader.AppendJSON(dst)
-	dst = jsonx.Key(dst, start, `"refundRequestId":`)
+	dst = append(dst, `,"refundRequestId":`...)
 	dst = jsonx.AppendString(dst, m.RefundRequestID)
-	dst = jsonx.Key(dst, start, `"result":`)
+	dst = append(dst, `,"result":`...)
 	dst = m.Result.AppendJSON(dst)
 	return append(dst, '}')
 }
@@ -7316,11 +7214,9 @@ func (m *RefundResultNotificationResponse) Header() *ResponseHeader { return &m.
 
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *RefundResultNotificationResponse) AppendJSON(dst []byte) []byte {
-	dst = append(dst, '{')
-	start := len(dst)
-	dst = jsonx.Key(dst, start, `"responseHeader":`)
+	dst = append(dst, `{"responseHeader":`...)
 	dst = m.ResponseHeader.AppendJSON(dst)
-	dst = jsonx.Key(dst, start, `"result":`)
+	dst = append(dst, `,"result":`...)
 	dst = m.Result.AppendJSON(dst)
 	return append(dst, '}')
 }
@@ -7408,9 +7304,8 @@ func (m *RefundResultNotificationResponse) validate(v *validator, p *path) {
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *RefundWindowExceeded) AppendJSON(dst []byte) []byte {
 	dst = append(dst, '{')
-	start := len(dst)
 	if m.RawResult != nil {
-		dst = jsonx.Key(dst, start, `"rawResult":`)
+		dst = append(dst, `"rawResult":`...)
 		dst = m.RawResult.AppendJSON(dst)
 	}
 	return append(dst, '}')
@@ -7480,9 +7375,7 @@ func (m *RefundWindowExceeded) validate(v *validator, p *path) {
 
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *RemittanceInput) AppendJSON(dst []byte) []byte {
-	dst = append(dst, '{')
-	start := len(dst)
-	dst = jsonx.Key(dst, start, `"request":`)
+	dst = append(dst, `{"request":`...)
 	dst = m.Request.AppendJSON(dst)
 	return append(dst, '}')
 }
@@ -7551,9 +7444,8 @@ func (m *RemittanceInput) validate(v *validator, p *path) {
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *RemittanceInstructions) AppendJSON(dst []byte) []byte {
 	dst = append(dst, '{')
-	start := len(dst)
 	if m.MemoLineID != "" {
-		dst = jsonx.Key(dst, start, `"memoLineId":`)
+		dst = append(dst, `"memoLineId":`...)
 		dst = jsonx.AppendString(dst, m.MemoLineID)
 	}
 	return append(dst, '}')
@@ -7619,7 +7511,7 @@ func (m *RemittanceOutput) AppendJSON(dst []byte) []byte {
 	dst = append(dst, '{')
 	start := len(dst)
 	if m.PaymentIntegratorStatementID != "" {
-		dst = jsonx.Key(dst, start, `"paymentIntegratorStatementId":`)
+		dst = append(dst, `"paymentIntegratorStatementId":`...)
 		dst = jsonx.AppendString(dst, m.PaymentIntegratorStatementID)
 	}
 	dst = jsonx.Key(dst, start, `"result":`)
@@ -7706,18 +7598,16 @@ func (m *RemittanceStatementDetailsRequest) Header() *RequestHeader { return &m.
 
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *RemittanceStatementDetailsRequest) AppendJSON(dst []byte) []byte {
-	dst = append(dst, '{')
-	start := len(dst)
-	dst = jsonx.Key(dst, start, `"requestHeader":`)
+	dst = append(dst, `{"requestHeader":`...)
 	dst = m.RequestHeader.AppendJSON(dst)
-	dst = jsonx.Key(dst, start, `"statementId":`)
+	dst = append(dst, `,"statementId":`...)
 	dst = jsonx.AppendString(dst, m.StatementID)
 	if m.NumberOfEvents != 0 {
-		dst = jsonx.Key(dst, start, `"numberOfEvents":`)
+		dst = append(dst, `,"numberOfEvents":`...)
 		dst = jsonx.AppendInt(dst, int64(m.NumberOfEvents))
 	}
 	if m.EventOffset != 0 {
-		dst = jsonx.Key(dst, start, `"eventOffset":`)
+		dst = append(dst, `,"eventOffset":`...)
 		dst = jsonx.AppendInt(dst, int64(m.EventOffset))
 	}
 	return append(dst, '}')
@@ -7840,27 +7730,24 @@ func (m *RemittanceStatementDetailsResponse) Header() *ResponseHeader { return &
 
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *RemittanceStatementDetailsResponse) AppendJSON(dst []byte) []byte {
-	dst = append(dst, '{')
-	start := len(dst)
-	dst = jsonx.Key(dst, start, `"responseHeader":`)
+	dst = append(dst, `{"responseHeader":`...)
 	dst = m.ResponseHeader.AppendJSON(dst)
-	dst = jsonx.Key(dst, start, `"remittanceStatementSummary":`)
+	dst = append(dst, `,"remittanceStatementSummary":`...)
 	dst = m.RemittanceStatementSummary.AppendJSON(dst)
 	if m.EventOffset != 0 {
-		dst = jsonx.Key(dst, start, `"eventOffset":`)
+		dst = append(dst, `,"eventOffset":`...)
 		dst = jsonx.AppendInt(dst, int64(m.EventOffset))
 	}
 	if m.NextEventOffset != 0 {
-		dst = jsonx.Key(dst, start, `"nextEventOffset":`)
+		dst = append(dst, `,"nextEventOffset":`...)
 		dst = jsonx.AppendInt(dst, int64(m.NextEventOffset))
 	}
 	if m.TotalEvents != 0 {
-		dst = jsonx.Key(dst, start, `"totalEvents":`)
+		dst = append(dst, `,"totalEvents":`...)
 		dst = jsonx.AppendInt(dst, int64(m.TotalEvents))
 	}
 	if len(m.CaptureEvents) > 0 {
-		dst = jsonx.Key(dst, start, `"captureEvents":`)
-		dst = append(dst, '[')
+		dst = append(dst, `,"captureEvents":[`...)
 		for i := range m.CaptureEvents {
 			if i > 0 {
 				dst = append(dst, ',')
@@ -7870,8 +7757,7 @@ func (m *RemittanceStatementDetailsResponse) AppendJSON(dst []byte) []byte {
 		dst = append(dst, ']')
 	}
 	if len(m.RefundEvents) > 0 {
-		dst = jsonx.Key(dst, start, `"refundEvents":`)
-		dst = append(dst, '[')
+		dst = append(dst, `,"refundEvents":[`...)
 		for i := range m.RefundEvents {
 			if i > 0 {
 				dst = append(dst, ',')
@@ -7881,8 +7767,7 @@ func (m *RemittanceStatementDetailsResponse) AppendJSON(dst []byte) []byte {
 		dst = append(dst, ']')
 	}
 	if len(m.ReverseRefundEvents) > 0 {
-		dst = jsonx.Key(dst, start, `"reverseRefundEvents":`)
-		dst = append(dst, '[')
+		dst = append(dst, `,"reverseRefundEvents":[`...)
 		for i := range m.ReverseRefundEvents {
 			if i > 0 {
 				dst = append(dst, ',')
@@ -7892,8 +7777,7 @@ func (m *RemittanceStatementDetailsResponse) AppendJSON(dst []byte) []byte {
 		dst = append(dst, ']')
 	}
 	if len(m.ChargebackEvents) > 0 {
-		dst = jsonx.Key(dst, start, `"chargebackEvents":`)
-		dst = append(dst, '[')
+		dst = append(dst, `,"chargebackEvents":[`...)
 		for i := range m.ChargebackEvents {
 			if i > 0 {
 				dst = append(dst, ',')
@@ -7903,8 +7787,7 @@ func (m *RemittanceStatementDetailsResponse) AppendJSON(dst []byte) []byte {
 		dst = append(dst, ']')
 	}
 	if len(m.ReverseChargebackEvents) > 0 {
-		dst = jsonx.Key(dst, start, `"reverseChargebackEvents":`)
-		dst = append(dst, '[')
+		dst = append(dst, `,"reverseChargebackEvents":[`...)
 		for i := range m.ReverseChargebackEvents {
 			if i > 0 {
 				dst = append(dst, ',')
@@ -7914,8 +7797,7 @@ func (m *RemittanceStatementDetailsResponse) AppendJSON(dst []byte) []byte {
 		dst = append(dst, ']')
 	}
 	if len(m.AdjustmentEvents) > 0 {
-		dst = jsonx.Key(dst, start, `"adjustmentEvents":`)
-		dst = append(dst, '[')
+		dst = append(dst, `,"adjustmentEvents":[`...)
 		for i := range m.AdjustmentEvents {
 			if i > 0 {
 				dst = append(dst, ',')
@@ -8222,11 +8104,9 @@ func (m *RemittanceStatementNotificationRequest) Header() *RequestHeader { retur
 
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *RemittanceStatementNotificationRequest) AppendJSON(dst []byte) []byte {
-	dst = append(dst, '{')
-	start := len(dst)
-	dst = jsonx.Key(dst, start, `"requestHeader":`)
+	dst = append(dst, `{"requestHeader":`...)
 	dst = m.RequestHeader.AppendJSON(dst)
-	dst = jsonx.Key(dst, start, `"remittanceStatementSummary":`)
+	dst = append(dst, `,"remittanceStatementSummary":`...)
 	dst = m.RemittanceStatementSummary.AppendJSON(dst)
 	return append(dst, '}')
 }
@@ -8316,13 +8196,11 @@ func (m *RemittanceStatementNotificationResponse) Header() *ResponseHeader { ret
 
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *RemittanceStatementNotificationResponse) AppendJSON(dst []byte) []byte {
-	dst = append(dst, '{')
-	start := len(dst)
-	dst = jsonx.Key(dst, start, `"responseHeader":`)
+	dst = append(dst, `{"responseHeader":`...)
 	dst = m.ResponseHeader.AppendJSON(dst)
-	dst = jsonx.Key(dst, start, `"paymentIntegratorStatementId":`)
+	dst = append(dst, `,"paymentIntegratorStatementId":`...)
 	dst = jsonx.AppendString(dst, m.PaymentIntegratorStatementID)
-	dst = jsonx.Key(dst, start, `"result":`)
+	dst = append(dst, `,"result":`...)
 	dst = m.Result.AppendJSON(dst)
 	return append(dst, '}')
 }
@@ -8426,9 +8304,8 @@ func (m *RemittanceStatementNotificationResponse) validate(v *validator, p *path
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *RemittanceStatementNotificationResult) AppendJSON(dst []byte) []byte {
 	dst = append(dst, '{')
-	start := len(dst)
 	if m.Accepted != nil {
-		dst = jsonx.Key(dst, start, `"accepted":`)
+		dst = append(dst, `"accepted":`...)
 		dst = m.Accepted.AppendJSON(dst)
 	}
 	return append(dst, '}')
@@ -8508,34 +8385,32 @@ func (m *RemittanceStatementNotificationResult) validate(v *validator, p *path) 
 
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *RemittanceStatementSummary) AppendJSON(dst []byte) []byte {
-	dst = append(dst, '{')
-	start := len(dst)
-	dst = jsonx.Key(dst, start, `"statementDate":`)
+	dst = append(dst, `{"statementDate":`...)
 	dst = m.StatementDate.AppendJSON(dst)
-	dst = jsonx.Key(dst, start, `"billingPeriod":`)
+	dst = append(dst, `,"billingPeriod":`...)
 	dst = m.BillingPeriod.AppendJSON(dst)
-	dst = jsonx.Key(dst, start, `"dateDue":`)
+	dst = append(dst, `,"dateDue":`...)
 	dst = m.DateDue.AppendJSON(dst)
-	dst = jsonx.Key(dst, start, `"totalDueByIntegrator":`)
+	dst = append(dst, `,"totalDueByIntegrator":`...)
 	dst = m.TotalDueByIntegrator.AppendJSON(dst)
 	if m.TotalProcessedAmount != nil {
-		dst = jsonx.Key(dst, start, `"totalProcessedAmount":`)
+		dst = append(dst, `,"totalProcessedAmount":`...)
 		dst = m.TotalProcessedAmount.AppendJSON(dst)
 	}
 	if m.TotalFeesAmount != nil {
-		dst = jsonx.Key(dst, start, `"totalFeesAmount":`)
+		dst = append(dst, `,"totalFeesAmount":`...)
 		dst = m.TotalFeesAmount.AppendJSON(dst)
 	}
 	if m.TotalEvents != 0 {
-		dst = jsonx.Key(dst, start, `"totalEvents":`)
+		dst = append(dst, `,"totalEvents":`...)
 		dst = jsonx.AppendInt64String(dst, m.TotalEvents)
 	}
 	if m.TotalTaxes != nil {
-		dst = jsonx.Key(dst, start, `"totalTaxes":`)
+		dst = append(dst, `,"totalTaxes":`...)
 		dst = m.TotalTaxes.AppendJSON(dst)
 	}
 	if m.RemittanceInstructions != nil {
-		dst = jsonx.Key(dst, start, `"remittanceInstructions":`)
+		dst = append(dst, `,"remittanceInstructions":`...)
 		dst = m.RemittanceInstructions.AppendJSON(dst)
 	}
 	return append(dst, '}')
@@ -8757,15 +8632,13 @@ func (m *RemittanceStatementSummary) validate(v *validator, p *path) {
 
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *RequestHeader) AppendJSON(dst []byte) []byte {
-	dst = append(dst, '{')
-	start := len(dst)
-	dst = jsonx.Key(dst, start, `"requestId":`)
+	dst = append(dst, `{"requestId":`...)
 	dst = jsonx.AppendString(dst, m.RequestID)
-	dst = jsonx.Key(dst, start, `"requestTimestamp":`)
+	dst = append(dst, `,"requestTimestamp":`...)
 	dst = m.RequestTimestamp.AppendJSON(dst)
-	dst = jsonx.Key(dst, start, `"protocolVersion":`)
+	dst = append(dst, `,"protocolVersion":`...)
 	dst = m.ProtocolVersion.AppendJSON(dst)
-	dst = jsonx.Key(dst, start, `"paymentIntegratorAccountId":`)
+	dst = append(dst, `,"paymentIntegratorAccountId":`...)
 	dst = jsonx.AppendString(dst, m.PaymentIntegratorAccountID)
 	return append(dst, '}')
 }
@@ -8890,7 +8763,7 @@ func (m *RequestTimestampOutOfRange) AppendJSON(dst []byte) []byte {
 	dst = append(dst, '{')
 	start := len(dst)
 	if m.RequestTimestamp != nil {
-		dst = jsonx.Key(dst, start, `"requestTimestamp":`)
+		dst = append(dst, `"requestTimestamp":`...)
 		dst = m.RequestTimestamp.AppendJSON(dst)
 	}
 	if m.ServerTimestamp != nil {
@@ -8984,9 +8857,7 @@ func (m *RequestTimestampOutOfRange) validate(v *validator, p *path) {
 
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *ResponseHeader) AppendJSON(dst []byte) []byte {
-	dst = append(dst, '{')
-	start := len(dst)
-	dst = jsonx.Key(dst, start, `"responseTimestamp":`)
+	dst = append(dst, `{"responseTimestamp":`...)
 	dst = m.ResponseTimestamp.AppendJSON(dst)
 	return append(dst, '}')
 }
@@ -9054,9 +8925,7 @@ func (m *ResponseHeader) validate(v *validator, p *path) {
 
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *SettlementExchangeRateModification) AppendJSON(dst []byte) []byte {
-	dst = append(dst, '{')
-	start := len(dst)
-	dst = jsonx.Key(dst, start, `"exchangeRateInMicros":`)
+	dst = append(dst, `{"exchangeRateInMicros":`...)
 	dst = jsonx.AppendInt64String(dst, m.ExchangeRateInMicros)
 	return append(dst, '}')
 }
@@ -9125,9 +8994,8 @@ func (m *SettlementExchangeRateModification) validate(v *validator, p *path) {
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *SuccessResult) AppendJSON(dst []byte) []byte {
 	dst = append(dst, '{')
-	start := len(dst)
 	if m.Success != nil {
-		dst = jsonx.Key(dst, start, `"success":`)
+		dst = append(dst, `"success":`...)
 		dst = m.Success.AppendJSON(dst)
 	}
 	return append(dst, '}')
@@ -9207,9 +9075,7 @@ func (m *SuccessResult) validate(v *validator, p *path) {
 
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *Timestamp) AppendJSON(dst []byte) []byte {
-	dst = append(dst, '{')
-	start := len(dst)
-	dst = jsonx.Key(dst, start, `"epochMillis":`)
+	dst = append(dst, `{"epochMillis":`...)
 	dst = jsonx.AppendInt64String(dst, m.EpochMillis)
 	return append(dst, '}')
 }
@@ -9275,9 +9141,8 @@ func (m *Timestamp) validate(v *validator, p *path) {
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *UserAuthenticationFailed) AppendJSON(dst []byte) []byte {
 	dst = append(dst, '{')
-	start := len(dst)
 	if m.RawResult != nil {
-		dst = jsonx.Key(dst, start, `"rawResult":`)
+		dst = append(dst, `"rawResult":`...)
 		dst = m.RawResult.AppendJSON(dst)
 	}
 	return append(dst, '}')
@@ -9350,12 +9215,12 @@ func (m *UserInformation) AppendJSON(dst []byte) []byte {
 	dst = append(dst, '{')
 	start := len(dst)
 	if m.Name != "" {
-		dst = jsonx.Key(dst, start, `"name":`)
+		dst = append(dst, `"name":`...)
 		dst = jsonx.AppendString(dst, m.Name)
 	}
 	if len(m.AddressLine) > 0 {
 		dst = jsonx.Key(dst, start, `"addressLine":`)
-		dst = append(dst, '[')
+		dst = append(dst, "["...)
 		for i, e := range m.AddressLine {
 			if i > 0 {
 				dst = append(dst, ',')
@@ -9513,9 +9378,7 @@ func (m *UserInformation) validate(v *validator, p *path) {
 
 // AppendJSON appends the JSON encoding of m to dst and returns the extended slice.
 func (m *Version) AppendJSON(dst []byte) []byte {
-	dst = append(dst, '{')
-	start := len(dst)
-	dst = jsonx.Key(dst, start, `"major":`)
+	dst = append(dst, `{"major":`...)
 	dst = jsonx.AppendInt(dst, int64(m.Major))
 	return append(dst, '}')
 }

@@ -275,11 +275,47 @@ func genEncode(w *writer, t *typ) {
 		w.p("return append(dst, '{', '}')")
 		w.p("}")
 	} else {
-		w.p("dst = append(dst, '{')")
-		w.p("start := len(dst)")
+		// Commas are static where the generator knows whether an earlier
+		// member was written, and literals are merged ('{' with the first
+		// key, keys with '['): in wasm each append costs a taken branch.
+		possible, certain, dynamic := false, false, false
 		for _, f := range t.fields {
-			key := "`\"" + f.jsonName + "\":`"
-			k := fmt.Sprintf("dst = jsonx.Key(dst, start, %s)", key)
+			dynamic = dynamic || (possible && !certain)
+			certain = certain || unconditional(f)
+			possible = true
+		}
+		opened := false
+		if !unconditional(t.fields[0]) {
+			w.p("dst = append(dst, '{')")
+			opened = true
+		}
+		if dynamic {
+			w.p("start := len(dst)")
+		}
+		possible, certain = false, false
+		for _, f := range t.fields {
+			// key returns the statement writing the member's key followed
+			// by suffix.
+			key := func(suffix string) string {
+				lit := `"` + f.jsonName + `":` + suffix
+				switch {
+				case !possible:
+					if !opened {
+						lit = "{" + lit
+						opened = true
+					}
+				case certain:
+					lit = "," + lit
+				default:
+					k := fmt.Sprintf("dst = jsonx.Key(dst, start, `\"%s\":`)", f.jsonName)
+					if suffix != "" {
+						k += fmt.Sprintf("\ndst = append(dst, %q...)", suffix)
+					}
+					return k
+				}
+				return fmt.Sprintf("dst = append(dst, `%s`...)", lit)
+			}
+			k := key("")
 			x := "m." + f.goName
 			switch f.kind {
 			case kString:
@@ -289,7 +325,7 @@ func genEncode(w *writer, t *typ) {
 					w.p("if %s != \"\" {\n%s\ndst = jsonx.AppendString(dst, %s)\n}", x, k, x)
 				}
 			case kBool:
-				w.p("if %s {\n%s\ndst = append(dst, \"true\"...)\n}", x, k)
+				w.p("if %s {\n%s\n}", x, key("true"))
 			case kInt32, kInt64:
 				app := "jsonx.AppendInt(dst, int64(" + x + "))"
 				if f.kind == kInt64 {
@@ -313,8 +349,10 @@ func genEncode(w *writer, t *typ) {
 					elem = "dst = " + x + "[i].AppendJSON(dst)"
 					rng = "for i := range " + x
 				}
-				w.p("if len(%s) > 0 {\n%s\ndst = append(dst, '[')\n%s {\nif i > 0 {\ndst = append(dst, ',')\n}\n%s\n}\ndst = append(dst, ']')\n}", x, k, rng, elem)
+				w.p("if len(%s) > 0 {\n%s\n%s {\nif i > 0 {\ndst = append(dst, ',')\n}\n%s\n}\ndst = append(dst, ']')\n}", x, key("["), rng, elem)
 			}
+			certain = certain || unconditional(f)
+			possible = true
 		}
 		w.p("return append(dst, '}')")
 		w.p("}")
@@ -324,6 +362,17 @@ func genEncode(w *writer, t *typ) {
 	w.p("func (m %s) MarshalJSON() ([]byte, error) {", t.name)
 	w.p("return m.AppendJSON(make([]byte, 0, 256)), nil")
 	w.p("}")
+}
+
+// unconditional reports whether AppendJSON always writes member f.
+func unconditional(f field) bool {
+	switch f.kind {
+	case kString, kInt32, kInt64:
+		return f.rules.req
+	case kStruct:
+		return true
+	}
+	return false
 }
 
 func genDecode(w *writer, t *typ) {

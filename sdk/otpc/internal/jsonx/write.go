@@ -21,41 +21,30 @@ var safe = func() (t [utf8.RuneSelf]bool) {
 // encoding/json.Marshal does: invalid UTF-8 becomes \ufffd, <, >, &, U+2028
 // and U+2029 are \u-escaped.
 func AppendString(dst []byte, s string) []byte {
+	// Common case: nothing to escape; one capacity check and two copies
+	// (in wasm each append costs a taken branch, hence a check).
+	// The fast path is the then-branch ending in a return: the compiler
+	// lays that out as the fall-through.
+	if n, m := len(dst), len(dst)+len(s)+2; safePrefix(s, 0) == len(s) && m <= cap(dst) {
+		dst = dst[:m]
+		dst[n] = '"'
+		copy(dst[n+1:], s)
+		dst[m-1] = '"'
+		return dst
+	}
+	return appendString(dst, s)
+}
+
+// appendString is AppendString with escapes or growth.
+func appendString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
 	i := 0
 	for {
-		// Skip runs of safe ASCII bytes 64 at a time with word arithmetic
-		// and land on the first byte that needs a look (see
-		// Decoder.span); the code below handles that byte.
-		for i+64 <= len(s) {
-			t := s[i : i+64]
-			// The first word alone first (see Decoder.span).
-			m0 := unsafeLanes(le64(t, 0))
-			if m0 != 0 {
-				i += bits.TrailingZeros64(m0) >> 3
-				goto found
-			}
-			m1, m2, m3 := unsafeLanes(le64(t, 8)), unsafeLanes(le64(t, 16)), unsafeLanes(le64(t, 24))
-			m4, m5, m6 := unsafeLanes(le64(t, 32)), unsafeLanes(le64(t, 40)), unsafeLanes(le64(t, 48))
-			m7 := unsafeLanes(le64(t, 56))
-			if m1|m2|m3|m4|m5|m6|m7 != 0 {
-				i += leadingClear(0, m1, m2, m3, m4, m5, m6, m7)
-				goto found
-			}
-			i += 64
-		}
-		if i < len(s) {
-			// Fewer than 64 bytes left: test them padded with safe
-			// bytes instead of looping over them.
-			b := plain64
-			copy(b[:], s[i:])
-			n := leadingClear(unsafeLanes(le64(b[:], 0)), unsafeLanes(le64(b[:], 8)), unsafeLanes(le64(b[:], 16)),
-				unsafeLanes(le64(b[:], 24)), unsafeLanes(le64(b[:], 32)), unsafeLanes(le64(b[:], 40)),
-				unsafeLanes(le64(b[:], 48)), unsafeLanes(le64(b[:], 56)))
-			i = min(i+n, len(s))
-		}
-	found:
+		// Skip runs of safe ASCII bytes with word arithmetic and land on
+		// the first byte that needs a look (see Decoder.span); the code
+		// below handles that byte.
+		i = safePrefix(s, i)
 		if i >= len(s) {
 			break
 		}
@@ -112,6 +101,31 @@ func le64[T string | []byte](s T, i int) uint64 {
 	s = s[i : i+8]
 	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
 		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
+// safePrefix returns the index of the first byte of s at or after i that
+// may need escaping, or len(s).
+func safePrefix(s string, i int) int {
+	for i+64 <= len(s) {
+		t := s[i : i+64]
+		m0 := unsafeLanes(le64(t, 0))
+		if m0 != 0 {
+			return i + bits.TrailingZeros64(m0)>>3
+		}
+		m1, m2, m3 := unsafeLanes(le64(t, 8)), unsafeLanes(le64(t, 16)), unsafeLanes(le64(t, 24))
+		m4, m5, m6 := unsafeLanes(le64(t, 32)), unsafeLanes(le64(t, 40)), unsafeLanes(le64(t, 48))
+		m7 := unsafeLanes(le64(t, 56))
+		if m1|m2|m3|m4|m5|m6|m7 != 0 {
+			return i + leadingClear(0, m1, m2, m3, m4, m5, m6, m7)
+		}
+		i += 64
+	}
+	b := plain64
+	copy(b[:], s[i:])
+	n := leadingClear(unsafeLanes(le64(b[:], 0)), unsafeLanes(le64(b[:], 8)), unsafeLanes(le64(b[:], 16)),
+		unsafeLanes(le64(b[:], 24)), unsafeLanes(le64(b[:], 32)), unsafeLanes(le64(b[:], 40)),
+		unsafeLanes(le64(b[:], 48)), unsafeLanes(le64(b[:], 56)))
+	return min(i+n, len(s))
 }
 
 // unsafeLanes returns x (eight string bytes, little-endian) with the high
