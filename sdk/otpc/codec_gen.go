@@ -37,7 +37,7 @@ func (m *AcceptRemittanceStatementRequest) decodeJSON(d *jsonx.Decoder) {
 		return
 	}
 	var seen uint64
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		switch d.KeyHash() {
 		case 0xb6bc99beb14e59ae: // "requestHeader"
 			if !(d.KeyIs(13, 0x4874736575716572, 0x7265646165, 0x0, 0x0)) {
@@ -47,7 +47,9 @@ func (m *AcceptRemittanceStatementRequest) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 0
 			if dup|d.ValueFlags() == 0 {
 				m.RequestHeader.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.RequestHeader.decodeJSON(d)
 			}
 			continue
@@ -59,7 +61,9 @@ func (m *AcceptRemittanceStatementRequest) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 1
 			if dup|d.ValueFlags() == 0 {
 				m.StatementID = d.String()
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.StatementID = d.String()
 			}
 			continue
@@ -126,7 +130,7 @@ func (m *AcceptRemittanceStatementResponse) decodeJSON(d *jsonx.Decoder) {
 		return
 	}
 	var seen uint64
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		switch d.KeyHash() {
 		case 0xab0366dac7ae1608: // "responseHeader"
 			if !(d.KeyIs(14, 0x65736e6f70736572, 0x726564616548, 0x0, 0x0)) {
@@ -136,7 +140,9 @@ func (m *AcceptRemittanceStatementResponse) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 0
 			if dup|d.ValueFlags() == 0 {
 				m.ResponseHeader.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.ResponseHeader.decodeJSON(d)
 			}
 			continue
@@ -148,7 +154,9 @@ func (m *AcceptRemittanceStatementResponse) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 1
 			if dup|d.ValueFlags() == 0 {
 				m.Result.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.Result.decodeJSON(d)
 			}
 			continue
@@ -232,7 +240,7 @@ func (m *AcceptRemittanceStatementWithModificationsRequest) decodeJSON(d *jsonx.
 		return
 	}
 	var seen uint64
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		switch d.KeyHash() {
 		case 0xb6bc99beb14e59ae: // "requestHeader"
 			if !(d.KeyIs(13, 0x4874736575716572, 0x7265646165, 0x0, 0x0)) {
@@ -242,7 +250,9 @@ func (m *AcceptRemittanceStatementWithModificationsRequest) decodeJSON(d *jsonx.
 			seen |= 1 << 0
 			if dup|d.ValueFlags() == 0 {
 				m.RequestHeader.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.RequestHeader.decodeJSON(d)
 			}
 			continue
@@ -254,7 +264,9 @@ func (m *AcceptRemittanceStatementWithModificationsRequest) decodeJSON(d *jsonx.
 			seen |= 1 << 1
 			if dup|d.ValueFlags() == 0 {
 				m.StatementID = d.String()
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.StatementID = d.String()
 			}
 			continue
@@ -267,7 +279,9 @@ func (m *AcceptRemittanceStatementWithModificationsRequest) decodeJSON(d *jsonx.
 			if dup|d.ValueFlags() == 0 {
 				m.FeeToVatModification = new(FeeToVatModification)
 				m.FeeToVatModification.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.FeeToVatModification = new(FeeToVatModification)
 				m.FeeToVatModification.decodeJSON(d)
 			}
@@ -281,7 +295,9 @@ func (m *AcceptRemittanceStatementWithModificationsRequest) decodeJSON(d *jsonx.
 			if dup|d.ValueFlags() == 0 {
 				m.SettlementExchangeRateModification = new(SettlementExchangeRateModification)
 				m.SettlementExchangeRateModification.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.SettlementExchangeRateModification = new(SettlementExchangeRateModification)
 				m.SettlementExchangeRateModification.decodeJSON(d)
 			}
@@ -295,7 +311,9 @@ func (m *AcceptRemittanceStatementWithModificationsRequest) decodeJSON(d *jsonx.
 			if dup|d.ValueFlags() == 0 {
 				m.FeeToVatAndSettlementExchangeRateModification = new(FeeToVatAndSettlementExchangeRateModification)
 				m.FeeToVatAndSettlementExchangeRateModification.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.FeeToVatAndSettlementExchangeRateModification = new(FeeToVatAndSettlementExchangeRateModification)
 				m.FeeToVatAndSettlementExchangeRateModification.decodeJSON(d)
 			}
@@ -388,7 +406,7 @@ func (m *AcceptRemittanceStatementWithModificationsResponse) decodeJSON(d *jsonx
 		return
 	}
 	var seen uint64
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		switch d.KeyHash() {
 		case 0xab0366dac7ae1608: // "responseHeader"
 			if !(d.KeyIs(14, 0x65736e6f70736572, 0x726564616548, 0x0, 0x0)) {
@@ -398,7 +416,9 @@ func (m *AcceptRemittanceStatementWithModificationsResponse) decodeJSON(d *jsonx
 			seen |= 1 << 0
 			if dup|d.ValueFlags() == 0 {
 				m.ResponseHeader.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.ResponseHeader.decodeJSON(d)
 			}
 			continue
@@ -410,7 +430,9 @@ func (m *AcceptRemittanceStatementWithModificationsResponse) decodeJSON(d *jsonx
 			seen |= 1 << 1
 			if dup|d.ValueFlags() == 0 {
 				m.Result.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.Result.decodeJSON(d)
 			}
 			continue
@@ -423,7 +445,9 @@ func (m *AcceptRemittanceStatementWithModificationsResponse) decodeJSON(d *jsonx
 			if dup|d.ValueFlags() == 0 {
 				m.ModifiedTotalDueByIntegrator = new(Amount)
 				m.ModifiedTotalDueByIntegrator.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.ModifiedTotalDueByIntegrator = new(Amount)
 				m.ModifiedTotalDueByIntegrator.decodeJSON(d)
 			}
@@ -498,7 +522,7 @@ func (m *AccountClosed) decodeJSON(d *jsonx.Decoder) {
 		return
 	}
 	var seen uint64
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		switch d.KeyHash() {
 		case 0x8bc45d344d903d0b: // "rawResult"
 			if !(d.KeyIs(9, 0x6c75736552776172, 0x74, 0x0, 0x0)) {
@@ -509,7 +533,9 @@ func (m *AccountClosed) decodeJSON(d *jsonx.Decoder) {
 			if dup|d.ValueFlags() == 0 {
 				m.RawResult = new(RawResult)
 				m.RawResult.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.RawResult = new(RawResult)
 				m.RawResult.decodeJSON(d)
 			}
@@ -570,7 +596,7 @@ func (m *AccountClosedAccountTakenOver) decodeJSON(d *jsonx.Decoder) {
 		return
 	}
 	var seen uint64
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		switch d.KeyHash() {
 		case 0x8bc45d344d903d0b: // "rawResult"
 			if !(d.KeyIs(9, 0x6c75736552776172, 0x74, 0x0, 0x0)) {
@@ -581,7 +607,9 @@ func (m *AccountClosedAccountTakenOver) decodeJSON(d *jsonx.Decoder) {
 			if dup|d.ValueFlags() == 0 {
 				m.RawResult = new(RawResult)
 				m.RawResult.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.RawResult = new(RawResult)
 				m.RawResult.decodeJSON(d)
 			}
@@ -642,7 +670,7 @@ func (m *AccountClosedFraud) decodeJSON(d *jsonx.Decoder) {
 		return
 	}
 	var seen uint64
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		switch d.KeyHash() {
 		case 0x8bc45d344d903d0b: // "rawResult"
 			if !(d.KeyIs(9, 0x6c75736552776172, 0x74, 0x0, 0x0)) {
@@ -653,7 +681,9 @@ func (m *AccountClosedFraud) decodeJSON(d *jsonx.Decoder) {
 			if dup|d.ValueFlags() == 0 {
 				m.RawResult = new(RawResult)
 				m.RawResult.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.RawResult = new(RawResult)
 				m.RawResult.decodeJSON(d)
 			}
@@ -714,7 +744,7 @@ func (m *AccountNotEligible) decodeJSON(d *jsonx.Decoder) {
 		return
 	}
 	var seen uint64
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		switch d.KeyHash() {
 		case 0x8bc45d344d903d0b: // "rawResult"
 			if !(d.KeyIs(9, 0x6c75736552776172, 0x74, 0x0, 0x0)) {
@@ -725,7 +755,9 @@ func (m *AccountNotEligible) decodeJSON(d *jsonx.Decoder) {
 			if dup|d.ValueFlags() == 0 {
 				m.RawResult = new(RawResult)
 				m.RawResult.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.RawResult = new(RawResult)
 				m.RawResult.decodeJSON(d)
 			}
@@ -786,7 +818,7 @@ func (m *AccountOnHold) decodeJSON(d *jsonx.Decoder) {
 		return
 	}
 	var seen uint64
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		switch d.KeyHash() {
 		case 0x8bc45d344d903d0b: // "rawResult"
 			if !(d.KeyIs(9, 0x6c75736552776172, 0x74, 0x0, 0x0)) {
@@ -797,7 +829,9 @@ func (m *AccountOnHold) decodeJSON(d *jsonx.Decoder) {
 			if dup|d.ValueFlags() == 0 {
 				m.RawResult = new(RawResult)
 				m.RawResult.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.RawResult = new(RawResult)
 				m.RawResult.decodeJSON(d)
 			}
@@ -857,7 +891,7 @@ func (m *Amount) decodeJSON(d *jsonx.Decoder) {
 		return
 	}
 	var seen uint64
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		switch d.KeyHash() {
 		case 0xc0800535d0a33f24: // "amountMicros"
 			if !(d.KeyIs(12, 0x694d746e756f6d61, 0x736f7263, 0x0, 0x0)) {
@@ -867,7 +901,9 @@ func (m *Amount) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 0
 			if dup|d.ValueFlags() == 0 {
 				m.AmountMicros = d.Int64()
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.AmountMicros = d.Int64()
 			}
 			continue
@@ -879,7 +915,9 @@ func (m *Amount) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 1
 			if dup|d.ValueFlags() == 0 {
 				m.CurrencyCode = d.String()
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.CurrencyCode = d.String()
 			}
 			continue
@@ -953,7 +991,7 @@ func (m *AssociateAccountRequest) decodeJSON(d *jsonx.Decoder) {
 		return
 	}
 	var seen uint64
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		switch d.KeyHash() {
 		case 0xb6bc99beb14e59ae: // "requestHeader"
 			if !(d.KeyIs(13, 0x4874736575716572, 0x7265646165, 0x0, 0x0)) {
@@ -963,7 +1001,9 @@ func (m *AssociateAccountRequest) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 0
 			if dup|d.ValueFlags() == 0 {
 				m.RequestHeader.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.RequestHeader.decodeJSON(d)
 			}
 			continue
@@ -975,7 +1015,9 @@ func (m *AssociateAccountRequest) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 1
 			if dup|d.ValueFlags() == 0 {
 				m.GooglePaymentToken.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.GooglePaymentToken.decodeJSON(d)
 			}
 			continue
@@ -987,7 +1029,9 @@ func (m *AssociateAccountRequest) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 2
 			if dup|d.ValueFlags() == 0 {
 				m.AuthenticationRequestID = d.String()
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.AuthenticationRequestID = d.String()
 			}
 			continue
@@ -999,7 +1043,9 @@ func (m *AssociateAccountRequest) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 3
 			if dup|d.ValueFlags() == 0 {
 				m.AssociationID = d.String()
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.AssociationID = d.String()
 			}
 			continue
@@ -1011,7 +1057,9 @@ func (m *AssociateAccountRequest) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 4
 			if dup|d.ValueFlags() == 0 {
 				m.ProvideUserInformation = d.Bool()
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.ProvideUserInformation = d.Bool()
 			}
 			continue
@@ -1090,7 +1138,7 @@ func (m *AssociateAccountResponse) decodeJSON(d *jsonx.Decoder) {
 		return
 	}
 	var seen uint64
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		switch d.KeyHash() {
 		case 0xab0366dac7ae1608: // "responseHeader"
 			if !(d.KeyIs(14, 0x65736e6f70736572, 0x726564616548, 0x0, 0x0)) {
@@ -1100,7 +1148,9 @@ func (m *AssociateAccountResponse) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 0
 			if dup|d.ValueFlags() == 0 {
 				m.ResponseHeader.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.ResponseHeader.decodeJSON(d)
 			}
 			continue
@@ -1112,7 +1162,9 @@ func (m *AssociateAccountResponse) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 1
 			if dup|d.ValueFlags() == 0 {
 				m.Result.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.Result.decodeJSON(d)
 			}
 			continue
@@ -1193,7 +1245,7 @@ func (m *AssociateAccountResult) decodeJSON(d *jsonx.Decoder) {
 		return
 	}
 	var seen uint64
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		switch d.KeyHash() {
 		case 0x44c9432add733e93: // "success"
 			if !(d.KeyIs(7, 0x73736563637573, 0x0, 0x0, 0x0)) {
@@ -1204,7 +1256,9 @@ func (m *AssociateAccountResult) decodeJSON(d *jsonx.Decoder) {
 			if dup|d.ValueFlags() == 0 {
 				m.Success = new(AssociateAccountSuccess)
 				m.Success.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.Success = new(AssociateAccountSuccess)
 				m.Success.decodeJSON(d)
 			}
@@ -1218,7 +1272,9 @@ func (m *AssociateAccountResult) decodeJSON(d *jsonx.Decoder) {
 			if dup|d.ValueFlags() == 0 {
 				m.UserAuthenticationFailed = new(UserAuthenticationFailed)
 				m.UserAuthenticationFailed.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.UserAuthenticationFailed = new(UserAuthenticationFailed)
 				m.UserAuthenticationFailed.decodeJSON(d)
 			}
@@ -1232,7 +1288,9 @@ func (m *AssociateAccountResult) decodeJSON(d *jsonx.Decoder) {
 			if dup|d.ValueFlags() == 0 {
 				m.AccountNotEligible = new(AccountNotEligible)
 				m.AccountNotEligible.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.AccountNotEligible = new(AccountNotEligible)
 				m.AccountNotEligible.decodeJSON(d)
 			}
@@ -1246,7 +1304,9 @@ func (m *AssociateAccountResult) decodeJSON(d *jsonx.Decoder) {
 			if dup|d.ValueFlags() == 0 {
 				m.AccountClosed = new(AccountClosed)
 				m.AccountClosed.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.AccountClosed = new(AccountClosed)
 				m.AccountClosed.decodeJSON(d)
 			}
@@ -1344,7 +1404,7 @@ func (m *AssociateAccountSuccess) decodeJSON(d *jsonx.Decoder) {
 		return
 	}
 	var seen uint64
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		switch d.KeyHash() {
 		case 0xa0339974a34268cd: // "userInformation"
 			if !(d.KeyIs(15, 0x6f666e4972657375, 0x6e6f6974616d72, 0x0, 0x0)) {
@@ -1355,7 +1415,9 @@ func (m *AssociateAccountSuccess) decodeJSON(d *jsonx.Decoder) {
 			if dup|d.ValueFlags() == 0 {
 				m.UserInformation = new(UserInformation)
 				m.UserInformation.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.UserInformation = new(UserInformation)
 				m.UserInformation.decodeJSON(d)
 			}
@@ -1417,7 +1479,7 @@ func (m *AssociateInput) decodeJSON(d *jsonx.Decoder) {
 		return
 	}
 	var seen uint64
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		switch d.KeyHash() {
 		case 0xed5b732b9ef14b1e: // "request"
 			if !(d.KeyIs(7, 0x74736575716572, 0x0, 0x0, 0x0)) {
@@ -1427,7 +1489,9 @@ func (m *AssociateInput) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 0
 			if dup|d.ValueFlags() == 0 {
 				m.Request.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.Request.decodeJSON(d)
 			}
 			continue
@@ -1439,7 +1503,9 @@ func (m *AssociateInput) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 1
 			if dup|d.ValueFlags() == 0 {
 				m.AccountID = d.String()
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.AccountID = d.String()
 			}
 			continue
@@ -1498,7 +1564,7 @@ func (m *AssociateOutput) decodeJSON(d *jsonx.Decoder) {
 		return
 	}
 	var seen uint64
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		switch d.KeyHash() {
 		case 0xae12c73d1f7c6fa7: // "result"
 			if !(d.KeyIs(6, 0x746c75736572, 0x0, 0x0, 0x0)) {
@@ -1508,7 +1574,9 @@ func (m *AssociateOutput) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 0
 			if dup|d.ValueFlags() == 0 {
 				m.Result.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.Result.decodeJSON(d)
 			}
 			continue
@@ -1566,7 +1634,7 @@ func (m *AsyncRefundOutput) decodeJSON(d *jsonx.Decoder) {
 		return
 	}
 	var seen uint64
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		switch d.KeyHash() {
 		case 0xae12c73d1f7c6fa7: // "result"
 			if !(d.KeyIs(6, 0x746c75736572, 0x0, 0x0, 0x0)) {
@@ -1576,7 +1644,9 @@ func (m *AsyncRefundOutput) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 0
 			if dup|d.ValueFlags() == 0 {
 				m.Result.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.Result.decodeJSON(d)
 			}
 			continue
@@ -1639,7 +1709,7 @@ func (m *AsynchronousRefundResponse) decodeJSON(d *jsonx.Decoder) {
 		return
 	}
 	var seen uint64
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		switch d.KeyHash() {
 		case 0xab0366dac7ae1608: // "responseHeader"
 			if !(d.KeyIs(14, 0x65736e6f70736572, 0x726564616548, 0x0, 0x0)) {
@@ -1649,7 +1719,9 @@ func (m *AsynchronousRefundResponse) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 0
 			if dup|d.ValueFlags() == 0 {
 				m.ResponseHeader.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.ResponseHeader.decodeJSON(d)
 			}
 			continue
@@ -1661,7 +1733,9 @@ func (m *AsynchronousRefundResponse) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 1
 			if dup|d.ValueFlags() == 0 {
 				m.Result.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.Result.decodeJSON(d)
 			}
 			continue
@@ -1754,7 +1828,7 @@ func (m *AsynchronousRefundResult) decodeJSON(d *jsonx.Decoder) {
 		return
 	}
 	var seen uint64
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		switch d.KeyHash() {
 		case 0x610858c209f4994d: // "acknowledged"
 			if !(d.KeyIs(12, 0x656c776f6e6b6361, 0x64656764, 0x0, 0x0)) {
@@ -1765,7 +1839,9 @@ func (m *AsynchronousRefundResult) decodeJSON(d *jsonx.Decoder) {
 			if dup|d.ValueFlags() == 0 {
 				m.Acknowledged = new(Empty)
 				m.Acknowledged.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.Acknowledged = new(Empty)
 				m.Acknowledged.decodeJSON(d)
 			}
@@ -1779,7 +1855,9 @@ func (m *AsynchronousRefundResult) decodeJSON(d *jsonx.Decoder) {
 			if dup|d.ValueFlags() == 0 {
 				m.AccountClosed = new(AccountClosed)
 				m.AccountClosed.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.AccountClosed = new(AccountClosed)
 				m.AccountClosed.decodeJSON(d)
 			}
@@ -1793,7 +1871,9 @@ func (m *AsynchronousRefundResult) decodeJSON(d *jsonx.Decoder) {
 			if dup|d.ValueFlags() == 0 {
 				m.AccountClosedAccountTakenOver = new(AccountClosedAccountTakenOver)
 				m.AccountClosedAccountTakenOver.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.AccountClosedAccountTakenOver = new(AccountClosedAccountTakenOver)
 				m.AccountClosedAccountTakenOver.decodeJSON(d)
 			}
@@ -1807,7 +1887,9 @@ func (m *AsynchronousRefundResult) decodeJSON(d *jsonx.Decoder) {
 			if dup|d.ValueFlags() == 0 {
 				m.AccountClosedFraud = new(AccountClosedFraud)
 				m.AccountClosedFraud.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.AccountClosedFraud = new(AccountClosedFraud)
 				m.AccountClosedFraud.decodeJSON(d)
 			}
@@ -1821,7 +1903,9 @@ func (m *AsynchronousRefundResult) decodeJSON(d *jsonx.Decoder) {
 			if dup|d.ValueFlags() == 0 {
 				m.AccountOnHold = new(AccountOnHold)
 				m.AccountOnHold.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.AccountOnHold = new(AccountOnHold)
 				m.AccountOnHold.decodeJSON(d)
 			}
@@ -1835,7 +1919,9 @@ func (m *AsynchronousRefundResult) decodeJSON(d *jsonx.Decoder) {
 			if dup|d.ValueFlags() == 0 {
 				m.RefundExceedsMaximumBalance = new(RefundExceedsMaximumBalance)
 				m.RefundExceedsMaximumBalance.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.RefundExceedsMaximumBalance = new(RefundExceedsMaximumBalance)
 				m.RefundExceedsMaximumBalance.decodeJSON(d)
 			}
@@ -1849,7 +1935,9 @@ func (m *AsynchronousRefundResult) decodeJSON(d *jsonx.Decoder) {
 			if dup|d.ValueFlags() == 0 {
 				m.RefundWindowExceeded = new(RefundWindowExceeded)
 				m.RefundWindowExceeded.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.RefundWindowExceeded = new(RefundWindowExceeded)
 				m.RefundWindowExceeded.decodeJSON(d)
 			}
@@ -1979,7 +2067,7 @@ func (m *AuthenticateInput) decodeJSON(d *jsonx.Decoder) {
 		return
 	}
 	var seen uint64
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		switch d.KeyHash() {
 		case 0xc77244a979e185fe: // "accountId"
 			if !(d.KeyIs(9, 0x49746e756f636361, 0x64, 0x0, 0x0)) {
@@ -1989,7 +2077,9 @@ func (m *AuthenticateInput) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 0
 			if dup|d.ValueFlags() == 0 {
 				m.AccountID = d.String()
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.AccountID = d.String()
 			}
 			continue
@@ -2001,7 +2091,9 @@ func (m *AuthenticateInput) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 1
 			if dup|d.ValueFlags() == 0 {
 				m.Secret = d.String()
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.Secret = d.String()
 			}
 			continue
@@ -2013,7 +2105,9 @@ func (m *AuthenticateInput) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 2
 			if dup|d.ValueFlags() == 0 {
 				m.AssociationID = d.String()
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.AssociationID = d.String()
 			}
 			continue
@@ -2077,7 +2171,7 @@ func (m *AuthenticateOutput) decodeJSON(d *jsonx.Decoder) {
 		return
 	}
 	var seen uint64
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		switch d.KeyHash() {
 		case 0x253c0673ee8fea59: // "authenticated"
 			if !(d.KeyIs(13, 0x69746e6568747561, 0x6465746163, 0x0, 0x0)) {
@@ -2087,7 +2181,9 @@ func (m *AuthenticateOutput) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 0
 			if dup|d.ValueFlags() == 0 {
 				m.Authenticated = d.Bool()
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.Authenticated = d.Bool()
 			}
 			continue
@@ -2099,7 +2195,9 @@ func (m *AuthenticateOutput) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 1
 			if dup|d.ValueFlags() == 0 {
 				m.AccountID = d.String()
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.AccountID = d.String()
 			}
 			continue
@@ -2160,7 +2258,7 @@ func (m *AuthenticationRequest) decodeJSON(d *jsonx.Decoder) {
 		return
 	}
 	var seen uint64
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		switch d.KeyHash() {
 		case 0xcc495deaafe78cfd: // "requestId"
 			if !(d.KeyIs(9, 0x4974736575716572, 0x64, 0x0, 0x0)) {
@@ -2170,7 +2268,9 @@ func (m *AuthenticationRequest) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 0
 			if dup|d.ValueFlags() == 0 {
 				m.RequestID = d.String()
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.RequestID = d.String()
 			}
 			continue
@@ -2182,7 +2282,9 @@ func (m *AuthenticationRequest) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 1
 			if dup|d.ValueFlags() == 0 {
 				m.AssociationID = d.String()
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.AssociationID = d.String()
 			}
 			continue
@@ -2194,7 +2296,9 @@ func (m *AuthenticationRequest) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 2
 			if dup|d.ValueFlags() == 0 {
 				m.PaymentIntegratorAccountID = d.String()
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.PaymentIntegratorAccountID = d.String()
 			}
 			continue
@@ -2264,7 +2368,7 @@ func (m *AuthenticationResponse) decodeJSON(d *jsonx.Decoder) {
 		return
 	}
 	var seen uint64
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		switch d.KeyHash() {
 		case 0xc139704f97fd65b9: // "associationId"
 			if !(d.KeyIs(13, 0x746169636f737361, 0x64496e6f69, 0x0, 0x0)) {
@@ -2274,7 +2378,9 @@ func (m *AuthenticationResponse) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 0
 			if dup|d.ValueFlags() == 0 {
 				m.AssociationID = d.String()
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.AssociationID = d.String()
 			}
 			continue
@@ -2286,7 +2392,9 @@ func (m *AuthenticationResponse) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 1
 			if dup|d.ValueFlags() == 0 {
 				m.RequestID = d.String()
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.RequestID = d.String()
 			}
 			continue
@@ -2299,7 +2407,9 @@ func (m *AuthenticationResponse) decodeJSON(d *jsonx.Decoder) {
 			if dup|d.ValueFlags() == 0 {
 				m.AuthenticationResult = new(AuthenticationResult)
 				m.AuthenticationResult.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.AuthenticationResult = new(AuthenticationResult)
 				m.AuthenticationResult.decodeJSON(d)
 			}
@@ -2377,7 +2487,7 @@ func (m *AuthenticationResult) decodeJSON(d *jsonx.Decoder) {
 		return
 	}
 	var seen uint64
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		switch d.KeyHash() {
 		case 0x44c9432add733e93: // "success"
 			if !(d.KeyIs(7, 0x73736563637573, 0x0, 0x0, 0x0)) {
@@ -2388,7 +2498,9 @@ func (m *AuthenticationResult) decodeJSON(d *jsonx.Decoder) {
 			if dup|d.ValueFlags() == 0 {
 				m.Success = new(Empty)
 				m.Success.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.Success = new(Empty)
 				m.Success.decodeJSON(d)
 			}
@@ -2402,7 +2514,9 @@ func (m *AuthenticationResult) decodeJSON(d *jsonx.Decoder) {
 			if dup|d.ValueFlags() == 0 {
 				m.Cancelled = new(Empty)
 				m.Cancelled.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.Cancelled = new(Empty)
 				m.Cancelled.decodeJSON(d)
 			}
@@ -2416,7 +2530,9 @@ func (m *AuthenticationResult) decodeJSON(d *jsonx.Decoder) {
 			if dup|d.ValueFlags() == 0 {
 				m.FatalError = new(Empty)
 				m.FatalError.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.FatalError = new(Empty)
 				m.FatalError.decodeJSON(d)
 			}
@@ -2504,7 +2620,7 @@ func (m *BarcodeWithPrintableString) decodeJSON(d *jsonx.Decoder) {
 		return
 	}
 	var seen uint64
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		switch d.KeyHash() {
 		case 0xb7058163121961e3: // "printableString"
 			if !(d.KeyIs(15, 0x6c6261746e697270, 0x676e6972745365, 0x0, 0x0)) {
@@ -2514,7 +2630,9 @@ func (m *BarcodeWithPrintableString) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 0
 			if dup|d.ValueFlags() == 0 {
 				m.PrintableString = d.String()
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.PrintableString = d.String()
 			}
 			continue
@@ -2526,7 +2644,9 @@ func (m *BarcodeWithPrintableString) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 1
 			if dup|d.ValueFlags() == 0 {
 				m.BarcodeContents = d.String()
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.BarcodeContents = d.String()
 			}
 			continue
@@ -2587,7 +2707,7 @@ func (m *BillingPeriod) decodeJSON(d *jsonx.Decoder) {
 		return
 	}
 	var seen uint64
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		switch d.KeyHash() {
 		case 0xea7453b991894751: // "startDate"
 			if !(d.KeyIs(9, 0x7461447472617473, 0x65, 0x0, 0x0)) {
@@ -2597,7 +2717,9 @@ func (m *BillingPeriod) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 0
 			if dup|d.ValueFlags() == 0 {
 				m.StartDate.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.StartDate.decodeJSON(d)
 			}
 			continue
@@ -2609,7 +2731,9 @@ func (m *BillingPeriod) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 1
 			if dup|d.ValueFlags() == 0 {
 				m.EndDate.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.EndDate.decodeJSON(d)
 			}
 			continue
@@ -2676,7 +2800,7 @@ func (m *CancelInput) decodeJSON(d *jsonx.Decoder) {
 		return
 	}
 	var seen uint64
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		switch d.KeyHash() {
 		case 0xed5b732b9ef14b1e: // "request"
 			if !(d.KeyIs(7, 0x74736575716572, 0x0, 0x0, 0x0)) {
@@ -2686,7 +2810,9 @@ func (m *CancelInput) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 0
 			if dup|d.ValueFlags() == 0 {
 				m.Request.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.Request.decodeJSON(d)
 			}
 			continue
@@ -2698,7 +2824,9 @@ func (m *CancelInput) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 1
 			if dup|d.ValueFlags() == 0 {
 				m.Code.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.Code.decodeJSON(d)
 			}
 			continue
@@ -2763,7 +2891,7 @@ func (m *CancelOutput) decodeJSON(d *jsonx.Decoder) {
 		return
 	}
 	var seen uint64
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		switch d.KeyHash() {
 		case 0xae12c73d1f7c6fa7: // "result"
 			if !(d.KeyIs(6, 0x746c75736572, 0x0, 0x0, 0x0)) {
@@ -2773,7 +2901,9 @@ func (m *CancelOutput) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 0
 			if dup|d.ValueFlags() == 0 {
 				m.Result.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.Result.decodeJSON(d)
 			}
 			continue
@@ -2836,7 +2966,7 @@ func (m *CancelReferenceNumberRequest) decodeJSON(d *jsonx.Decoder) {
 		return
 	}
 	var seen uint64
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		switch d.KeyHash() {
 		case 0xb6bc99beb14e59ae: // "requestHeader"
 			if !(d.KeyIs(13, 0x4874736575716572, 0x7265646165, 0x0, 0x0)) {
@@ -2846,7 +2976,9 @@ func (m *CancelReferenceNumberRequest) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 0
 			if dup|d.ValueFlags() == 0 {
 				m.RequestHeader.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.RequestHeader.decodeJSON(d)
 			}
 			continue
@@ -2858,7 +2990,9 @@ func (m *CancelReferenceNumberRequest) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 1
 			if dup|d.ValueFlags() == 0 {
 				m.GenerateReferenceNumberRequestID = d.String()
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.GenerateReferenceNumberRequestID = d.String()
 			}
 			continue
@@ -2925,7 +3059,7 @@ func (m *CancelReferenceNumberResponse) decodeJSON(d *jsonx.Decoder) {
 		return
 	}
 	var seen uint64
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		switch d.KeyHash() {
 		case 0xab0366dac7ae1608: // "responseHeader"
 			if !(d.KeyIs(14, 0x65736e6f70736572, 0x726564616548, 0x0, 0x0)) {
@@ -2935,7 +3069,9 @@ func (m *CancelReferenceNumberResponse) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 0
 			if dup|d.ValueFlags() == 0 {
 				m.ResponseHeader.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.ResponseHeader.decodeJSON(d)
 			}
 			continue
@@ -2947,7 +3083,9 @@ func (m *CancelReferenceNumberResponse) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 1
 			if dup|d.ValueFlags() == 0 {
 				m.Result.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.Result.decodeJSON(d)
 			}
 			continue
@@ -3020,7 +3158,7 @@ func (m *CancelReferenceNumberResult) decodeJSON(d *jsonx.Decoder) {
 		return
 	}
 	var seen uint64
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		switch d.KeyHash() {
 		case 0x44c9432add733e93: // "success"
 			if !(d.KeyIs(7, 0x73736563637573, 0x0, 0x0, 0x0)) {
@@ -3031,7 +3169,9 @@ func (m *CancelReferenceNumberResult) decodeJSON(d *jsonx.Decoder) {
 			if dup|d.ValueFlags() == 0 {
 				m.Success = new(Empty)
 				m.Success.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.Success = new(Empty)
 				m.Success.decodeJSON(d)
 			}
@@ -3045,7 +3185,9 @@ func (m *CancelReferenceNumberResult) decodeJSON(d *jsonx.Decoder) {
 			if dup|d.ValueFlags() == 0 {
 				m.ReferenceNumberAlreadyPaid = new(Empty)
 				m.ReferenceNumberAlreadyPaid.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.ReferenceNumberAlreadyPaid = new(Empty)
 				m.ReferenceNumberAlreadyPaid.decodeJSON(d)
 			}
@@ -3158,7 +3300,7 @@ func (m *CodeInfo) decodeJSON(d *jsonx.Decoder) {
 		return
 	}
 	var seen uint64
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		switch d.KeyHash() {
 		case 0xdb51717e450a5c3c: // "generateRequestId"
 			if !(d.KeyIs(17, 0x65746172656e6567, 0x4974736575716552, 0x64, 0x0)) {
@@ -3168,7 +3310,9 @@ func (m *CodeInfo) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 0
 			if dup|d.ValueFlags() == 0 {
 				m.GenerateRequestID = d.String()
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.GenerateRequestID = d.String()
 			}
 			continue
@@ -3180,7 +3324,9 @@ func (m *CodeInfo) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 1
 			if dup|d.ValueFlags() == 0 {
 				m.AccountID = d.String()
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.AccountID = d.String()
 			}
 			continue
@@ -3192,7 +3338,9 @@ func (m *CodeInfo) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 2
 			if dup|d.ValueFlags() == 0 {
 				m.Amount.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.Amount.decodeJSON(d)
 			}
 			continue
@@ -3204,7 +3352,9 @@ func (m *CodeInfo) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 3
 			if dup|d.ValueFlags() == 0 {
 				m.PrintableString = d.String()
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.PrintableString = d.String()
 			}
 			continue
@@ -3216,7 +3366,9 @@ func (m *CodeInfo) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 4
 			if dup|d.ValueFlags() == 0 {
 				m.BarcodeContents = d.String()
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.BarcodeContents = d.String()
 			}
 			continue
@@ -3228,7 +3380,9 @@ func (m *CodeInfo) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 5
 			if dup|d.ValueFlags() == 0 {
 				m.State = d.String()
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.State = d.String()
 			}
 			continue
@@ -3240,7 +3394,9 @@ func (m *CodeInfo) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 6
 			if dup|d.ValueFlags() == 0 {
 				m.PaidMicros = d.Int64()
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.PaidMicros = d.Int64()
 			}
 			continue
@@ -3252,7 +3408,9 @@ func (m *CodeInfo) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 7
 			if dup|d.ValueFlags() == 0 {
 				m.RefundedMicros = d.Int64()
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.RefundedMicros = d.Int64()
 			}
 			continue
@@ -3265,7 +3423,9 @@ func (m *CodeInfo) decodeJSON(d *jsonx.Decoder) {
 			if dup|d.ValueFlags() == 0 {
 				m.CreatedAt = new(Timestamp)
 				m.CreatedAt.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.CreatedAt = new(Timestamp)
 				m.CreatedAt.decodeJSON(d)
 			}
@@ -3279,7 +3439,9 @@ func (m *CodeInfo) decodeJSON(d *jsonx.Decoder) {
 			if dup|d.ValueFlags() == 0 {
 				m.ExpiresAt = new(Timestamp)
 				m.ExpiresAt.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.ExpiresAt = new(Timestamp)
 				m.ExpiresAt.decodeJSON(d)
 			}
@@ -3293,7 +3455,9 @@ func (m *CodeInfo) decodeJSON(d *jsonx.Decoder) {
 			if dup|d.ValueFlags() == 0 {
 				m.PaidAt = new(Timestamp)
 				m.PaidAt.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.PaidAt = new(Timestamp)
 				m.PaidAt.decodeJSON(d)
 			}
@@ -3402,7 +3566,7 @@ func (m *DisplayableReferenceNumber) decodeJSON(d *jsonx.Decoder) {
 		return
 	}
 	var seen uint64
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		switch d.KeyHash() {
 		case 0xb7058163121961e3: // "printableString"
 			if !(d.KeyIs(15, 0x6c6261746e697270, 0x676e6972745365, 0x0, 0x0)) {
@@ -3413,7 +3577,9 @@ func (m *DisplayableReferenceNumber) decodeJSON(d *jsonx.Decoder) {
 			if dup|d.ValueFlags() == 0 {
 				s := d.String()
 				m.PrintableString = &s
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				s := d.String()
 				m.PrintableString = &s
 			}
@@ -3427,7 +3593,9 @@ func (m *DisplayableReferenceNumber) decodeJSON(d *jsonx.Decoder) {
 			if dup|d.ValueFlags() == 0 {
 				s := d.String()
 				m.BarcodeContents = &s
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				s := d.String()
 				m.BarcodeContents = &s
 			}
@@ -3441,7 +3609,9 @@ func (m *DisplayableReferenceNumber) decodeJSON(d *jsonx.Decoder) {
 			if dup|d.ValueFlags() == 0 {
 				m.BarcodeWithPrintableString = new(BarcodeWithPrintableString)
 				m.BarcodeWithPrintableString.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.BarcodeWithPrintableString = new(BarcodeWithPrintableString)
 				m.BarcodeWithPrintableString.decodeJSON(d)
 			}
@@ -3528,7 +3698,7 @@ func (m *EchoRequest) decodeJSON(d *jsonx.Decoder) {
 		return
 	}
 	var seen uint64
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		switch d.KeyHash() {
 		case 0xb6bc99beb14e59ae: // "requestHeader"
 			if !(d.KeyIs(13, 0x4874736575716572, 0x7265646165, 0x0, 0x0)) {
@@ -3538,7 +3708,9 @@ func (m *EchoRequest) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 0
 			if dup|d.ValueFlags() == 0 {
 				m.RequestHeader.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.RequestHeader.decodeJSON(d)
 			}
 			continue
@@ -3550,7 +3722,9 @@ func (m *EchoRequest) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 1
 			if dup|d.ValueFlags() == 0 {
 				m.ClientMessage = d.String()
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.ClientMessage = d.String()
 			}
 			continue
@@ -3621,7 +3795,7 @@ func (m *EchoResponse) decodeJSON(d *jsonx.Decoder) {
 		return
 	}
 	var seen uint64
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		switch d.KeyHash() {
 		case 0xab0366dac7ae1608: // "responseHeader"
 			if !(d.KeyIs(14, 0x65736e6f70736572, 0x726564616548, 0x0, 0x0)) {
@@ -3631,7 +3805,9 @@ func (m *EchoResponse) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 0
 			if dup|d.ValueFlags() == 0 {
 				m.ResponseHeader.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.ResponseHeader.decodeJSON(d)
 			}
 			continue
@@ -3643,7 +3819,9 @@ func (m *EchoResponse) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 1
 			if dup|d.ValueFlags() == 0 {
 				m.ClientMessage = d.String()
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.ClientMessage = d.String()
 			}
 			continue
@@ -3655,7 +3833,9 @@ func (m *EchoResponse) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 2
 			if dup|d.ValueFlags() == 0 {
 				m.ServerMessage = d.String()
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.ServerMessage = d.String()
 			}
 			continue
@@ -3715,7 +3895,7 @@ func (m *Empty) decodeJSON(d *jsonx.Decoder) {
 	if !d.BeginObject() {
 		return
 	}
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		d.Unknown()
 	}
 }
@@ -3778,7 +3958,7 @@ func (m *ErrorResponse) decodeJSON(d *jsonx.Decoder) {
 		return
 	}
 	var seen uint64
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		switch d.KeyHash() {
 		case 0xab0366dac7ae1608: // "responseHeader"
 			if !(d.KeyIs(14, 0x65736e6f70736572, 0x726564616548, 0x0, 0x0)) {
@@ -3788,7 +3968,9 @@ func (m *ErrorResponse) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 0
 			if dup|d.ValueFlags() == 0 {
 				m.ResponseHeader.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.ResponseHeader.decodeJSON(d)
 			}
 			continue
@@ -3800,7 +3982,9 @@ func (m *ErrorResponse) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 1
 			if dup|d.ValueFlags() == 0 {
 				m.ErrorDescription = d.String()
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.ErrorDescription = d.String()
 			}
 			continue
@@ -3812,7 +3996,9 @@ func (m *ErrorResponse) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 2
 			if dup|d.ValueFlags() == 0 {
 				m.PaymentIntegratorErrorIdentifier = d.String()
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.PaymentIntegratorErrorIdentifier = d.String()
 			}
 			continue
@@ -3825,7 +4011,9 @@ func (m *ErrorResponse) decodeJSON(d *jsonx.Decoder) {
 			if dup|d.ValueFlags() == 0 {
 				m.ErrorResponseResult = new(ErrorResponseResult)
 				m.ErrorResponseResult.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.ErrorResponseResult = new(ErrorResponseResult)
 				m.ErrorResponseResult.decodeJSON(d)
 			}
@@ -3940,7 +4128,7 @@ func (m *ErrorResponseResult) decodeJSON(d *jsonx.Decoder) {
 		return
 	}
 	var seen uint64
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		switch d.KeyHash() {
 		case 0x8e0037eee8d035b: // "invalidApiVersion"
 			if !(d.KeyIs(17, 0x4164696c61766e69, 0x6f69737265566970, 0x6e, 0x0)) {
@@ -3951,7 +4139,9 @@ func (m *ErrorResponseResult) decodeJSON(d *jsonx.Decoder) {
 			if dup|d.ValueFlags() == 0 {
 				m.InvalidAPIVersion = new(InvalidAPIVersion)
 				m.InvalidAPIVersion.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.InvalidAPIVersion = new(InvalidAPIVersion)
 				m.InvalidAPIVersion.decodeJSON(d)
 			}
@@ -3965,7 +4155,9 @@ func (m *ErrorResponseResult) decodeJSON(d *jsonx.Decoder) {
 			if dup|d.ValueFlags() == 0 {
 				m.InvalidPayloadSignature = new(Empty)
 				m.InvalidPayloadSignature.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.InvalidPayloadSignature = new(Empty)
 				m.InvalidPayloadSignature.decodeJSON(d)
 			}
@@ -3979,7 +4171,9 @@ func (m *ErrorResponseResult) decodeJSON(d *jsonx.Decoder) {
 			if dup|d.ValueFlags() == 0 {
 				m.InvalidPayloadEncryption = new(Empty)
 				m.InvalidPayloadEncryption.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.InvalidPayloadEncryption = new(Empty)
 				m.InvalidPayloadEncryption.decodeJSON(d)
 			}
@@ -3993,7 +4187,9 @@ func (m *ErrorResponseResult) decodeJSON(d *jsonx.Decoder) {
 			if dup|d.ValueFlags() == 0 {
 				m.RequestTimestampOutOfRange = new(RequestTimestampOutOfRange)
 				m.RequestTimestampOutOfRange.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.RequestTimestampOutOfRange = new(RequestTimestampOutOfRange)
 				m.RequestTimestampOutOfRange.decodeJSON(d)
 			}
@@ -4007,7 +4203,9 @@ func (m *ErrorResponseResult) decodeJSON(d *jsonx.Decoder) {
 			if dup|d.ValueFlags() == 0 {
 				m.InvalidIdentifier = new(InvalidIdentifier)
 				m.InvalidIdentifier.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.InvalidIdentifier = new(InvalidIdentifier)
 				m.InvalidIdentifier.decodeJSON(d)
 			}
@@ -4021,7 +4219,9 @@ func (m *ErrorResponseResult) decodeJSON(d *jsonx.Decoder) {
 			if dup|d.ValueFlags() == 0 {
 				m.IdempotencyViolation = new(Empty)
 				m.IdempotencyViolation.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.IdempotencyViolation = new(Empty)
 				m.IdempotencyViolation.decodeJSON(d)
 			}
@@ -4035,7 +4235,9 @@ func (m *ErrorResponseResult) decodeJSON(d *jsonx.Decoder) {
 			if dup|d.ValueFlags() == 0 {
 				m.InvalidFieldValue = new(InvalidFieldValue)
 				m.InvalidFieldValue.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.InvalidFieldValue = new(InvalidFieldValue)
 				m.InvalidFieldValue.decodeJSON(d)
 			}
@@ -4049,7 +4251,9 @@ func (m *ErrorResponseResult) decodeJSON(d *jsonx.Decoder) {
 			if dup|d.ValueFlags() == 0 {
 				m.MissingRequiredField = new(MissingRequiredField)
 				m.MissingRequiredField.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.MissingRequiredField = new(MissingRequiredField)
 				m.MissingRequiredField.decodeJSON(d)
 			}
@@ -4063,7 +4267,9 @@ func (m *ErrorResponseResult) decodeJSON(d *jsonx.Decoder) {
 			if dup|d.ValueFlags() == 0 {
 				m.PreconditionViolation = new(Empty)
 				m.PreconditionViolation.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.PreconditionViolation = new(Empty)
 				m.PreconditionViolation.decodeJSON(d)
 			}
@@ -4077,7 +4283,9 @@ func (m *ErrorResponseResult) decodeJSON(d *jsonx.Decoder) {
 			if dup|d.ValueFlags() == 0 {
 				m.UserActionInProgress = new(Empty)
 				m.UserActionInProgress.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.UserActionInProgress = new(Empty)
 				m.UserActionInProgress.decodeJSON(d)
 			}
@@ -4091,7 +4299,9 @@ func (m *ErrorResponseResult) decodeJSON(d *jsonx.Decoder) {
 			if dup|d.ValueFlags() == 0 {
 				m.InvalidDecryptedRequest = new(Empty)
 				m.InvalidDecryptedRequest.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.InvalidDecryptedRequest = new(Empty)
 				m.InvalidDecryptedRequest.decodeJSON(d)
 			}
@@ -4105,7 +4315,9 @@ func (m *ErrorResponseResult) decodeJSON(d *jsonx.Decoder) {
 			if dup|d.ValueFlags() == 0 {
 				m.Forbidden = new(Empty)
 				m.Forbidden.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.Forbidden = new(Empty)
 				m.Forbidden.decodeJSON(d)
 			}
@@ -4288,7 +4500,7 @@ func (m *Event) decodeJSON(d *jsonx.Decoder) {
 		return
 	}
 	var seen uint64
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		switch d.KeyHash() {
 		case 0xa497e529e77e22cc: // "eventRequestId"
 			if !(d.KeyIs(14, 0x716552746e657665, 0x644974736575, 0x0, 0x0)) {
@@ -4298,7 +4510,9 @@ func (m *Event) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 0
 			if dup|d.ValueFlags() == 0 {
 				m.EventRequestID = d.String()
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.EventRequestID = d.String()
 			}
 			continue
@@ -4310,7 +4524,9 @@ func (m *Event) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 1
 			if dup|d.ValueFlags() == 0 {
 				m.PaymentIntegratorEventID = d.String()
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.PaymentIntegratorEventID = d.String()
 			}
 			continue
@@ -4323,7 +4539,9 @@ func (m *Event) decodeJSON(d *jsonx.Decoder) {
 			if dup|d.ValueFlags() == 0 {
 				m.EventCharge = new(Amount)
 				m.EventCharge.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.EventCharge = new(Amount)
 				m.EventCharge.decodeJSON(d)
 			}
@@ -4337,7 +4555,9 @@ func (m *Event) decodeJSON(d *jsonx.Decoder) {
 			if dup|d.ValueFlags() == 0 {
 				m.EventFee = new(Amount)
 				m.EventFee.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.EventFee = new(Amount)
 				m.EventFee.decodeJSON(d)
 			}
@@ -4405,7 +4625,7 @@ func (m *FeeToVatAndSettlementExchangeRateModification) decodeJSON(d *jsonx.Deco
 		return
 	}
 	var seen uint64
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		switch d.KeyHash() {
 		case 0x3c25cbf6903a8f53: // "vatToFeeRatioInMicros"
 			if !(d.KeyIs(21, 0x6565466f54746176, 0x4d6e496f69746152, 0x736f726369, 0x0)) {
@@ -4415,7 +4635,9 @@ func (m *FeeToVatAndSettlementExchangeRateModification) decodeJSON(d *jsonx.Deco
 			seen |= 1 << 0
 			if dup|d.ValueFlags() == 0 {
 				m.VatToFeeRatioInMicros = d.Int64()
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.VatToFeeRatioInMicros = d.Int64()
 			}
 			continue
@@ -4427,7 +4649,9 @@ func (m *FeeToVatAndSettlementExchangeRateModification) decodeJSON(d *jsonx.Deco
 			seen |= 1 << 1
 			if dup|d.ValueFlags() == 0 {
 				m.ExchangeRateInMicros = d.Int64()
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.ExchangeRateInMicros = d.Int64()
 			}
 			continue
@@ -4492,7 +4716,7 @@ func (m *FeeToVatModification) decodeJSON(d *jsonx.Decoder) {
 		return
 	}
 	var seen uint64
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		switch d.KeyHash() {
 		case 0x3c25cbf6903a8f53: // "vatToFeeRatioInMicros"
 			if !(d.KeyIs(21, 0x6565466f54746176, 0x4d6e496f69746152, 0x736f726369, 0x0)) {
@@ -4502,7 +4726,9 @@ func (m *FeeToVatModification) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 0
 			if dup|d.ValueFlags() == 0 {
 				m.VatToFeeRatioInMicros = d.Int64()
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.VatToFeeRatioInMicros = d.Int64()
 			}
 			continue
@@ -4564,7 +4790,7 @@ func (m *GenerateInput) decodeJSON(d *jsonx.Decoder) {
 		return
 	}
 	var seen uint64
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		switch d.KeyHash() {
 		case 0xed5b732b9ef14b1e: // "request"
 			if !(d.KeyIs(7, 0x74736575716572, 0x0, 0x0, 0x0)) {
@@ -4574,7 +4800,9 @@ func (m *GenerateInput) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 0
 			if dup|d.ValueFlags() == 0 {
 				m.Request.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.Request.decodeJSON(d)
 			}
 			continue
@@ -4586,7 +4814,9 @@ func (m *GenerateInput) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 1
 			if dup|d.ValueFlags() == 0 {
 				m.AccountID = d.String()
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.AccountID = d.String()
 			}
 			continue
@@ -4649,7 +4879,7 @@ func (m *GenerateOutput) decodeJSON(d *jsonx.Decoder) {
 		return
 	}
 	var seen uint64
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		switch d.KeyHash() {
 		case 0xae12c73d1f7c6fa7: // "result"
 			if !(d.KeyIs(6, 0x746c75736572, 0x0, 0x0, 0x0)) {
@@ -4659,7 +4889,9 @@ func (m *GenerateOutput) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 0
 			if dup|d.ValueFlags() == 0 {
 				m.Result.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.Result.decodeJSON(d)
 			}
 			continue
@@ -4672,7 +4904,9 @@ func (m *GenerateOutput) decodeJSON(d *jsonx.Decoder) {
 			if dup|d.ValueFlags() == 0 {
 				m.ExpiresAt = new(Timestamp)
 				m.ExpiresAt.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.ExpiresAt = new(Timestamp)
 				m.ExpiresAt.decodeJSON(d)
 			}
@@ -4746,7 +4980,7 @@ func (m *GenerateReferenceNumberRequest) decodeJSON(d *jsonx.Decoder) {
 		return
 	}
 	var seen uint64
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		switch d.KeyHash() {
 		case 0xb6bc99beb14e59ae: // "requestHeader"
 			if !(d.KeyIs(13, 0x4874736575716572, 0x7265646165, 0x0, 0x0)) {
@@ -4756,7 +4990,9 @@ func (m *GenerateReferenceNumberRequest) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 0
 			if dup|d.ValueFlags() == 0 {
 				m.RequestHeader.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.RequestHeader.decodeJSON(d)
 			}
 			continue
@@ -4768,7 +5004,9 @@ func (m *GenerateReferenceNumberRequest) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 1
 			if dup|d.ValueFlags() == 0 {
 				m.GooglePaymentToken.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.GooglePaymentToken.decodeJSON(d)
 			}
 			continue
@@ -4780,7 +5018,9 @@ func (m *GenerateReferenceNumberRequest) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 2
 			if dup|d.ValueFlags() == 0 {
 				m.TransactionDescription = d.String()
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.TransactionDescription = d.String()
 			}
 			continue
@@ -4792,7 +5032,9 @@ func (m *GenerateReferenceNumberRequest) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 3
 			if dup|d.ValueFlags() == 0 {
 				m.Amount.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.Amount.decodeJSON(d)
 			}
 			continue
@@ -4876,7 +5118,7 @@ func (m *GenerateReferenceNumberResponse) decodeJSON(d *jsonx.Decoder) {
 		return
 	}
 	var seen uint64
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		switch d.KeyHash() {
 		case 0xab0366dac7ae1608: // "responseHeader"
 			if !(d.KeyIs(14, 0x65736e6f70736572, 0x726564616548, 0x0, 0x0)) {
@@ -4886,7 +5128,9 @@ func (m *GenerateReferenceNumberResponse) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 0
 			if dup|d.ValueFlags() == 0 {
 				m.ResponseHeader.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.ResponseHeader.decodeJSON(d)
 			}
 			continue
@@ -4898,7 +5142,9 @@ func (m *GenerateReferenceNumberResponse) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 1
 			if dup|d.ValueFlags() == 0 {
 				m.Result.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.Result.decodeJSON(d)
 			}
 			continue
@@ -4975,7 +5221,7 @@ func (m *GenerateReferenceNumberResult) decodeJSON(d *jsonx.Decoder) {
 		return
 	}
 	var seen uint64
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		switch d.KeyHash() {
 		case 0x44c9432add733e93: // "success"
 			if !(d.KeyIs(7, 0x73736563637573, 0x0, 0x0, 0x0)) {
@@ -4986,7 +5232,9 @@ func (m *GenerateReferenceNumberResult) decodeJSON(d *jsonx.Decoder) {
 			if dup|d.ValueFlags() == 0 {
 				m.Success = new(GenerateReferenceNumberSuccess)
 				m.Success.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.Success = new(GenerateReferenceNumberSuccess)
 				m.Success.decodeJSON(d)
 			}
@@ -5000,7 +5248,9 @@ func (m *GenerateReferenceNumberResult) decodeJSON(d *jsonx.Decoder) {
 			if dup|d.ValueFlags() == 0 {
 				m.GooglePaymentTokenInvalidatedByUser = new(GooglePaymentTokenInvalidatedByUser)
 				m.GooglePaymentTokenInvalidatedByUser.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.GooglePaymentTokenInvalidatedByUser = new(GooglePaymentTokenInvalidatedByUser)
 				m.GooglePaymentTokenInvalidatedByUser.decodeJSON(d)
 			}
@@ -5014,7 +5264,9 @@ func (m *GenerateReferenceNumberResult) decodeJSON(d *jsonx.Decoder) {
 			if dup|d.ValueFlags() == 0 {
 				m.AccountClosed = new(AccountClosed)
 				m.AccountClosed.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.AccountClosed = new(AccountClosed)
 				m.AccountClosed.decodeJSON(d)
 			}
@@ -5100,7 +5352,7 @@ func (m *GenerateReferenceNumberSuccess) decodeJSON(d *jsonx.Decoder) {
 		return
 	}
 	var seen uint64
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		switch d.KeyHash() {
 		case 0x9c53d0a11a73d6bf: // "displayableReferenceNumber"
 			if !(d.KeyIs(26, 0x6179616c70736964, 0x7265666552656c62, 0x626d754e65636e65, 0x7265)) {
@@ -5110,7 +5362,9 @@ func (m *GenerateReferenceNumberSuccess) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 0
 			if dup|d.ValueFlags() == 0 {
 				m.DisplayableReferenceNumber.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.DisplayableReferenceNumber.decodeJSON(d)
 			}
 			continue
@@ -5170,7 +5424,7 @@ func (m *GooglePaymentToken) decodeJSON(d *jsonx.Decoder) {
 		return
 	}
 	var seen uint64
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		switch d.KeyHash() {
 		case 0x227efd75dcb23243: // "issuerId"
 			if !(d.KeyIs(8, 0x6449726575737369, 0x0, 0x0, 0x0)) {
@@ -5180,7 +5434,9 @@ func (m *GooglePaymentToken) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 0
 			if dup|d.ValueFlags() == 0 {
 				m.IssuerID.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.IssuerID.decodeJSON(d)
 			}
 			continue
@@ -5192,7 +5448,9 @@ func (m *GooglePaymentToken) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 1
 			if dup|d.ValueFlags() == 0 {
 				m.Token = d.String()
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.Token = d.String()
 			}
 			continue
@@ -5257,7 +5515,7 @@ func (m *GooglePaymentTokenInvalidatedByUser) decodeJSON(d *jsonx.Decoder) {
 		return
 	}
 	var seen uint64
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		switch d.KeyHash() {
 		case 0x8bc45d344d903d0b: // "rawResult"
 			if !(d.KeyIs(9, 0x6c75736552776172, 0x74, 0x0, 0x0)) {
@@ -5268,7 +5526,9 @@ func (m *GooglePaymentTokenInvalidatedByUser) decodeJSON(d *jsonx.Decoder) {
 			if dup|d.ValueFlags() == 0 {
 				m.RawResult = new(RawResult)
 				m.RawResult.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.RawResult = new(RawResult)
 				m.RawResult.decodeJSON(d)
 			}
@@ -5328,7 +5588,7 @@ func (m *InvalidAPIVersion) decodeJSON(d *jsonx.Decoder) {
 		return
 	}
 	var seen uint64
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		switch d.KeyHash() {
 		case 0x1a5f069ca4b32182: // "requestVersion"
 			if !(d.KeyIs(14, 0x5674736575716572, 0x6e6f69737265, 0x0, 0x0)) {
@@ -5338,7 +5598,9 @@ func (m *InvalidAPIVersion) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 0
 			if dup|d.ValueFlags() == 0 {
 				m.RequestVersion.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.RequestVersion.decodeJSON(d)
 			}
 			continue
@@ -5350,7 +5612,9 @@ func (m *InvalidAPIVersion) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 1
 			if dup|d.ValueFlags() == 0 {
 				m.ExpectedVersion.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.ExpectedVersion.decodeJSON(d)
 			}
 			continue
@@ -5416,7 +5680,7 @@ func (m *InvalidFieldValue) decodeJSON(d *jsonx.Decoder) {
 		return
 	}
 	var seen uint64
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		switch d.KeyHash() {
 		case 0x1b54d617a03ec5bf: // "invalidFieldName"
 			if !(d.KeyIs(16, 0x4664696c61766e69, 0x656d614e646c6569, 0x0, 0x0)) {
@@ -5426,7 +5690,9 @@ func (m *InvalidFieldValue) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 0
 			if dup|d.ValueFlags() == 0 {
 				m.InvalidFieldName = d.String()
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.InvalidFieldName = d.String()
 			}
 			continue
@@ -5481,7 +5747,7 @@ func (m *InvalidIdentifier) decodeJSON(d *jsonx.Decoder) {
 		return
 	}
 	var seen uint64
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		switch d.KeyHash() {
 		case 0xb487770e59ebcd05: // "invalidIdentifierType"
 			if !(d.KeyIs(21, 0x4964696c61766e69, 0x65696669746e6564, 0x6570795472, 0x0)) {
@@ -5491,7 +5757,9 @@ func (m *InvalidIdentifier) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 0
 			if dup|d.ValueFlags() == 0 {
 				m.InvalidIdentifierType = d.String()
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.InvalidIdentifierType = d.String()
 			}
 			continue
@@ -5543,7 +5811,7 @@ func (m *IssuerID) decodeJSON(d *jsonx.Decoder) {
 		return
 	}
 	var seen uint64
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		switch d.KeyHash() {
 		case 0x61d461447b83c634: // "value"
 			if !(d.KeyIs(5, 0x65756c6176, 0x0, 0x0, 0x0)) {
@@ -5553,7 +5821,9 @@ func (m *IssuerID) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 0
 			if dup|d.ValueFlags() == 0 {
 				m.Value = d.String()
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.Value = d.String()
 			}
 			continue
@@ -5617,7 +5887,7 @@ func (m *MissingRequiredField) decodeJSON(d *jsonx.Decoder) {
 		return
 	}
 	var seen uint64
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		switch d.KeyHash() {
 		case 0xc47b3df33edc9322: // "missingFieldNames"
 			if !(d.KeyIs(17, 0x46676e697373696d, 0x656d614e646c6569, 0x73, 0x0)) {
@@ -5631,7 +5901,9 @@ func (m *MissingRequiredField) decodeJSON(d *jsonx.Decoder) {
 						m.MissingFieldNames = append(m.MissingFieldNames, d.String())
 					}
 				}
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				if d.BeginArray() {
 					for j := 0; d.NextElem(j); j++ {
 						m.MissingFieldNames = append(m.MissingFieldNames, d.String())
@@ -5699,7 +5971,7 @@ func (m *PaidInput) decodeJSON(d *jsonx.Decoder) {
 		return
 	}
 	var seen uint64
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		switch d.KeyHash() {
 		case 0x234369e65387eaf9: // "code"
 			if !(d.KeyIs(4, 0x65646f63, 0x0, 0x0, 0x0)) {
@@ -5709,7 +5981,9 @@ func (m *PaidInput) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 0
 			if dup|d.ValueFlags() == 0 {
 				m.Code.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.Code.decodeJSON(d)
 			}
 			continue
@@ -5721,7 +5995,9 @@ func (m *PaidInput) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 1
 			if dup|d.ValueFlags() == 0 {
 				m.Amount.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.Amount.decodeJSON(d)
 			}
 			continue
@@ -5733,7 +6009,9 @@ func (m *PaidInput) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 2
 			if dup|d.ValueFlags() == 0 {
 				m.PaidAt.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.PaidAt.decodeJSON(d)
 			}
 			continue
@@ -5745,7 +6023,9 @@ func (m *PaidInput) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 3
 			if dup|d.ValueFlags() == 0 {
 				m.StoreID = d.String()
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.StoreID = d.String()
 			}
 			continue
@@ -5757,7 +6037,9 @@ func (m *PaidInput) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 4
 			if dup|d.ValueFlags() == 0 {
 				m.MerchantPaymentID = d.String()
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.MerchantPaymentID = d.String()
 			}
 			continue
@@ -5845,7 +6127,7 @@ func (m *PaidOutput) decodeJSON(d *jsonx.Decoder) {
 		return
 	}
 	var seen uint64
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		switch d.KeyHash() {
 		case 0x2082e910272a1784: // "accepted"
 			if !(d.KeyIs(8, 0x6465747065636361, 0x0, 0x0, 0x0)) {
@@ -5855,7 +6137,9 @@ func (m *PaidOutput) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 0
 			if dup|d.ValueFlags() == 0 {
 				m.Accepted = d.Bool()
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.Accepted = d.Bool()
 			}
 			continue
@@ -5867,7 +6151,9 @@ func (m *PaidOutput) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 1
 			if dup|d.ValueFlags() == 0 {
 				m.DeclineReason = d.String()
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.DeclineReason = d.String()
 			}
 			continue
@@ -5879,7 +6165,9 @@ func (m *PaidOutput) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 2
 			if dup|d.ValueFlags() == 0 {
 				m.PaymentIntegratorTransactionID = d.String()
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.PaymentIntegratorTransactionID = d.String()
 			}
 			continue
@@ -5939,7 +6227,7 @@ func (m *RawResult) decodeJSON(d *jsonx.Decoder) {
 		return
 	}
 	var seen uint64
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		switch d.KeyHash() {
 		case 0x73cdc01ff558c51d: // "scope"
 			if !(d.KeyIs(5, 0x65706f6373, 0x0, 0x0, 0x0)) {
@@ -5949,7 +6237,9 @@ func (m *RawResult) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 0
 			if dup|d.ValueFlags() == 0 {
 				m.Scope = d.String()
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.Scope = d.String()
 			}
 			continue
@@ -5961,7 +6251,9 @@ func (m *RawResult) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 1
 			if dup|d.ValueFlags() == 0 {
 				m.RawCode = d.String()
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.RawCode = d.String()
 			}
 			continue
@@ -6026,7 +6318,7 @@ func (m *ReferenceNumberPaidNotificationRequest) decodeJSON(d *jsonx.Decoder) {
 		return
 	}
 	var seen uint64
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		switch d.KeyHash() {
 		case 0xb6bc99beb14e59ae: // "requestHeader"
 			if !(d.KeyIs(13, 0x4874736575716572, 0x7265646165, 0x0, 0x0)) {
@@ -6036,7 +6328,9 @@ func (m *ReferenceNumberPaidNotificationRequest) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 0
 			if dup|d.ValueFlags() == 0 {
 				m.RequestHeader.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.RequestHeader.decodeJSON(d)
 			}
 			continue
@@ -6048,7 +6342,9 @@ func (m *ReferenceNumberPaidNotificationRequest) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 1
 			if dup|d.ValueFlags() == 0 {
 				m.PaymentIntegratorTransactionID = d.String()
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.PaymentIntegratorTransactionID = d.String()
 			}
 			continue
@@ -6060,7 +6356,9 @@ func (m *ReferenceNumberPaidNotificationRequest) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 2
 			if dup|d.ValueFlags() == 0 {
 				m.GenerateReferenceNumberRequestID = d.String()
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.GenerateReferenceNumberRequestID = d.String()
 			}
 			continue
@@ -6072,7 +6370,9 @@ func (m *ReferenceNumberPaidNotificationRequest) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 3
 			if dup|d.ValueFlags() == 0 {
 				m.PaymentTimestamp.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.PaymentTimestamp.decodeJSON(d)
 			}
 			continue
@@ -6150,7 +6450,7 @@ func (m *ReferenceNumberPaidNotificationResponse) decodeJSON(d *jsonx.Decoder) {
 		return
 	}
 	var seen uint64
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		switch d.KeyHash() {
 		case 0xab0366dac7ae1608: // "responseHeader"
 			if !(d.KeyIs(14, 0x65736e6f70736572, 0x726564616548, 0x0, 0x0)) {
@@ -6160,7 +6460,9 @@ func (m *ReferenceNumberPaidNotificationResponse) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 0
 			if dup|d.ValueFlags() == 0 {
 				m.ResponseHeader.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.ResponseHeader.decodeJSON(d)
 			}
 			continue
@@ -6172,7 +6474,9 @@ func (m *ReferenceNumberPaidNotificationResponse) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 1
 			if dup|d.ValueFlags() == 0 {
 				m.Result.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.Result.decodeJSON(d)
 			}
 			continue
@@ -6248,7 +6552,7 @@ func (m *RefundDoneInput) decodeJSON(d *jsonx.Decoder) {
 		return
 	}
 	var seen uint64
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		switch d.KeyHash() {
 		case 0xb81b20c81779b2ee: // "refundRequestId"
 			if !(d.KeyIs(15, 0x6552646e75666572, 0x64497473657571, 0x0, 0x0)) {
@@ -6258,7 +6562,9 @@ func (m *RefundDoneInput) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 0
 			if dup|d.ValueFlags() == 0 {
 				m.RefundRequestID = d.String()
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.RefundRequestID = d.String()
 			}
 			continue
@@ -6270,7 +6576,9 @@ func (m *RefundDoneInput) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 1
 			if dup|d.ValueFlags() == 0 {
 				m.Code.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.Code.decodeJSON(d)
 			}
 			continue
@@ -6282,7 +6590,9 @@ func (m *RefundDoneInput) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 2
 			if dup|d.ValueFlags() == 0 {
 				m.Amount.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.Amount.decodeJSON(d)
 			}
 			continue
@@ -6294,7 +6604,9 @@ func (m *RefundDoneInput) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 3
 			if dup|d.ValueFlags() == 0 {
 				m.Success = d.Bool()
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.Success = d.Bool()
 			}
 			continue
@@ -6306,7 +6618,9 @@ func (m *RefundDoneInput) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 4
 			if dup|d.ValueFlags() == 0 {
 				m.Detail = d.String()
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.Detail = d.String()
 			}
 			continue
@@ -6380,7 +6694,7 @@ func (m *RefundDoneOutput) decodeJSON(d *jsonx.Decoder) {
 		return
 	}
 	var seen uint64
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		switch d.KeyHash() {
 		case 0xae12c73d1f7c6fa7: // "result"
 			if !(d.KeyIs(6, 0x746c75736572, 0x0, 0x0, 0x0)) {
@@ -6390,7 +6704,9 @@ func (m *RefundDoneOutput) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 0
 			if dup|d.ValueFlags() == 0 {
 				m.Result.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.Result.decodeJSON(d)
 			}
 			continue
@@ -6451,7 +6767,7 @@ func (m *RefundExceedsMaximumBalance) decodeJSON(d *jsonx.Decoder) {
 		return
 	}
 	var seen uint64
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		switch d.KeyHash() {
 		case 0x8bc45d344d903d0b: // "rawResult"
 			if !(d.KeyIs(9, 0x6c75736552776172, 0x74, 0x0, 0x0)) {
@@ -6462,7 +6778,9 @@ func (m *RefundExceedsMaximumBalance) decodeJSON(d *jsonx.Decoder) {
 			if dup|d.ValueFlags() == 0 {
 				m.RawResult = new(RawResult)
 				m.RawResult.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.RawResult = new(RawResult)
 				m.RawResult.decodeJSON(d)
 			}
@@ -6522,7 +6840,7 @@ func (m *RefundInput) decodeJSON(d *jsonx.Decoder) {
 		return
 	}
 	var seen uint64
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		switch d.KeyHash() {
 		case 0xed5b732b9ef14b1e: // "request"
 			if !(d.KeyIs(7, 0x74736575716572, 0x0, 0x0, 0x0)) {
@@ -6532,7 +6850,9 @@ func (m *RefundInput) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 0
 			if dup|d.ValueFlags() == 0 {
 				m.Request.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.Request.decodeJSON(d)
 			}
 			continue
@@ -6544,7 +6864,9 @@ func (m *RefundInput) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 1
 			if dup|d.ValueFlags() == 0 {
 				m.Code.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.Code.decodeJSON(d)
 			}
 			continue
@@ -6609,7 +6931,7 @@ func (m *RefundOutput) decodeJSON(d *jsonx.Decoder) {
 		return
 	}
 	var seen uint64
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		switch d.KeyHash() {
 		case 0xae12c73d1f7c6fa7: // "result"
 			if !(d.KeyIs(6, 0x746c75736572, 0x0, 0x0, 0x0)) {
@@ -6619,7 +6941,9 @@ func (m *RefundOutput) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 0
 			if dup|d.ValueFlags() == 0 {
 				m.Result.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.Result.decodeJSON(d)
 			}
 			continue
@@ -6684,7 +7008,7 @@ func (m *RefundRequest) decodeJSON(d *jsonx.Decoder) {
 		return
 	}
 	var seen uint64
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		switch d.KeyHash() {
 		case 0xb6bc99beb14e59ae: // "requestHeader"
 			if !(d.KeyIs(13, 0x4874736575716572, 0x7265646165, 0x0, 0x0)) {
@@ -6694,7 +7018,9 @@ func (m *RefundRequest) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 0
 			if dup|d.ValueFlags() == 0 {
 				m.RequestHeader.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.RequestHeader.decodeJSON(d)
 			}
 			continue
@@ -6706,7 +7032,9 @@ func (m *RefundRequest) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 1
 			if dup|d.ValueFlags() == 0 {
 				m.TransactionID = d.String()
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.TransactionID = d.String()
 			}
 			continue
@@ -6718,7 +7046,9 @@ func (m *RefundRequest) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 2
 			if dup|d.ValueFlags() == 0 {
 				m.RefundAmount.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.RefundAmount.decodeJSON(d)
 			}
 			continue
@@ -6795,7 +7125,7 @@ func (m *RefundResponse) decodeJSON(d *jsonx.Decoder) {
 		return
 	}
 	var seen uint64
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		switch d.KeyHash() {
 		case 0xab0366dac7ae1608: // "responseHeader"
 			if !(d.KeyIs(14, 0x65736e6f70736572, 0x726564616548, 0x0, 0x0)) {
@@ -6805,7 +7135,9 @@ func (m *RefundResponse) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 0
 			if dup|d.ValueFlags() == 0 {
 				m.ResponseHeader.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.ResponseHeader.decodeJSON(d)
 			}
 			continue
@@ -6817,7 +7149,9 @@ func (m *RefundResponse) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 1
 			if dup|d.ValueFlags() == 0 {
 				m.Result.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.Result.decodeJSON(d)
 			}
 			continue
@@ -6910,7 +7244,7 @@ func (m *RefundResult) decodeJSON(d *jsonx.Decoder) {
 		return
 	}
 	var seen uint64
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		switch d.KeyHash() {
 		case 0x44c9432add733e93: // "success"
 			if !(d.KeyIs(7, 0x73736563637573, 0x0, 0x0, 0x0)) {
@@ -6921,7 +7255,9 @@ func (m *RefundResult) decodeJSON(d *jsonx.Decoder) {
 			if dup|d.ValueFlags() == 0 {
 				m.Success = new(Empty)
 				m.Success.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.Success = new(Empty)
 				m.Success.decodeJSON(d)
 			}
@@ -6935,7 +7271,9 @@ func (m *RefundResult) decodeJSON(d *jsonx.Decoder) {
 			if dup|d.ValueFlags() == 0 {
 				m.AccountClosed = new(AccountClosed)
 				m.AccountClosed.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.AccountClosed = new(AccountClosed)
 				m.AccountClosed.decodeJSON(d)
 			}
@@ -6949,7 +7287,9 @@ func (m *RefundResult) decodeJSON(d *jsonx.Decoder) {
 			if dup|d.ValueFlags() == 0 {
 				m.AccountClosedAccountTakenOver = new(AccountClosedAccountTakenOver)
 				m.AccountClosedAccountTakenOver.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.AccountClosedAccountTakenOver = new(AccountClosedAccountTakenOver)
 				m.AccountClosedAccountTakenOver.decodeJSON(d)
 			}
@@ -6963,7 +7303,9 @@ func (m *RefundResult) decodeJSON(d *jsonx.Decoder) {
 			if dup|d.ValueFlags() == 0 {
 				m.AccountClosedFraud = new(AccountClosedFraud)
 				m.AccountClosedFraud.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.AccountClosedFraud = new(AccountClosedFraud)
 				m.AccountClosedFraud.decodeJSON(d)
 			}
@@ -6977,7 +7319,9 @@ func (m *RefundResult) decodeJSON(d *jsonx.Decoder) {
 			if dup|d.ValueFlags() == 0 {
 				m.AccountOnHold = new(AccountOnHold)
 				m.AccountOnHold.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.AccountOnHold = new(AccountOnHold)
 				m.AccountOnHold.decodeJSON(d)
 			}
@@ -6991,7 +7335,9 @@ func (m *RefundResult) decodeJSON(d *jsonx.Decoder) {
 			if dup|d.ValueFlags() == 0 {
 				m.RefundExceedsMaximumBalance = new(RefundExceedsMaximumBalance)
 				m.RefundExceedsMaximumBalance.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.RefundExceedsMaximumBalance = new(RefundExceedsMaximumBalance)
 				m.RefundExceedsMaximumBalance.decodeJSON(d)
 			}
@@ -7005,7 +7351,9 @@ func (m *RefundResult) decodeJSON(d *jsonx.Decoder) {
 			if dup|d.ValueFlags() == 0 {
 				m.RefundWindowExceeded = new(RefundWindowExceeded)
 				m.RefundWindowExceeded.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.RefundWindowExceeded = new(RefundWindowExceeded)
 				m.RefundWindowExceeded.decodeJSON(d)
 			}
@@ -7134,7 +7482,7 @@ func (m *RefundResultNotificationRequest) decodeJSON(d *jsonx.Decoder) {
 		return
 	}
 	var seen uint64
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		switch d.KeyHash() {
 		case 0xb6bc99beb14e59ae: // "requestHeader"
 			if !(d.KeyIs(13, 0x4874736575716572, 0x7265646165, 0x0, 0x0)) {
@@ -7144,7 +7492,9 @@ func (m *RefundResultNotificationRequest) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 0
 			if dup|d.ValueFlags() == 0 {
 				m.RequestHeader.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.RequestHeader.decodeJSON(d)
 			}
 			continue
@@ -7156,7 +7506,9 @@ func (m *RefundResultNotificationRequest) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 1
 			if dup|d.ValueFlags() == 0 {
 				m.RefundRequestID = d.String()
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.RefundRequestID = d.String()
 			}
 			continue
@@ -7168,7 +7520,9 @@ func (m *RefundResultNotificationRequest) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 2
 			if dup|d.ValueFlags() == 0 {
 				m.Result.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.Result.decodeJSON(d)
 			}
 			continue
@@ -7242,7 +7596,7 @@ func (m *RefundResultNotificationResponse) decodeJSON(d *jsonx.Decoder) {
 		return
 	}
 	var seen uint64
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		switch d.KeyHash() {
 		case 0xab0366dac7ae1608: // "responseHeader"
 			if !(d.KeyIs(14, 0x65736e6f70736572, 0x726564616548, 0x0, 0x0)) {
@@ -7252,7 +7606,9 @@ func (m *RefundResultNotificationResponse) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 0
 			if dup|d.ValueFlags() == 0 {
 				m.ResponseHeader.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.ResponseHeader.decodeJSON(d)
 			}
 			continue
@@ -7264,7 +7620,9 @@ func (m *RefundResultNotificationResponse) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 1
 			if dup|d.ValueFlags() == 0 {
 				m.Result.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.Result.decodeJSON(d)
 			}
 			continue
@@ -7332,7 +7690,7 @@ func (m *RefundWindowExceeded) decodeJSON(d *jsonx.Decoder) {
 		return
 	}
 	var seen uint64
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		switch d.KeyHash() {
 		case 0x8bc45d344d903d0b: // "rawResult"
 			if !(d.KeyIs(9, 0x6c75736552776172, 0x74, 0x0, 0x0)) {
@@ -7343,7 +7701,9 @@ func (m *RefundWindowExceeded) decodeJSON(d *jsonx.Decoder) {
 			if dup|d.ValueFlags() == 0 {
 				m.RawResult = new(RawResult)
 				m.RawResult.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.RawResult = new(RawResult)
 				m.RawResult.decodeJSON(d)
 			}
@@ -7401,7 +7761,7 @@ func (m *RemittanceInput) decodeJSON(d *jsonx.Decoder) {
 		return
 	}
 	var seen uint64
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		switch d.KeyHash() {
 		case 0xed5b732b9ef14b1e: // "request"
 			if !(d.KeyIs(7, 0x74736575716572, 0x0, 0x0, 0x0)) {
@@ -7411,7 +7771,9 @@ func (m *RemittanceInput) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 0
 			if dup|d.ValueFlags() == 0 {
 				m.Request.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.Request.decodeJSON(d)
 			}
 			continue
@@ -7472,7 +7834,7 @@ func (m *RemittanceInstructions) decodeJSON(d *jsonx.Decoder) {
 		return
 	}
 	var seen uint64
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		switch d.KeyHash() {
 		case 0xa543296899750cd7: // "memoLineId"
 			if !(d.KeyIs(10, 0x656e694c6f6d656d, 0x6449, 0x0, 0x0)) {
@@ -7482,7 +7844,9 @@ func (m *RemittanceInstructions) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 0
 			if dup|d.ValueFlags() == 0 {
 				m.MemoLineID = d.String()
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.MemoLineID = d.String()
 			}
 			continue
@@ -7540,7 +7904,7 @@ func (m *RemittanceOutput) decodeJSON(d *jsonx.Decoder) {
 		return
 	}
 	var seen uint64
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		switch d.KeyHash() {
 		case 0x2c6d70121f0592ed: // "paymentIntegratorStatementId"
 			if !(d.KeyIs(28, 0x49746e656d796170, 0x6f7461726765746e, 0x656d657461745372, 0x6449746e)) {
@@ -7550,7 +7914,9 @@ func (m *RemittanceOutput) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 0
 			if dup|d.ValueFlags() == 0 {
 				m.PaymentIntegratorStatementID = d.String()
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.PaymentIntegratorStatementID = d.String()
 			}
 			continue
@@ -7562,7 +7928,9 @@ func (m *RemittanceOutput) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 1
 			if dup|d.ValueFlags() == 0 {
 				m.Result.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.Result.decodeJSON(d)
 			}
 			continue
@@ -7634,7 +8002,7 @@ func (m *RemittanceStatementDetailsRequest) decodeJSON(d *jsonx.Decoder) {
 		return
 	}
 	var seen uint64
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		switch d.KeyHash() {
 		case 0xb6bc99beb14e59ae: // "requestHeader"
 			if !(d.KeyIs(13, 0x4874736575716572, 0x7265646165, 0x0, 0x0)) {
@@ -7644,7 +8012,9 @@ func (m *RemittanceStatementDetailsRequest) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 0
 			if dup|d.ValueFlags() == 0 {
 				m.RequestHeader.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.RequestHeader.decodeJSON(d)
 			}
 			continue
@@ -7656,7 +8026,9 @@ func (m *RemittanceStatementDetailsRequest) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 1
 			if dup|d.ValueFlags() == 0 {
 				m.StatementID = d.String()
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.StatementID = d.String()
 			}
 			continue
@@ -7668,7 +8040,9 @@ func (m *RemittanceStatementDetailsRequest) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 2
 			if dup|d.ValueFlags() == 0 {
 				m.NumberOfEvents = d.Int32()
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.NumberOfEvents = d.Int32()
 			}
 			continue
@@ -7680,7 +8054,9 @@ func (m *RemittanceStatementDetailsRequest) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 3
 			if dup|d.ValueFlags() == 0 {
 				m.EventOffset = d.Int32()
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.EventOffset = d.Int32()
 			}
 			continue
@@ -7830,7 +8206,7 @@ func (m *RemittanceStatementDetailsResponse) decodeJSON(d *jsonx.Decoder) {
 		return
 	}
 	var seen uint64
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		switch d.KeyHash() {
 		case 0xab0366dac7ae1608: // "responseHeader"
 			if !(d.KeyIs(14, 0x65736e6f70736572, 0x726564616548, 0x0, 0x0)) {
@@ -7840,7 +8216,9 @@ func (m *RemittanceStatementDetailsResponse) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 0
 			if dup|d.ValueFlags() == 0 {
 				m.ResponseHeader.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.ResponseHeader.decodeJSON(d)
 			}
 			continue
@@ -7852,7 +8230,9 @@ func (m *RemittanceStatementDetailsResponse) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 1
 			if dup|d.ValueFlags() == 0 {
 				m.RemittanceStatementSummary.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.RemittanceStatementSummary.decodeJSON(d)
 			}
 			continue
@@ -7864,7 +8244,9 @@ func (m *RemittanceStatementDetailsResponse) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 2
 			if dup|d.ValueFlags() == 0 {
 				m.EventOffset = d.Int32()
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.EventOffset = d.Int32()
 			}
 			continue
@@ -7876,7 +8258,9 @@ func (m *RemittanceStatementDetailsResponse) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 3
 			if dup|d.ValueFlags() == 0 {
 				m.NextEventOffset = d.Int32()
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.NextEventOffset = d.Int32()
 			}
 			continue
@@ -7888,7 +8272,9 @@ func (m *RemittanceStatementDetailsResponse) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 4
 			if dup|d.ValueFlags() == 0 {
 				m.TotalEvents = d.Int32()
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.TotalEvents = d.Int32()
 			}
 			continue
@@ -7905,7 +8291,9 @@ func (m *RemittanceStatementDetailsResponse) decodeJSON(d *jsonx.Decoder) {
 						m.CaptureEvents[len(m.CaptureEvents)-1].decodeJSON(d)
 					}
 				}
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				if d.BeginArray() {
 					for j := 0; d.NextElem(j); j++ {
 						m.CaptureEvents = append(m.CaptureEvents, Event{})
@@ -7927,7 +8315,9 @@ func (m *RemittanceStatementDetailsResponse) decodeJSON(d *jsonx.Decoder) {
 						m.RefundEvents[len(m.RefundEvents)-1].decodeJSON(d)
 					}
 				}
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				if d.BeginArray() {
 					for j := 0; d.NextElem(j); j++ {
 						m.RefundEvents = append(m.RefundEvents, Event{})
@@ -7949,7 +8339,9 @@ func (m *RemittanceStatementDetailsResponse) decodeJSON(d *jsonx.Decoder) {
 						m.ReverseRefundEvents[len(m.ReverseRefundEvents)-1].decodeJSON(d)
 					}
 				}
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				if d.BeginArray() {
 					for j := 0; d.NextElem(j); j++ {
 						m.ReverseRefundEvents = append(m.ReverseRefundEvents, Event{})
@@ -7971,7 +8363,9 @@ func (m *RemittanceStatementDetailsResponse) decodeJSON(d *jsonx.Decoder) {
 						m.ChargebackEvents[len(m.ChargebackEvents)-1].decodeJSON(d)
 					}
 				}
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				if d.BeginArray() {
 					for j := 0; d.NextElem(j); j++ {
 						m.ChargebackEvents = append(m.ChargebackEvents, Event{})
@@ -7993,7 +8387,9 @@ func (m *RemittanceStatementDetailsResponse) decodeJSON(d *jsonx.Decoder) {
 						m.ReverseChargebackEvents[len(m.ReverseChargebackEvents)-1].decodeJSON(d)
 					}
 				}
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				if d.BeginArray() {
 					for j := 0; d.NextElem(j); j++ {
 						m.ReverseChargebackEvents = append(m.ReverseChargebackEvents, Event{})
@@ -8015,7 +8411,9 @@ func (m *RemittanceStatementDetailsResponse) decodeJSON(d *jsonx.Decoder) {
 						m.AdjustmentEvents[len(m.AdjustmentEvents)-1].decodeJSON(d)
 					}
 				}
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				if d.BeginArray() {
 					for j := 0; d.NextElem(j); j++ {
 						m.AdjustmentEvents = append(m.AdjustmentEvents, Event{})
@@ -8132,7 +8530,7 @@ func (m *RemittanceStatementNotificationRequest) decodeJSON(d *jsonx.Decoder) {
 		return
 	}
 	var seen uint64
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		switch d.KeyHash() {
 		case 0xb6bc99beb14e59ae: // "requestHeader"
 			if !(d.KeyIs(13, 0x4874736575716572, 0x7265646165, 0x0, 0x0)) {
@@ -8142,7 +8540,9 @@ func (m *RemittanceStatementNotificationRequest) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 0
 			if dup|d.ValueFlags() == 0 {
 				m.RequestHeader.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.RequestHeader.decodeJSON(d)
 			}
 			continue
@@ -8154,7 +8554,9 @@ func (m *RemittanceStatementNotificationRequest) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 1
 			if dup|d.ValueFlags() == 0 {
 				m.RemittanceStatementSummary.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.RemittanceStatementSummary.decodeJSON(d)
 			}
 			continue
@@ -8226,7 +8628,7 @@ func (m *RemittanceStatementNotificationResponse) decodeJSON(d *jsonx.Decoder) {
 		return
 	}
 	var seen uint64
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		switch d.KeyHash() {
 		case 0xab0366dac7ae1608: // "responseHeader"
 			if !(d.KeyIs(14, 0x65736e6f70736572, 0x726564616548, 0x0, 0x0)) {
@@ -8236,7 +8638,9 @@ func (m *RemittanceStatementNotificationResponse) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 0
 			if dup|d.ValueFlags() == 0 {
 				m.ResponseHeader.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.ResponseHeader.decodeJSON(d)
 			}
 			continue
@@ -8248,7 +8652,9 @@ func (m *RemittanceStatementNotificationResponse) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 1
 			if dup|d.ValueFlags() == 0 {
 				m.PaymentIntegratorStatementID = d.String()
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.PaymentIntegratorStatementID = d.String()
 			}
 			continue
@@ -8260,7 +8666,9 @@ func (m *RemittanceStatementNotificationResponse) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 2
 			if dup|d.ValueFlags() == 0 {
 				m.Result.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.Result.decodeJSON(d)
 			}
 			continue
@@ -8332,7 +8740,7 @@ func (m *RemittanceStatementNotificationResult) decodeJSON(d *jsonx.Decoder) {
 		return
 	}
 	var seen uint64
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		switch d.KeyHash() {
 		case 0x2082e910272a1784: // "accepted"
 			if !(d.KeyIs(8, 0x6465747065636361, 0x0, 0x0, 0x0)) {
@@ -8343,7 +8751,9 @@ func (m *RemittanceStatementNotificationResult) decodeJSON(d *jsonx.Decoder) {
 			if dup|d.ValueFlags() == 0 {
 				m.Accepted = new(Empty)
 				m.Accepted.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.Accepted = new(Empty)
 				m.Accepted.decodeJSON(d)
 			}
@@ -8437,7 +8847,7 @@ func (m *RemittanceStatementSummary) decodeJSON(d *jsonx.Decoder) {
 		return
 	}
 	var seen uint64
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		switch d.KeyHash() {
 		case 0xfb2deba516820a8c: // "statementDate"
 			if !(d.KeyIs(13, 0x6e656d6574617473, 0x6574614474, 0x0, 0x0)) {
@@ -8447,7 +8857,9 @@ func (m *RemittanceStatementSummary) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 0
 			if dup|d.ValueFlags() == 0 {
 				m.StatementDate.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.StatementDate.decodeJSON(d)
 			}
 			continue
@@ -8459,7 +8871,9 @@ func (m *RemittanceStatementSummary) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 1
 			if dup|d.ValueFlags() == 0 {
 				m.BillingPeriod.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.BillingPeriod.decodeJSON(d)
 			}
 			continue
@@ -8471,7 +8885,9 @@ func (m *RemittanceStatementSummary) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 2
 			if dup|d.ValueFlags() == 0 {
 				m.DateDue.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.DateDue.decodeJSON(d)
 			}
 			continue
@@ -8483,7 +8899,9 @@ func (m *RemittanceStatementSummary) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 3
 			if dup|d.ValueFlags() == 0 {
 				m.TotalDueByIntegrator.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.TotalDueByIntegrator.decodeJSON(d)
 			}
 			continue
@@ -8496,7 +8914,9 @@ func (m *RemittanceStatementSummary) decodeJSON(d *jsonx.Decoder) {
 			if dup|d.ValueFlags() == 0 {
 				m.TotalProcessedAmount = new(Amount)
 				m.TotalProcessedAmount.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.TotalProcessedAmount = new(Amount)
 				m.TotalProcessedAmount.decodeJSON(d)
 			}
@@ -8510,7 +8930,9 @@ func (m *RemittanceStatementSummary) decodeJSON(d *jsonx.Decoder) {
 			if dup|d.ValueFlags() == 0 {
 				m.TotalFeesAmount = new(Amount)
 				m.TotalFeesAmount.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.TotalFeesAmount = new(Amount)
 				m.TotalFeesAmount.decodeJSON(d)
 			}
@@ -8523,7 +8945,9 @@ func (m *RemittanceStatementSummary) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 6
 			if dup|d.ValueFlags() == 0 {
 				m.TotalEvents = d.Int64()
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.TotalEvents = d.Int64()
 			}
 			continue
@@ -8536,7 +8960,9 @@ func (m *RemittanceStatementSummary) decodeJSON(d *jsonx.Decoder) {
 			if dup|d.ValueFlags() == 0 {
 				m.TotalTaxes = new(Amount)
 				m.TotalTaxes.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.TotalTaxes = new(Amount)
 				m.TotalTaxes.decodeJSON(d)
 			}
@@ -8550,7 +8976,9 @@ func (m *RemittanceStatementSummary) decodeJSON(d *jsonx.Decoder) {
 			if dup|d.ValueFlags() == 0 {
 				m.RemittanceInstructions = new(RemittanceInstructions)
 				m.RemittanceInstructions.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.RemittanceInstructions = new(RemittanceInstructions)
 				m.RemittanceInstructions.decodeJSON(d)
 			}
@@ -8664,7 +9092,7 @@ func (m *RequestHeader) decodeJSON(d *jsonx.Decoder) {
 		return
 	}
 	var seen uint64
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		switch d.KeyHash() {
 		case 0xcc495deaafe78cfd: // "requestId"
 			if !(d.KeyIs(9, 0x4974736575716572, 0x64, 0x0, 0x0)) {
@@ -8674,7 +9102,9 @@ func (m *RequestHeader) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 0
 			if dup|d.ValueFlags() == 0 {
 				m.RequestID = d.String()
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.RequestID = d.String()
 			}
 			continue
@@ -8686,7 +9116,9 @@ func (m *RequestHeader) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 1
 			if dup|d.ValueFlags() == 0 {
 				m.RequestTimestamp.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.RequestTimestamp.decodeJSON(d)
 			}
 			continue
@@ -8698,7 +9130,9 @@ func (m *RequestHeader) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 2
 			if dup|d.ValueFlags() == 0 {
 				m.ProtocolVersion.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.ProtocolVersion.decodeJSON(d)
 			}
 			continue
@@ -8710,7 +9144,9 @@ func (m *RequestHeader) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 3
 			if dup|d.ValueFlags() == 0 {
 				m.PaymentIntegratorAccountID = d.String()
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.PaymentIntegratorAccountID = d.String()
 			}
 			continue
@@ -8794,7 +9230,7 @@ func (m *RequestTimestampOutOfRange) decodeJSON(d *jsonx.Decoder) {
 		return
 	}
 	var seen uint64
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		switch d.KeyHash() {
 		case 0x37b1ebe7e74882c1: // "requestTimestamp"
 			if !(d.KeyIs(16, 0x5474736575716572, 0x706d617473656d69, 0x0, 0x0)) {
@@ -8805,7 +9241,9 @@ func (m *RequestTimestampOutOfRange) decodeJSON(d *jsonx.Decoder) {
 			if dup|d.ValueFlags() == 0 {
 				m.RequestTimestamp = new(Timestamp)
 				m.RequestTimestamp.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.RequestTimestamp = new(Timestamp)
 				m.RequestTimestamp.decodeJSON(d)
 			}
@@ -8819,7 +9257,9 @@ func (m *RequestTimestampOutOfRange) decodeJSON(d *jsonx.Decoder) {
 			if dup|d.ValueFlags() == 0 {
 				m.ServerTimestamp = new(Timestamp)
 				m.ServerTimestamp.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.ServerTimestamp = new(Timestamp)
 				m.ServerTimestamp.decodeJSON(d)
 			}
@@ -8883,7 +9323,7 @@ func (m *ResponseHeader) decodeJSON(d *jsonx.Decoder) {
 		return
 	}
 	var seen uint64
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		switch d.KeyHash() {
 		case 0x36ba805201d7e61e: // "responseTimestamp"
 			if !(d.KeyIs(17, 0x65736e6f70736572, 0x6d617473656d6954, 0x70, 0x0)) {
@@ -8893,7 +9333,9 @@ func (m *ResponseHeader) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 0
 			if dup|d.ValueFlags() == 0 {
 				m.ResponseTimestamp.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.ResponseTimestamp.decodeJSON(d)
 			}
 			continue
@@ -8951,7 +9393,7 @@ func (m *SettlementExchangeRateModification) decodeJSON(d *jsonx.Decoder) {
 		return
 	}
 	var seen uint64
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		switch d.KeyHash() {
 		case 0xd5c37c524127ec87: // "exchangeRateInMicros"
 			if !(d.KeyIs(20, 0x65676e6168637865, 0x694d6e4965746152, 0x736f7263, 0x0)) {
@@ -8961,7 +9403,9 @@ func (m *SettlementExchangeRateModification) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 0
 			if dup|d.ValueFlags() == 0 {
 				m.ExchangeRateInMicros = d.Int64()
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.ExchangeRateInMicros = d.Int64()
 			}
 			continue
@@ -9022,7 +9466,7 @@ func (m *SuccessResult) decodeJSON(d *jsonx.Decoder) {
 		return
 	}
 	var seen uint64
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		switch d.KeyHash() {
 		case 0x44c9432add733e93: // "success"
 			if !(d.KeyIs(7, 0x73736563637573, 0x0, 0x0, 0x0)) {
@@ -9033,7 +9477,9 @@ func (m *SuccessResult) decodeJSON(d *jsonx.Decoder) {
 			if dup|d.ValueFlags() == 0 {
 				m.Success = new(Empty)
 				m.Success.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.Success = new(Empty)
 				m.Success.decodeJSON(d)
 			}
@@ -9101,7 +9547,7 @@ func (m *Timestamp) decodeJSON(d *jsonx.Decoder) {
 		return
 	}
 	var seen uint64
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		switch d.KeyHash() {
 		case 0x8f6a10714882d5fb: // "epochMillis"
 			if !(d.KeyIs(11, 0x6c694d68636f7065, 0x73696c, 0x0, 0x0)) {
@@ -9111,7 +9557,9 @@ func (m *Timestamp) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 0
 			if dup|d.ValueFlags() == 0 {
 				m.EpochMillis = d.Int64()
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.EpochMillis = d.Int64()
 			}
 			continue
@@ -9169,7 +9617,7 @@ func (m *UserAuthenticationFailed) decodeJSON(d *jsonx.Decoder) {
 		return
 	}
 	var seen uint64
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		switch d.KeyHash() {
 		case 0x8bc45d344d903d0b: // "rawResult"
 			if !(d.KeyIs(9, 0x6c75736552776172, 0x74, 0x0, 0x0)) {
@@ -9180,7 +9628,9 @@ func (m *UserAuthenticationFailed) decodeJSON(d *jsonx.Decoder) {
 			if dup|d.ValueFlags() == 0 {
 				m.RawResult = new(RawResult)
 				m.RawResult.decodeJSON(d)
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.RawResult = new(RawResult)
 				m.RawResult.decodeJSON(d)
 			}
@@ -9269,7 +9719,7 @@ func (m *UserInformation) decodeJSON(d *jsonx.Decoder) {
 		return
 	}
 	var seen uint64
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		switch d.KeyHash() {
 		case 0x111b3454b20ac173: // "name"
 			if !(d.KeyIs(4, 0x656d616e, 0x0, 0x0, 0x0)) {
@@ -9279,7 +9729,9 @@ func (m *UserInformation) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 0
 			if dup|d.ValueFlags() == 0 {
 				m.Name = d.String()
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.Name = d.String()
 			}
 			continue
@@ -9295,7 +9747,9 @@ func (m *UserInformation) decodeJSON(d *jsonx.Decoder) {
 						m.AddressLine = append(m.AddressLine, d.String())
 					}
 				}
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				if d.BeginArray() {
 					for j := 0; d.NextElem(j); j++ {
 						m.AddressLine = append(m.AddressLine, d.String())
@@ -9311,7 +9765,9 @@ func (m *UserInformation) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 2
 			if dup|d.ValueFlags() == 0 {
 				m.LocalityName = d.String()
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.LocalityName = d.String()
 			}
 			continue
@@ -9323,7 +9779,9 @@ func (m *UserInformation) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 3
 			if dup|d.ValueFlags() == 0 {
 				m.AdministrativeAreaName = d.String()
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.AdministrativeAreaName = d.String()
 			}
 			continue
@@ -9335,7 +9793,9 @@ func (m *UserInformation) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 4
 			if dup|d.ValueFlags() == 0 {
 				m.PostalCodeNumber = d.String()
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.PostalCodeNumber = d.String()
 			}
 			continue
@@ -9347,7 +9807,9 @@ func (m *UserInformation) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 5
 			if dup|d.ValueFlags() == 0 {
 				m.CountryCode = d.String()
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.CountryCode = d.String()
 			}
 			continue
@@ -9404,7 +9866,7 @@ func (m *Version) decodeJSON(d *jsonx.Decoder) {
 		return
 	}
 	var seen uint64
-	for i := 0; d.NextField(i); i++ {
+	for d.NextMember() {
 		switch d.KeyHash() {
 		case 0xa1ee492cc89aa376: // "major"
 			if !(d.KeyIs(5, 0x726f6a616d, 0x0, 0x0, 0x0)) {
@@ -9414,7 +9876,9 @@ func (m *Version) decodeJSON(d *jsonx.Decoder) {
 			seen |= 1 << 0
 			if dup|d.ValueFlags() == 0 {
 				m.Major = d.Int32()
-			} else if d.Field(dup) {
+				continue
+			}
+			if d.Field(dup) {
 				m.Major = d.Int32()
 			}
 			continue

@@ -391,7 +391,7 @@ func genDecode(w *writer, t *typ) {
 	w.p("func (m *%s) decodeJSON(d *jsonx.Decoder) {", t.name)
 	w.p("if !d.BeginObject() {\nreturn\n}")
 	if len(t.fields) == 0 {
-		w.p("for i := 0; d.NextField(i); i++ {\nd.Unknown()\n}")
+		w.p("for d.NextMember() {\nd.Unknown()\n}")
 		w.p("}")
 		return
 	}
@@ -399,7 +399,7 @@ func genDecode(w *writer, t *typ) {
 	// Keys are matched by a hash switch confirmed with word compares: a
 	// string switch would call runtime.memequal, a byte loop that costs an
 	// interrupt check per byte in a wasm guest.
-	w.p("for i := 0; d.NextField(i); i++ {")
+	w.p("for d.NextMember() {")
 	w.p("switch d.KeyHash() {")
 	hashes := map[uint64]string{}
 	for bit, f := range t.fields {
@@ -441,7 +441,7 @@ func genDecode(w *writer, t *typ) {
 		// (first occurrence, plain value) has a single predecessor and
 		// the compiler lays it out as a fall-through: in wasm every taken
 		// branch costs an interrupt check.
-		w.p("if dup|d.ValueFlags() == 0 {\n%s\n} else if d.Field(dup) {\n%s\n}", dec, dec)
+		w.p("if dup|d.ValueFlags() == 0 {\n%s\ncontinue\n}\nif d.Field(dup) {\n%s\n}", dec, dec)
 		w.p("continue")
 	}
 	w.p("}")

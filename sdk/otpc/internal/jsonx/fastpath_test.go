@@ -284,3 +284,60 @@ func TestSharedStrings(t *testing.T) {
 		t.Fatalf("input over shareMax: %q, shared copy %q", s, d.sdata)
 	}
 }
+
+// walk re-encodes any JSON value with NextMember/NextElem (objects with
+// sorted-as-read keys, numbers as integers) for TestNextMemberNesting.
+func walk(d *Decoder) any {
+	switch d.peek() {
+	case '{':
+		m := map[string]any{}
+		if d.BeginObject() {
+			for d.NextMember() {
+				k := string(d.Key())
+				m[k] = walk(d)
+			}
+		}
+		return m
+	case '[':
+		a := []any{}
+		if d.BeginArray() {
+			for i := 0; d.NextElem(i); i++ {
+				a = append(a, walk(d))
+			}
+		}
+		return a
+	case '"':
+		return d.String()
+	default:
+		return float64(d.Int64())
+	}
+}
+
+// TestNextMemberNesting checks that NextMember tracks the first member of
+// each object across nested objects and arrays, compact or not.
+func TestNextMemberNesting(t *testing.T) {
+	for _, in := range []string{
+		`{"a":{"b":{"c":1},"d":[{"e":2},{"f":{}}],"g":[]},"h":{"i":"j"},"k":3}`,
+		`{ "a" : { "b" : { "c" : 1 } , "d" : [ { "e" : 2 } , { "f" : { } } ] , "g" : [ ] } , "h" : { "i" : "j" } , "k" : 3 }`,
+		`[{"a":[{"b":1},{"c":2}]},{"d":{"e":{"f":3}},"g":4}]`,
+		`{"` + strings.Repeat("x", 40) + `":{"y":1},"z":2}`,
+	} {
+		for _, suffix := range []string{"", pad} {
+			var d Decoder
+			d.Reset([]byte(in + suffix))
+			got := walk(&d)
+			if err := d.Finish(); err != nil {
+				t.Fatalf("%s: %v", in, err)
+			}
+			var want any
+			if err := json.Unmarshal([]byte(in), &want); err != nil {
+				t.Fatal(err)
+			}
+			g, _ := json.Marshal(got)
+			w, _ := json.Marshal(want)
+			if string(g) != string(w) {
+				t.Fatalf("%s:\n got %s\nwant %s", in, g, w)
+			}
+		}
+	}
+}
