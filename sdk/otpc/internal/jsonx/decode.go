@@ -670,6 +670,14 @@ func (d *Decoder) String() string {
 			d.pos = p + n + 2
 			return d.shared(p+1, p+1+n)
 		}
+		// Longer: scan on from where the words stopped; an escape
+		// takes the general path below.
+		if n == 32 {
+			if q := d.span(p + 33); d.err == nil && q < len(data) && data[q] == '"' {
+				d.pos = q + 1
+				return d.shared(p+1, q)
+			}
+		}
 	}
 	if d.err != nil {
 		return ""
