@@ -339,6 +339,32 @@ func (d *Decoder) nextField(i int) bool {
 	if d.err != nil {
 		return false
 	}
+	// Near the end of input: NextField's fast path on a zero-padded copy
+	// (zero is a control character: scans stop there).
+	if p := d.pos; len(d.data)-p < 36 && p < len(d.data) {
+		var t [48]byte
+		copy(t[:], d.data[p:])
+		comma := int(uint(-i) >> 63)
+		want := byte('"' + (','-'"')*comma)
+		if t[0] == want && t[comma] == '"' {
+			b := t[comma+1 : comma+33]
+			w0 := binary.LittleEndian.Uint64(b[0:])
+			w1 := binary.LittleEndian.Uint64(b[8:])
+			w2 := binary.LittleEndian.Uint64(b[16:])
+			w3 := binary.LittleEndian.Uint64(b[24:])
+			l0, l1, l2, l3, n := plainPrefix(w0, w1, w2, w3)
+			if n < 32 && t[comma+1+n] == '"' && t[comma+2+n] == ':' {
+				d.koff, d.klen, d.kesc = p+comma+1, n, false
+				d.kw = [4]uint64{w0 & l0, w1 & l1, w2 & l2, w3 & l3}
+				d.khash = hashWords(d.kw, n)
+				d.pos = p + comma + n + 3
+				c := uint64(t[comma+n+3])
+				d.vflag = (c-0x21)>>63 | ((c^'n')-1)>>63
+				d.nmem = 1
+				return true
+			}
+		}
+	}
 	c := d.peek()
 	if c == '}' && i == 0 {
 		d.pos++
@@ -681,6 +707,17 @@ func (d *Decoder) String() string {
 	}
 	if d.err != nil {
 		return ""
+	}
+	// Near the end of input: the same test on a zero-padded copy.
+	if len(data)-p < 34 && p < len(data) && data[p] == '"' {
+		var t [40]byte
+		copy(t[:], data[p:])
+		_, _, _, _, n := plainPrefix(binary.LittleEndian.Uint64(t[1:]), binary.LittleEndian.Uint64(t[9:]),
+			binary.LittleEndian.Uint64(t[17:]), binary.LittleEndian.Uint64(t[25:]))
+		if n < 32 && t[1+n] == '"' {
+			d.pos = p + n + 2
+			return d.shared(p+1, p+1+n)
+		}
 	}
 	if d.peek() != '"' {
 		d.unexpected("string")

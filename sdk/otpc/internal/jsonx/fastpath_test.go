@@ -137,6 +137,8 @@ func TestKeyWordsMatchScanner(t *testing.T) {
 		esc := strings.Replace(key, "k", `\u006b`, 1)
 		for _, in := range []string{
 			`{"` + key + `":1}` + pad,
+			`{"` + key + `":1}`, // near the end of input
+			`{"` + key + `":null,"` + key + `x":1}`,
 			`{ "` + key + `" : 1 }`,
 			`{"` + esc + `":1}` + pad,
 			`{"a":0,"` + key + `":1}` + pad,
@@ -147,8 +149,11 @@ func TestKeyWordsMatchScanner(t *testing.T) {
 				t.Fatalf("%q: %v", in, d.Err())
 			}
 			for i := 0; d.NextField(i); i++ {
-				if string(d.Key()) == "a" && key != "a" {
+				if (string(d.Key()) == "a" && key != "a") || string(d.Key()) == key+"x" {
 					d.Skip()
+					continue
+				}
+				if d.Null() {
 					continue
 				}
 				if string(d.Key()) != key || d.KeyHash() != h || !d.KeyIs(len(key), w0, w1, w2, w3) {
