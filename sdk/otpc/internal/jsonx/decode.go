@@ -1041,14 +1041,6 @@ func (d *Decoder) span(p int) int {
 // for the one-letter escapes; 0 for 'u' and invalid escapes.
 var simpleEscape = [256]byte{'"': '"', '\\': '\\', '/': '/', 'b': '\b', 'f': '\f', 'n': '\n', 'r': '\r', 't': '\t'}
 
-// plain[c] is true for ASCII bytes that may appear in a JSON string as is.
-var plain = func() (t [256]bool) {
-	for c := 0x20; c < utf8.RuneSelf; c++ {
-		t[c] = c != '"' && c != '\\'
-	}
-	return t
-}()
-
 // escape decodes the escape sequence at data[p] ('\\') into d.buf and
 // returns the position after it.
 func (d *Decoder) escape(p int) int {

@@ -8,6 +8,18 @@
 // object keys rejected, integers must fit their Go type. Writing matches
 // encoding/json byte for byte (including its HTML-safe escaping), so values
 // marshalled by either route are identical.
+//
+// Performance model: the code is shaped for Go compiled to WebAssembly and
+// run by wazero with close-on-context-done, where every loop iteration and
+// every taken branch between basic blocks (Go's wasm backend jumps through
+// a function-wide loop header) costs an interrupt check, about as much as
+// 10-50 ordinary instructions. Hence strings, keys and integers are scanned
+// 8 to 64 bytes at a time with word arithmetic and exact first-hit masks,
+// short keys and values take straight-line fast paths, keys are matched by
+// hash and word compares instead of runtime.memequal (a byte loop), the
+// common case is written as the body of an if ending in return or continue
+// (which the compiler lays out as the fall-through), and in wasm the
+// strings of one input share one allocation (shared_wasm.go).
 package jsonx
 
 import "errors"
