@@ -301,7 +301,7 @@ func (c *Client) failure(ctx context.Context, rt Route, ks *keystore.Keyset, met
 		e.Body = BodyPlain
 		if er, ok := c.openError(ctx, rt, ks, raw); ok {
 			e.Body = BodyErrorResponse
-			e.Member = memberName(er.ErrorResponseResult)
+			e.Member = er.ErrorResponseResult.Member()
 			e.Description = excerpt([]byte(er.ErrorDescription), 200)
 		} else {
 			e.Excerpt = excerpt(raw, 120)

@@ -6,8 +6,6 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
-
-	"github.com/otpcgate/otpcgate/sdk/otpc"
 )
 
 // Sentinel errors. Every error the Client returns for a call is a
@@ -180,40 +178,6 @@ func Classify(status int, member string, genericPermanent bool) bool {
 		return false
 	}
 	return false
-}
-
-// memberName returns the name of the set member of an error union.
-func memberName(r *otpc.ErrorResponseResult) string {
-	if r == nil {
-		return ""
-	}
-	switch {
-	case r.InvalidAPIVersion != nil:
-		return "invalidApiVersion"
-	case r.InvalidPayloadSignature != nil:
-		return "invalidPayloadSignature"
-	case r.InvalidPayloadEncryption != nil:
-		return "invalidPayloadEncryption"
-	case r.RequestTimestampOutOfRange != nil:
-		return "requestTimestampOutOfRange"
-	case r.InvalidIdentifier != nil:
-		return "invalidIdentifier"
-	case r.IdempotencyViolation != nil:
-		return "idempotencyViolation"
-	case r.InvalidFieldValue != nil:
-		return "invalidFieldValue"
-	case r.MissingRequiredField != nil:
-		return "missingRequiredField"
-	case r.PreconditionViolation != nil:
-		return "preconditionViolation"
-	case r.UserActionInProgress != nil:
-		return "userActionInProgress"
-	case r.InvalidDecryptedRequest != nil:
-		return "invalidDecryptedRequest"
-	case r.Forbidden != nil:
-		return "forbidden"
-	}
-	return ""
 }
 
 // excerpt returns up to max printable characters of b, for error texts.

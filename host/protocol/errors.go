@@ -34,38 +34,7 @@ func (e *Error) Error() string {
 func (e *Error) Unwrap() error { return e.Err }
 
 // Member names the errorResponseResult member, or "" for 5xx answers.
-func (e *Error) Member() string {
-	r := e.Result
-	switch {
-	case r == nil:
-		return ""
-	case r.InvalidAPIVersion != nil:
-		return "invalidApiVersion"
-	case r.InvalidPayloadSignature != nil:
-		return "invalidPayloadSignature"
-	case r.InvalidPayloadEncryption != nil:
-		return "invalidPayloadEncryption"
-	case r.RequestTimestampOutOfRange != nil:
-		return "requestTimestampOutOfRange"
-	case r.InvalidIdentifier != nil:
-		return "invalidIdentifier"
-	case r.IdempotencyViolation != nil:
-		return "idempotencyViolation"
-	case r.InvalidFieldValue != nil:
-		return "invalidFieldValue"
-	case r.MissingRequiredField != nil:
-		return "missingRequiredField"
-	case r.PreconditionViolation != nil:
-		return "preconditionViolation"
-	case r.UserActionInProgress != nil:
-		return "userActionInProgress"
-	case r.InvalidDecryptedRequest != nil:
-		return "invalidDecryptedRequest"
-	case r.Forbidden != nil:
-		return "forbidden"
-	}
-	return ""
-}
+func (e *Error) Member() string { return e.Result.Member() }
 
 func refuse(r *otpc.ErrorResponseResult, desc string, cause error) *Error {
 	return &Error{Status: r.HTTPStatus(), Result: r, Description: desc, Err: cause}

@@ -67,18 +67,10 @@ type Result struct {
 
 // Member names the errorResponseResult member of a refused call, or "".
 func (r *Result) Member() string {
-	if r.Error == nil || r.Error.ErrorResponseResult == nil {
+	if r.Error == nil {
 		return ""
 	}
-	b := r.Error.ErrorResponseResult.AppendJSON(nil)
-	// {"member":...}: the first key is the member.
-	s := string(b)
-	if i := strings.IndexByte(s, '"'); i >= 0 {
-		if j := strings.IndexByte(s[i+1:], '"'); j >= 0 {
-			return s[i+1 : i+1+j]
-		}
-	}
-	return ""
+	return r.Error.ErrorResponseResult.Member()
 }
 
 // NewRequestID returns a fresh requestId in the spec's alphabet.

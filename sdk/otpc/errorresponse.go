@@ -47,6 +47,40 @@ type ErrorResponseResult struct {
 	Forbidden *Empty `json:"forbidden"`
 }
 
+// Member returns the JSON name of the set member (e.g.
+// "invalidPayloadSignature"), or "" when none or several are set.
+func (r *ErrorResponseResult) Member() string {
+	if r == nil || r.memberCount() != 1 {
+		return ""
+	}
+	switch {
+	case r.InvalidAPIVersion != nil:
+		return "invalidApiVersion"
+	case r.InvalidPayloadSignature != nil:
+		return "invalidPayloadSignature"
+	case r.InvalidPayloadEncryption != nil:
+		return "invalidPayloadEncryption"
+	case r.RequestTimestampOutOfRange != nil:
+		return "requestTimestampOutOfRange"
+	case r.InvalidIdentifier != nil:
+		return "invalidIdentifier"
+	case r.IdempotencyViolation != nil:
+		return "idempotencyViolation"
+	case r.InvalidFieldValue != nil:
+		return "invalidFieldValue"
+	case r.MissingRequiredField != nil:
+		return "missingRequiredField"
+	case r.PreconditionViolation != nil:
+		return "preconditionViolation"
+	case r.UserActionInProgress != nil:
+		return "userActionInProgress"
+	case r.InvalidDecryptedRequest != nil:
+		return "invalidDecryptedRequest"
+	default:
+		return "forbidden"
+	}
+}
+
 // HTTPStatus returns the HTTP status the spec advises for the set member
 // (spec §4.11, §7.2), or 0 if no member or several members are set.
 func (r *ErrorResponseResult) HTTPStatus() int {
