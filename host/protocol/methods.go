@@ -161,40 +161,34 @@ func checkRefund(code ledger.Code, req *otpc.RefundRequest) error {
 }
 
 func refund(ctx context.Context, p *Pipeline, c *call) (otpc.Response, func(*ledger.Tx) error, error) {
-	req := c.req.(*otpc.RefundRequest)
-	piaid := req.RequestHeader.PaymentIntegratorAccountID
-	code, err := p.lookupCode(ctx, piaid, req.TransactionID, "transactionId")
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := checkRefund(code, req); err != nil {
-		return nil, nil, err
-	}
 	var out otpc.RefundOutput
-	cs, err := p.invoke(ctx, c, otpc.OpRefund, &otpc.RefundInput{Request: *req, Code: CodeInfo(code)}, &out)
-	if err != nil {
-		return nil, nil, err
-	}
-	resp := &otpc.RefundResponse{Result: out.Result}
-	result := out.Result.AppendJSON(nil)
-	apply := func(tx *ledger.Tx) error {
-		state := ledger.RefundDeclined
+	resp := &otpc.RefundResponse{}
+	return refunds(ctx, p, c, otpc.OpRefund, &out, resp, func() (ledger.RefundKind, ledger.RefundState, []byte) {
+		resp.Result = out.Result
 		if out.Result.Success != nil {
-			state = ledger.RefundSucceeded
+			return ledger.RefundSync, ledger.RefundSucceeded, out.Result.AppendJSON(nil)
 		}
-		if err := tx.AddRefund(ledger.Refund{
-			PIAID: piaid, RefundID: req.RequestHeader.RequestID, TransactionID: req.TransactionID,
-			AmountMicros: req.RefundAmount.AmountMicros, Currency: req.RefundAmount.CurrencyCode,
-			Kind: ledger.RefundSync, State: state, Result: result,
-		}); err != nil {
-			return err
-		}
-		return ApplyKV(tx, cs, c.m.ID)
-	}
-	return resp, apply, nil
+		return ledger.RefundSync, ledger.RefundDeclined, out.Result.AppendJSON(nil)
+	})
 }
 
 func asyncRefund(ctx context.Context, p *Pipeline, c *call) (otpc.Response, func(*ledger.Tx) error, error) {
+	var out otpc.AsyncRefundOutput
+	resp := &otpc.AsynchronousRefundResponse{}
+	return refunds(ctx, p, c, otpc.OpAsyncRefund, &out, resp, func() (ledger.RefundKind, ledger.RefundState, []byte) {
+		resp.Result = out.Result
+		if out.Result.Acknowledged != nil {
+			return ledger.RefundAsync, ledger.RefundAcknowledged, out.Result.AppendJSON(nil)
+		}
+		return ledger.RefundAsync, ledger.RefundDeclined, out.Result.AppendJSON(nil)
+	})
+}
+
+// refunds is the shared part of refund and asynchronousRefund: the host's
+// rules, the plugin's decision (decoded into out), and the ledger entry
+// whose kind and state outcome derives from the decision.
+func refunds(ctx context.Context, p *Pipeline, c *call, op otpc.Op, out otpc.Message, resp otpc.Response,
+	outcome func() (ledger.RefundKind, ledger.RefundState, []byte)) (otpc.Response, func(*ledger.Tx) error, error) {
 	req := c.req.(*otpc.RefundRequest)
 	piaid := req.RequestHeader.PaymentIntegratorAccountID
 	code, err := p.lookupCode(ctx, piaid, req.TransactionID, "transactionId")
@@ -204,22 +198,16 @@ func asyncRefund(ctx context.Context, p *Pipeline, c *call) (otpc.Response, func
 	if err := checkRefund(code, req); err != nil {
 		return nil, nil, err
 	}
-	var out otpc.AsyncRefundOutput
-	cs, err := p.invoke(ctx, c, otpc.OpAsyncRefund, &otpc.RefundInput{Request: *req, Code: CodeInfo(code)}, &out)
+	cs, err := p.invoke(ctx, c, op, &otpc.RefundInput{Request: *req, Code: CodeInfo(code)}, out)
 	if err != nil {
 		return nil, nil, err
 	}
-	resp := &otpc.AsynchronousRefundResponse{Result: out.Result}
-	result := out.Result.AppendJSON(nil)
+	kind, state, result := outcome()
 	apply := func(tx *ledger.Tx) error {
-		state := ledger.RefundDeclined
-		if out.Result.Acknowledged != nil {
-			state = ledger.RefundAcknowledged
-		}
 		if err := tx.AddRefund(ledger.Refund{
 			PIAID: piaid, RefundID: req.RequestHeader.RequestID, TransactionID: req.TransactionID,
 			AmountMicros: req.RefundAmount.AmountMicros, Currency: req.RefundAmount.CurrencyCode,
-			Kind: ledger.RefundAsync, State: state, Result: result,
+			Kind: kind, State: state, Result: result,
 		}); err != nil {
 			return err
 		}
