@@ -46,6 +46,8 @@
 // with the sdk/otpc codec) at about 62 us with the checks and 13-22 us
 // without, against 1.3 us natively; with encoding/json instead of the codec
 // it was about 530 us and 65 us. The checks stay on: an unstoppable plugin
-// is worse than a slower one. Guest code that loops less per byte (SWAR
-// scanning, key matching without memequal) is what makes calls cheaper.
+// is worse than a slower one. Guest code that branches and loops less per
+// byte is what makes calls cheaper: after sdk/otpc's codec moved to 64-byte
+// string steps, word-wise key matching and straight-line integers, the same
+// call measures about 32 us with the checks (1,536 → 451 checks per call).
 package runtime
