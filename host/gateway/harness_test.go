@@ -129,6 +129,10 @@ func (e *env) options() Options {
 		e.t.Fatal(err)
 	}
 	return Options{
+		// One compile cache for the test binary: each env copies the
+		// template's KEK, so the entries authenticate for all of them and
+		// the plugin compiles once instead of once per env.
+		PluginCacheDir:  filepath.Join(templateDir(e.t), "plugin-cache"),
 		Dev:             e.info,
 		GoogleTransport: tr,
 		Worker:          google.WorkerConfig{PollInterval: 50 * time.Millisecond, BackoffBase: 50 * time.Millisecond, BackoffCap: time.Second},
