@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/otpcgate/otpcgate/host/admin"
 	"github.com/otpcgate/otpcgate/host/envelope"
 	"github.com/otpcgate/otpcgate/host/google"
 	"github.com/otpcgate/otpcgate/host/ledger"
@@ -35,7 +36,11 @@ type DevInfo struct {
 	KeyFile  string `json:"tlsKeyFile"`
 	// Addr is the listen address dev serves on; BaseURL of each merchant
 	// is built from it.
-	Addr      string        `json:"addr"`
+	Addr string `json:"addr"`
+	// AdminURL is the admin API (merchant events) of the running dev
+	// gateway, recorded by RecordDevAdmin; empty means the sim looks for
+	// it in the configuration (admin.addr).
+	AdminURL  string        `json:"adminUrl,omitempty"`
 	Merchants []DevMerchant `json:"merchants"`
 }
 
@@ -66,6 +71,10 @@ type DevMerchant struct {
 	DemoAccount string `json:"demoAccount"`
 	// Plugin is the plugin version the merchant runs.
 	Plugin string `json:"plugin"`
+	// MerchantToken is the secret of a merchant-scoped admin token, for
+	// `otpcgate sim` to report merchant events over the merchant API
+	// (development only; installations provisioned before it have none).
+	MerchantToken string `json:"merchantToken,omitempty"`
 }
 
 // DevPlugin is the plugin build ProvisionDev installs for every demo merchant.
@@ -159,6 +168,10 @@ func ProvisionDev(ctx context.Context, dir, addr string, plugin DevPlugin, log *
 	if err != nil {
 		return nil, err
 	}
+	tokens, err := admin.OpenTokens(ctx, d)
+	if err != nil {
+		return nil, err
+	}
 	for _, demo := range []struct {
 		id, piaid string
 		kind      keystore.Kind
@@ -170,16 +183,49 @@ func ProvisionDev(ctx context.Context, dir, addr string, plugin DevPlugin, log *
 		if err != nil {
 			return nil, fmt.Errorf("gateway: dev merchant %s: %w", demo.id, err)
 		}
+		// A merchant token lets the sim report the merchant's events.
+		if _, m.MerchantToken, err = tokens.Issue(ctx, admin.ScopeMerchant, demo.id, "otpcgate dev sim"); err != nil {
+			return nil, fmt.Errorf("gateway: dev merchant %s token: %w", demo.id, err)
+		}
 		info.Merchants = append(info.Merchants, m)
 	}
-	b, err := json.MarshalIndent(info, "", "  ")
-	if err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(filepath.Join(dir, DevFile), append(b, '\n'), 0o600); err != nil {
+	if err := writeDevInfo(info); err != nil {
 		return nil, err
 	}
 	return info, nil
+}
+
+// writeDevInfo writes info to its data directory's dev.json (0600: it
+// holds token secrets).
+func writeDevInfo(info *DevInfo) error {
+	b, err := json.MarshalIndent(info, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(info.DataDir, DevFile), append(b, '\n'), 0o600)
+}
+
+// RecordDevAdmin records in dir/dev.json where the dev gateway serves its
+// admin API (addr as in admin.addr; "" records none), so `otpcgate sim`
+// needs only the data directory. A loopback address is plain HTTP, any
+// other HTTPS with the dev certificate (as the admin listener serves it).
+func RecordDevAdmin(dir, addr string) (*DevInfo, error) {
+	info, err := ReadDevInfo(dir)
+	if err != nil {
+		return nil, err
+	}
+	url := ""
+	if addr != "" {
+		url = "https://" + addr
+		if admin.IsLoopback(addr) {
+			url = "http://" + addr
+		}
+	}
+	if info.AdminURL == url {
+		return info, nil
+	}
+	info.AdminURL = url
+	return info, writeDevInfo(info)
 }
 
 const devActor = "otpcgate dev"

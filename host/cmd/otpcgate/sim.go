@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/otpcgate/otpcgate/host/admin"
 	"github.com/otpcgate/otpcgate/host/envelope"
 	"github.com/otpcgate/otpcgate/host/gateway"
 	"github.com/otpcgate/otpcgate/host/sim"
@@ -64,7 +65,11 @@ func newSimRunCmd(e env, use string) *cobra.Command {
 			"table, or JSON with --json; exits non-zero if any step failed.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return simRun(cmd.Context(), e, dataDir, suite, asJSON, keyWait, workers)
+			cfg, err := loadConfig(cmd, e)
+			if err != nil {
+				return err
+			}
+			return simRun(cmd.Context(), e, dataDir, cfg.Admin.Addr, suite, asJSON, keyWait, workers)
 		},
 	}
 	if use == "drill" {
@@ -90,7 +95,9 @@ const authCallback = "https://payments.google.com/payments/apis-secure/otpcgate-
 var errSimFailed = errors.New("sim: checks failed")
 
 // simRun runs the selected suites against the dev installation in dataDir.
-func simRun(ctx context.Context, e env, dataDir, suite string, asJSON bool, keyWait time.Duration, workers int) error {
+// adminAddr (admin.addr of the configuration) locates the merchant API when
+// dev.json does not record it.
+func simRun(ctx context.Context, e env, dataDir, adminAddr, suite string, asJSON bool, keyWait time.Duration, workers int) error {
 	scenarios, err := sim.SuitesByName(suite)
 	if err != nil {
 		return err
@@ -104,13 +111,16 @@ func simRun(ctx context.Context, e env, dataDir, suite string, asJSON bool, keyW
 		return err
 	}
 	defer s.close()
+	events, google, missing := devLevers(ctx, info, s, adminAddr)
 	senv := &sim.Env{
 		Client:    s.client,
 		Merchants: s.merchants,
 		Keys:      s.store,
-		// The merchant HTTP API is not there yet: merchant events (and so
-		// notifications, refunds of paid codes) are skipped, not failed.
-		EventsMissing: "merchant API not reachable",
+		// Without the merchant API, merchant events (and so notifications,
+		// refunds of paid codes) are skipped, not failed.
+		Events:        events,
+		EventsMissing: missing,
+		Google:        google,
 		// associateAccount logs in on the merchant's web login page as the
 		// dev plugin's demo account (see gateway.DevKonbiniConfig); a
 		// gateway that serves no page makes the step SKIP.
@@ -134,6 +144,43 @@ func simRun(ctx context.Context, e env, dataDir, suite string, asJSON bool, keyW
 		return fmt.Errorf("%w: %d of %d steps", errSimFailed, rep.Failed, len(rep.Steps))
 	}
 	return nil
+}
+
+// devLevers returns the merchant API (with dev.json's merchant tokens) and
+// the dev gateway's simulated Google, each nil when it cannot be used, and
+// why the merchant API is missing. dev.json's adminUrl wins over adminAddr.
+func devLevers(ctx context.Context, info *gateway.DevInfo, s *devSession, adminAddr string) (sim.MerchantEvents, sim.GoogleView, string) {
+	var google sim.GoogleView
+	rg := sim.NewRemoteGoogle("https://"+info.Addr+gateway.SimGooglePath, s.client.HTTP)
+	if rg.Ping(ctx) == nil {
+		google = rg
+	}
+	tokens := map[string]string{}
+	for _, m := range info.Merchants {
+		if m.MerchantToken == "" {
+			return nil, google, "merchant API not reachable: dev.json has no merchant tokens (provisioned by an older otpcgate dev; recreate the data directory)"
+		}
+		tokens[m.ID] = m.MerchantToken
+	}
+	url := info.AdminURL
+	if url == "" {
+		if adminAddr == "" {
+			return nil, google, "merchant API not reachable: admin.addr is empty"
+		}
+		url = "https://" + adminAddr
+		if admin.IsLoopback(adminAddr) {
+			url = "http://" + adminAddr
+		}
+	}
+	ev := &sim.RemoteMerchantEvents{BaseURL: url, Tokens: tokens, HTTP: s.client.HTTP}
+	if len(info.Merchants) > 0 {
+		// Any merchant token may ask who it is: proves address and token.
+		c := &admin.Client{BaseURL: url, Token: tokens[info.Merchants[0].ID], HTTP: s.client.HTTP}
+		if err := c.Do(ctx, http.MethodGet, "/v1/whoami", nil, nil); err != nil {
+			return nil, google, fmt.Sprintf("merchant API not reachable at %s (set admin.addr as for otpcgate dev): %v", url, err)
+		}
+	}
+	return ev, google, ""
 }
 
 // devSession is Google's view of a dev installation from another process:

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -10,6 +11,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/otpcgate/otpcgate/host/gateway"
 	"github.com/otpcgate/otpcgate/host/sim"
 )
 
@@ -21,7 +23,10 @@ import (
 // test asserts zero failed requests, one key rotated per side per
 // merchant, the old keys refused, and that the installation keeps working
 // on the new keys (the other suites with a JSON report, sim smoke) and
-// that failures give a non-zero exit.
+// that failures give a non-zero exit. The notifications suite runs for
+// real: sim reports merchant events over dev's merchant API (admin.addr on
+// a free port, as dev gets it from the environment) with dev.json's
+// merchant tokens and watches dev's simulated Google through its hooks.
 func TestSimDrillLive(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
@@ -31,6 +36,10 @@ func TestSimDrillLive(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	dataDir := t.TempDir()
+	// The child inherits the environment: dev's admin API on a free port,
+	// and sim (in-process) reads the same setting.
+	adminVars := map[string]string{"OTPCGATE_ADMIN_ADDR": freeAddr(t)}
+	t.Setenv("OTPCGATE_ADMIN_ADDR", adminVars["OTPCGATE_ADMIN_ADDR"])
 	proc := startDev(t, bin, dataDir, freeAddr(t))
 	stopped := false
 	stopDev := func() {
@@ -56,8 +65,8 @@ func TestSimDrillLive(t *testing.T) {
 	}
 
 	// After the drill the installation runs on the new keys: the other
-	// suites pass, with the merchant-event steps skipped and saying why.
-	e, out, errb = testEnv(nil)
+	// suites pass, notifications included; only steps that say why skip.
+	e, out, errb = testEnv(adminVars)
 	suites := "happy,idempotency,errors,clock-skew,notifications"
 	if code := execute(ctx, []string{"sim", "run", "--suite", suites, "--json", "--data-dir", dataDir}, e); code != 0 {
 		t.Fatalf("sim run --suite %s after the drill: exit %d\n%s\n%s", suites, code, out.String(), errb.String())
@@ -66,18 +75,32 @@ func TestSimDrillLive(t *testing.T) {
 	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
 		t.Fatalf("JSON report: %v\n%s", err, out.String())
 	}
-	if rep.Failed != 0 || rep.Passed < 40 || rep.Skipped == 0 {
+	if rep.Failed != 0 || rep.Passed < 40 {
 		t.Fatalf("suites after the drill: %d passed %d failed %d skipped", rep.Passed, rep.Failed, rep.Skipped)
 	}
 	if got := strings.Join(rep.Suites(), ","); got != "clock-skew,errors,happy,idempotency,notifications" {
 		t.Fatalf("suites that ran: %s", got)
 	}
-	t.Logf("after the drill, %s: %d passed, 0 failed, %d skipped (no merchant API yet)", suites, rep.Passed, rep.Skipped)
+	t.Logf("after the drill, %s: %d passed, 0 failed, %d skipped", suites, rep.Passed, rep.Skipped)
+	notified := 0
 	for _, s := range rep.Steps {
-		if s.Status == sim.Skip && !strings.Contains(s.Detail, "merchant API not reachable") && !strings.Contains(s.Detail, "serves no web login page") {
-			t.Errorf("step %s skipped without saying why: %q", s.Name, s.Detail)
+		if s.Suite == "notifications" {
+			if s.Status != sim.Pass {
+				t.Errorf("notifications step %s/%s: %s %q", s.Merchant, s.Name, s.Status, s.Detail)
+			}
+			notified++
+		}
+		if s.Status == sim.Skip && !strings.Contains(s.Detail, "serves no web login page") {
+			t.Errorf("step %s skipped: %q", s.Name, s.Detail)
 		}
 	}
+	if notified != 6 { // three notifications per demo merchant
+		t.Errorf("notifications suite ran %d steps, want 6", notified)
+	}
+
+	// A dev.json from before merchant tokens still works: the
+	// notifications skip and say why.
+	simNotificationsWithoutTokens(t, dataDir, adminVars)
 
 	// sim smoke still works, on the new keys.
 	e, out, errb = testEnv(nil)
@@ -91,8 +114,49 @@ func TestSimDrillLive(t *testing.T) {
 		t.Fatalf("unknown suite: exit %d %s", code, errb.String())
 	}
 	stopDev()
-	e, out, _ = testEnv(nil)
+	e, out, _ = testEnv(adminVars)
 	if code := execute(ctx, []string{"sim", "run", "--suite", "clock-skew", "--data-dir", dataDir}, e); code == 0 || !strings.Contains(out.String(), "FAIL") {
 		t.Fatalf("gateway stopped: exit %d\n%s", code, out.String())
+	}
+}
+
+// simNotificationsWithoutTokens runs the notifications suite on a copy of
+// dataDir's dev.json stripped of its merchant tokens (the gateway's files
+// are shared): every step skips with the reason, none fails.
+func simNotificationsWithoutTokens(t *testing.T, dataDir string, vars map[string]string) {
+	t.Helper()
+	var info map[string]any
+	b, err := os.ReadFile(filepath.Join(dataDir, gateway.DevFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &info); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range info["merchants"].([]any) {
+		delete(m.(map[string]any), "merchantToken")
+	}
+	old := t.TempDir()
+	if b, err = json.Marshal(info); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(old, gateway.DevFile), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e, out, errb := testEnv(vars)
+	if code := execute(context.Background(), []string{"sim", "run", "--suite", "notifications", "--json", "--data-dir", old}, e); code != 0 {
+		t.Fatalf("notifications without tokens: exit %d\n%s\n%s", code, out.String(), errb.String())
+	}
+	var rep sim.Report
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Skipped == 0 || rep.Failed != 0 || rep.Passed != 0 {
+		t.Fatalf("without tokens: %d passed %d failed %d skipped", rep.Passed, rep.Failed, rep.Skipped)
+	}
+	for _, s := range rep.Steps {
+		if !strings.Contains(s.Detail, "no merchant tokens") {
+			t.Errorf("step %s: %s %q", s.Name, s.Status, s.Detail)
+		}
 	}
 }
