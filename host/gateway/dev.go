@@ -189,20 +189,19 @@ func ProvisionDev(ctx context.Context, dir, addr string, plugin DevPlugin, log *
 		}
 		info.Merchants = append(info.Merchants, m)
 	}
-	if err := writeDevInfo(info); err != nil {
+	if err := writeDevInfo(dir, info); err != nil {
 		return nil, err
 	}
 	return info, nil
 }
 
-// writeDevInfo writes info to its data directory's dev.json (0600: it
-// holds token secrets).
-func writeDevInfo(info *DevInfo) error {
+// writeDevInfo writes dir/dev.json (0600: it holds token secrets).
+func writeDevInfo(dir string, info *DevInfo) error {
 	b, err := json.MarshalIndent(info, "", "  ")
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(info.DataDir, DevFile), append(b, '\n'), 0o600)
+	return os.WriteFile(filepath.Join(dir, DevFile), append(b, '\n'), 0o600)
 }
 
 // RecordDevAdmin records in dir/dev.json where the dev gateway serves its
@@ -225,7 +224,7 @@ func RecordDevAdmin(dir, addr string) (*DevInfo, error) {
 		return info, nil
 	}
 	info.AdminURL = url
-	return info, writeDevInfo(info)
+	return info, writeDevInfo(dir, info)
 }
 
 const devActor = "otpcgate dev"

@@ -98,9 +98,8 @@ func TestSimDrillLive(t *testing.T) {
 		t.Errorf("notifications suite ran %d steps, want 6", notified)
 	}
 
-	// A dev.json from before merchant tokens still works: the
-	// notifications skip and say why.
-	simNotificationsWithoutTokens(t, dataDir, adminVars)
+	// Older and newer dev.json files.
+	simNotificationsDevJSON(t, dataDir, adminVars["OTPCGATE_ADMIN_ADDR"])
 
 	// sim smoke still works, on the new keys.
 	e, out, errb = testEnv(nil)
@@ -120,43 +119,67 @@ func TestSimDrillLive(t *testing.T) {
 	}
 }
 
-// simNotificationsWithoutTokens runs the notifications suite on a copy of
-// dataDir's dev.json stripped of its merchant tokens (the gateway's files
-// are shared): every step skips with the reason, none fails.
-func simNotificationsWithoutTokens(t *testing.T, dataDir string, vars map[string]string) {
+// simNotificationsDevJSON runs the notifications suite on copies of
+// dataDir's dev.json (the gateway's other files are shared): one from
+// before merchant tokens still works, every step skipping with the reason;
+// one recording the admin URL (gateway.RecordDevAdmin) needs no admin.addr
+// setting at all.
+func simNotificationsDevJSON(t *testing.T, dataDir, adminAddr string) {
 	t.Helper()
-	var info map[string]any
 	b, err := os.ReadFile(filepath.Join(dataDir, gateway.DevFile))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := json.Unmarshal(b, &info); err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range info["merchants"].([]any) {
-		delete(m.(map[string]any), "merchantToken")
-	}
-	old := t.TempDir()
-	if b, err = json.Marshal(info); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(old, gateway.DevFile), b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	e, out, errb := testEnv(vars)
-	if code := execute(context.Background(), []string{"sim", "run", "--suite", "notifications", "--json", "--data-dir", old}, e); code != 0 {
-		t.Fatalf("notifications without tokens: exit %d\n%s\n%s", code, out.String(), errb.String())
-	}
-	var rep sim.Report
-	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
-		t.Fatal(err)
-	}
-	if rep.Skipped == 0 || rep.Failed != 0 || rep.Passed != 0 {
-		t.Fatalf("without tokens: %d passed %d failed %d skipped", rep.Passed, rep.Failed, rep.Skipped)
-	}
-	for _, s := range rep.Steps {
-		if !strings.Contains(s.Detail, "no merchant tokens") {
-			t.Errorf("step %s: %s %q", s.Name, s.Status, s.Detail)
-		}
+	for _, tc := range []struct {
+		name        string
+		stripTokens bool
+		recordAdmin bool
+		vars        map[string]string
+		pass        int
+		skip        string
+	}{
+		{"without merchant tokens", true, false, map[string]string{"OTPCGATE_ADMIN_ADDR": adminAddr}, 0, "no merchant tokens"},
+		{"admin URL recorded, admin.addr empty", false, true, map[string]string{"OTPCGATE_ADMIN_ADDR": ""}, 6, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var info map[string]any
+			if err := json.Unmarshal(b, &info); err != nil {
+				t.Fatal(err)
+			}
+			if tc.stripTokens {
+				for _, m := range info["merchants"].([]any) {
+					delete(m.(map[string]any), "merchantToken")
+				}
+			}
+			out, err := json.Marshal(info)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, gateway.DevFile), out, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if tc.recordAdmin {
+				if _, err := gateway.RecordDevAdmin(dir, adminAddr); err != nil {
+					t.Fatal(err)
+				}
+			}
+			e, stdout, errb := testEnv(tc.vars)
+			if code := execute(context.Background(), []string{"sim", "run", "--suite", "notifications", "--json", "--data-dir", dir}, e); code != 0 {
+				t.Fatalf("exit %d\n%s\n%s", code, stdout.String(), errb.String())
+			}
+			var rep sim.Report
+			if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
+				t.Fatal(err)
+			}
+			if rep.Failed != 0 || rep.Passed != tc.pass || (tc.skip == "") != (rep.Skipped == 0) {
+				t.Fatalf("%d passed %d failed %d skipped, want %d passed", rep.Passed, rep.Failed, rep.Skipped, tc.pass)
+			}
+			for _, s := range rep.Steps {
+				if s.Status == sim.Skip && !strings.Contains(s.Detail, tc.skip) {
+					t.Errorf("step %s skipped: %q, want %q", s.Name, s.Detail, tc.skip)
+				}
+			}
+		})
 	}
 }
