@@ -27,10 +27,9 @@ func TestCrashDurability(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	bin := filepath.Join(t.TempDir(), "otpcgate")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	bin, err := testBinary()
+	if err != nil {
+		t.Fatal(err)
 	}
 	dataDir := t.TempDir()
 	addr := freeAddr(t)
