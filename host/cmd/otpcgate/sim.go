@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -58,8 +59,10 @@ func newSimRunCmd(e env, use string) *cobra.Command {
 		Short: "Run the scenario suites against a running otpcgate dev and report pass/fail",
 		Long: "Runs the scenario suites against a running otpcgate dev: happy (every method), " +
 			"idempotency (replays, 412, concurrent duplicates), errors (each error member), " +
-			"clock-skew (±59 s accepted, ±61 s refused), notifications (needs the merchant " +
-			"API) and drill (the key-rotation drill: under traffic, new keys on both sides, " +
+			"clock-skew (±59 s accepted, ±61 s refused), notifications (merchant events " +
+			"reported over dev's merchant API with dev.json's merchant tokens, at dev.json's " +
+			"adminUrl or else admin.addr as configured for dev; Google's side observed through " +
+			"the dev listener's /sim-google hooks; skipped, saying why, when unavailable) and drill (the key-rotation drill: under traffic, new keys on both sides, " +
 			"exchanged, promoted, old keys retired and disabled, zero failures allowed, old " +
 			"keys refused afterwards; it leaves the installation on the new keys). Prints a " +
 			"table, or JSON with --json; exits non-zero if any step failed.",
@@ -177,7 +180,8 @@ func devLevers(ctx context.Context, info *gateway.DevInfo, s *devSession, adminA
 		// Any merchant token may ask who it is: proves address and token.
 		c := &admin.Client{BaseURL: url, Token: tokens[info.Merchants[0].ID], HTTP: s.client.HTTP}
 		if err := c.Do(ctx, http.MethodGet, "/v1/whoami", nil, nil); err != nil {
-			return nil, google, fmt.Sprintf("merchant API not reachable at %s (set admin.addr as for otpcgate dev): %v", url, err)
+			msg, _, _ := strings.Cut(err.Error(), "\n") // the client's hint is for CLI users
+			return nil, google, fmt.Sprintf("merchant API not reachable at %s (set admin.addr as for otpcgate dev): %s", url, msg)
 		}
 	}
 	return ev, google, ""

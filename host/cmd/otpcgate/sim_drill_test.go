@@ -121,8 +121,8 @@ func TestSimDrillLive(t *testing.T) {
 
 // simNotificationsDevJSON runs the notifications suite on copies of
 // dataDir's dev.json (the gateway's other files are shared): one from
-// before merchant tokens still works, every step skipping with the reason;
-// one recording the admin URL (gateway.RecordDevAdmin) needs no admin.addr
+// before merchant tokens still works, every step skipping with the reason,
+// as when nothing listens at admin.addr; one recording the admin URL (gateway.RecordDevAdmin) needs no admin.addr
 // setting at all.
 func simNotificationsDevJSON(t *testing.T, dataDir, adminAddr string) {
 	t.Helper()
@@ -140,6 +140,7 @@ func simNotificationsDevJSON(t *testing.T, dataDir, adminAddr string) {
 	}{
 		{"without merchant tokens", true, false, map[string]string{"OTPCGATE_ADMIN_ADDR": adminAddr}, 0, "no merchant tokens"},
 		{"admin URL recorded, admin.addr empty", false, true, map[string]string{"OTPCGATE_ADMIN_ADDR": ""}, 6, ""},
+		{"nothing listening at admin.addr", false, false, map[string]string{"OTPCGATE_ADMIN_ADDR": freeAddr(t)}, 0, "merchant API not reachable at http://"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var info map[string]any
