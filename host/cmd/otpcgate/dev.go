@@ -48,6 +48,10 @@ func newDevCmd(e env) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// Where the merchant API listens, for `otpcgate sim`.
+			if info, err = gateway.RecordDevAdmin(dataDir, cfg.Admin.Addr); err != nil {
+				return err
+			}
 			if len(cfg.WebLogin.Callbacks) == 0 {
 				// Development default: the callback `otpcgate sim` uses.
 				// Production installations list Google's real callback.
