@@ -40,6 +40,12 @@ type Config struct {
 	// TimestampSkew is the largest accepted distance between a request's
 	// header timestamp and local time (spec §7.3). Default "60s".
 	TimestampSkew Duration `json:"timestamp_skew"`
+	// CommitWindow is how long the ledger's single writer may wait for
+	// more commits after a batch of several, so that one fsync covers
+	// more requests under load; a lone commit is never delayed. "0s"
+	// batches only what is already waiting. Default 200µs: measured +10 %
+	// pipeline throughput at concurrency 8 on 2 cores.
+	CommitWindow Duration `json:"commit_window"`
 
 	// Log configures the process log.
 	Log Log `json:"log"`
@@ -185,6 +191,7 @@ func Default() *Config {
 		},
 		Admission:     Admission{MaxQueue: 64, MaxWait: Duration(time.Second)},
 		TimestampSkew: Duration(60 * time.Second),
+		CommitWindow:  Duration(200 * time.Microsecond),
 		Log:           Log{Level: "info", Format: "json"},
 		Admin:         Admin{Addr: "127.0.0.1:8444"},
 		WebLogin:      WebLogin{Path: "/authenticate"},

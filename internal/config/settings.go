@@ -70,6 +70,7 @@ func fields() []field {
 		{"admission.max_queue", "requests that may wait for admission", func(c *Config) any { return &c.Admission.MaxQueue }},
 		{"admission.max_wait", "longest wait for admission before 503", func(c *Config) any { return &c.Admission.MaxWait }},
 		{"timestamp_skew", "largest accepted request timestamp skew", func(c *Config) any { return &c.TimestampSkew }},
+		{"commit_window", "how long the ledger writer waits for more commits after a batch (0s: no wait)", func(c *Config) any { return &c.CommitWindow }},
 		{"log.level", "log level: debug, info, warn, error", func(c *Config) any { return &c.Log.Level }},
 		{"log.format", "log format: json or text", func(c *Config) any { return &c.Log.Format }},
 		{"admin.addr", "admin API listen address (empty disables)", func(c *Config) any { return &c.Admin.Addr }},

@@ -94,6 +94,9 @@ func (c *Config) Validate() error {
 	if c.Admission.MaxWait < 0 {
 		bad("admission.max_wait", "must be >= 0, got %s", c.Admission.MaxWait)
 	}
+	if c.CommitWindow < 0 || c.CommitWindow.D() > 10*time.Millisecond {
+		bad("commit_window", "must be between 0s and 10ms, got %s", c.CommitWindow)
+	}
 	if c.TimestampSkew <= 0 || c.TimestampSkew.D() > 10*time.Minute {
 		bad("timestamp_skew", "must be positive and at most 10m, got %s", c.TimestampSkew)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -44,6 +45,7 @@ func openGateway(ctx context.Context, cfg *config.Config, kek *keystore.KEK, d d
 		Metrics:        d.metrics,
 		Envelope:       envelope.Config{MaxBodyBytes: int(cfg.Limits.BodyLimit)},
 		Protocol:       protocol.Config{Skew: cfg.TimestampSkew.D()},
+		CommitWindow:   commitWindow(cfg.CommitWindow.D()),
 		WebLogin:       weblogin.Config{Path: cfg.WebLogin.Path, Callbacks: cfg.WebLogin.Callbacks},
 		Logger:         d.log,
 	}
@@ -90,4 +92,13 @@ func loadKEK(cfg *config.Config, e env) (*keystore.KEK, error) {
 		return nil, fmt.Errorf("%w, or kek_file in the configuration", err)
 	}
 	return k, nil
+}
+
+// commitWindow maps the configured window to gateway.Options: an explicit
+// "0s" means no waiting, which the gateway spells as a negative window.
+func commitWindow(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
