@@ -58,6 +58,8 @@ func TestMerchantAPI(t *testing.T) {
 			merchant.Payment{Key: "k2", Printable: "000", Amount: report.Amount}, http.StatusNotFound},
 		{"bad key", pgp, "/v1/merchants/demo-pgp/payments",
 			merchant.Payment{Key: "no spaces allowed", Printable: report.Printable, Amount: report.Amount}, http.StatusBadRequest},
+		{"payment dated in the future", pgp, "/v1/merchants/demo-pgp/payments",
+			merchant.Payment{Key: "k4", Printable: report.Printable, Amount: report.Amount, PaidAt: time.Now().Add(time.Hour)}, http.StatusBadRequest},
 		{"unknown field", pgp, "/v1/merchants/demo-pgp/payments", map[string]any{"key": "k3", "surprise": 1}, http.StatusBadRequest},
 		{"unknown refund", pgp, "/v1/merchants/demo-pgp/refund-results",
 			merchant.RefundOutcome{PIAID: e.pgp.PIAID, RefundRequestID: "nope", Success: true}, http.StatusNotFound},

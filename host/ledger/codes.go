@@ -172,10 +172,19 @@ type Payment struct {
 	PaidAt                  time.Time
 	// PaidMicros must be the code's amount; zero means the code's amount.
 	PaidMicros int64
+	// Currency, when set, must be the code's currency.
+	Currency string
 }
+
+// PaymentClockSkew is how much earlier than the code's creation a payment
+// may be dated (store clocks lag).
+const PaymentClockSkew = 5 * time.Minute
 
 // MarkPaid moves an issued code to paid. A payment after ExpiresAt is
 // ErrCodeExpired; any other state is a *StateError (ErrInvalidTransition).
+// A payment dated before the code existed is ErrInvalidTransition too; a
+// different currency is ErrCurrencyMismatch, a different amount
+// ErrInvalidAmount.
 func (tx *Tx) MarkPaid(piaid, transactionID string, p Payment) (Code, error) {
 	c, err := tx.Code(piaid, transactionID)
 	if err != nil {
@@ -189,6 +198,14 @@ func (tx *Tx) MarkPaid(piaid, transactionID string, p Payment) (Code, error) {
 	}
 	if !c.ExpiresAt.IsZero() && p.PaidAt.After(c.ExpiresAt) {
 		return Code{}, &StateError{Kind: "code", ID: transactionID, From: string(c.State), Op: "mark paid", Err: ErrCodeExpired}
+	}
+	// A store's clock may lag ours a little; a payment dated well before
+	// the code existed is a mistake or a backdating.
+	if p.PaidAt.Before(c.Created.Add(-PaymentClockSkew)) {
+		return Code{}, &StateError{Kind: "code", ID: transactionID, From: string(c.State), Op: "mark paid before the code existed", Err: ErrInvalidTransition}
+	}
+	if p.Currency != "" && p.Currency != c.Currency {
+		return Code{}, fmt.Errorf("%w: paid in %s, code is %s", ErrCurrencyMismatch, p.Currency, c.Currency)
 	}
 	if p.PaidMicros == 0 {
 		p.PaidMicros = c.AmountMicros

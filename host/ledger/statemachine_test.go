@@ -144,9 +144,17 @@ func TestCodeCreateAndPayRules(t *testing.T) {
 			return err
 		}, ErrCodeExpired},
 		{"paid a different amount", func(tx *Tx) error {
-			_, err := tx.MarkPaid(testPIAID, "a", Payment{IntegratorTransactionID: "i", PaidAt: now, PaidMicros: 5})
+			_, err := tx.MarkPaid(testPIAID, "a", Payment{IntegratorTransactionID: "i", PaidAt: time.Now(), PaidMicros: 5})
 			return err
 		}, ErrInvalidAmount},
+		{"paid in another currency", func(tx *Tx) error {
+			_, err := tx.MarkPaid(testPIAID, "a", Payment{IntegratorTransactionID: "i", PaidAt: time.Now(), Currency: "XXX"})
+			return err
+		}, ErrCurrencyMismatch},
+		{"paid before the code existed", func(tx *Tx) error {
+			_, err := tx.MarkPaid(testPIAID, "a", Payment{IntegratorTransactionID: "i", PaidAt: time.Now().Add(-time.Hour)})
+			return err
+		}, ErrInvalidTransition},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

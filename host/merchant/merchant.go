@@ -40,6 +40,11 @@ var (
 	ErrUnavailable = errors.New("merchant: temporarily unavailable")
 )
 
+// MaxPaidAtSkew is how far in the future a reported payment time may be
+// (store clocks drift); later times are refused, since Google is told the
+// payment time as paymentTimestamp.
+const MaxPaidAtSkew = 5 * time.Minute
+
 // Merchants resolves a merchant's plugin and PIAIDs (the gateway's
 // directory does).
 type Merchants interface {
@@ -126,8 +131,12 @@ func (s *Service) ReportPayment(ctx context.Context, merchantID string, p Paymen
 	if p.Amount.AmountMicros <= 0 || !otpc.ValidCurrencyCode(p.Amount.CurrencyCode) {
 		return res, fmt.Errorf("%w: amount needs positive amountMicros and an ISO 4217 currencyCode", ErrInvalid)
 	}
+	now := s.cfg.Now()
 	if p.PaidAt.IsZero() {
-		p.PaidAt = s.cfg.Now()
+		p.PaidAt = now
+	}
+	if p.PaidAt.After(now.Add(MaxPaidAtSkew)) {
+		return res, fmt.Errorf("%w: paidAt is in the future", ErrInvalid)
 	}
 	code, err := s.findCode(ctx, m, p)
 	if err != nil {
@@ -173,6 +182,7 @@ func (s *Service) ReportPayment(ctx context.Context, merchantID string, p Paymen
 		return ledger.Outcome{Body: b, Apply: func(tx *ledger.Tx) error {
 			if _, err := tx.MarkPaid(code.PIAID, code.TransactionID, ledger.Payment{
 				IntegratorTransactionID: r.PaymentIntegratorTransactionID, PaidAt: p.PaidAt, PaidMicros: p.Amount.AmountMicros,
+				Currency: p.Amount.CurrencyCode,
 			}); err != nil {
 				return err
 			}
