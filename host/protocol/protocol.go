@@ -281,7 +281,15 @@ func (p *Pipeline) handle(ctx context.Context, c *call) (sealed []byte, err erro
 			return p.replay(ctx, c, rec)
 		case errors.Is(err, errRaced) && attempt < 2:
 			// A concurrent change (e.g. a payment during a cancel) moved the
-			// state between our read and the commit: decide again.
+			// state between our read and the commit: decide again, inside
+			// the admission limit like the first attempt.
+			if p.cfg.Limiter != nil {
+				release, err := p.cfg.Limiter.Acquire(ctx)
+				if err != nil {
+					return nil, errUnavailable("overloaded", err)
+				}
+				c.release = release
+			}
 			continue
 		}
 		return nil, ledgerError(err)
