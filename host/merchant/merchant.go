@@ -179,9 +179,14 @@ func (s *Service) ReportPayment(ctx context.Context, merchantID string, p Paymen
 		if err != nil {
 			return ledger.Outcome{}, err
 		}
+		// A plugin may accept an over-payment (the merchant returns the
+		// difference out of band); for Google and for refunds the code is
+		// paid at its own amount. An accepted under-payment is refused by
+		// the ledger.
+		paidMicros := min(p.Amount.AmountMicros, code.AmountMicros)
 		return ledger.Outcome{Body: b, Apply: func(tx *ledger.Tx) error {
 			if _, err := tx.MarkPaid(code.PIAID, code.TransactionID, ledger.Payment{
-				IntegratorTransactionID: r.PaymentIntegratorTransactionID, PaidAt: p.PaidAt, PaidMicros: p.Amount.AmountMicros,
+				IntegratorTransactionID: r.PaymentIntegratorTransactionID, PaidAt: p.PaidAt, PaidMicros: paidMicros,
 				Currency: p.Amount.CurrencyCode,
 			}); err != nil {
 				return err

@@ -125,7 +125,9 @@ func generate(c *sdk.Context, in *otpc.GenerateInput) (*otpc.GenerateOutput, err
 		return nil, err
 	}
 	printable := printRF(ref)
-	exp := otpc.Timestamp{EpochMillis: c.Now().Add(time.Duration(cfg.ValidityDays) * 24 * time.Hour).UnixMilli()}
+	// The host refuses payments after ExpiresAt, so the code is payable
+	// until the end of the grace period: validity + grace.
+	exp := otpc.Timestamp{EpochMillis: c.Now().Add(time.Duration(cfg.ValidityDays+cfg.GraceDays) * 24 * time.Hour).UnixMilli()}
 	return &otpc.GenerateOutput{
 		Result: otpc.GenerateReferenceNumberResult{Success: &otpc.GenerateReferenceNumberSuccess{
 			DisplayableReferenceNumber: otpc.DisplayableReferenceNumber{PrintableString: &printable},
@@ -142,11 +144,11 @@ func cancel(_ *sdk.Context, in *otpc.CancelInput) (*otpc.CancelOutput, error) {
 }
 
 // paid: the transfer must quote a valid reference, cover the amount
-// (overpayment is accepted and refunded by the merchant out of band) and
-// arrive before expiry plus the grace period.
+// (overpayment is accepted and refunded by the merchant out of band; the
+// ledger records the code's amount as paid) and arrive before the code's
+// expiry, which generate set to the validity plus the grace period.
 func paid(c *sdk.Context, in *otpc.PaidInput) (*otpc.PaidOutput, error) {
-	cfg, err := config(c)
-	if err != nil {
+	if _, err := config(c); err != nil {
 		return nil, err
 	}
 	code := &in.Code
@@ -161,11 +163,8 @@ func paid(c *sdk.Context, in *otpc.PaidInput) (*otpc.PaidOutput, error) {
 	case in.Amount.AmountMicros < code.Amount.AmountMicros:
 		return decline("underpaid")
 	}
-	if code.ExpiresAt != nil {
-		limit := code.ExpiresAt.EpochMillis + int64(cfg.GraceDays)*24*3600*1000
-		if in.PaidAt.EpochMillis > limit {
-			return decline("transfer arrived after the grace period")
-		}
+	if code.ExpiresAt != nil && in.PaidAt.EpochMillis > code.ExpiresAt.EpochMillis {
+		return decline("transfer arrived after the grace period")
 	}
 	if in.Amount.AmountMicros > code.Amount.AmountMicros {
 		c.Log(sdk.LevelWarn, "overpayment accepted; merchant refunds the difference")

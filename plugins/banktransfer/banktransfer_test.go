@@ -67,7 +67,8 @@ func TestGenerate(t *testing.T) {
 	if err := out.Result.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if out.ExpiresAt.EpochMillis != now.Add(14*24*time.Hour).UnixMilli() || string(h.KV["seq"]) != "2" {
+	// Validity 14 days + grace 3 days: the host refuses payments after this.
+	if out.ExpiresAt.EpochMillis != now.Add(17*24*time.Hour).UnixMilli() || string(h.KV["seq"]) != "2" {
 		t.Fatalf("expiry %v seq %q", out.ExpiresAt, h.KV["seq"])
 	}
 	tests := []struct {
@@ -90,7 +91,7 @@ func TestGenerate(t *testing.T) {
 
 func paidIn(mut func(*otpc.PaidInput)) *otpc.PaidInput {
 	ref, _ := newRF("OTPC00000011234")
-	exp := otpc.Timestamp{EpochMillis: now.Add(14 * 24 * time.Hour).UnixMilli()}
+	exp := otpc.Timestamp{EpochMillis: now.Add(17 * 24 * time.Hour).UnixMilli()} // 14 days + 3 of grace
 	in := &otpc.PaidInput{
 		Code: otpc.CodeInfo{GenerateRequestID: "gen-1", State: otpc.CodeStateIssued, PrintableString: printRF(ref),
 			Amount: otpc.Amount{AmountMicros: 25_500_000, CurrencyCode: "EUR"}, ExpiresAt: &exp},
