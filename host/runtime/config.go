@@ -36,8 +36,17 @@ func DefaultLimits() Limits {
 	}
 }
 
-func (l Limits) withDefaults() Limits {
-	d := DefaultLimits()
+func (l Limits) withDefaults() Limits { return l.or(DefaultLimits()) }
+
+// or fills the unset (zero or negative) fields of l from d: a version's
+// own limits over the Manager's, the Manager's over DefaultLimits.
+func (l Limits) or(d Limits) Limits {
+	set := func(v, def int) int {
+		if v <= 0 {
+			return def
+		}
+		return v
+	}
 	if l.MemoryPages == 0 {
 		l.MemoryPages = d.MemoryPages
 	}
@@ -47,27 +56,13 @@ func (l Limits) withDefaults() Limits {
 	if l.InitTimeout <= 0 {
 		l.InitTimeout = d.InitTimeout
 	}
-	if l.MaxInput <= 0 {
-		l.MaxInput = d.MaxInput
-	}
-	if l.MaxOutput <= 0 {
-		l.MaxOutput = d.MaxOutput
-	}
-	if l.MaxLogBytes <= 0 {
-		l.MaxLogBytes = d.MaxLogBytes
-	}
-	if l.MaxKVOps <= 0 {
-		l.MaxKVOps = d.MaxKVOps
-	}
-	if l.MaxKeySize <= 0 {
-		l.MaxKeySize = d.MaxKeySize
-	}
-	if l.MaxValueSize <= 0 {
-		l.MaxValueSize = d.MaxValueSize
-	}
-	if l.MaxConfigSize <= 0 {
-		l.MaxConfigSize = d.MaxConfigSize
-	}
+	l.MaxInput = set(l.MaxInput, d.MaxInput)
+	l.MaxOutput = set(l.MaxOutput, d.MaxOutput)
+	l.MaxLogBytes = set(l.MaxLogBytes, d.MaxLogBytes)
+	l.MaxKVOps = set(l.MaxKVOps, d.MaxKVOps)
+	l.MaxKeySize = set(l.MaxKeySize, d.MaxKeySize)
+	l.MaxValueSize = set(l.MaxValueSize, d.MaxValueSize)
+	l.MaxConfigSize = set(l.MaxConfigSize, d.MaxConfigSize)
 	return l
 }
 

@@ -99,10 +99,7 @@ func loadVersion(ctx context.Context, o *Options, cacheLocks *sync.Map, stats *c
 	if spec.SHA256 != "" && spec.SHA256 != sumHex {
 		return nil, lerr("sha256 "+sumHex+" expected "+spec.SHA256, ErrHashMismatch)
 	}
-	lim := o.Limits.withDefaults()
-	if spec.Limits != (Limits{}) {
-		lim = mergeLimits(spec.Limits, lim)
-	}
+	lim := spec.Limits.or(o.Limits.withDefaults())
 	if len(spec.Config) > lim.MaxConfigSize {
 		return nil, lerr(fmt.Sprintf("config of %d bytes (limit %d)", len(spec.Config), lim.MaxConfigSize), nil)
 	}
@@ -193,40 +190,6 @@ func loadVersion(ctx context.Context, o *Options, cacheLocks *sync.Map, stats *c
 		return nil, lerr("instantiate", err)
 	}
 	return v, nil
-}
-
-func mergeLimits(spec, def Limits) Limits {
-	if spec.MemoryPages == 0 {
-		spec.MemoryPages = def.MemoryPages
-	}
-	if spec.CallTimeout == 0 {
-		spec.CallTimeout = def.CallTimeout
-	}
-	if spec.InitTimeout == 0 {
-		spec.InitTimeout = def.InitTimeout
-	}
-	if spec.MaxInput == 0 {
-		spec.MaxInput = def.MaxInput
-	}
-	if spec.MaxOutput == 0 {
-		spec.MaxOutput = def.MaxOutput
-	}
-	if spec.MaxLogBytes == 0 {
-		spec.MaxLogBytes = def.MaxLogBytes
-	}
-	if spec.MaxKVOps == 0 {
-		spec.MaxKVOps = def.MaxKVOps
-	}
-	if spec.MaxKeySize == 0 {
-		spec.MaxKeySize = def.MaxKeySize
-	}
-	if spec.MaxValueSize == 0 {
-		spec.MaxValueSize = def.MaxValueSize
-	}
-	if spec.MaxConfigSize == 0 {
-		spec.MaxConfigSize = def.MaxConfigSize
-	}
-	return spec
 }
 
 // checkImports refuses any import outside the otpc host module and the
