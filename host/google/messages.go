@@ -12,11 +12,7 @@ import (
 )
 
 // Message is what every OTPC v2 message type of sdk/otpc implements.
-type Message interface {
-	AppendJSON(dst []byte) []byte
-	UnmarshalJSON(data []byte) error
-	Validate() error
-}
+type Message = otpc.Message
 
 // request is a decoded request with access to its header.
 type request struct {

@@ -18,7 +18,7 @@ func CallPlugin(ctx context.Context, plugins Plugins, l *ledger.Ledger, pluginID
 	now time.Time, op otpc.Op, in, out otpc.Message) (runtime.ChangeSet, error) {
 	raw, cs, err := plugins.Call(ctx, pluginID, op, in.AppendJSON(nil), runtime.CallEnv{
 		Namespace: namespace,
-		KV:        kvReader{l},
+		KV:        KVReader(l),
 		Now:       now,
 	})
 	if err != nil {
@@ -33,7 +33,9 @@ func CallPlugin(ctx context.Context, plugins Plugins, l *ledger.Ledger, pluginID
 	return cs, nil
 }
 
-// kvReader lets plugins read committed KV.
+// KVReader lets plugins read the ledger's committed KV.
+func KVReader(l *ledger.Ledger) runtime.KVReader { return kvReader{l} }
+
 type kvReader struct{ l *ledger.Ledger }
 
 func (k kvReader) Get(ctx context.Context, ns, key string) ([]byte, bool, error) {

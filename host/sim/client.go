@@ -21,12 +21,8 @@ import (
 	"github.com/otpcgate/otpcgate/sdk/otpc"
 )
 
-// Message is what every OTPC v2 type implements.
-type Message interface {
-	AppendJSON(dst []byte) []byte
-	UnmarshalJSON(data []byte) error
-	Validate() error
-}
+// Message is what every OTPC v2 message type of sdk/otpc implements.
+type Message = otpc.Message
 
 // Target is one merchant integration as Google sees it.
 type Target struct {

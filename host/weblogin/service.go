@@ -412,7 +412,7 @@ func (s *Service) authenticate(ctx context.Context, f *flow, account, secret str
 		pluginID = f.m.ID
 	}
 	raw, cs, err := s.plugins.Call(ctx, pluginID, otpc.OpAuthenticate, input, runtime.CallEnv{
-		Namespace: f.m.ID, KV: kvReader{s.ledger}, Now: s.cfg.Now(),
+		Namespace: f.m.ID, KV: protocol.KVReader(s.ledger), Now: s.cfg.Now(),
 	})
 	clear(input) // the secret should not linger in a buffer we own
 	if err != nil {
@@ -454,7 +454,7 @@ func (s *Service) finish(w http.ResponseWriter, r *http.Request, f *flow, name, 
 			AccountID: accountID, Result: result}); err != nil {
 			return err
 		}
-		return applyKV(tx, cs, f.m.ID)
+		return protocol.ApplyKV(tx, cs, f.m.ID)
 	})
 	if errors.Is(err, ledger.ErrDuplicate) {
 		// A concurrent submission of the same request won.
@@ -478,24 +478,6 @@ func (s *Service) finish(w http.ResponseWriter, r *http.Request, f *flow, name, 
 	setHeaders(w.Header(), newNonce(), f.origin)
 	w.Header().Set("Location", target.String())
 	w.WriteHeader(http.StatusSeeOther)
-}
-
-// kvReader lets the plugin read the merchant's committed KV.
-type kvReader struct{ l *ledger.Ledger }
-
-func (k kvReader) Get(ctx context.Context, ns, key string) ([]byte, bool, error) {
-	return k.l.KVGet(ctx, ns, key)
-}
-
-func applyKV(tx *ledger.Tx, cs runtime.ChangeSet, ns string) error {
-	if cs.Empty() {
-		return nil
-	}
-	changes := make([]ledger.KVChange, len(cs.Changes))
-	for i, ch := range cs.Changes {
-		changes[i] = ledger.KVChange{Key: ch.Key, Value: ch.Value, Delete: ch.Delete}
-	}
-	return tx.ApplyKV(ns, changes)
 }
 
 // clientIP is the limiter key of the peer: its address, or its /64 for
