@@ -2,6 +2,7 @@ package keystore
 
 import (
 	"bytes"
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/rand"
@@ -155,4 +156,32 @@ func generateJWK(opts GenerateOptions) (*material, error) {
 	}
 	m.expires = now.Add(opts.Lifetime)
 	return m, nil
+}
+
+// Generate creates a new self key in the keyset, in state pending: an
+// OpenPGP key for PGP keysets, a private JWK for JWK keysets (see
+// GenerateOptions). Key generation runs before any lock is taken.
+func (s *Store) Generate(ctx context.Context, actor, keysetID string, opts GenerateOptions) (KeyInfo, error) {
+	if err := opts.normalize(); err != nil {
+		return KeyInfo{}, err
+	}
+	info, err := keysetInfo(ctx, s.db, keysetID)
+	if err != nil {
+		return KeyInfo{}, err
+	}
+	var m *material
+	switch info.Kind {
+	case KindPGP:
+		m, err = generatePGP(opts)
+	case KindJWK:
+		m, err = generateJWK(opts)
+	}
+	if err != nil {
+		return KeyInfo{}, err
+	}
+	out, err := s.insert(ctx, actor, keysetID, info.Kind, OwnerSelf, []*material{m}, StatePending, "generated")
+	if err != nil {
+		return KeyInfo{}, err
+	}
+	return out[0], nil
 }

@@ -2,11 +2,13 @@ package keystore
 
 import (
 	"bytes"
+	"context"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/base64"
 	"fmt"
 	"io"
@@ -202,4 +204,67 @@ func (k *KEK) Derive(label string) []byte {
 	m := hmac.New(sha256.New, k.raw[:])
 	m.Write([]byte("otpcgate/kek-derive\x00" + label))
 	return m.Sum(nil)
+}
+
+// RotateKEK re-wraps every private key and the KEK check value under next in
+// one transaction, then switches the Store to it. Other processes sharing
+// the database must be restarted with the new KEK (their old one now fails
+// with ErrWrongKEK at Open).
+func (s *Store) RotateKEK(ctx context.Context, actor string, next *KEK) error {
+	if next == nil {
+		return ErrNoKEK
+	}
+	var n int
+	err := s.writeThen(ctx, "", func(tx *sql.Tx) error {
+		type rec struct {
+			ks, id string
+			blob   []byte
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT keyset_id, id, private_sealed FROM keystore_keys WHERE private_sealed IS NOT NULL`)
+		if err != nil {
+			return fmt.Errorf("keystore: rotate KEK: %w", err)
+		}
+		var recs []rec
+		for rows.Next() {
+			var r rec
+			if err := rows.Scan(&r.ks, &r.id, &r.blob); err != nil {
+				rows.Close()
+				return fmt.Errorf("keystore: rotate KEK: %w", err)
+			}
+			recs = append(recs, r)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("keystore: rotate KEK: %w", err)
+		}
+		for _, r := range recs {
+			aad := recordAAD(r.ks, r.id)
+			pt, err := s.kek.open(r.blob, aad)
+			if err != nil {
+				return fmt.Errorf("%w: keyset %s key %s", ErrCorruptRecord, r.ks, r.id)
+			}
+			sealed, err := next.seal(pt, aad)
+			clear(pt)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE keystore_keys SET private_sealed = ? WHERE keyset_id = ? AND id = ?`, sealed, r.ks, r.id); err != nil {
+				return fmt.Errorf("keystore: rotate KEK: %w", err)
+			}
+		}
+		check, err := next.seal(kekCheckPlain, kekCheckAAD)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE keystore_meta SET value = ? WHERE name = 'kek_check'`, check); err != nil {
+			return fmt.Errorf("keystore: rotate KEK: %w", err)
+		}
+		n = len(recs)
+		return addEvent(ctx, tx, s.now().UTC(), actor, "", "", "", "", fmt.Sprintf("KEK rotated, %d private keys re-wrapped", n))
+	}, func() { s.kek = next })
+	if err != nil {
+		return err
+	}
+	s.log.Info("KEK rotated", "keys", n, "actor", actor)
+	return nil
 }
