@@ -23,6 +23,11 @@ import (
 	"github.com/otpcgate/otpcgate/keystore"
 )
 
+// SimGooglePath is where development installations serve the simulated
+// Google's endpoints on the gateway's own listener (see Options.Extra); the
+// dev merchants' Google endpoint points there.
+const SimGooglePath = "/sim-google"
+
 // DevFile is the name of the file ProvisionDev writes into the data
 // directory: what an external client needs to play Google.
 const DevFile = "dev.json"

@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/otpcgate/otpcgate/host/admin"
@@ -27,7 +28,6 @@ import (
 	"github.com/otpcgate/otpcgate/host/protocol"
 	"github.com/otpcgate/otpcgate/host/runtime"
 	"github.com/otpcgate/otpcgate/host/server"
-	"github.com/otpcgate/otpcgate/host/sim"
 	"github.com/otpcgate/otpcgate/host/weblogin"
 	"github.com/otpcgate/otpcgate/internal/db"
 	"github.com/otpcgate/otpcgate/keystore"
@@ -70,10 +70,12 @@ type Options struct {
 	// WebLogin configures the web-redirect login pages (spec §8) served
 	// at {base path}{WebLogin.Path} for every merchant.
 	WebLogin weblogin.Config
-	// Dev, for development installations, mounts a simulated Google at
-	// /sim-google on the listener for the merchants it lists, so
-	// notifications have somewhere to go.
-	Dev *DevInfo
+	// Extra, if set, is called once every part is open and returns more
+	// handlers for the Google-facing listener, by path prefix. `otpcgate
+	// dev` mounts the simulated Google at SimGooglePath this way; serve
+	// mounts nothing, so the production assembly never depends on the
+	// simulator.
+	Extra func(g *Gateway) (map[string]http.Handler, error)
 	// Logger receives everything; nil discards.
 	Logger *slog.Logger
 }
@@ -104,9 +106,6 @@ type Gateway struct {
 	// Merchants handles the events merchants report (payments at stores,
 	// asynchronous refund results, statement acceptance).
 	Merchants *merchant.Service
-	// SimGoogle is the simulated Google mounted by development
-	// installations (Options.Dev); nil otherwise.
-	SimGoogle *sim.Google
 
 	log    *slog.Logger
 	codecs map[envelope.Format]envelope.Codec
@@ -209,8 +208,14 @@ func Open(ctx context.Context, opts Options) (_ *Gateway, err error) {
 	if err := g.mountWebLogin(opts.WebLogin); err != nil {
 		return nil, err
 	}
-	if opts.Dev != nil {
-		g.mountSimGoogle(opts.Dev)
+	if opts.Extra != nil {
+		extra, err := opts.Extra(g)
+		if err != nil {
+			return nil, err
+		}
+		for prefix, h := range extra {
+			g.Server.Echo().Any(prefix+"/*", echo.WrapHandler(h))
+		}
 	}
 	return g, nil
 }

@@ -43,10 +43,13 @@ var provisioned struct {
 
 // env is one running gateway with Google's view of it.
 type env struct {
-	t      testing.TB
-	dir    string
-	info   *DevInfo
-	g      *Gateway
+	t    testing.TB
+	dir  string
+	info *DevInfo
+	g    *Gateway
+	// sim is the simulated Google the gateway notifies, mounted at
+	// SimGooglePath as otpcgate dev does.
+	sim    *sim.Google
 	ln     net.Listener
 	addr   string
 	cancel context.CancelFunc
@@ -133,7 +136,7 @@ func (e *env) options() Options {
 		// template's KEK, so the entries authenticate for all of them and
 		// the plugin compiles once instead of once per env.
 		PluginCacheDir:  filepath.Join(templateDir(e.t), "plugin-cache"),
-		Dev:             e.info,
+		Extra:           e.mountSimGoogle,
 		GoogleTransport: tr,
 		Worker:          google.WorkerConfig{PollInterval: 50 * time.Millisecond, BackoffBase: 50 * time.Millisecond, BackoffCap: time.Second},
 		DBPath:          filepath.Join(e.dir, "otpcgate.db"),
@@ -145,6 +148,21 @@ func (e *env) options() Options {
 		Limiter: server.LimiterConfig{MaxQueue: 1024, MaxWait: 10 * time.Second},
 		Logger:  slog.New(slog.DiscardHandler),
 	}
+}
+
+// mountSimGoogle is Options.Extra: the simulated Google of the dev
+// merchants, as otpcgate dev mounts it.
+func (e *env) mountSimGoogle(g *Gateway) (map[string]http.Handler, error) {
+	accounts := make([]sim.DevAccount, len(e.info.Merchants))
+	for i, m := range e.info.Merchants {
+		accounts[i] = sim.DevAccount{PIAID: m.PIAID, Envelope: m.Envelope, KeysetID: m.SimKeysetID}
+	}
+	google, err := sim.NewDevGoogle(sim.GoogleConfig{Logger: slog.New(slog.DiscardHandler)}, g.Keys, accounts)
+	if err != nil {
+		return nil, err
+	}
+	e.sim = google
+	return map[string]http.Handler{SimGooglePath: sim.DevHandler(SimGooglePath, google)}, nil
 }
 
 // start opens the gateway on the env's directory and serves it.

@@ -33,7 +33,7 @@ func TestMerchantAPI(t *testing.T) {
 	if !res.Accepted || res.TransactionID != hdr.RequestID || res.NotificationRequestID == "" {
 		t.Fatalf("payment result %+v", res)
 	}
-	n := findCall(t, e.g.SimGoogle, otpc.MethodReferenceNumberPaidNotification, res.NotificationRequestID)
+	n := findCall(t, e.sim, otpc.MethodReferenceNumberPaidNotification, res.NotificationRequestID)
 	if got := n.Request.(*otpc.ReferenceNumberPaidNotificationRequest).GenerateReferenceNumberRequestID; got != hdr.RequestID {
 		t.Fatalf("Google was told about %s, want %s", got, hdr.RequestID)
 	}
@@ -84,14 +84,14 @@ func TestMerchantAPI(t *testing.T) {
 		merchant.RefundOutcome{PIAID: e.pgp.PIAID, RefundRequestID: refReq.RequestHeader.RequestID, Success: true}, &out); err != nil {
 		t.Fatal(err)
 	}
-	findCall(t, e.g.SimGoogle, otpc.MethodRefundResultNotification, out.NotificationRequestID)
+	findCall(t, e.sim, otpc.MethodRefundResultNotification, out.NotificationRequestID)
 
 	// A statement: details from Google, then accepted.
 	stmt := &otpc.RemittanceStatementNotificationRequest{RequestHeader: e.client.Header(e.pgp),
 		RemittanceStatementSummary: otpc.RemittanceStatementSummary{StatementDate: otpc.TimestampOf(time.Now()),
 			BillingPeriod: otpc.BillingPeriod{StartDate: otpc.TimestampOf(time.Now().Add(-48 * time.Hour)), EndDate: otpc.TimestampOf(time.Now())},
 			DateDue:       otpc.TimestampOf(time.Now().Add(48 * time.Hour)), TotalDueByIntegrator: otpc.Amount{AmountMicros: 5_000000, CurrencyCode: "JPY"}}}
-	e.g.SimGoogle.AddStatement(e.pgp.PIAID, stmt.RequestHeader.RequestID, sim.GoogleStatement{Summary: stmt.RemittanceStatementSummary})
+	e.sim.AddStatement(e.pgp.PIAID, stmt.RequestHeader.RequestID, sim.GoogleStatement{Summary: stmt.RemittanceStatementSummary})
 	if r, err := e.client.Call(ctx, e.pgp, otpc.MethodRemittanceStatementNotification, stmt, nil); err != nil || r.Status != 200 {
 		t.Fatalf("remittanceStatementNotification: %v %+v", err, r)
 	}
@@ -105,5 +105,5 @@ func TestMerchantAPI(t *testing.T) {
 	if err := pgp.Do(ctx, http.MethodPost, base+"/accept", nil, &acc); err != nil {
 		t.Fatal(err)
 	}
-	findCall(t, e.g.SimGoogle, otpc.MethodAcceptRemittanceStatement, acc.NotificationRequestID)
+	findCall(t, e.sim, otpc.MethodAcceptRemittanceStatement, acc.NotificationRequestID)
 }

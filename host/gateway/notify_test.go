@@ -28,7 +28,7 @@ func TestPaidAtStoreNotifiesGoogle(t *testing.T) {
 		if err != nil || !res.Accepted || res.TransactionID != hdr.RequestID {
 			t.Fatalf("%s: report payment: %+v %v", m.ID, res, err)
 		}
-		n := findCall(t, e.g.SimGoogle, otpc.MethodReferenceNumberPaidNotification, res.NotificationRequestID)
+		n := findCall(t, e.sim, otpc.MethodReferenceNumberPaidNotification, res.NotificationRequestID)
 		req := n.Request.(*otpc.ReferenceNumberPaidNotificationRequest)
 		if req.GenerateReferenceNumberRequestID != hdr.RequestID || n.PIAID != tg.PIAID {
 			t.Fatalf("%s: notification %+v", m.ID, req)
@@ -86,7 +86,7 @@ func TestAsyncRefundReported(t *testing.T) {
 	if err != nil || res.State != ledger.RefundSucceeded {
 		t.Fatalf("report refund result: %+v %v", res, err)
 	}
-	n := findCall(t, e.g.SimGoogle, otpc.MethodRefundResultNotification, res.NotificationRequestID)
+	n := findCall(t, e.sim, otpc.MethodRefundResultNotification, res.NotificationRequestID)
 	req := n.Request.(*otpc.RefundResultNotificationRequest)
 	if req.RefundRequestID != refReq.RequestHeader.RequestID || req.Result.Success == nil {
 		t.Fatalf("refund result notification %+v", req)
@@ -123,7 +123,7 @@ func TestRemittanceFlow(t *testing.T) {
 	}
 	note := &otpc.RemittanceStatementNotificationRequest{RequestHeader: e.client.Header(tg), RemittanceStatementSummary: summary}
 	stmtID := note.RequestHeader.RequestID
-	e.g.SimGoogle.AddStatement(tg.PIAID, stmtID, sim.GoogleStatement{Summary: summary})
+	e.sim.AddStatement(tg.PIAID, stmtID, sim.GoogleStatement{Summary: summary})
 	var ack otpc.RemittanceStatementNotificationResponse
 	if res, err := e.client.Call(ctx, tg, otpc.MethodRemittanceStatementNotification, note, &ack); err != nil || ack.Result.Accepted == nil {
 		t.Fatalf("remittanceStatementNotification: %v %+v", err, res)
@@ -136,8 +136,8 @@ func TestRemittanceFlow(t *testing.T) {
 	if err != nil || res.State != ledger.StatementAccepted {
 		t.Fatalf("accept: %+v %v", res, err)
 	}
-	findCall(t, e.g.SimGoogle, otpc.MethodAcceptRemittanceStatement, res.NotificationRequestID)
-	if method, ok := e.g.SimGoogle.Accepted(tg.PIAID, stmtID); !ok || method != otpc.MethodAcceptRemittanceStatement {
+	findCall(t, e.sim, otpc.MethodAcceptRemittanceStatement, res.NotificationRequestID)
+	if method, ok := e.sim.Accepted(tg.PIAID, stmtID); !ok || method != otpc.MethodAcceptRemittanceStatement {
 		t.Fatalf("Google's view of the statement: %q %v", method, ok)
 	}
 }
@@ -149,21 +149,21 @@ func TestGoogleDownThenDelivered(t *testing.T) {
 	ctx := context.Background()
 	tg := e.pgp
 	m := e.merchant(tg)
-	e.g.SimGoogle.SetFault(sim.FaultUnavailable(3))
+	e.sim.SetFault(sim.FaultUnavailable(3))
 	hdr, gen := e.generate(tg, 1200_000000)
 	res, err := e.g.Merchants.ReportPayment(ctx, m.ID, merchant.Payment{Key: "down-" + hdr.RequestID,
 		Printable: printable(gen.Result.Success.DisplayableReferenceNumber), Amount: otpc.Amount{AmountMicros: 1200_000000, CurrencyCode: "JPY"}})
 	if err != nil || !res.Accepted {
 		t.Fatalf("report: %+v %v", res, err)
 	}
-	findCall(t, e.g.SimGoogle, otpc.MethodReferenceNumberPaidNotification, res.NotificationRequestID)
+	findCall(t, e.sim, otpc.MethodReferenceNumberPaidNotification, res.NotificationRequestID)
 	n := 0
-	for _, c := range e.g.SimGoogle.Calls() {
+	for _, c := range e.sim.Calls() {
 		if c.RequestID == res.NotificationRequestID {
 			n++
 		}
 	}
-	if n != 1 || e.g.SimGoogle.Hits() < 4 {
-		t.Fatalf("recorded %d times after %d hits; want once after at least 4", n, e.g.SimGoogle.Hits())
+	if n != 1 || e.sim.Hits() < 4 {
+		t.Fatalf("recorded %d times after %d hits; want once after at least 4", n, e.sim.Hits())
 	}
 }

@@ -29,7 +29,7 @@ func (e *env) simEnv(t *testing.T) *sim.Env {
 		Merchants: ms,
 		Keys:      e.g.Keys,
 		Events:    e.g.Merchants,
-		Google:    e.g.SimGoogle,
+		Google:    e.sim,
 		AuthSession: func(ctx context.Context, m *sim.Merchant, account string) (string, error) {
 			id := "auth-" + sim.NewRequestID()
 			return id, e.g.Ledger.Apply(ctx, func(tx *ledger.Tx) error {

@@ -69,7 +69,7 @@ func newDevCmd(e env) *cobra.Command {
 			printDevInfo(e, info)
 			// Notifications go to the simulated Google mounted on this
 			// listener (see dev.json's merchants' Google endpoint).
-			return run(ctx, cfg, e, log, func(o *gateway.Options) { o.Dev, o.GoogleTransport = info, tr })
+			return run(ctx, cfg, e, log, func(o *gateway.Options) { o.Extra, o.GoogleTransport = devSimGoogle(info, log), tr })
 		},
 	}
 	f := cmd.Flags()
