@@ -118,12 +118,12 @@ func New(cfg Config, d Deps) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, d: d, log: d.Logger.With("component", "admin"), codecs: map[keystore.Kind]envelope.Codec{},
 		ipLim: newRateLimiter(cfg.Rate, cfg.Burst), tokLim: newRateLimiter(cfg.Rate, cfg.Burst)}
-	for kind, f := range map[keystore.Kind]envelope.Format{keystore.KindPGP: envelope.FormatPGP, keystore.KindJWK: envelope.FormatJOSE} {
-		c, err := envelope.New(f, envelope.Config{})
+	for _, sp := range envelope.Specs() {
+		c, err := envelope.New(sp.Format, envelope.Config{})
 		if err != nil {
 			return nil, err
 		}
-		s.codecs[kind] = c
+		s.codecs[sp.KeyKind] = c
 	}
 	if cfg.CertFile != "" || cfg.KeyFile != "" {
 		r, err := tlsutil.NewCertReloader(cfg.CertFile, cfg.KeyFile, 0, s.log)

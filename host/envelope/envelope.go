@@ -44,8 +44,14 @@ const (
 
 // Content types of the two formats (spec §2.4).
 const (
-	ContentTypePGP  = "application/octet-stream; charset=utf-8"
-	ContentTypeJOSE = "application/jose; charset=utf-8"
+	ContentTypePGP  = MediaTypePGP + "; charset=utf-8"
+	ContentTypeJOSE = MediaTypeJOSE + "; charset=utf-8"
+)
+
+// Media types of the two formats, without parameters (spec §2.4).
+const (
+	MediaTypePGP  = "application/octet-stream"
+	MediaTypeJOSE = "application/jose"
 )
 
 // Codec opens and seals bodies of one format.
@@ -203,23 +209,19 @@ func (c Config) withDefaults() Config {
 
 // New returns the codec for format.
 func New(format Format, cfg Config) (Codec, error) {
-	cfg = cfg.withDefaults()
-	switch format {
-	case FormatPGP:
-		return newPGP(cfg), nil
-	case FormatJOSE:
-		return newJOSE(cfg)
+	sp, ok := Lookup(format)
+	if !ok {
+		return nil, fmt.Errorf("envelope: unknown format %q", format)
 	}
-	return nil, fmt.Errorf("envelope: unknown format %q", format)
+	return sp.newCodec(cfg.withDefaults())
 }
 
 // ForKind returns the format that serves keysets of kind.
 func ForKind(kind keystore.Kind) (Format, error) {
-	switch kind {
-	case keystore.KindPGP:
-		return FormatPGP, nil
-	case keystore.KindJWK:
-		return FormatJOSE, nil
+	for _, sp := range specs {
+		if sp.KeyKind == kind {
+			return sp.Format, nil
+		}
 	}
 	return "", fmt.Errorf("envelope: no format for key kind %q", kind)
 }

@@ -116,6 +116,15 @@ func (b *adminBackend) Merchant(ctx context.Context, id string) (admin.Merchant,
 	return m, nil
 }
 
+// envelopeNames lists the envelope formats for error messages.
+func envelopeNames() string {
+	var names []string
+	for _, sp := range envelope.Specs() {
+		names = append(names, string(sp.Format))
+	}
+	return strings.Join(names, ", ")
+}
+
 func invalid(format string, a ...any) error {
 	return fmt.Errorf("%w: %s", admin.ErrInvalid, fmt.Sprintf(format, a...))
 }
@@ -127,14 +136,11 @@ func (b *adminBackend) CreateMerchant(ctx context.Context, actor string, spec ad
 		return admin.Merchant{}, invalid("id (no slash or space) and at least one PIAID are required")
 	}
 	format := envelope.Format(spec.Envelope)
-	kind := keystore.KindPGP
-	switch format {
-	case envelope.FormatPGP:
-	case envelope.FormatJOSE:
-		kind = keystore.KindJWK
-	default:
-		return admin.Merchant{}, invalid("envelope is pgp or jose")
+	sp, ok := envelope.Lookup(format)
+	if !ok {
+		return admin.Merchant{}, invalid("envelope is one of %s", envelopeNames())
 	}
+	kind := sp.KeyKind
 	env := keystore.Env(spec.Environment)
 	if env == "" {
 		env = keystore.EnvSandbox
@@ -238,15 +244,11 @@ func (b *adminBackend) UpdateMerchant(ctx context.Context, id string, u admin.Me
 	if u.GoogleEndpoint != nil {
 		in.GoogleEndpoint = *u.GoogleEndpoint
 	}
-	kind := keystore.KindPGP
-	switch in.Envelope {
-	case envelope.FormatPGP:
-	case envelope.FormatJOSE:
-		kind = keystore.KindJWK
-	default:
-		return admin.Merchant{}, invalid("envelope is pgp or jose")
+	sp, ok := envelope.Lookup(in.Envelope)
+	if !ok {
+		return admin.Merchant{}, invalid("envelope is one of %s", envelopeNames())
 	}
-	if err := b.checkKeyset(ctx, in.KeysetID, kind); err != nil {
+	if err := b.checkKeyset(ctx, in.KeysetID, sp.KeyKind); err != nil {
 		return admin.Merchant{}, err
 	}
 	if err := b.checkIntegration(ctx, in); err != nil {

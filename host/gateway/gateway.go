@@ -172,8 +172,8 @@ func Open(ctx context.Context, opts Options) (_ *Gateway, err error) {
 	if g.Plugins, err = runtime.New(ropts); err != nil {
 		return nil, err
 	}
-	for _, f := range []envelope.Format{envelope.FormatPGP, envelope.FormatJOSE} {
-		if g.codecs[f], err = envelope.New(f, opts.Envelope); err != nil {
+	for _, sp := range envelope.Specs() {
+		if g.codecs[sp.Format], err = envelope.New(sp.Format, opts.Envelope); err != nil {
 			return nil, err
 		}
 	}
@@ -202,6 +202,7 @@ func Open(ctx context.Context, opts Options) (_ *Gateway, err error) {
 	}
 	scfg := opts.Server
 	scfg.Routes = routes
+	scfg.MediaTypes = envelope.MediaTypes()
 	if g.Server, err = server.New(scfg, g.Pipeline, server.Options{Logger: log, Ready: g.ready, Metrics: opts.Metrics}); err != nil {
 		return nil, err
 	}

@@ -40,7 +40,20 @@ CREATE TABLE plugin_active (
 	version      TEXT NOT NULL,
 	activated_ms INTEGER NOT NULL,
 	FOREIGN KEY (merchant_id, version) REFERENCES plugin_versions (merchant_id, version)
-);`}}
+);`}, {Version: 2, SQL: `
+-- The envelope column's CHECK listed the formats a second time; the
+-- envelope package's table is the one list (PutIntegration checks it).
+CREATE TABLE integrations_v2 (
+	merchant_id     TEXT PRIMARY KEY,
+	base_path       TEXT NOT NULL UNIQUE,
+	envelope        TEXT NOT NULL,
+	keyset_id       TEXT NOT NULL,
+	google_endpoint TEXT NOT NULL DEFAULT '',
+	updated_ms      INTEGER NOT NULL
+);
+INSERT INTO integrations_v2 SELECT merchant_id, base_path, envelope, keyset_id, google_endpoint, updated_ms FROM integrations;
+DROP TABLE integrations;
+ALTER TABLE integrations_v2 RENAME TO integrations;`}}
 
 // Integration is how one merchant is reached and protected: its base path
 // on the Google-facing listener, its envelope and keyset, and Google's

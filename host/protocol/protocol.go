@@ -218,10 +218,8 @@ func (p *Pipeline) Serve(ctx context.Context, r *server.Request) *server.Respons
 }
 
 func mediaType(c envelope.Codec) string {
-	if c.Format() == envelope.FormatPGP {
-		return server.MediaTypePGP
-	}
-	return server.MediaTypeJOSE
+	sp, _ := envelope.Lookup(c.Format())
+	return sp.MediaType
 }
 
 // handle runs the pipeline and returns the sealed 200 body.

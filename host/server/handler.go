@@ -11,6 +11,7 @@ import (
 	"mime"
 	"net/http"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -73,7 +74,7 @@ func (s *Server) dispatch(c echo.Context) error {
 		h.Set("Allow", http.MethodPost)
 		return c.NoContent(http.StatusMethodNotAllowed)
 	}
-	mediaType, ok := parseContentType(req.Header.Get("Content-Type"))
+	mediaType, ok := parseContentType(req.Header.Get("Content-Type"), s.cfg.MediaTypes)
 	if !ok {
 		return c.NoContent(http.StatusUnsupportedMediaType)
 	}
@@ -145,9 +146,10 @@ func setRetryAfter(h http.Header, d time.Duration) {
 	h.Set("Retry-After", strconv.FormatInt(secs, 10))
 }
 
-// parseContentType accepts the two envelope media types of spec §2.4 with
-// or without "charset=utf-8"; any other charset is refused.
-func parseContentType(v string) (string, bool) {
+// parseContentType accepts the configured envelope media types (spec §2.4:
+// application/octet-stream for PGP, application/jose) with or without
+// "charset=utf-8"; any other charset is refused.
+func parseContentType(v string, accepted []string) (string, bool) {
 	if v == "" {
 		return "", false
 	}
@@ -155,7 +157,7 @@ func parseContentType(v string) (string, bool) {
 	if err != nil {
 		return "", false
 	}
-	if mt != MediaTypePGP && mt != MediaTypeJOSE {
+	if !slices.Contains(accepted, mt) {
 		return "", false
 	}
 	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {

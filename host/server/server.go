@@ -99,6 +99,11 @@ type Config struct {
 
 	// Methods are the accepted method names; empty means DefaultMethods.
 	Methods []string
+	// MediaTypes are the request media types accepted on merchant routes
+	// (without parameters); any other gets 415 before any crypto. Empty
+	// means MediaTypePGP and MediaTypeJOSE; the gateway passes
+	// envelope.MediaTypes(), so a new envelope format needs no change here.
+	MediaTypes []string
 	// Routes is the initial base path table (see SetRoutes).
 	Routes []Route
 }
@@ -211,6 +216,9 @@ func withDefaults(c Config) Config {
 	def(&c.ShutdownTimeout, DefaultShutdownTimeout)
 	if len(c.Methods) == 0 {
 		c.Methods = DefaultMethods()
+	}
+	if len(c.MediaTypes) == 0 {
+		c.MediaTypes = []string{MediaTypePGP, MediaTypeJOSE}
 	}
 	return c
 }
