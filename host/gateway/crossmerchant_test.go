@@ -150,16 +150,16 @@ func (e *env) checkState(t *testing.T, tg *sim.Target, s merchantState) {
 	t.Helper()
 	ctx := context.Background()
 	if c, err := e.g.Ledger.Code(ctx, tg.PIAID, s.issued); err != nil || c.State != ledger.CodeIssued {
-		t.Errorf("%s's issued code: %+v %v", tg.PIAID, c, err)
+		t.Errorf("%s's issued code: state %s %v", tg.PIAID, c.State, err)
 	}
 	if c, err := e.g.Ledger.Code(ctx, tg.PIAID, s.paid); err != nil || c.State != ledger.CodePaid {
-		t.Errorf("%s's paid code: %+v %v", tg.PIAID, c, err)
+		t.Errorf("%s's paid code: state %s %v", tg.PIAID, c.State, err)
 	}
 	if r, err := e.g.Ledger.Refund(ctx, tg.PIAID, s.refundID); err != nil || r.State != ledger.RefundAcknowledged {
-		t.Errorf("%s's refund: %+v %v", tg.PIAID, r, err)
+		t.Errorf("%s's refund: state %s %v", tg.PIAID, r.State, err)
 	}
 	if st, err := e.g.Ledger.Statement(ctx, tg.PIAID, s.statement); err != nil || st.State != ledger.StatementNotified {
-		t.Errorf("%s's statement: %+v %v", tg.PIAID, st, err)
+		t.Errorf("%s's statement: state %s %v", tg.PIAID, st.State, err)
 	}
 }
 
