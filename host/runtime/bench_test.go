@@ -6,6 +6,7 @@ import (
 	"os"
 	goruntime "runtime"
 	"runtime/debug"
+	"slices"
 	"testing"
 	"time"
 
@@ -19,11 +20,13 @@ import (
 // BenchmarkCall1KiB compares a warm wasm call (1 KiB JSON in, ~1 KiB out,
 // decode + logic + encode in the guest) with the same sdk.Handle path and
 // logic compiled natively, and reports wasm ns/op ÷ native ns/op as the
-// "wasm/native" metric of the wasm sub-benchmarks. The native time is
-// measured inside the same sub-benchmark, right before and right after the
-// wasm loop, for as many iterations, so a loaded machine slows both sides
-// alike and the ratio stays meaningful where absolute times are not. The
-// encoding/json variants have no native twin (their logic lives in a
+// "wasm/native" metric of the wasm sub-benchmarks. The native side runs
+// inside the same sub-benchmark, interleaved: after every chunk of
+// ratioChunk wasm calls the timer stops and ratioChunk native calls are
+// timed, so both sides see the same load. The metric is the median of the
+// per-chunk ratios, which a burst of load on another core moves less than
+// a ratio of totals; on a loaded machine only the ratio means anything.
+// The encoding/json variants have no native twin (their logic lives in a
 // wasm-only main package), so they report no ratio.
 func BenchmarkCall1KiB(b *testing.B) {
 	input := benchInput(800)
@@ -36,30 +39,34 @@ func BenchmarkCall1KiB(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.SetBytes(int64(len(input)))
-		var nativeBefore time.Duration
-		if ratio {
-			nativeBefore = nativeRun(b, input, 1000)
-		}
+		var ratios []float64
+		var nativeTotal time.Duration
 		n := 0
+		chunkStart := time.Now()
 		for b.Loop() {
 			if _, _, err := m.Call(context.Background(), "bench", otpc.OpGenerate, input, env); err != nil {
 				b.Fatal(err)
 			}
 			n++
+			if ratio && n%ratioChunk == 0 {
+				wasm := time.Since(chunkStart)
+				b.StopTimer()
+				native := nativeRun(b, input, ratioChunk)
+				b.StartTimer()
+				nativeTotal += native
+				ratios = append(ratios, float64(wasm)/float64(native))
+				chunkStart = time.Now()
+			}
 		}
 		// Reported after the loop: b.Loop's timer reset drops earlier metrics.
 		b.ReportMetric(float64(len(input)), "in-bytes")
 		b.ReportMetric(float64(len(out)), "out-bytes")
-		if !ratio || n == 0 {
+		if len(ratios) == 0 {
 			return
 		}
-		wasm := float64(b.Elapsed().Nanoseconds()) / float64(n)
-		// The same number of native calls (at least 1000, so the clock's
-		// resolution does not matter), half before and half after.
-		k := max(n, 1000)
-		native := float64((nativeBefore*time.Duration(k)/1000 + nativeRun(b, input, k)).Nanoseconds()) / float64(2*k)
-		b.ReportMetric(native, "native-ns/op")
-		b.ReportMetric(wasm/native, "wasm/native")
+		slices.Sort(ratios)
+		b.ReportMetric(float64(nativeTotal.Nanoseconds())/float64(len(ratios)*ratioChunk), "native-ns/op")
+		b.ReportMetric(ratios[len(ratios)/2], "wasm/native")
 	}
 	b.Run("wasm", func(b *testing.B) { wasmBench(b, runtime.Options{}, benchDir, true) })
 	// The same without wazero's termination checks (not a production
@@ -84,6 +91,10 @@ func BenchmarkCall1KiB(b *testing.B) {
 		}
 	})
 }
+
+// ratioChunk is how many wasm calls, then native calls, BenchmarkCall1KiB
+// times back to back for one wasm/native sample.
+const ratioChunk = 50
 
 // nativeRun runs the bench plugin's generate natively n times through
 // sdk.Handle, the path the guest runs, and returns the time it took.
