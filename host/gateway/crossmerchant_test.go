@@ -258,6 +258,30 @@ func TestCrossMerchantPIAID(t *testing.T) {
 			}
 			e.checkState(t, b, sb)
 			assertUnchanged(t, before, dbSnapshot(t, e.g.DB))
+
+			// The idempotency key is (PIAID, requestId): A reusing the
+			// requestId of B's code is a new request of A's, never a replay
+			// of B's stored answer.
+			codeB, err := e.g.Ledger.Code(ctx, b.PIAID, sb.issued)
+			if err != nil {
+				t.Fatal(err)
+			}
+			reuse := &otpc.GenerateReferenceNumberRequest{RequestHeader: e.client.Header(a),
+				GooglePaymentToken:     otpc.GooglePaymentToken{IssuerID: otpc.IssuerID{Value: ma.DemoIssuer}, Token: ma.DemoToken},
+				TransactionDescription: "Google - reuse", Amount: jpy(1000_000000)}
+			reuse.RequestHeader.RequestID = sb.issued
+			var gen otpc.GenerateReferenceNumberResponse
+			res, err := e.client.Call(ctx, a, otpc.MethodGenerateReferenceNumber, reuse, &gen)
+			if err != nil || res.Status != http.StatusOK || gen.Result.Success == nil {
+				t.Fatalf("A reusing B's requestId: %v status %d %s", err, res.Status, res.Plaintext)
+			}
+			if got := printable(gen.Result.Success.DisplayableReferenceNumber); got == codeB.Printable {
+				t.Fatalf("A was answered with B's code %s", got)
+			}
+			if c, err := e.g.Ledger.Code(ctx, a.PIAID, sb.issued); err != nil || c.MerchantID != ma.ID {
+				t.Fatalf("A's code under the reused requestId: merchant %q %v", c.MerchantID, err)
+			}
+			e.checkState(t, b, sb)
 		})
 	}
 }
