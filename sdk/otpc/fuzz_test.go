@@ -45,8 +45,8 @@ func FuzzDecodeResponse(f *testing.F) {
 }
 
 // checkDecode applies the fuzz properties to one type: typed errors, no
-// recovered panic, accepted input valid for encoding/json too, stable
-// decode→encode→decode→encode, and json.Marshal giving the same bytes.
+// recovered panic, accepted input valid for encoding/json too, output valid
+// JSON, and stable decode→encode→decode→encode.
 func checkDecode(t *testing.T, name string, newMsg func() message, data []byte) {
 	t.Helper()
 	m := newMsg()
@@ -76,7 +76,6 @@ func checkDecode(t *testing.T, name string, newMsg func() message, data []byte) 
 	if out2 := m2.AppendJSON(nil); !bytes.Equal(out, out2) {
 		t.Fatalf("%s: unstable encoding\n%q\n%q", name, out, out2)
 	}
-	if std, err := json.Marshal(m2); err != nil || !bytes.Equal(std, out) {
-		t.Fatalf("%s: json.Marshal differs: %v", name, err)
-	}
+	// json.Marshal(m2) would only call m2's own MarshalJSON; encoding/json's
+	// independent reading of the codec is oracle_test.go.
 }
