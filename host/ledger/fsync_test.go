@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/otpcgate/otpcgate/internal/testenv"
 )
 
 const fsyncEnv = "LEDGER_FSYNC_CHILD_DB"
@@ -79,10 +81,10 @@ func TestCommitAckFollowsWALSync(t *testing.T) {
 	}
 	strace, err := exec.LookPath("strace")
 	if err != nil {
-		t.Skip("strace not installed: cannot observe fsync")
+		testenv.SkipOrFail(t, "strace not installed: cannot observe fsync; run ./scripts/setup")
 	}
 	if out, err := exec.Command(strace, "-qq", "-e", "trace=none", "true").CombinedOutput(); err != nil {
-		t.Skipf("strace cannot trace here (ptrace not permitted?): %v %s", err, out)
+		testenv.SkipOrFail(t, fmt.Sprintf("strace cannot trace here (ptrace not permitted?): %v %s", err, out))
 	}
 	exe, err := os.Executable()
 	if err != nil {
