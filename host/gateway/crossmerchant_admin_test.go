@@ -40,7 +40,7 @@ func TestCrossMerchantAPI(t *testing.T) {
 	if err := op.Do(ctx, http.MethodPost, "/v1/merchants/demo-jose/plugins/konbini-test/activate", nil, nil); err != nil {
 		t.Fatal(err)
 	}
-	e.g.SimGoogle.AddStatement(b.PIAID, sb.statement, simStatement(b.PIAID))
+	e.sim.AddStatement(b.PIAID, sb.statement, simStatement(b.PIAID))
 
 	pay := func(key string, p merchant.Payment) merchant.Payment {
 		p.Key = key
@@ -85,7 +85,7 @@ func TestCrossMerchantAPI(t *testing.T) {
 		{"the whole audit log", http.MethodGet, "/v1/audit", nil, http.StatusForbidden},
 	}
 	before := dbSnapshot(t, e.g.DB)
-	callsBefore := len(e.g.SimGoogle.Calls())
+	callsBefore := len(e.sim.Calls())
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			var out json.RawMessage
@@ -96,7 +96,7 @@ func TestCrossMerchantAPI(t *testing.T) {
 	}
 	e.checkState(t, b, sb)
 	assertUnchanged(t, before, dbSnapshot(t, e.g.DB))
-	if n := len(e.g.SimGoogle.Calls()); n != callsBefore {
+	if n := len(e.sim.Calls()); n != callsBefore {
 		t.Fatalf("Google received %d calls during the refusals", n-callsBefore)
 	}
 
