@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/otpcgate/otpcgate/internal/testenv"
 )
 
 // gpg is a throwaway GnuPG home for interop tests.
@@ -20,15 +21,10 @@ type gpg struct {
 }
 
 // newGPG returns a fresh gpg home, or skips loudly when gpg is missing
-// (fails instead when OTPCGATE_REQUIRE_INTEROP=1, as in CI).
+// (fails instead in CI).
 func newGPG(t *testing.T) *gpg {
 	t.Helper()
-	if _, err := exec.LookPath("gpg"); err != nil {
-		if os.Getenv("OTPCGATE_REQUIRE_INTEROP") == "1" {
-			t.Fatalf("gpg not found and OTPCGATE_REQUIRE_INTEROP=1: %v", err)
-		}
-		t.Skip("!!! SKIPPING OpenPGP INTEROP TEST: gpg binary not found; install gnupg or set OTPCGATE_REQUIRE_INTEROP=1 to make this fatal !!!")
-	}
+	testenv.LookPath(t, "gpg", "GnuPG is the independent OpenPGP implementation")
 	// A short path: the agent's socket path must fit in sun_path.
 	home, err := os.MkdirTemp("", "gpg")
 	if err != nil {

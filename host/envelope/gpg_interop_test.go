@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/otpcgate/otpcgate/internal/testenv"
 	"github.com/otpcgate/otpcgate/keystore"
 )
 
@@ -24,7 +25,7 @@ type gpgEnv struct {
 }
 
 func newGPG(t *testing.T) *gpgEnv {
-	bin := requireTool(t, "gpg", "GnuPG is the independent OpenPGP implementation")
+	bin := testenv.LookPath(t, "gpg", "GnuPG is the independent OpenPGP implementation")
 	home, err := os.MkdirTemp("", "envgpg")
 	if err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
+	"github.com/otpcgate/otpcgate/internal/testenv"
 	"github.com/otpcgate/otpcgate/keystore"
 )
 
@@ -53,9 +54,9 @@ type nodeResp struct {
 // per batch keeps the test fast).
 func runNode(t *testing.T, script, mode string, reqs []nodeReq, nodeFlags ...string) []nodeResp {
 	t.Helper()
-	node := requireTool(t, "node", "Node.js runs the npm jose / node-jose packages")
+	node := testenv.LookPath(t, "node", "Node.js runs the npm jose / node-jose packages")
 	if _, err := os.Stat(filepath.Join(nodeDir, "node_modules", "jose")); err != nil {
-		skipOrFail(t, "testdata/interop/node/node_modules missing; run ./scripts/setup")
+		testenv.SkipOrFail(t, "testdata/interop/node/node_modules missing; run ./scripts/setup")
 	}
 	in, err := json.Marshal(reqs)
 	if err != nil {

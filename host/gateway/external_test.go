@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/otpcgate/otpcgate/internal/testenv"
 	"github.com/otpcgate/otpcgate/sdk/otpc"
 )
 
@@ -22,14 +23,7 @@ import (
 // TLS, and gpg decrypts and verifies the answer. It shows that an external
 // client can use a development installation without our code.
 func TestExternalClientWithGPG(t *testing.T) {
-	gpg, err := exec.LookPath("gpg")
-	if err != nil {
-		msg := "gpg not installed (run ./scripts/setup): skipping the external-client test"
-		if os.Getenv("OTPCGATE_REQUIRE_INTEROP") == "1" {
-			t.Fatal(msg + " — OTPCGATE_REQUIRE_INTEROP=1 makes this a failure")
-		}
-		t.Skip(msg)
-	}
+	gpg := testenv.LookPath(t, "gpg", "the external client is GnuPG")
 	e := newEnv(t)
 	m := e.merchant(e.pgp)
 	home := t.TempDir()

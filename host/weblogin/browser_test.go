@@ -9,7 +9,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/otpcgate/otpcgate/host/sim"
 	"github.com/otpcgate/otpcgate/host/weblogin"
+	"github.com/otpcgate/otpcgate/internal/testenv"
 	"github.com/otpcgate/otpcgate/sdk/otpc"
 )
 
@@ -100,15 +100,10 @@ func startBrowser(t *testing.T, e *env) context.Context {
 }
 
 // requireChromium skips the test loudly when chromium is missing, or
-// fails it when OTPCGATE_REQUIRE_INTEROP=1 (CI).
+// fails it in CI.
 func requireChromium(t *testing.T) {
 	t.Helper()
-	if _, err := exec.LookPath(chromiumPath()); err != nil {
-		if os.Getenv("OTPCGATE_REQUIRE_INTEROP") == "1" {
-			t.Fatalf("chromium not found at %s and OTPCGATE_REQUIRE_INTEROP=1: run scripts/setup", chromiumPath())
-		}
-		t.Skipf("SKIPPING BROWSER TEST: chromium not found at %s (run scripts/setup; set OTPCGATE_REQUIRE_INTEROP=1 to make this fatal)", chromiumPath())
-	}
+	testenv.LookPath(t, chromiumPath(), "the login page is tested in a real browser")
 }
 
 func stopBrowser() {

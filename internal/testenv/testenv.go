@@ -6,6 +6,7 @@ package testenv
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"testing"
 )
 
@@ -22,4 +23,16 @@ func SkipOrFail(t testing.TB, msg string) {
 	}
 	fmt.Fprintf(os.Stderr, "\n!!!!!!!! %s: TEST NOT RUN: %s !!!!!!!!\n\n", t.Name(), msg)
 	t.Skip(msg)
+}
+
+// LookPath returns the path of the program name, an outside tool a test
+// runs (gpg, node, chromium, strace). Without it the test skips loudly, or
+// fails under RequireEnv; why says what the tool is for.
+func LookPath(t testing.TB, name, why string) string {
+	t.Helper()
+	path, err := exec.LookPath(name)
+	if err != nil {
+		SkipOrFail(t, fmt.Sprintf("%s not found (%s); run ./scripts/setup", name, why))
+	}
+	return path
 }
