@@ -51,10 +51,13 @@ func cached(o runtime.Options) runtime.Options {
 	return o
 }
 
-// evilLimits are tight limits so misbehaviour is caught fast.
+// evilLimits are tight limits so misbehaviour is caught fast. The call
+// timeout is only a backstop: under -race on two busy cores, filling 16 MiB
+// through the guest's allocator can take seconds, and a memory failure must
+// not turn into a timeout. The deadline itself is tested with loopLimits.
 var evilLimits = runtime.Limits{
 	MemoryPages: 256, // 16 MiB
-	CallTimeout: 1500 * time.Millisecond,
+	CallTimeout: 60 * time.Second,
 	MaxOutput:   64 << 10,
 	MaxLogBytes: 16 << 10,
 	MaxKVOps:    64,
@@ -76,6 +79,15 @@ func TestAdversarial(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := m.Activate("evil", "v1"); err != nil {
+		t.Fatal(err)
+	}
+	// The same plugin with a short call timeout, for the endless loop.
+	loopLimits := evilLimits
+	loopLimits.CallTimeout = 500 * time.Millisecond
+	if _, err := m.Load(context.Background(), "evil-loop", runtime.VersionSpec{Version: "v1", Wasm: evil, Limits: loopLimits}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Activate("evil-loop", "v1"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := m.Load(context.Background(), "good", runtime.VersionSpec{Version: "v1", Wasm: good, Pool: runtime.PoolConfig{Max: 2}}); err != nil {
@@ -115,12 +127,13 @@ func TestAdversarial(t *testing.T) {
 
 	tests := []struct {
 		mode   string
+		plugin string // default: evil
 		input  string // default: mode
 		kind   runtime.Kind
 		msg    string // substring of the error
 		reused bool   // the instance survives (plugin errors only)
 	}{
-		{mode: "loop", kind: runtime.KindTimeout, msg: "deadline"},
+		{mode: "loop", plugin: "evil-loop", kind: runtime.KindTimeout, msg: "deadline"},
 		{mode: "memory", kind: runtime.KindLimit, msg: "memory limit"},
 		{mode: "recursion", kind: runtime.KindLimit, msg: "memory limit"},
 		{mode: "hugeout", kind: runtime.KindLimit, msg: "output of"},
@@ -146,7 +159,11 @@ func TestAdversarial(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.mode, func(t *testing.T) {
-			before, err := call(m, "evil", "count")
+			plugin := tc.plugin
+			if plugin == "" {
+				plugin = "evil"
+			}
+			before, err := call(m, plugin, "count")
 			if err != nil {
 				t.Fatalf("count before: %v", err)
 			}
@@ -155,7 +172,7 @@ func TestAdversarial(t *testing.T) {
 				in = tc.mode
 			}
 			start := time.Now()
-			_, err = call(m, "evil", in)
+			_, err = call(m, plugin, in)
 			var ce *runtime.CallError
 			if !errors.As(err, &ce) {
 				t.Fatalf("error %v (%T), want *runtime.CallError", err, err)
@@ -163,11 +180,11 @@ func TestAdversarial(t *testing.T) {
 			if ce.Kind != tc.kind || !strings.Contains(ce.Error(), tc.msg) {
 				t.Fatalf("got %v (kind %s), want kind %s containing %q", err, ce.Kind, tc.kind, tc.msg)
 			}
-			if ce.Plugin != "evil" || ce.Version != "v1" || ce.Op != otpc.OpGenerate {
+			if ce.Plugin != plugin || ce.Version != "v1" || ce.Op != otpc.OpGenerate {
 				t.Errorf("error context %q@%q op %v", ce.Plugin, ce.Version, ce.Op)
 			}
 			t.Logf("%s after %v: %v", tc.mode, time.Since(start).Round(time.Millisecond), err)
-			after, err := call(m, "evil", "count")
+			after, err := call(m, plugin, "count")
 			if err != nil {
 				t.Fatalf("next call failed: %v", err)
 			}
