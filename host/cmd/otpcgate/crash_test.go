@@ -32,9 +32,9 @@ func TestCrashDurability(t *testing.T) {
 		t.Fatal(err)
 	}
 	dataDir := t.TempDir()
-	addr := freeAddr(t)
+	addr, adminAddr := freeAddr(t), freeAddr(t)
 
-	proc := startDev(t, bin, dataDir, addr)
+	proc := startDev(t, bin, dataDir, addr, adminAddr)
 	info, err := gateway.ReadDevInfo(dataDir)
 	if err != nil {
 		t.Fatal(err)
@@ -84,22 +84,30 @@ func TestCrashDurability(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(2 * time.Second)
-	if err := proc.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
+	// Kill it under load, once a good number of requests were answered.
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(10 * time.Millisecond) {
+		mu.Lock()
+		n := len(acked)
+		mu.Unlock()
+		if n >= 200 || time.Now().After(deadline) {
+			break
+		}
+		if proc.exited() {
+			out, _ := os.ReadFile(proc.log)
+			t.Fatalf("otpcgate dev exited under load (%v):\n%s", proc.err, out)
+		}
 	}
-	proc.Wait()
+	if err := proc.stop(syscall.SIGKILL); err == nil {
+		t.Fatal("otpcgate dev exited cleanly before the kill")
+	}
 	close(stop)
 	wg.Wait()
 	if len(acked) == 0 {
 		t.Fatal("no request was answered before the kill")
 	}
 
-	proc = startDev(t, bin, dataDir, addr)
-	defer func() {
-		proc.Process.Signal(syscall.SIGTERM)
-		proc.Wait()
-	}()
+	proc = startDev(t, bin, dataDir, addr, adminAddr)
+	defer proc.stop(syscall.SIGTERM)
 	client.HTTP.CloseIdleConnections()
 	for _, a := range acked {
 		a.req.RequestHeader.RequestTimestamp = otpc.TimestampOf(time.Now())
@@ -126,33 +134,75 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// startDev starts otpcgate dev and waits until /healthz answers.
-func startDev(t *testing.T, bin, dataDir, addr string) *exec.Cmd {
+// devProcess is a running otpcgate dev child.
+type devProcess struct {
+	cmd  *exec.Cmd
+	done chan struct{} // closed once the child has exited
+	err  error         // cmd.Wait's result, set before done is closed
+	log  string        // the child's stdout and stderr
+}
+
+// stop sends sig and waits for the child to exit.
+func (p *devProcess) stop(sig os.Signal) error {
+	_ = p.cmd.Process.Signal(sig)
+	<-p.done
+	return p.err
+}
+
+// exited reports whether the child has exited.
+func (p *devProcess) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// startDev starts otpcgate dev with both listeners on the given addresses
+// (never the defaults, so a developer's own dev does not collide) and waits
+// until /healthz answers. A child that exits during start fails the test at
+// once with its output. The child is killed when the test ends.
+func startDev(t *testing.T, bin, dataDir, addr, adminAddr string) *devProcess {
 	t.Helper()
-	cmd := exec.Command(bin, "dev", "--data-dir", dataDir, "--addr", addr, "--plugin", "../../../plugins/konbini", "--log-level", "warn")
 	logf, err := os.Create(filepath.Join(t.TempDir(), "dev.log"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer logf.Close()
+	cmd := exec.Command(bin, "dev", "--data-dir", dataDir, "--addr", addr, "--admin-addr", adminAddr,
+		"--plugin", "../../../plugins/konbini", "--log-level", "warn")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	p := &devProcess{cmd: cmd, done: make(chan struct{}), log: logf.Name()}
+	go func() { p.err = cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		if !p.exited() {
+			_ = p.stop(syscall.SIGKILL)
+		}
+	})
 	hc := &http.Client{Timeout: time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
-	deadline := time.Now().Add(90 * time.Second)
+	defer hc.CloseIdleConnections()
+	// Generous: the first start builds the plugin, slow under load.
+	deadline := time.Now().Add(3 * time.Minute)
 	for time.Now().Before(deadline) {
-		res, err := hc.Get("https://" + addr + "/healthz")
-		if err == nil {
+		if res, err := hc.Get("https://" + addr + "/healthz"); err == nil {
 			res.Body.Close()
 			if res.StatusCode == 200 {
-				return cmd
+				return p
 			}
 		}
-		time.Sleep(100 * time.Millisecond)
+		select {
+		case <-p.done:
+			out, _ := os.ReadFile(p.log)
+			t.Fatalf("otpcgate dev exited during start (%v):\n%s", p.err, out)
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
-	cmd.Process.Kill()
-	cmd.Wait()
-	out, _ := os.ReadFile(logf.Name())
-	t.Fatalf("otpcgate dev did not become healthy:\n%s", out)
+	_ = p.stop(syscall.SIGKILL)
+	out, _ := os.ReadFile(p.log)
+	t.Fatalf("otpcgate dev did not become healthy in 3 minutes:\n%s", out)
 	return nil
 }

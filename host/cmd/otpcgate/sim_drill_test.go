@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -31,22 +30,21 @@ func TestSimDrillLive(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	bin := filepath.Join(t.TempDir(), "otpcgate")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	bin, err := testBinary()
+	if err != nil {
+		t.Fatal(err)
 	}
 	dataDir := t.TempDir()
 	// The child inherits the environment: dev's admin API on a free port,
 	// and sim (in-process) reads the same setting.
 	adminVars := map[string]string{"OTPCGATE_ADMIN_ADDR": freeAddr(t)}
 	t.Setenv("OTPCGATE_ADMIN_ADDR", adminVars["OTPCGATE_ADMIN_ADDR"])
-	proc := startDev(t, bin, dataDir, freeAddr(t))
+	proc := startDev(t, bin, dataDir, freeAddr(t), adminVars["OTPCGATE_ADMIN_ADDR"])
 	stopped := false
 	stopDev := func() {
 		if !stopped {
 			stopped = true
-			proc.Process.Signal(syscall.SIGTERM)
-			proc.Wait()
+			_ = proc.stop(syscall.SIGTERM)
 		}
 	}
 	defer stopDev()
