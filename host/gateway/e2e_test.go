@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"sync"
@@ -14,6 +15,7 @@ import (
 	"github.com/otpcgate/otpcgate/host/protocol"
 	"github.com/otpcgate/otpcgate/host/runtime/runtimetest"
 	"github.com/otpcgate/otpcgate/host/sim"
+	"github.com/otpcgate/otpcgate/internal/testenv"
 	"github.com/otpcgate/otpcgate/keystore"
 	"github.com/otpcgate/otpcgate/sdk/otpc"
 )
@@ -478,6 +480,21 @@ func TestRotationUnderTraffic(t *testing.T) {
 		var failures, sent int
 		var mu sync.Mutex
 		var wg sync.WaitGroup
+		// underTraffic waits until 20 more requests went through, so each
+		// rotation step is taken and observed under load.
+		underTraffic := func() {
+			mu.Lock()
+			target := sent + 20
+			mu.Unlock()
+			testenv.WaitFor(t, func() string {
+				mu.Lock()
+				defer mu.Unlock()
+				if sent < target {
+					return fmt.Sprintf("traffic stalled at %d requests (%d failed)", sent, failures)
+				}
+				return ""
+			})
+		}
 		for w := range 2 {
 			wg.Add(1)
 			go func() {
@@ -513,11 +530,11 @@ func TestRotationUnderTraffic(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(50 * time.Millisecond)
+		underTraffic()
 		if err := importPrimary(ctx, e.g.Keys, m.SimKeysetID, pub, newKey.Expires); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(50 * time.Millisecond)
+		underTraffic()
 		for _, step := range []struct {
 			id string
 			st keystore.State
@@ -525,7 +542,7 @@ func TestRotationUnderTraffic(t *testing.T) {
 			if err := e.g.Keys.SetState(ctx, "test", m.KeysetID, step.id, step.st); err != nil {
 				t.Fatal(err)
 			}
-			time.Sleep(50 * time.Millisecond)
+			underTraffic()
 		}
 		close(stop)
 		wg.Wait()
