@@ -163,7 +163,13 @@ func TestWorkerNotify(t *testing.T) {
 	l := openLedger(t, filepath.Join(t.TempDir(), "ledger.db"), 0)
 	w, _ := startWorker(t, l, newClient(t, gs.srv, nil), resolver(gs.endpoint, ins...),
 		func(c *google.WorkerConfig) { c.PollInterval = time.Hour })
-	time.Sleep(20 * time.Millisecond) // let Run do its first (empty) poll
+	// A first item goes out by the start-up poll or by Notify; once it is
+	// delivered the start-up poll is over, and with an hour between polls
+	// only Notify can send what follows.
+	warm := enqueue(t, l, google.Notification{MerchantID: "merchant-" + ins[0].piaid, PIAID: ins[0].piaid,
+		Method: otpc.MethodEcho, Request: &otpc.EchoRequest{ClientMessage: "warm"}})
+	w.Notify()
+	waitItem(t, l, warm, "delivered", delivered)
 	start := time.Now()
 	var ids []int64
 	for _, in := range ins {
@@ -198,10 +204,12 @@ func TestWorkerNotify(t *testing.T) {
 		}
 		waitItem(t, l, ids[i], "delivered", delivered)
 	}
-	s := stats(t, w)
-	if s.Delivered != 2 || s.Failed != 0 || s.Dead != 0 || s.Depth != 0 {
-		t.Fatalf("stats %+v", s)
-	}
+	testenv.WaitFor(t, func() string { // the warm-up item and the two
+		if s := stats(t, w); s.Delivered != 3 || s.Failed != 0 || s.Dead != 0 || s.Depth != 0 || s.InFlight != 0 {
+			return fmt.Sprintf("stats %+v, want 3 delivered and nothing else", s)
+		}
+		return ""
+	})
 }
 
 // TestWorkerGoogleDown: Google answers 503, then 200s whose bodies fail
@@ -240,10 +248,12 @@ func TestWorkerGoogleDown(t *testing.T) {
 	if it.LastError != "" || it.DeliveredAt.IsZero() {
 		t.Fatalf("delivered item %+v", it)
 	}
-	s := stats(t, w)
-	if s.Delivered != 1 || s.Failed != uint64(it.Attempts-1) || s.Dead != 0 {
-		t.Fatalf("stats %+v after %d attempts", s, it.Attempts)
-	}
+	testenv.WaitFor(t, func() string {
+		if s := stats(t, w); s.Delivered != 1 || s.Failed != uint64(it.Attempts-1) || s.Dead != 0 || s.InFlight != 0 {
+			return fmt.Sprintf("stats %+v after %d attempts", s, it.Attempts)
+		}
+		return ""
+	})
 	t.Logf("delivered after %d attempts (%d HTTP requests), processed once", it.Attempts, gs.sim.Hits())
 }
 
