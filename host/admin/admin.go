@@ -26,6 +26,7 @@ import (
 
 	"github.com/otpcgate/otpcgate/host/envelope"
 	"github.com/otpcgate/otpcgate/host/ledger"
+	"github.com/otpcgate/otpcgate/host/plugincall"
 	"github.com/otpcgate/otpcgate/internal/tlsutil"
 	"github.com/otpcgate/otpcgate/keystore"
 )
@@ -59,9 +60,19 @@ type Config struct {
 	// IP. Defaults DefaultRate and DefaultBurst.
 	Rate  float64
 	Burst int
-	// Calls, if set, supplies per-version plugin counters (it should be
-	// what the pipeline calls plugins through).
-	Calls *PluginMetrics
+	// Calls, if set, supplies per-version plugin counters and plugin
+	// metrics (the gateway's plugin-call service).
+	Calls Calls
+}
+
+// CallStats are one plugin version's counters since start.
+type CallStats = plugincall.VersionStats
+
+// Calls reads the plugin-call service's counters; *plugincall.Service
+// implements it.
+type Calls interface {
+	prometheus.Collector
+	Stats(pluginID, version string) (CallStats, bool)
 }
 
 // Deps are the parts of the gateway the admin API works on.

@@ -10,13 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/otpcgate/otpcgate/host/runtime"
-	"github.com/otpcgate/otpcgate/host/runtime/runtimetest"
 	"github.com/otpcgate/otpcgate/internal/db"
 	"github.com/otpcgate/otpcgate/keystore"
-	"github.com/otpcgate/otpcgate/sdk/otpc"
 )
 
 func openTokens(t *testing.T) *Tokens {
@@ -151,75 +147,3 @@ func TestViewKeyWarnings(t *testing.T) {
 	}
 }
 
-// TestPluginMetrics drives the real runtime with the adversarial plugin:
-// successes, plugin errors, traps and timeouts land in the version's
-// counters and in Prometheus.
-func TestPluginMetrics(t *testing.T) {
-	wasm := runtimetest.Build(t, "../../testdata/plugins/evil")
-	m := runtimetest.Manager(t, runtime.Options{Limits: runtime.Limits{CallTimeout: 200 * time.Millisecond}})
-	runtimetest.Load(t, m, "p", wasm, nil)
-	pm := NewPluginMetrics(m)
-	ctx := context.Background()
-	env := runtime.CallEnv{Namespace: "p", Now: time.Now()}
-	for _, mode := range []string{"ok", "ok", "ok", "error", "panic", "spin"} {
-		_, _, err := pm.Call(ctx, "p", otpc.OpGenerate, []byte(mode), env)
-		if (err == nil) != (mode == "ok") {
-			t.Fatalf("mode %s: %v", mode, err)
-		}
-	}
-	st, ok := pm.Stats("p", "v1")
-	if !ok {
-		t.Fatal("no stats for v1")
-	}
-	if st.Calls != 6 || st.Errors != 3 || st.Traps != 1 || st.Timeouts != 1 {
-		t.Fatalf("stats %+v, want 6 calls, 3 errors, 1 trap, 1 timeout", st)
-	}
-	if st.P50Ms <= 0 || st.P99Ms < st.P50Ms || st.P99Ms < 150 {
-		t.Fatalf("latency p50 %.3f p99 %.3f ms (the timeout took ≥ 200 ms)", st.P50Ms, st.P99Ms)
-	}
-	if _, ok := pm.Stats("p", "v2"); ok {
-		t.Fatal("stats for a version that never ran")
-	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(pm)
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]float64{}
-	for _, mf := range mfs {
-		for _, mt := range mf.GetMetric() {
-			labels := map[string]string{}
-			for _, lp := range mt.GetLabel() {
-				labels[lp.GetName()] = lp.GetValue()
-			}
-			switch mf.GetName() {
-			case "otpcgate_plugin_calls_total":
-				got[labels["result"]] = mt.GetCounter().GetValue()
-			case "otpcgate_plugin_call_duration_seconds":
-				got["histogram"] = float64(mt.GetHistogram().GetSampleCount())
-			}
-		}
-	}
-	want := map[string]float64{"ok": 3, "error": 1, "trap": 1, "timeout": 1, "limit": 0, "histogram": 6}
-	for k, v := range want {
-		if got[k] != v {
-			t.Errorf("metric %s = %v, want %v (all: %v)", k, got[k], v, got)
-		}
-	}
-}
-
-func TestQuantile(t *testing.T) {
-	xs := make([]float64, 100)
-	for i := range xs {
-		xs[i] = float64(i + 1)
-	}
-	for _, tc := range []struct{ q, want float64 }{{0.5, 50}, {0.99, 99}, {1, 100}, {0, 1}} {
-		if got := quantile(xs, tc.q); got != tc.want {
-			t.Errorf("quantile(%v) = %v, want %v", tc.q, got, tc.want)
-		}
-	}
-	if quantile(nil, 0.5) != 0 {
-		t.Error("empty quantile")
-	}
-}

@@ -20,11 +20,11 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/otpcgate/otpcgate/host/admin"
 	"github.com/otpcgate/otpcgate/host/envelope"
 	"github.com/otpcgate/otpcgate/host/google"
 	"github.com/otpcgate/otpcgate/host/ledger"
 	"github.com/otpcgate/otpcgate/host/merchant"
+	"github.com/otpcgate/otpcgate/host/plugincall"
 	"github.com/otpcgate/otpcgate/host/protocol"
 	"github.com/otpcgate/otpcgate/host/runtime"
 	"github.com/otpcgate/otpcgate/host/server"
@@ -95,9 +95,9 @@ type Gateway struct {
 	Registry *Registry
 	Plugins  *runtime.Manager
 	Pipeline *protocol.Pipeline
-	// Calls wraps Plugins with per-version counters; the pipeline calls
-	// plugins through it.
-	Calls    *admin.PluginMetrics
+	// Calls is the one plugin-call service over Plugins: the pipeline,
+	// merchant events and the login page call plugins through it.
+	Calls    *plugincall.Service
 	Server   *server.Server
 	Counters *keystore.Counters
 	// Google calls Google-hosted methods; Outbox delivers notifications.
@@ -184,7 +184,7 @@ func Open(ctx context.Context, opts Options) (_ *Gateway, err error) {
 	}
 	pcfg.Counters = g.Counters
 	pcfg.Logger = log
-	g.Calls = admin.NewPluginMetrics(g.Plugins)
+	g.Calls = plugincall.New(plugincall.Config{}, g.Plugins, g.Ledger)
 	g.Pipeline = protocol.New(pcfg, &g.dir, g.Keys, g.Ledger, g.Calls)
 	if g.Google, err = google.NewClient(google.Config{Transport: opts.GoogleTransport, Logger: log}); err != nil {
 		return nil, err
@@ -194,7 +194,7 @@ func Open(ctx context.Context, opts Options) (_ *Gateway, err error) {
 	if g.Outbox, err = google.NewWorker(wcfg); err != nil {
 		return nil, err
 	}
-	g.Merchants = merchant.New(merchant.Config{Ledger: g.Ledger, Plugins: g.Plugins, Merchants: &g.dir,
+	g.Merchants = merchant.New(merchant.Config{Ledger: g.Ledger, Plugins: g.Calls, Merchants: &g.dir,
 		Google: g.Google, Resolver: g, Notify: g.Outbox.Notify, Logger: log})
 	routes, err := g.load(ctx)
 	if err != nil {

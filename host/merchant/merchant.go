@@ -21,6 +21,7 @@ import (
 
 	"github.com/otpcgate/otpcgate/host/google"
 	"github.com/otpcgate/otpcgate/host/ledger"
+	"github.com/otpcgate/otpcgate/host/plugincall"
 	"github.com/otpcgate/otpcgate/host/protocol"
 	"github.com/otpcgate/otpcgate/sdk/otpc"
 )
@@ -147,8 +148,8 @@ func (s *Service) ReportPayment(ctx context.Context, merchantID string, p Paymen
 			return ledger.Outcome{}, fmt.Errorf("%w: reference number is %s", ErrConflict, code.State)
 		}
 		var out otpc.PaidOutput
-		cs, err := protocol.CallPlugin(ctx, s.cfg.Plugins, s.cfg.Ledger, m.PluginID, m.ID, s.cfg.Now(), otpc.OpPaid,
-			&otpc.PaidInput{Code: protocol.CodeInfo(code), Amount: p.Amount, PaidAt: otpc.TimestampOf(p.PaidAt),
+		cs, err := s.cfg.Plugins.Call(ctx, plugincall.Target{Merchant: m.ID, Plugin: m.PluginID}, otpc.OpPaid, s.cfg.Now(),
+			&otpc.PaidInput{Code: plugincall.CodeInfo(code), Amount: p.Amount, PaidAt: otpc.TimestampOf(p.PaidAt),
 				StoreID: p.StoreID, MerchantPaymentID: p.Key}, &out)
 		if err != nil {
 			return ledger.Outcome{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
@@ -157,7 +158,7 @@ func (s *Service) ReportPayment(ctx context.Context, merchantID string, p Paymen
 			TransactionID: code.TransactionID, PaymentIntegratorTransactionID: out.PaymentIntegratorTransactionID}
 		if !out.Accepted {
 			b, err := json.Marshal(r)
-			return ledger.Outcome{Body: b, Apply: func(tx *ledger.Tx) error { return protocol.ApplyKV(tx, cs, m.ID) }}, err
+			return ledger.Outcome{Body: b, Apply: func(tx *ledger.Tx) error { return cs.Apply(tx) }}, err
 		}
 		if r.PaymentIntegratorTransactionID == "" {
 			r.PaymentIntegratorTransactionID = "pay-" + p.Key
@@ -194,7 +195,7 @@ func (s *Service) ReportPayment(ctx context.Context, merchantID string, p Paymen
 			if _, err := tx.Enqueue(item); err != nil {
 				return err
 			}
-			return protocol.ApplyKV(tx, cs, m.ID)
+			return cs.Apply(tx)
 		}}, nil
 	})
 	if err != nil {
@@ -276,8 +277,8 @@ func (s *Service) ReportRefundResult(ctx context.Context, merchantID string, o R
 			return ledger.Outcome{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
 		}
 		var out otpc.RefundDoneOutput
-		cs, err := protocol.CallPlugin(ctx, s.cfg.Plugins, s.cfg.Ledger, m.PluginID, m.ID, s.cfg.Now(), otpc.OpRefundDone,
-			&otpc.RefundDoneInput{RefundRequestID: o.RefundRequestID, Code: protocol.CodeInfo(code),
+		cs, err := s.cfg.Plugins.Call(ctx, plugincall.Target{Merchant: m.ID, Plugin: m.PluginID}, otpc.OpRefundDone, s.cfg.Now(),
+			&otpc.RefundDoneInput{RefundRequestID: o.RefundRequestID, Code: plugincall.CodeInfo(code),
 				Amount:  otpc.Amount{AmountMicros: refund.AmountMicros, CurrencyCode: refund.Currency},
 				Success: o.Success, Detail: o.Detail}, &out)
 		if err != nil {
@@ -314,7 +315,7 @@ func (s *Service) ReportRefundResult(ctx context.Context, merchantID string, o R
 			if _, err := tx.Enqueue(item); err != nil {
 				return err
 			}
-			return protocol.ApplyKV(tx, cs, m.ID)
+			return cs.Apply(tx)
 		}}, nil
 	})
 	if err != nil {

@@ -6,7 +6,7 @@ import (
 	"fmt"
 
 	"github.com/otpcgate/otpcgate/host/ledger"
-	"github.com/otpcgate/otpcgate/host/runtime"
+	"github.com/otpcgate/otpcgate/host/plugincall"
 	"github.com/otpcgate/otpcgate/sdk/otpc"
 )
 
@@ -31,8 +31,8 @@ var errRaced = errors.New("protocol: state changed during the request")
 // invoke runs op on the merchant's plugin and decodes its output frame into
 // out. Any plugin failure is retryable (503): Google retries, nothing was
 // committed.
-func (p *Pipeline) invoke(ctx context.Context, c *call, op otpc.Op, in, out otpc.Message) (runtime.ChangeSet, error) {
-	cs, err := CallPlugin(ctx, p.plugins, p.ledger, c.m.PluginID, c.m.ID, c.received, op, in, out)
+func (p *Pipeline) invoke(ctx context.Context, c *call, op otpc.Op, in, out otpc.Message) (plugincall.Changes, error) {
+	cs, err := p.plugins.Call(ctx, plugincall.Target{Merchant: c.m.ID, Plugin: c.m.PluginID}, op, c.received, in, out)
 	if err != nil {
 		return cs, errUnavailable("merchant plugin failed", err)
 	}
@@ -86,7 +86,7 @@ func generate(ctx context.Context, p *Pipeline, c *call) (otpc.Response, func(*l
 				return err
 			}
 		}
-		return ApplyKV(tx, cs, c.m.ID)
+		return cs.Apply(tx)
 	}
 	return resp, apply, nil
 }
@@ -124,7 +124,7 @@ func cancel(ctx context.Context, p *Pipeline, c *call) (otpc.Response, func(*led
 		return resp, nil, nil
 	}
 	var out otpc.CancelOutput
-	cs, err := p.invoke(ctx, c, otpc.OpCancel, &otpc.CancelInput{Request: *req, Code: CodeInfo(code)}, &out)
+	cs, err := p.invoke(ctx, c, otpc.OpCancel, &otpc.CancelInput{Request: *req, Code: plugincall.CodeInfo(code)}, &out)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -135,7 +135,7 @@ func cancel(ctx context.Context, p *Pipeline, c *call) (otpc.Response, func(*led
 				return raced(err)
 			}
 		}
-		return ApplyKV(tx, cs, c.m.ID)
+		return cs.Apply(tx)
 	}
 	return resp, apply, nil
 }
@@ -198,7 +198,7 @@ func refunds(ctx context.Context, p *Pipeline, c *call, op otpc.Op, out otpc.Mes
 	if err := checkRefund(code, req); err != nil {
 		return nil, nil, err
 	}
-	cs, err := p.invoke(ctx, c, op, &otpc.RefundInput{Request: *req, Code: CodeInfo(code)}, out)
+	cs, err := p.invoke(ctx, c, op, &otpc.RefundInput{Request: *req, Code: plugincall.CodeInfo(code)}, out)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -211,7 +211,7 @@ func refunds(ctx context.Context, p *Pipeline, c *call, op otpc.Op, out otpc.Mes
 		}); err != nil {
 			return err
 		}
-		return ApplyKV(tx, cs, c.m.ID)
+		return cs.Apply(tx)
 	}
 	return resp, apply, nil
 }
@@ -254,7 +254,7 @@ func associate(ctx context.Context, p *Pipeline, c *call) (otpc.Response, func(*
 				return err
 			}
 		}
-		return ApplyKV(tx, cs, c.m.ID)
+		return cs.Apply(tx)
 	}
 	return resp, apply, nil
 }
@@ -279,7 +279,7 @@ func remittance(ctx context.Context, p *Pipeline, c *call) (otpc.Response, func(
 		}); err != nil {
 			return err
 		}
-		return ApplyKV(tx, cs, c.m.ID)
+		return cs.Apply(tx)
 	}
 	return resp, apply, nil
 }

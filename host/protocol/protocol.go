@@ -20,7 +20,7 @@ import (
 
 	"github.com/otpcgate/otpcgate/host/envelope"
 	"github.com/otpcgate/otpcgate/host/ledger"
-	"github.com/otpcgate/otpcgate/host/runtime"
+	"github.com/otpcgate/otpcgate/host/plugincall"
 	"github.com/otpcgate/otpcgate/host/server"
 	"github.com/otpcgate/otpcgate/keystore"
 	"github.com/otpcgate/otpcgate/sdk/otpc"
@@ -57,9 +57,9 @@ type Keysets interface {
 	Keyset(ctx context.Context, id string) (*keystore.Keyset, error)
 }
 
-// Plugins runs a merchant plugin (runtime.Manager does).
+// Plugins calls a merchant's plugin (plugincall.Service does).
 type Plugins interface {
-	Call(ctx context.Context, pluginID string, op otpc.Op, input []byte, env runtime.CallEnv) ([]byte, runtime.ChangeSet, error)
+	Call(ctx context.Context, t plugincall.Target, op otpc.Op, now time.Time, in, out otpc.Message) (plugincall.Changes, error)
 }
 
 // Config tunes the pipeline. Zero values take the documented defaults.

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/otpcgate/otpcgate/host/envelope"
-	"github.com/otpcgate/otpcgate/host/runtime"
+	"github.com/otpcgate/otpcgate/host/plugincall"
 	"github.com/otpcgate/otpcgate/keystore"
 	"github.com/otpcgate/otpcgate/sdk/otpc"
 )
@@ -135,9 +135,9 @@ type Directory interface {
 	LoginMerchant(ctx context.Context, basePath string) (*Merchant, error)
 }
 
-// Plugins runs merchant plugins; *runtime.Manager implements it.
+// Plugins calls merchant plugins; *plugincall.Service implements it.
 type Plugins interface {
-	Call(ctx context.Context, pluginID string, op otpc.Op, input []byte, env runtime.CallEnv) ([]byte, runtime.ChangeSet, error)
+	Call(ctx context.Context, t plugincall.Target, op otpc.Op, now time.Time, in, out otpc.Message) (plugincall.Changes, error)
 }
 
 // prefix is one parsed callback allow-list entry.

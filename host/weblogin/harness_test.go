@@ -243,7 +243,7 @@ func newEnv(tb testing.TB, mutate func(*weblogin.Config)) *env {
 		mutate(&cfg)
 	}
 	var err error
-	if e.svc, err = weblogin.New(cfg, e.g.Ledger, e.g.Plugins); err != nil {
+	if e.svc, err = weblogin.New(cfg, e.g.Ledger, e.g.Calls); err != nil {
 		tb.Fatal(err)
 	}
 	ec := echo.New()

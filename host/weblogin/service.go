@@ -19,8 +19,8 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/otpcgate/otpcgate/host/ledger"
+	"github.com/otpcgate/otpcgate/host/plugincall"
 	"github.com/otpcgate/otpcgate/host/protocol"
-	"github.com/otpcgate/otpcgate/host/runtime"
 	"github.com/otpcgate/otpcgate/keystore"
 	"github.com/otpcgate/otpcgate/sdk/otpc"
 )
@@ -340,7 +340,7 @@ func (s *Service) submit(w http.ResponseWriter, r *http.Request, f *flow, name s
 	ip := clientIP(r)
 	switch r.PostForm.Get(fieldAction) {
 	case "cancel":
-		s.finish(w, r, f, name, ResultCancelled, "", runtime.ChangeSet{})
+		s.finish(w, r, f, name, ResultCancelled, "", plugincall.Changes{})
 		return
 	case "login":
 	default:
@@ -404,32 +404,20 @@ func (s *Service) submit(w http.ResponseWriter, r *http.Request, f *flow, name s
 }
 
 // authenticate asks the merchant's plugin to check the credentials.
-func (s *Service) authenticate(ctx context.Context, f *flow, account, secret string) (*otpc.AuthenticateOutput, runtime.ChangeSet, error) {
+func (s *Service) authenticate(ctx context.Context, f *flow, account, secret string) (*otpc.AuthenticateOutput, plugincall.Changes, error) {
 	in := &otpc.AuthenticateInput{AccountID: account, Secret: secret, AssociationID: f.req.AssociationID}
-	input := in.AppendJSON(nil)
-	pluginID := f.m.PluginID
-	if pluginID == "" {
-		pluginID = f.m.ID
-	}
-	raw, cs, err := s.plugins.Call(ctx, pluginID, otpc.OpAuthenticate, input, runtime.CallEnv{
-		Namespace: f.m.ID, KV: protocol.KVReader(s.ledger), Now: s.cfg.Now(),
-	})
-	clear(input) // the secret should not linger in a buffer we own
+	var out otpc.AuthenticateOutput
+	// plugincall zeroes the encoded input after the call: the secret does
+	// not linger in a buffer the host owns.
+	cs, err := s.plugins.Call(ctx, plugincall.Target{Merchant: f.m.ID, Plugin: f.m.PluginID}, otpc.OpAuthenticate, s.cfg.Now(), in, &out)
 	if err != nil {
 		return nil, cs, fmt.Errorf("weblogin: authenticate: %w", err)
-	}
-	var out otpc.AuthenticateOutput
-	if err := out.UnmarshalJSON(raw); err != nil {
-		return nil, cs, fmt.Errorf("weblogin: authenticate result: %w", err)
-	}
-	if err := out.Validate(); err != nil {
-		return nil, cs, fmt.Errorf("weblogin: authenticate result: %w", err)
 	}
 	return &out, cs, nil
 }
 
 // finish records the outcome and sends the browser back to Google.
-func (s *Service) finish(w http.ResponseWriter, r *http.Request, f *flow, name, result, accountID string, cs runtime.ChangeSet) {
+func (s *Service) finish(w http.ResponseWriter, r *http.Request, f *flow, name, result, accountID string, cs plugincall.Changes) {
 	ctx := r.Context()
 	resp := &otpc.AuthenticationResponse{RequestID: f.req.RequestID, AssociationID: f.req.AssociationID,
 		AuthenticationResult: &otpc.AuthenticationResult{}}
@@ -454,7 +442,7 @@ func (s *Service) finish(w http.ResponseWriter, r *http.Request, f *flow, name, 
 			AccountID: accountID, Result: result}); err != nil {
 			return err
 		}
-		return protocol.ApplyKV(tx, cs, f.m.ID)
+		return cs.Apply(tx)
 	})
 	if errors.Is(err, ledger.ErrDuplicate) {
 		// A concurrent submission of the same request won.

@@ -578,7 +578,7 @@ func TestConfig(t *testing.T) {
 		{Path: "authenticate"},
 		{Path: "/authenticate/"},
 	} {
-		if _, err := weblogin.New(cfg, e.g.Ledger, e.g.Plugins); !errors.Is(err, weblogin.ErrConfig) {
+		if _, err := weblogin.New(cfg, e.g.Ledger, e.g.Calls); !errors.Is(err, weblogin.ErrConfig) {
 			t.Errorf("%+v: %v", cfg, err)
 		}
 	}

@@ -30,7 +30,7 @@ func adminConfig(cfg *config.Config) admin.Config {
 // serves the admin API until ctx ends. Listening happens before it returns,
 // so a taken port fails the start; addr is the bound address and wait
 // returns the server's error once ctx has ended.
-func startAdmin(ctx context.Context, cfg *config.Config, g *gateway.Gateway, reg *prometheus.Registry, calls *admin.PluginMetrics,
+func startAdmin(ctx context.Context, cfg *config.Config, g *gateway.Gateway, reg *prometheus.Registry, calls admin.Calls,
 	log *slog.Logger) (addr string, wait func() error, err error) {
 	if cfg.Admin.Addr == "" {
 		log.Info("admin API disabled (admin.addr is empty)")

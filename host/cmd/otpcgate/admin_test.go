@@ -31,7 +31,7 @@ func TestStartAdmin(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	log := slog.New(slog.DiscardHandler)
 	cfg := &config.Config{Admin: config.Admin{Addr: "127.0.0.1:0"}}
-	addr, wait, err := startAdmin(ctx, cfg, l.g, prometheus.NewRegistry(), admin.NewPluginMetrics(l.g.Plugins), log)
+	addr, wait, err := startAdmin(ctx, cfg, l.g, prometheus.NewRegistry(), l.g.Calls, log)
 	if err != nil {
 		t.Fatal(err)
 	}

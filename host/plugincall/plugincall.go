@@ -1,0 +1,166 @@
+// Package plugincall is the one way the host calls a merchant's plugin: it
+// resolves the plugin that serves the merchant, builds the call's
+// environment (the merchant's KV namespace read through the ledger, the
+// request's time), runs the runtime, decodes and validates the output,
+// and counts every call per merchant, op and outcome and per plugin
+// version. The Google pipeline, the merchant API (store payments and
+// refund results) and the login page all call through one Service, so all
+// of them show in the same plugin metrics.
+//
+// A call ends in one of three ways: a validated output (success or a
+// business decline in the op's result union), a *Refusal (an
+// ErrorResponse member the merchant may choose, answered with its 4xx) or
+// any other error, which is a failure the caller answers as retryable.
+package plugincall
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/otpcgate/otpcgate/host/ledger"
+	"github.com/otpcgate/otpcgate/host/runtime"
+	"github.com/otpcgate/otpcgate/sdk/otpc"
+)
+
+// Runner runs plugin code; *runtime.Manager implements it.
+type Runner interface {
+	Call(ctx context.Context, pluginID string, op otpc.Op, input []byte, env runtime.CallEnv) ([]byte, runtime.ChangeSet, error)
+	Active(pluginID string) (runtime.VersionInfo, bool)
+}
+
+// KV reads the committed plugin KV; *ledger.Ledger implements it.
+type KV interface {
+	KVGet(ctx context.Context, namespace, key string) ([]byte, bool, error)
+}
+
+// Config tunes a Service. The zero value is ready to use.
+type Config struct{}
+
+// Service calls merchant plugins. It is safe for concurrent use.
+type Service struct {
+	run     Runner
+	kv      runtime.KVReader
+	metrics *metrics
+}
+
+// New returns a Service that runs plugins on run and reads their KV from kv.
+func New(_ Config, run Runner, kv KV) *Service {
+	return &Service{run: run, kv: kvReader{kv}, metrics: newMetrics()}
+}
+
+// Target names whose plugin a call runs.
+type Target struct {
+	// Merchant is the merchant id: the KV namespace and the metrics label.
+	Merchant string
+	// Plugin is the plugin id in the runtime; "" means Merchant.
+	Plugin string
+}
+
+func (t Target) plugin() string {
+	if t.Plugin == "" {
+		return t.Merchant
+	}
+	return t.Plugin
+}
+
+// Changes is a call's KV change set, committed by the caller in the same
+// transaction as the request's ledger record (or dropped with it).
+type Changes struct {
+	ns string
+	cs runtime.ChangeSet
+}
+
+// Empty reports whether the call changed nothing.
+func (c Changes) Empty() bool { return c.cs.Empty() }
+
+// Apply commits the change set in tx.
+func (c Changes) Apply(tx *ledger.Tx) error {
+	if c.cs.Empty() {
+		return nil
+	}
+	changes := make([]ledger.KVChange, len(c.cs.Changes))
+	for i, ch := range c.cs.Changes {
+		changes[i] = ledger.KVChange{Key: ch.Key, Value: ch.Value, Delete: ch.Delete}
+	}
+	return tx.ApplyKV(c.ns, changes)
+}
+
+// Call runs op on t's plugin with in as the input frame and decodes and
+// validates the output frame into out. now is the request's time (what the
+// plugin's clock says). On error nothing of the call is to be committed:
+// the returned Changes are empty.
+//
+// The encoded input is zeroed after the call: it may carry a secret (the
+// login page's password) that should not linger in a buffer the host owns.
+func (s *Service) Call(ctx context.Context, t Target, op otpc.Op, now time.Time, in, out otpc.Message) (Changes, error) {
+	input := in.AppendJSON(nil)
+	r := s.raw(ctx, t, op, input, now)
+	clear(input)
+	err := r.err
+	if err == nil {
+		if err = out.UnmarshalJSON(r.out); err != nil {
+			err = &invalidOutput{fmt.Errorf("plugincall: plugin %s returned an unreadable %s result: %w", t.plugin(), op, err)}
+		} else if err = out.Validate(); err != nil {
+			err = &invalidOutput{fmt.Errorf("plugincall: plugin %s returned an invalid %s result: %w", t.plugin(), op, err)}
+		}
+	}
+	s.metrics.record(t.Merchant, r.plugin, r.version, op, r.took, err)
+	if err != nil {
+		return Changes{}, err
+	}
+	return Changes{ns: t.Merchant, cs: r.cs}, nil
+}
+
+// invalidOutput marks a plugin output the host could not accept.
+type invalidOutput struct{ err error }
+
+func (e *invalidOutput) Error() string { return e.err.Error() }
+func (e *invalidOutput) Unwrap() error { return e.err }
+
+// result is one runtime call, before its output is decoded.
+type result struct {
+	out             []byte
+	cs              runtime.ChangeSet
+	err             error
+	plugin, version string
+	took            time.Duration
+}
+
+// raw runs one call on the runtime and notes the version that served it:
+// the failing version named by a *runtime.CallError, else the version
+// active when the call started (a call racing an activation may be counted
+// under the old version; it did run on one of the two).
+func (s *Service) raw(ctx context.Context, t Target, op otpc.Op, input []byte, now time.Time) result {
+	r := result{plugin: t.plugin()}
+	if vi, ok := s.run.Active(r.plugin); ok {
+		r.version = vi.Version
+	}
+	start := time.Now()
+	r.out, r.cs, r.err = s.run.Call(ctx, r.plugin, op, input, runtime.CallEnv{Namespace: t.Merchant, KV: s.kv, Now: now})
+	r.took = time.Since(start)
+	var ce *runtime.CallError
+	if errors.As(r.err, &ce) && ce.Version != "" {
+		r.version = ce.Version
+	}
+	return r
+}
+
+// Stats returns a plugin version's counters since start; ok is false if it
+// never ran.
+func (s *Service) Stats(pluginID, version string) (VersionStats, bool) {
+	return s.metrics.stats(pluginID, version)
+}
+
+// Outcomes returns the calls since start of one merchant's plugin by op and
+// outcome (OutcomeOK, OutcomeRefusal, …).
+func (s *Service) Outcomes(merchantID string) map[otpc.Op]map[string]int64 {
+	return s.metrics.outcomes(merchantID)
+}
+
+type kvReader struct{ kv KV }
+
+func (k kvReader) Get(ctx context.Context, ns, key string) ([]byte, bool, error) {
+	return k.kv.KVGet(ctx, ns, key)
+}
