@@ -77,7 +77,12 @@ func TestCommitFailureAcknowledgesNobody(t *testing.T) {
 			return nil
 		})
 	}()
-	<-holding
+	select {
+	case <-holding:
+	case err := <-blockerDone:
+		// E.g. the failed COMMIT left its transaction open.
+		t.Fatalf("the writer could not start the next batch: %v", err)
+	}
 	errOwn := errors.New("closure's own error")
 	ids := make([]string, n)
 	errs := make([]error, n)
