@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"unicode/utf8"
 
 	"github.com/otpcgate/otpcgate/host/ledger"
 	"github.com/otpcgate/otpcgate/host/plugincall"
@@ -29,14 +30,33 @@ var handlers = map[string]handler{
 var errRaced = errors.New("protocol: state changed during the request")
 
 // invoke runs op on the merchant's plugin and decodes its output frame into
-// out. Any plugin failure is retryable (503): Google retries, nothing was
-// committed.
+// out. A refusal the plugin may make is answered with its member's 4xx; any
+// other plugin failure is retryable (503). Either way nothing is committed,
+// so Google's retry is decided afresh (spec §7.4).
 func (p *Pipeline) invoke(ctx context.Context, c *call, op otpc.Op, in, out otpc.Message) (plugincall.Changes, error) {
 	cs, err := p.plugins.Call(ctx, plugincall.Target{Merchant: c.m.ID, Plugin: c.m.PluginID}, op, c.received, in, out)
-	if err != nil {
-		return cs, errUnavailable("merchant plugin failed", err)
+	var ref *otpc.Refusal
+	switch {
+	case err == nil:
+		return cs, nil
+	case errors.As(err, &ref):
+		result := ref.Result
+		return cs, refuse(&result, clip(ref.Description, maxDescription), err)
 	}
-	return cs, nil
+	return cs, errUnavailable("merchant plugin failed", err)
+}
+
+// maxDescription bounds the errorDescription a plugin sends Google.
+const maxDescription = 256
+
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 // lookupCode reads the code a request refers to.
