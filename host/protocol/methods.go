@@ -74,6 +74,10 @@ func (p *Pipeline) lookupCode(ctx context.Context, piaid, txID, field string) (l
 func generate(ctx context.Context, p *Pipeline, c *call) (otpc.Response, func(*ledger.Tx) error, error) {
 	req := c.req.(*otpc.GenerateReferenceNumberRequest)
 	piaid := req.RequestHeader.PaymentIntegratorAccountID
+	if field, ok := c.m.Rules[piaid].Takes(req.Amount.AmountMicros, req.Amount.CurrencyCode); !ok {
+		// The merchant declared it: no plugin call is spent on it.
+		return nil, nil, errInvalidField(field, "amount or currency is not taken for this paymentIntegratorAccountId", nil)
+	}
 	assoc, err := p.ledger.AccountByGPT(ctx, piaid, req.GooglePaymentToken.Token)
 	if errors.Is(err, ledger.ErrNotFound) {
 		return nil, nil, errIdentifier("googlePaymentToken", "unknown googlePaymentToken", err)
@@ -170,12 +174,15 @@ func raced(err error) error {
 }
 
 // checkRefund applies the host's refund rules before the plugin is asked.
-func checkRefund(code ledger.Code, req *otpc.RefundRequest) error {
+func checkRefund(code ledger.Code, remaining int64, req *otpc.RefundRequest) error {
 	if !code.State.Refundable() {
 		return errPrecondition("transaction is not paid", ledger.ErrNotPaid)
 	}
 	if req.RefundAmount.CurrencyCode != code.Currency {
 		return errInvalidField("refundAmount.currencyCode", "refund currency differs from the transaction's", ledger.ErrCurrencyMismatch)
+	}
+	if req.RefundAmount.AmountMicros > remaining {
+		return errPrecondition("refund exceeds the remaining refundable amount", ledger.ErrRefundExceedsRemaining)
 	}
 	return nil
 }
@@ -215,7 +222,13 @@ func refunds(ctx context.Context, p *Pipeline, c *call, op otpc.Op, out otpc.Mes
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := checkRefund(code, req); err != nil {
+	remaining := int64(0)
+	if code.State.Refundable() {
+		if remaining, err = p.ledger.RemainingMicros(ctx, piaid, req.TransactionID); err != nil {
+			return nil, nil, errUnavailable("ledger unavailable", err)
+		}
+	}
+	if err := checkRefund(code, remaining, req); err != nil {
 		return nil, nil, err
 	}
 	cs, err := p.invoke(ctx, c, op, &otpc.RefundInput{Request: *req, Code: plugincall.CodeInfo(code)}, out)

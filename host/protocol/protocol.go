@@ -44,6 +44,10 @@ type Merchant struct {
 	PluginID string
 	// Disabled merchants are refused with forbidden (403).
 	Disabled bool
+	// Rules are the currencies and amount range each PIAID takes (PIAIDs
+	// without rules take any); the pipeline refuses anything else with
+	// invalidFieldValue before the plugin is asked.
+	Rules map[string]ledger.AmountRules
 }
 
 // Directory resolves merchants by id. Implementations must be safe for
