@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -424,5 +425,50 @@ func TestHostRulesBeforePlugin(t *testing.T) {
 	}
 	if r := refund(otpc.MethodRefund, 100_000000); r.Status != 200 {
 		t.Fatalf("refund of exactly the remaining amount: %d %q", r.Status, r.Member())
+	}
+}
+
+// TestExamplePluginsRefuse: the cases against the example plugins
+// with no host rules declared, so the plugins' own rules answer: an amount
+// below the merchant's minimum and a currency it does not take come back
+// as invalidFieldValue 400 with the field path, never 503.
+func TestExamplePluginsRefuse(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	cfg, err := os.ReadFile("../../plugins/banktransfer/testdata/config.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wasm := runtimetest.Build(t, "../../plugins/banktransfer")
+	if _, err := e.g.Registry.AddPluginVersion(ctx, PluginVersion{MerchantID: "demo-jose", Version: "bt", Wasm: wasm, Config: cfg}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.g.Registry.ActivatePluginVersion(ctx, "demo-jose", "bt"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.g.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		plugin   string
+		tg       *sim.Target
+		micros   int64
+		currency string
+		field    string
+	}{
+		{"konbini", e.pgp, 99_000000, "JPY", "amount.amountMicros"},
+		{"konbini", e.pgp, 300001_000000, "JPY", "amount.amountMicros"},
+		{"konbini", e.pgp, 1000_000000, "EUR", "amount.currencyCode"},
+		{"banktransfer", e.jose, 999_999, "EUR", "amount.amountMicros"},
+		{"banktransfer", e.jose, 25_500_000, "JPY", "amount.currencyCode"},
+		{"banktransfer", e.jose, 25_500_001, "EUR", "amount.amountMicros"},
+	} {
+		t.Run(tc.plugin+"/"+tc.field, func(t *testing.T) {
+			_, res := e.generateID(t, tc.tg, sim.NewRequestID(), tc.micros, tc.currency)
+			if res.Status != 400 || res.Member() != "invalidFieldValue" ||
+				res.Error.ErrorResponseResult.InvalidFieldValue.InvalidFieldName != tc.field || res.RetryAfter != "" {
+				t.Fatalf("status %d member %q (%+v), want 400 invalidFieldValue %s", res.Status, res.Member(), res.Error, tc.field)
+			}
+		})
 	}
 }
