@@ -108,8 +108,10 @@ func googleOps() []googleOp {
 					TransactionDescription: "Google - Outcomes", Amount: otpc.Amount{AmountMicros: 1500_000000, CurrencyCode: "JPY"}}
 			},
 			response: func() otpc.Message { return &otpc.GenerateReferenceNumberResponse{} },
-			result:   func(m otpc.Message) string { return unionMember(m.(*otpc.GenerateReferenceNumberResponse).Result.AppendJSON(nil)) },
-			success:  "success", decline: "accountClosed", refusal: "invalidFieldValue", refusalStatus: 400},
+			result: func(m otpc.Message) string {
+				return unionMember(m.(*otpc.GenerateReferenceNumberResponse).Result.AppendJSON(nil))
+			},
+			success: "success", decline: "accountClosed", refusal: "invalidFieldValue", refusalStatus: 400},
 		{method: otpc.MethodCancelReferenceNumber, op: otpc.OpCancel,
 			request: func(t *testing.T, e *env, tg *sim.Target, id string) otpc.Message {
 				code, res := e.generateID(t, tg, "success-"+sim.NewRequestID(), 1000_000000, "JPY")
@@ -119,16 +121,20 @@ func googleOps() []googleOp {
 				return &otpc.CancelReferenceNumberRequest{RequestHeader: header(e, tg, id), GenerateReferenceNumberRequestID: code}
 			},
 			response: func() otpc.Message { return &otpc.CancelReferenceNumberResponse{} },
-			result:   func(m otpc.Message) string { return unionMember(m.(*otpc.CancelReferenceNumberResponse).Result.AppendJSON(nil)) },
-			success:  "success", decline: "referenceNumberAlreadyPaid", refusal: "preconditionViolation", refusalStatus: 400},
+			result: func(m otpc.Message) string {
+				return unionMember(m.(*otpc.CancelReferenceNumberResponse).Result.AppendJSON(nil))
+			},
+			success: "success", decline: "referenceNumberAlreadyPaid", refusal: "preconditionViolation", refusalStatus: 400},
 		{method: otpc.MethodRefund, op: otpc.OpRefund, request: refund,
 			response: func() otpc.Message { return &otpc.RefundResponse{} },
 			result:   func(m otpc.Message) string { return unionMember(m.(*otpc.RefundResponse).Result.AppendJSON(nil)) },
 			success:  "success", decline: "accountOnHold", refusal: "preconditionViolation", refusalStatus: 400},
 		{method: otpc.MethodAsynchronousRefund, op: otpc.OpAsyncRefund, request: refund,
 			response: func() otpc.Message { return &otpc.AsynchronousRefundResponse{} },
-			result:   func(m otpc.Message) string { return unionMember(m.(*otpc.AsynchronousRefundResponse).Result.AppendJSON(nil)) },
-			success:  "acknowledged", decline: "accountOnHold", refusal: "preconditionViolation", refusalStatus: 400},
+			result: func(m otpc.Message) string {
+				return unionMember(m.(*otpc.AsynchronousRefundResponse).Result.AppendJSON(nil))
+			},
+			success: "acknowledged", decline: "accountOnHold", refusal: "preconditionViolation", refusalStatus: 400},
 		{method: otpc.MethodAssociateAccount, op: otpc.OpAssociate,
 			request: func(t *testing.T, e *env, tg *sim.Target, id string) otpc.Message {
 				authID := "auth-" + sim.NewRequestID()
@@ -143,8 +149,10 @@ func googleOps() []googleOp {
 					AuthenticationRequestID: authID, AssociationID: "assoc-" + authID}
 			},
 			response: func() otpc.Message { return &otpc.AssociateAccountResponse{} },
-			result:   func(m otpc.Message) string { return unionMember(m.(*otpc.AssociateAccountResponse).Result.AppendJSON(nil)) },
-			success:  "success", decline: "accountClosed", refusal: "invalidIdentifier", refusalStatus: 404},
+			result: func(m otpc.Message) string {
+				return unionMember(m.(*otpc.AssociateAccountResponse).Result.AppendJSON(nil))
+			},
+			success: "success", decline: "accountClosed", refusal: "invalidIdentifier", refusalStatus: 404},
 		{method: otpc.MethodRemittanceStatementNotification, op: otpc.OpRemittance,
 			request: func(t *testing.T, e *env, tg *sim.Target, id string) otpc.Message {
 				now := time.Now()
