@@ -265,6 +265,32 @@ func TestOutcomesToGoogle(t *testing.T) {
 			}
 		}
 	}
+	// Every member a plugin may refuse with, on every op: the member's
+	// status, sealed, never stored.
+	kinds := map[string]int{"invalidFieldValue": 400, "missingRequiredField": 400, "preconditionViolation": 400,
+		"invalidIdentifier": 404, "userActionInProgress": 423, "forbidden": 403}
+	for _, tg := range []*sim.Target{e.pgp, e.jose} {
+		m := e.merchant(tg)
+		for _, op := range googleOps() {
+			for member, want := range kinds {
+				t.Run(string(m.Envelope)+"/"+op.method+"/refuse_"+member, func(t *testing.T) {
+					req := op.request(t, e, tg, "refuse_"+member+"-"+sim.NewRequestID())
+					res, err := e.client.Call(ctx, tg, op.method, req, nil)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if res.Status != want || res.Member() != member || res.Error.ErrorDescription != "outcomes: "+member {
+						t.Fatalf("status %d member %q (%s), want %d %q", res.Status, res.Member(), errDescription(res), want, member)
+					}
+					id := req.(interface{ Header() *otpc.RequestHeader }).Header().RequestID
+					if _, err := e.g.Ledger.Record(ctx, tg.PIAID, id); !errors.Is(err, ledger.ErrNotFound) {
+						t.Fatalf("a refusal was stored: %v", err)
+					}
+				})
+			}
+		}
+	}
+
 	// The refusal with a host-only member is logged as an error naming it.
 	if logs := a.logs.String(); !strings.Contains(logs, "idempotencyViolation, a member only the host may answer with") ||
 		!strings.Contains(logs, `"level":"ERROR"`) {
@@ -479,4 +505,11 @@ func TestExamplePluginsRefuse(t *testing.T) {
 			}
 		})
 	}
+}
+
+func errDescription(res *sim.Result) string {
+	if res.Error == nil {
+		return ""
+	}
+	return res.Error.ErrorDescription
 }

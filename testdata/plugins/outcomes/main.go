@@ -10,7 +10,8 @@
 //	authenticate: the account id
 //
 // Outcomes: "success", "decline" (the op's business decline), "refuse" (a
-// refusal a plugin may make), "reserved" (a refusal with idempotencyViolation,
+// refusal a plugin may make, the op's usual one), "refuse_MEMBER" (a refusal
+// with that member, e.g. "refuse_forbidden"), "reserved" (a refusal with idempotencyViolation,
 // reserved to the host), "fail" (an error), "trap" (a panic), "timeout"
 // (spins until the host's call timeout). Any other prefix is success.
 //
@@ -48,6 +49,9 @@ func main() {}
 func decide(c *sdk.Context, key string, refusal *otpc.Refusal) (string, error) {
 	outcome, _, _ := strings.Cut(key, "-")
 	c.KV().Put("last", []byte(outcome))
+	if kind, ok := strings.CutPrefix(outcome, "refuse_"); ok {
+		return "", refusalOf(kind)
+	}
 	switch outcome {
 	case "decline":
 		return outcome, nil
@@ -170,4 +174,23 @@ func authenticate(c *sdk.Context, in *otpc.AuthenticateInput) (*otpc.Authenticat
 		return &otpc.AuthenticateOutput{}, nil
 	}
 	return &otpc.AuthenticateOutput{Authenticated: true, AccountID: in.AccountID}, nil
+}
+
+// refusalOf builds a refusal with the member named kind.
+func refusalOf(kind string) *otpc.Refusal {
+	switch kind {
+	case "invalidFieldValue":
+		return otpc.RefuseInvalidField("amount.amountMicros", "outcomes: "+kind)
+	case "missingRequiredField":
+		return otpc.RefuseMissingField("outcomes: "+kind, "userInformation")
+	case "preconditionViolation":
+		return otpc.RefusePrecondition("outcomes: " + kind)
+	case "invalidIdentifier":
+		return otpc.RefuseInvalidIdentifier("googlePaymentToken", "outcomes: "+kind)
+	case "userActionInProgress":
+		return otpc.RefuseUserActionInProgress("outcomes: " + kind)
+	case "forbidden":
+		return otpc.RefuseForbidden("outcomes: " + kind)
+	}
+	return otpc.Refuse(otpc.ErrorResponseResult{}, "outcomes: unknown kind "+kind)
 }
