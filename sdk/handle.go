@@ -1,6 +1,8 @@
 package sdk
 
 import (
+	"errors"
+
 	"github.com/otpcgate/otpcgate/sdk/abi"
 	"github.com/otpcgate/otpcgate/sdk/otpc"
 )
@@ -62,6 +64,10 @@ func run[I, O any, PI decoder[I], PO encoder[O]](c *Context, h func(*Context, *I
 	}
 	res, err := h(c, &in)
 	if err != nil {
+		var ref *otpc.Refusal
+		if errors.As(err, &ref) {
+			return ref.AppendFrame(append(out, byte(abi.StatusRefusal)))
+		}
 		return errFrame(out, abi.StatusError, err.Error())
 	}
 	if res == nil {

@@ -26,6 +26,66 @@
 //
 // A panic in a handler is not recovered: the host discards that instance
 // and reports a trap, so a plugin never keeps running on broken state.
+//
+// # What a handler returns, and what the caller receives
+//
+// A handler has four ways to answer:
+//
+//   - success: the op's output with the success member of its result union;
+//   - a business decline: the output with another member of the union (e.g.
+//     accountClosed). Both are HTTP 200, stored and replayed to Google's
+//     retries with the same requestId;
+//   - a refusal: return an *otpc.Refusal (otpc.RefuseInvalidField,
+//     RefusePrecondition, RefuseInvalidIdentifier, RefuseMissingField,
+//     RefuseUserActionInProgress, RefuseForbidden), also wrapped. Google gets
+//     the member's 4xx with an ErrorResponse, sealed; nothing of the call is
+//     committed (no ledger entry, no KV write) and Google's retry is decided
+//     afresh (spec §7.4);
+//   - a failure: any other error, a panic, running past the time limit, a
+//     broken limit, an output that does not validate, or a refusal with a
+//     member only the host may answer with (invalidApiVersion,
+//     invalidPayloadSignature, invalidPayloadEncryption,
+//     requestTimestampOutOfRange, idempotencyViolation,
+//     invalidDecryptedRequest; see otpc.PluginMayRefuseWith). Google gets 503
+//     with Retry-After and retries; nothing is committed.
+//
+// Before any handler runs the host itself refuses what it knows: unknown
+// identifiers, a zero or negative amount, an amount or currency outside
+// what the operator declared for the PIAID (invalidFieldValue), a refund of
+// an unpaid code or above what is left of the paid amount
+// (preconditionViolation). A handler never sees those requests.
+//
+//	handler (who asks)             success            business decline (result member)       refusal          failure
+//	Generate                       200 success        200 accountClosed,                     member's 4xx     503 + Retry-After
+//	  Google: generateReferenceNumber                     googlePaymentTokenInvalidatedByUser
+//	Cancel                         200 success        200 referenceNumberAlreadyPaid         member's 4xx     503 + Retry-After
+//	  Google: cancelReferenceNumber
+//	Refund                         200 success        200 accountClosed, accountOnHold,      member's 4xx     503 + Retry-After
+//	  Google: refund                                  accountClosedAccountTakenOver,
+//	                                                  accountClosedFraud, refundWindowExceeded,
+//	                                                  refundExceedsMaximumBalance
+//	AsyncRefund                    200 acknowledged   200 as Refund                          member's 4xx     503 + Retry-After
+//	  Google: asynchronousRefund
+//	Associate                      200 success        200 userAuthenticationFailed,          member's 4xx     503 + Retry-After
+//	  Google: associateAccount                        accountNotEligible, accountClosed
+//	Remittance                     200 accepted       (the union has no other member)        member's 4xx     503 + Retry-After
+//	  Google: remittanceStatementNotification
+//	Paid                           200 accepted=true, 200 accepted=false, declineReason      member's status  503
+//	  merchant API: POST .../payments  Google notified
+//	RefundDone                     200, Google gets   (the result follows the merchant's     member's status  503
+//	  merchant API: POST .../refund-results  the result  report)
+//	Authenticate                   back to Google     401, the form again                    member's status, 503, the form
+//	  the login page               with success       (Authenticated false)                  the form: "cannot  again
+//	                                                                                          be linked here"
+//	Warmup (at load)               version goes live  -                                      load fails       load fails
+//
+// "member's 4xx" is sealed in an ErrorResponse with the refusal's
+// description as errorDescription: the member a plugin may choose and its
+// status are invalidFieldValue 400 (RefuseInvalidField, with the field's
+// path), missingRequiredField 400 (RefuseMissingField),
+// preconditionViolation 400 (RefusePrecondition), forbidden 403
+// (RefuseForbidden), invalidIdentifier 404 (RefuseInvalidIdentifier),
+// userActionInProgress 423 (RefuseUserActionInProgress).
 package sdk
 
 import (

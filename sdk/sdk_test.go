@@ -2,6 +2,7 @@ package sdk_test
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +21,9 @@ func TestHandleFrames(t *testing.T) {
 			if in.AccountID == "nil" {
 				return nil, nil
 			}
+			if in.AccountID == "refuse" {
+				return nil, fmt.Errorf("wrapped: %w", otpc.RefuseInvalidField("amount.currencyCode", "EUR is not taken"))
+			}
 			s := "code-" + in.AccountID
 			return &otpc.GenerateOutput{Result: otpc.GenerateReferenceNumberResult{Success: &otpc.GenerateReferenceNumberSuccess{
 				DisplayableReferenceNumber: otpc.DisplayableReferenceNumber{PrintableString: &s}}}}, nil
@@ -35,6 +39,8 @@ func TestHandleFrames(t *testing.T) {
 	}{
 		{"ok", otpc.OpGenerate, `{"accountId":"a1"}`, abi.StatusOK, `"printableString":"code-a1"`},
 		{"plugin error", otpc.OpGenerate, `{"accountId":"fail"}`, abi.StatusError, "declined by test"},
+		{"refusal", otpc.OpGenerate, `{"accountId":"refuse"}`, abi.StatusRefusal,
+			`"errorDescription":"EUR is not taken"`},
 		{"nil output", otpc.OpGenerate, `{"accountId":"nil"}`, abi.StatusError, "returned no output"},
 		{"bad input", otpc.OpGenerate, `{"accountId":`, abi.StatusBadInput, ""},
 		{"no handler", otpc.OpCancel, `{}`, abi.StatusUnsupported, "no handler for cancel"},
@@ -103,5 +109,44 @@ func TestParsedConfigCaches(t *testing.T) {
 	}
 	if parses != 3 {
 		t.Fatalf("%d parses, want 3", parses)
+	}
+}
+
+// TestRefusalFrame: a refusal survives the frame both ways, and only the
+// members a merchant may choose are accepted as a plugin's refusal.
+func TestRefusalFrame(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		ref     *otpc.Refusal
+		member  string
+		status  int
+		allowed bool
+	}{
+		{"invalid field", otpc.RefuseInvalidField("amount.amountMicros", "below minimum"), "invalidFieldValue", 400, true},
+		{"precondition", otpc.RefusePrecondition("no"), "preconditionViolation", 400, true},
+		{"identifier", otpc.RefuseInvalidIdentifier("googlePaymentToken", "unknown"), "invalidIdentifier", 404, true},
+		{"missing", otpc.RefuseMissingField("need it", "userInformation"), "missingRequiredField", 400, true},
+		{"user action", otpc.RefuseUserActionInProgress("paying"), "userActionInProgress", 423, true},
+		{"forbidden", otpc.RefuseForbidden("no"), "forbidden", 403, true},
+		{"idempotency", otpc.Refuse(otpc.ErrorResponseResult{IdempotencyViolation: &otpc.Empty{}}, "x"), "idempotencyViolation", 412, false},
+		{"signature", otpc.Refuse(otpc.ErrorResponseResult{InvalidPayloadSignature: &otpc.Empty{}}, "x"), "invalidPayloadSignature", 401, false},
+		{"encryption", otpc.Refuse(otpc.ErrorResponseResult{InvalidPayloadEncryption: &otpc.Empty{}}, "x"), "invalidPayloadEncryption", 400, false},
+		{"timestamp", otpc.Refuse(otpc.ErrorResponseResult{RequestTimestampOutOfRange: &otpc.RequestTimestampOutOfRange{}}, "x"), "requestTimestampOutOfRange", 400, false},
+		{"version", otpc.Refuse(otpc.ErrorResponseResult{InvalidAPIVersion: &otpc.InvalidAPIVersion{}}, "x"), "invalidApiVersion", 400, false},
+		{"decrypted", otpc.Refuse(otpc.ErrorResponseResult{InvalidDecryptedRequest: &otpc.Empty{}}, "x"), "invalidDecryptedRequest", 400, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := otpc.ParseRefusalFrame(tc.ref.AppendFrame(nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Member() != tc.member || got.Description != tc.ref.Description || got.Result.HTTPStatus() != tc.status {
+				t.Fatalf("round trip: %s %q %d, want %s %q %d", got.Member(), got.Description, got.Result.HTTPStatus(),
+					tc.member, tc.ref.Description, tc.status)
+			}
+			if otpc.PluginMayRefuseWith(tc.member) != tc.allowed {
+				t.Fatalf("PluginMayRefuseWith(%s) = %v", tc.member, !tc.allowed)
+			}
+		})
 	}
 }

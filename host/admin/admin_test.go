@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/otpcgate/otpcgate/internal/db"
 	"github.com/otpcgate/otpcgate/keystore"
 )
@@ -146,4 +145,3 @@ func TestViewKeyWarnings(t *testing.T) {
 		})
 	}
 }
-

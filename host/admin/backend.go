@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/otpcgate/otpcgate/host/ledger"
 )
 
 // Backend is what the admin API changes in the gateway: merchants with
@@ -55,7 +57,10 @@ type Merchant struct {
 	Environment    string    `json:"environment,omitempty"`
 	GoogleEndpoint string    `json:"googleEndpoint,omitempty"`
 	PIAIDs         []string  `json:"piaids"`
-	ActivePlugin   string    `json:"activePlugin,omitempty"`
+	// AmountRules are the currencies and amount range each PIAID takes
+	// (PIAIDs without rules take any).
+	AmountRules  map[string]ledger.AmountRules `json:"amountRules,omitempty"`
+	ActivePlugin string                        `json:"activePlugin,omitempty"`
 }
 
 // MerchantSpec creates a merchant.
@@ -71,6 +76,9 @@ type MerchantSpec struct {
 	// Environment is sandbox (default) or production.
 	Environment    string `json:"environment,omitempty"`
 	GoogleEndpoint string `json:"googleEndpoint,omitempty"`
+	// AmountRules, by PIAID of this merchant, are what generateReferenceNumber
+	// may ask for; the host refuses the rest with invalidFieldValue.
+	AmountRules map[string]ledger.AmountRules `json:"amountRules,omitempty"`
 }
 
 // MerchantUpdate changes a merchant; nil fields stay as they are. PIAIDs
@@ -83,6 +91,9 @@ type MerchantUpdate struct {
 	KeysetID       *string  `json:"keysetId,omitempty"`
 	GoogleEndpoint *string  `json:"googleEndpoint,omitempty"`
 	AddPIAIDs      []string `json:"addPiaids,omitempty"`
+	// AmountRules replace the rules of the PIAIDs named (an empty object
+	// clears them); other PIAIDs keep theirs.
+	AmountRules map[string]ledger.AmountRules `json:"amountRules,omitempty"`
 }
 
 // PluginUpload is one plugin build to check, compile, warm and store.

@@ -25,7 +25,11 @@ type MerchantEvents interface {
 // eventError maps the merchant service's errors to statuses with the next
 // step to take.
 func eventError(err error) error {
+	var ref *otpc.Refusal
 	switch {
+	case errors.As(err, &ref):
+		// The merchant's own plugin said no: its member's 4xx, never a retry.
+		return fail(ref.Result.HTTPStatus(), err.Error(), "the merchant plugin refused this event ("+ref.Member()+"); nothing was recorded")
 	case errors.Is(err, merchants.ErrInvalid):
 		return fail(http.StatusBadRequest, err.Error(), "fix the request; nothing was recorded")
 	case errors.Is(err, merchants.ErrNotFound):

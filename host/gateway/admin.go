@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -100,6 +101,12 @@ func (b *adminBackend) Merchant(ctx context.Context, id string) (admin.Merchant,
 	if m.PIAIDs == nil {
 		m.PIAIDs = []string{}
 	}
+	if m.AmountRules, err = b.g.Ledger.AmountRules(ctx, id); err != nil {
+		return m, err
+	}
+	if len(m.AmountRules) == 0 {
+		m.AmountRules = nil
+	}
 	in, err := b.g.Registry.Integration(ctx, id)
 	switch {
 	case err == nil:
@@ -156,6 +163,9 @@ func (b *adminBackend) CreateMerchant(ctx context.Context, actor string, spec ad
 			return admin.Merchant{}, fmt.Errorf("%w: PIAID %s belongs to merchant %s", admin.ErrConflict, p, m.ID)
 		}
 	}
+	if err := checkRules(spec.AmountRules, spec.PIAIDs); err != nil {
+		return admin.Merchant{}, err
+	}
 	in := Integration{MerchantID: spec.ID, BasePath: spec.BasePath, Envelope: format, KeysetID: spec.KeysetID,
 		GoogleEndpoint: spec.GoogleEndpoint}
 	if err := b.checkIntegration(ctx, in); err != nil {
@@ -183,7 +193,7 @@ func (b *adminBackend) CreateMerchant(ctx context.Context, actor string, spec ad
 				return err
 			}
 		}
-		return nil
+		return setRules(tx, spec.AmountRules)
 	}); err != nil {
 		return admin.Merchant{}, err
 	}
@@ -194,6 +204,30 @@ func (b *adminBackend) CreateMerchant(ctx context.Context, actor string, spec ad
 		return admin.Merchant{}, err
 	}
 	return b.Merchant(ctx, spec.ID)
+}
+
+// checkRules refuses rules for PIAIDs the merchant does not have and rules
+// that could never be met, before anything is written.
+func checkRules(rules map[string]ledger.AmountRules, piaids []string) error {
+	for p, r := range rules {
+		if !slices.Contains(piaids, p) {
+			return invalid("amountRules names PIAID %s, which is not this merchant's", p)
+		}
+		if err := r.Valid(); err != nil {
+			return invalid("amountRules[%s]: %v", p, err)
+		}
+	}
+	return nil
+}
+
+// setRules stores rules in PIAID order, so the write is deterministic.
+func setRules(tx *ledger.Tx, rules map[string]ledger.AmountRules) error {
+	for _, p := range slices.Sorted(maps.Keys(rules)) {
+		if err := tx.SetAmountRules(p, rules[p]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // checkIntegration refuses a base path used by another merchant before
@@ -263,6 +297,9 @@ func (b *adminBackend) UpdateMerchant(ctx context.Context, id string, u admin.Me
 	if err != nil {
 		return admin.Merchant{}, err
 	}
+	if err := checkRules(u.AmountRules, append(slices.Clone(have), u.AddPIAIDs...)); err != nil {
+		return admin.Merchant{}, err
+	}
 	if err := b.g.Registry.PutIntegration(ctx, in); err != nil {
 		return admin.Merchant{}, invalid("%v", err)
 	}
@@ -274,7 +311,7 @@ func (b *adminBackend) UpdateMerchant(ctx context.Context, id string, u admin.Me
 				}
 			}
 		}
-		return nil
+		return setRules(tx, u.AmountRules)
 	}); err != nil {
 		return admin.Merchant{}, err
 	}

@@ -56,12 +56,12 @@ type adminEnv struct {
 	calls    *plugincall.Service
 }
 
-func newAdminEnv(t *testing.T, cfg admin.Config) *adminEnv {
+func newAdminEnv(t *testing.T, cfg admin.Config, mutate ...func(*Options)) *adminEnv {
 	t.Helper()
 	logs := &syncBuffer{}
-	e := newEnv(t, func(o *Options) {
+	e := newEnv(t, append([]func(*Options){func(o *Options) {
 		o.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	})
+	}}, mutate...)...)
 	cfg.Calls = e.g.Calls
 	reg := prometheus.NewRegistry()
 	srv, err := e.g.AdminServer(context.Background(), cfg, reg)

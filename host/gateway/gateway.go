@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -247,8 +248,12 @@ func (g *Gateway) load(ctx context.Context) ([]server.Route, error) {
 		if err := g.ensurePlugin(ctx, in.MerchantID); err != nil {
 			return nil, err
 		}
+		rules, err := g.Ledger.AmountRules(ctx, in.MerchantID)
+		if err != nil {
+			return nil, err
+		}
 		pm := &protocol.Merchant{ID: in.MerchantID, PIAIDs: map[string]bool{}, KeysetID: in.KeysetID,
-			Codec: codec, PluginID: in.MerchantID, Disabled: m.Status == ledger.MerchantDisabled}
+			Codec: codec, PluginID: in.MerchantID, Disabled: m.Status == ledger.MerchantDisabled, Rules: rules}
 		for _, p := range piaids {
 			pm.PIAIDs[p] = true
 		}
@@ -292,6 +297,23 @@ func (g *Gateway) ensurePlugin(ctx context.Context, merchantID string) error {
 			"engine", info.Engine, "cache_hit", info.CacheHit, "took", time.Since(start).Round(time.Millisecond))
 	}
 	return g.Plugins.Activate(merchantID, pv.Version)
+}
+
+// SeedAmountRules sets the amount rules of the PIAIDs named (the
+// configuration's amount_rules); other PIAIDs keep theirs. Call Reload
+// afterwards.
+func (g *Gateway) SeedAmountRules(ctx context.Context, rules map[string]ledger.AmountRules) error {
+	if len(rules) == 0 {
+		return nil
+	}
+	return g.Ledger.Apply(ctx, func(tx *ledger.Tx) error {
+		for _, p := range slices.Sorted(maps.Keys(rules)) {
+			if err := tx.SetAmountRules(p, rules[p]); err != nil {
+				return fmt.Errorf("gateway: seed amount rules of %s: %w", p, err)
+			}
+		}
+		return nil
+	})
 }
 
 // Seed makes sure a merchant, its PIAIDs and its integration exist as the

@@ -62,7 +62,7 @@ func TestSimSuites(t *testing.T) {
 	if rep.Failed != 0 || rep.Skipped != 0 {
 		t.Fatalf("%d steps failed, %d skipped: %+v", rep.Failed, rep.Skipped, rep.FailedSteps())
 	}
-	if got := strings.Join(rep.Suites(), ","); got != "clock-skew,drill,errors,happy,idempotency,notifications" {
+	if got := strings.Join(rep.Suites(), ","); got != "clock-skew,drill,errors,happy,idempotency,notifications,refusals" {
 		t.Fatalf("suites that ran: %s", got)
 	}
 	if rep.Passed < 80 {

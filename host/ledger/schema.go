@@ -157,4 +157,15 @@ CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
 CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
 	BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
 `},
+	// 2: what each PIAID takes, decided by the host before a plugin is
+	// asked (AmountRules). No row: any currency, any positive amount.
+	{Version: 2, SQL: `
+CREATE TABLE piaid_rules (
+	piaid      TEXT PRIMARY KEY REFERENCES piaids(piaid),
+	currencies TEXT NOT NULL DEFAULT '',
+	min_micros INTEGER NOT NULL DEFAULT 0 CHECK (min_micros >= 0),
+	max_micros INTEGER NOT NULL DEFAULT 0 CHECK (max_micros >= 0),
+	updated_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+`},
 }

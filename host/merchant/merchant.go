@@ -152,7 +152,7 @@ func (s *Service) ReportPayment(ctx context.Context, merchantID string, p Paymen
 			&otpc.PaidInput{Code: plugincall.CodeInfo(code), Amount: p.Amount, PaidAt: otpc.TimestampOf(p.PaidAt),
 				StoreID: p.StoreID, MerchantPaymentID: p.Key}, &out)
 		if err != nil {
-			return ledger.Outcome{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
+			return ledger.Outcome{}, pluginError(err)
 		}
 		r := PaymentResult{Accepted: out.Accepted, DeclineReason: out.DeclineReason, PIAID: code.PIAID,
 			TransactionID: code.TransactionID, PaymentIntegratorTransactionID: out.PaymentIntegratorTransactionID}
@@ -202,6 +202,16 @@ func (s *Service) ReportPayment(ctx context.Context, merchantID string, p Paymen
 		return res, err
 	}
 	return res, json.Unmarshal(body, &res)
+}
+
+// pluginError classifies a failed plugin call: a refusal the plugin may
+// make stays an *otpc.Refusal (the HTTP layer answers its member's 4xx);
+// anything else is ErrUnavailable. Either way nothing was recorded.
+func pluginError(err error) error {
+	if errors.As(err, new(*otpc.Refusal)) {
+		return fmt.Errorf("merchant: plugin refused: %w", err)
+	}
+	return fmt.Errorf("%w: %w", ErrUnavailable, err)
 }
 
 // findCode resolves the code a payment names, within the merchant only.
@@ -282,7 +292,7 @@ func (s *Service) ReportRefundResult(ctx context.Context, merchantID string, o R
 				Amount:  otpc.Amount{AmountMicros: refund.AmountMicros, CurrencyCode: refund.Currency},
 				Success: o.Success, Detail: o.Detail}, &out)
 		if err != nil {
-			return ledger.Outcome{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
+			return ledger.Outcome{}, pluginError(err)
 		}
 		if (out.Result.Success != nil) != o.Success {
 			return ledger.Outcome{}, fmt.Errorf("%w: plugin answered a result that contradicts success=%v", ErrUnavailable, o.Success)
@@ -451,7 +461,8 @@ func (s *Service) once(ctx context.Context, merchantID, kind, key string, event 
 		return rec.Body, nil
 	case errors.Is(err, ledger.ErrIdempotencyViolation):
 		return nil, fmt.Errorf("%w: key %q was used for a different event", ErrConflict, key)
-	case errors.Is(err, ErrInvalid), errors.Is(err, ErrNotFound), errors.Is(err, ErrConflict), errors.Is(err, ErrUnavailable):
+	case errors.Is(err, ErrInvalid), errors.Is(err, ErrNotFound), errors.Is(err, ErrConflict), errors.Is(err, ErrUnavailable),
+		errors.As(err, new(*otpc.Refusal)):
 		return nil, err
 	case errors.Is(err, ledger.ErrCodeExpired), errors.Is(err, ledger.ErrInvalidTransition), errors.Is(err, ledger.ErrAlreadyPaid):
 		return nil, fmt.Errorf("%w: %w", ErrConflict, err)

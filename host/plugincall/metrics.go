@@ -35,7 +35,7 @@ var outcomes = [...]string{OutcomeOK, OutcomeRefusal, OutcomeError, OutcomeInval
 // outcomeOf classifies a call's final error.
 func outcomeOf(err error) string {
 	var inv *invalidOutput
-	var ref *Refusal
+	var ref *otpc.Refusal
 	switch {
 	case err == nil:
 		return OutcomeOK

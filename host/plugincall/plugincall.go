@@ -8,9 +8,12 @@
 // of them show in the same plugin metrics.
 //
 // A call ends in one of three ways: a validated output (success or a
-// business decline in the op's result union), a *Refusal (an
-// ErrorResponse member the merchant may choose, answered with its 4xx) or
-// any other error, which is a failure the caller answers as retryable.
+// business decline in the op's result union), an *otpc.Refusal (an
+// ErrorResponse member the merchant may choose, answered with its 4xx;
+// errors.As finds it) or any other error, which is a failure the caller
+// answers as retryable. A refusal with a member reserved to the host
+// (otpc.PluginMayRefuseWith) is such a failure, and its error names the
+// member.
 package plugincall
 
 import (
@@ -99,7 +102,10 @@ func (s *Service) Call(ctx context.Context, t Target, op otpc.Op, now time.Time,
 	r := s.raw(ctx, t, op, input, now)
 	clear(input)
 	err := r.err
-	if err == nil {
+	var ce *runtime.CallError
+	if errors.As(err, &ce) && ce.Kind == runtime.KindRefusal {
+		err = refusal(t, op, ce.Refusal)
+	} else if err == nil {
 		if err = out.UnmarshalJSON(r.out); err != nil {
 			err = &invalidOutput{fmt.Errorf("plugincall: plugin %s returned an unreadable %s result: %w", t.plugin(), op, err)}
 		} else if err = out.Validate(); err != nil {
@@ -112,6 +118,30 @@ func (s *Service) Call(ctx context.Context, t Target, op otpc.Op, now time.Time,
 	}
 	return Changes{ns: t.Merchant, cs: r.cs}, nil
 }
+
+// refusal validates a refusal frame: a member the plugin may choose is the
+// call's answer (*otpc.Refusal); anything else is the plugin's failure.
+func refusal(t Target, op otpc.Op, body []byte) error {
+	ref, err := otpc.ParseRefusalFrame(body)
+	if err != nil {
+		return &invalidOutput{fmt.Errorf("plugincall: plugin %s returned an unreadable %s refusal: %w", t.plugin(), op, err)}
+	}
+	member := ref.Member()
+	switch {
+	case member == "":
+		return &invalidOutput{fmt.Errorf("plugincall: plugin %s refused %s without exactly one errorResponseResult member", t.plugin(), op)}
+	case !otpc.PluginMayRefuseWith(member):
+		return &invalidOutput{fmt.Errorf("plugincall: plugin %s refused %s with %s, a member only the host may answer with", t.plugin(), op, member)}
+	case !refusableOp(op):
+		return &invalidOutput{fmt.Errorf("plugincall: plugin %s refused %s with %s, but %s is not a request it may refuse", t.plugin(), op, member, op)}
+	}
+	return ref
+}
+
+// refusableOp reports whether op answers a request a plugin may refuse:
+// Google's requests and the merchant API's events. A warmup has no caller
+// to refuse.
+func refusableOp(op otpc.Op) bool { return op != otpc.OpWarmup && op.Valid() }
 
 // invalidOutput marks a plugin output the host could not accept.
 type invalidOutput struct{ err error }

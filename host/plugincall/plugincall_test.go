@@ -2,6 +2,8 @@ package plugincall
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -132,4 +134,65 @@ func BenchmarkPluginCall(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestOutcomes runs the outcomes test plugin: a validated answer commits
+// its KV writes, a refusal with a member a plugin may choose comes back as
+// *otpc.Refusal with nothing to commit, and a reserved member, an error, a
+// trap or a timeout are failures (never a *otpc.Refusal), the reserved one
+// naming its member.
+func TestOutcomes(t *testing.T) {
+	wasm := runtimetest.Build(t, "../../testdata/plugins/outcomes")
+	m := runtimetest.Manager(t, runtime.Options{Limits: runtime.Limits{CallTimeout: 300 * time.Millisecond}})
+	runtimetest.Load(t, m, "p", wasm, nil)
+	s := New(Config{}, m, noKV{})
+	ctx := context.Background()
+	for _, tc := range []struct {
+		mode    string
+		outcome string
+		member  string // of a refusal
+		errHas  string // of a failure
+	}{
+		{"success", OutcomeOK, "", ""},
+		{"decline", OutcomeOK, "", ""},
+		{"refuse", OutcomeRefusal, "invalidFieldValue", ""},
+		{"reserved", OutcomeInvalid, "", "idempotencyViolation"},
+		{"fail", OutcomeError, "", "merchant backend unavailable"},
+		{"trap", OutcomeTrap, "", "trap"},
+		{"timeout", OutcomeTimeout, "", "timeout"},
+	} {
+		t.Run(tc.mode, func(t *testing.T) {
+			before := s.Outcomes("p")[otpc.OpGenerate][tc.outcome]
+			in := &otpc.GenerateInput{Request: otpc.GenerateReferenceNumberRequest{
+				RequestHeader: otpc.RequestHeader{RequestID: tc.mode + "-1"}}}
+			var out otpc.GenerateOutput
+			cs, err := s.Call(ctx, Target{Merchant: "p"}, otpc.OpGenerate, time.Now(), in, &out)
+			var ref *otpc.Refusal
+			isRef := errors.As(err, &ref)
+			switch {
+			case tc.outcome == OutcomeOK:
+				if err != nil || cs.Empty() {
+					t.Fatalf("err %v, changes empty %v", err, cs.Empty())
+				}
+			case tc.member != "":
+				if !isRef || ref.Member() != tc.member || ref.Result.HTTPStatus() != 400 || ref.Description == "" {
+					t.Fatalf("want a %s refusal, got %v", tc.member, err)
+				}
+			default:
+				if err == nil || isRef || !strings.Contains(err.Error(), tc.errHas) {
+					t.Fatalf("want a failure mentioning %q, got %v (refusal %v)", tc.errHas, err, isRef)
+				}
+			}
+			if err != nil && !cs.Empty() {
+				t.Fatal("a refused or failed call returned changes to commit")
+			}
+			if got := s.Outcomes("p")[otpc.OpGenerate][tc.outcome]; got != before+1 {
+				t.Fatalf("outcome %s counted %d → %d", tc.outcome, before, got)
+			}
+		})
+	}
+	st, _ := s.Stats("p", "v1")
+	if st.Calls != 7 || st.Errors != 4 {
+		t.Fatalf("version stats %+v: a refusal is an answer, the other four are errors", st)
+	}
 }

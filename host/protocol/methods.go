@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"unicode/utf8"
 
 	"github.com/otpcgate/otpcgate/host/ledger"
 	"github.com/otpcgate/otpcgate/host/plugincall"
@@ -29,14 +30,33 @@ var handlers = map[string]handler{
 var errRaced = errors.New("protocol: state changed during the request")
 
 // invoke runs op on the merchant's plugin and decodes its output frame into
-// out. Any plugin failure is retryable (503): Google retries, nothing was
-// committed.
+// out. A refusal the plugin may make is answered with its member's 4xx; any
+// other plugin failure is retryable (503). Either way nothing is committed,
+// so Google's retry is decided afresh (spec §7.4).
 func (p *Pipeline) invoke(ctx context.Context, c *call, op otpc.Op, in, out otpc.Message) (plugincall.Changes, error) {
 	cs, err := p.plugins.Call(ctx, plugincall.Target{Merchant: c.m.ID, Plugin: c.m.PluginID}, op, c.received, in, out)
-	if err != nil {
-		return cs, errUnavailable("merchant plugin failed", err)
+	var ref *otpc.Refusal
+	switch {
+	case err == nil:
+		return cs, nil
+	case errors.As(err, &ref):
+		result := ref.Result
+		return cs, refuse(&result, clip(ref.Description, maxDescription), err)
 	}
-	return cs, nil
+	return cs, errUnavailable("merchant plugin failed", err)
+}
+
+// maxDescription bounds the errorDescription a plugin sends Google.
+const maxDescription = 256
+
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 // lookupCode reads the code a request refers to.
@@ -54,6 +74,10 @@ func (p *Pipeline) lookupCode(ctx context.Context, piaid, txID, field string) (l
 func generate(ctx context.Context, p *Pipeline, c *call) (otpc.Response, func(*ledger.Tx) error, error) {
 	req := c.req.(*otpc.GenerateReferenceNumberRequest)
 	piaid := req.RequestHeader.PaymentIntegratorAccountID
+	if field, ok := c.m.Rules[piaid].Takes(req.Amount.AmountMicros, req.Amount.CurrencyCode); !ok {
+		// The merchant declared it: no plugin call is spent on it.
+		return nil, nil, errInvalidField(field, "amount or currency is not taken for this paymentIntegratorAccountId", nil)
+	}
 	assoc, err := p.ledger.AccountByGPT(ctx, piaid, req.GooglePaymentToken.Token)
 	if errors.Is(err, ledger.ErrNotFound) {
 		return nil, nil, errIdentifier("googlePaymentToken", "unknown googlePaymentToken", err)
@@ -150,12 +174,15 @@ func raced(err error) error {
 }
 
 // checkRefund applies the host's refund rules before the plugin is asked.
-func checkRefund(code ledger.Code, req *otpc.RefundRequest) error {
+func checkRefund(code ledger.Code, remaining int64, req *otpc.RefundRequest) error {
 	if !code.State.Refundable() {
 		return errPrecondition("transaction is not paid", ledger.ErrNotPaid)
 	}
 	if req.RefundAmount.CurrencyCode != code.Currency {
 		return errInvalidField("refundAmount.currencyCode", "refund currency differs from the transaction's", ledger.ErrCurrencyMismatch)
+	}
+	if req.RefundAmount.AmountMicros > remaining {
+		return errPrecondition("refund exceeds the remaining refundable amount", ledger.ErrRefundExceedsRemaining)
 	}
 	return nil
 }
@@ -195,7 +222,13 @@ func refunds(ctx context.Context, p *Pipeline, c *call, op otpc.Op, out otpc.Mes
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := checkRefund(code, req); err != nil {
+	remaining := int64(0)
+	if code.State.Refundable() {
+		if remaining, err = p.ledger.RemainingMicros(ctx, piaid, req.TransactionID); err != nil {
+			return nil, nil, errUnavailable("ledger unavailable", err)
+		}
+	}
+	if err := checkRefund(code, remaining, req); err != nil {
 		return nil, nil, err
 	}
 	cs, err := p.invoke(ctx, c, op, &otpc.RefundInput{Request: *req, Code: plugincall.CodeInfo(code)}, out)

@@ -44,6 +44,10 @@ type Merchant struct {
 	PluginID string
 	// Disabled merchants are refused with forbidden (403).
 	Disabled bool
+	// Rules are the currencies and amount range each PIAID takes (PIAIDs
+	// without rules take any); the pipeline refuses anything else with
+	// invalidFieldValue before the plugin is asked.
+	Rules map[string]ledger.AmountRules
 }
 
 // Directory resolves merchants by id. Implementations must be safe for
@@ -336,8 +340,31 @@ func (p *Pipeline) parse(c *call, plaintext []byte) error {
 	if piaid := hdr.PaymentIntegratorAccountID; piaid != "" && !c.m.PIAIDs[piaid] {
 		return errIdentifier("paymentIntegratorAccountId", "unknown paymentIntegratorAccountId", nil)
 	}
+	if err := nonPositiveAmount(req); err != nil {
+		return err
+	}
 	if err := req.Validate(); err != nil {
 		return errFields(err)
+	}
+	return nil
+}
+
+// nonPositiveAmount refuses a zero or negative amount as the value it is
+// (invalidFieldValue), not as a missing field: the validator cannot tell
+// "amountMicros": "0" from an absent one.
+func nonPositiveAmount(req otpc.Request) error {
+	var a otpc.Amount
+	var field string
+	switch r := req.(type) {
+	case *otpc.GenerateReferenceNumberRequest:
+		a, field = r.Amount, "amount.amountMicros"
+	case *otpc.RefundRequest:
+		a, field = r.RefundAmount, "refundAmount.amountMicros"
+	default:
+		return nil
+	}
+	if a.AmountMicros <= 0 && a.CurrencyCode != "" {
+		return errInvalidField(field, "amount must be positive", nil)
 	}
 	return nil
 }

@@ -24,8 +24,10 @@
 // Any trap, timeout or limit breach returns a *CallError (Kind Trap,
 // Timeout, Limit, ABI or Host) and the instance is closed, never reused;
 // the next call gets a fresh one. A well-formed refusal from the plugin is
-// KindPluginError and keeps the instance. The gateway answers all of them
-// with a retryable error.
+// KindPluginError and keeps the instance; the gateway answers all of them
+// with a retryable error. A refusal frame (abi.StatusRefusal) is
+// KindRefusal: an answer the caller validates (host/plugincall), also
+// keeping the instance.
 //
 // KV: a call reads committed state through the caller's KVReader plus its
 // own writes, and returns its writes as a ChangeSet for the caller to commit

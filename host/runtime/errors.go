@@ -28,6 +28,11 @@ const (
 	// KindHost: a host-side failure during the call (KV read failed, a host
 	// function panicked, the version is closing).
 	KindHost
+	// KindRefusal: the guest answered with a refusal frame
+	// (abi.StatusRefusal); CallError.Refusal holds its body. It is an
+	// answer, not a failure: the instance is healthy and the caller
+	// decides whether the refusal is acceptable. Its KV writes are dropped.
+	KindRefusal
 )
 
 // String names the kind.
@@ -45,12 +50,15 @@ func (k Kind) String() string {
 		return "plugin_error"
 	case KindHost:
 		return "host"
+	case KindRefusal:
+		return "refusal"
 	}
 	return fmt.Sprintf("kind(%d)", int(k))
 }
 
 // CallError is the error of a failed Call. Instances that produced a
-// CallError of any kind but KindPluginError are closed, never reused.
+// CallError of any kind but KindPluginError and KindRefusal are closed,
+// never reused.
 type CallError struct {
 	Kind    Kind
 	Plugin  string // plugin (merchant) id
@@ -58,6 +66,9 @@ type CallError struct {
 	Op      otpc.Op
 	Msg     string // short, human-readable; never contains the request payload
 	Err     error  // underlying error, if any
+	// Refusal is the body of a refusal frame (KindRefusal only): the JSON
+	// of an otpc.ErrorResponse, copied out of guest memory.
+	Refusal []byte
 }
 
 // Error formats the error.

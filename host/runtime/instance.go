@@ -166,6 +166,10 @@ func (in *instance) call(ctx context.Context, op int32, input []byte, env *CallE
 	case abi.StatusOK:
 		out := append(make([]byte, 0, len(body)), body...)
 		return out, ChangeSet{Namespace: env.Namespace, Changes: in.st.ov.changes}, nil
+	case abi.StatusRefusal:
+		// An answer the caller validates; the call's KV writes are dropped.
+		body := append(make([]byte, 0, len(body)), body...)
+		return nil, ChangeSet{}, &CallError{Kind: KindRefusal, Msg: "plugin refused", Refusal: body}
 	case abi.StatusError, abi.StatusBadInput, abi.StatusUnsupported:
 		// A well-formed refusal: the instance is healthy and goes back.
 		return nil, ChangeSet{}, &CallError{Kind: KindPluginError, Msg: status.String() + ": " + clip(body, 256)}

@@ -256,8 +256,11 @@ func (v *version) call(ctx context.Context, op otpc.Op, input []byte, env *CallE
 
 func (v *version) annotate(err error, op otpc.Op) error {
 	if ce, ok := err.(*CallError); ok {
-		v.stats.failure(ce.Kind)
 		ce.Plugin, ce.Version, ce.Op = v.plugin, v.name, op
+		if ce.Kind == KindRefusal {
+			return err // an answer, not a failure
+		}
+		v.stats.failure(ce.Kind)
 		if ce.Kind != KindPluginError {
 			v.logger.Warn("plugin call failed", "plugin", v.plugin, "version", v.name,
 				"op", op.String(), "kind", ce.Kind.String(), "msg", ce.Msg)

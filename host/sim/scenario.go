@@ -165,7 +165,7 @@ var ErrUnknownSuite = errors.New("sim: unknown suite")
 // Suites returns every suite in the order `sim run --suite all` runs them;
 // the rotation drill is last since it changes the installation's keys.
 func Suites() []Scenario {
-	return []Scenario{HappySuite(), IdempotencySuite(), ErrorsSuite(), ClockSkewSuite(), NotificationsSuite(), DrillSuite()}
+	return []Scenario{HappySuite(), IdempotencySuite(), ErrorsSuite(), RefusalsSuite(), ClockSkewSuite(), NotificationsSuite(), DrillSuite()}
 }
 
 // SuitesByName returns the suites named in a comma-separated list, in

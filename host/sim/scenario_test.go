@@ -78,8 +78,8 @@ func TestSuitesByName(t *testing.T) {
 		want    []string
 		wantErr bool
 	}{
-		{"", []string{"happy", "idempotency", "errors", "clock-skew", "notifications", "drill"}, false},
-		{"all", []string{"happy", "idempotency", "errors", "clock-skew", "notifications", "drill"}, false},
+		{"", []string{"happy", "idempotency", "errors", "refusals", "clock-skew", "notifications", "drill"}, false},
+		{"all", []string{"happy", "idempotency", "errors", "refusals", "clock-skew", "notifications", "drill"}, false},
 		{"drill", []string{"drill"}, false},
 		{"errors, happy", []string{"errors", "happy"}, false},
 		{"nope", nil, true},

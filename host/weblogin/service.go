@@ -125,6 +125,7 @@ const (
 	MsgForm        = "This form expired or was not opened here. Start again from Google."
 	MsgDisabled    = "Sign-in is not available for this merchant."
 	MsgWrong       = "The account ID or password is not right."
+	MsgRefused     = "This account cannot be linked here. Cancel, or contact the merchant."
 	MsgLocked      = "Too many failed attempts. Sign-in is locked for a while; try again later or cancel."
 	MsgIPLimited   = "Too many attempts from your network. Try again later or cancel."
 	MsgMissing     = "Enter your account ID and password."
@@ -369,6 +370,14 @@ func (s *Service) submit(w http.ResponseWriter, r *http.Request, f *flow, name s
 	}
 	s.ipLim.add(ip, now)
 	out, cs, err := s.authenticate(ctx, f, account, secret)
+	var ref *otpc.Refusal
+	if errors.As(err, &ref) {
+		// The merchant's rule says this sign-in cannot proceed: an answer,
+		// not an outage, so no "try again later".
+		s.log.WarnContext(ctx, "weblogin: plugin refused", append(logAttrs, "member", ref.Member())...)
+		s.showForm(w, r, f, name, ref.Result.HTTPStatus(), account, MsgRefused, false)
+		return
+	}
 	if err != nil {
 		s.log.ErrorContext(ctx, "weblogin: plugin failed", append(logAttrs, "error", err)...)
 		s.showForm(w, r, f, name, http.StatusServiceUnavailable, account, MsgUnavailable, false)

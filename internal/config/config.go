@@ -162,6 +162,21 @@ type Merchant struct {
 	// GoogleEndpoint is the https base of Google-hosted methods, e.g.
 	// "https://vgw.sandbox.google.com/gsp".
 	GoogleEndpoint string `json:"google_endpoint"`
+	// AmountRules, by PIAID of this merchant, are the currencies and amount
+	// range generateReferenceNumber may ask for; the host refuses the rest
+	// with invalidFieldValue (400) without calling the plugin. Applied at
+	// start for the PIAIDs named; others keep what the admin API set.
+	AmountRules map[string]AmountRules `json:"amount_rules"`
+}
+
+// AmountRules are what one PIAID takes. The zero value takes anything.
+type AmountRules struct {
+	// Currencies are the ISO 4217 codes taken; empty takes any.
+	Currencies []string `json:"currencies"`
+	// MinAmountMicros is the smallest amount taken; 0 means no minimum.
+	MinAmountMicros int64 `json:"min_amount_micros"`
+	// MaxAmountMicros is the largest amount taken; 0 means no maximum.
+	MaxAmountMicros int64 `json:"max_amount_micros"`
 }
 
 // Envelope names.

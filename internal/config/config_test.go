@@ -168,6 +168,15 @@ func TestValidate(t *testing.T) {
 		{"bad envelope", func(c *Config) { c.Merchants[0].Envelope = "xml" }, "merchants[0].envelope"},
 		{"no keyset", func(c *Config) { c.Merchants[0].KeysetID = "" }, "merchants[0].keyset_id"},
 		{"http endpoint", func(c *Config) { c.Merchants[0].GoogleEndpoint = "http://vgw.googleapis.com/gsp" }, "merchants[0].google_endpoint"},
+		{"rules for a foreign PIAID", func(c *Config) {
+			c.Merchants[0].AmountRules = map[string]AmountRules{"P9": {MinAmountMicros: 1}}
+		}, "merchants[0].amount_rules.P9"},
+		{"min above max", func(c *Config) {
+			c.Merchants[0].AmountRules = map[string]AmountRules{c.Merchants[0].PIAIDs[0]: {MinAmountMicros: 2, MaxAmountMicros: 1}}
+		}, "merchants[0].amount_rules." + validConfig(t).Merchants[0].PIAIDs[0]},
+		{"bad currency", func(c *Config) {
+			c.Merchants[0].AmountRules = map[string]AmountRules{c.Merchants[0].PIAIDs[0]: {Currencies: []string{"yen"}}}
+		}, "merchants[0].amount_rules." + validConfig(t).Merchants[0].PIAIDs[0] + ".currencies"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

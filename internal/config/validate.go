@@ -6,7 +6,9 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/otpcgate/otpcgate/host/server"
@@ -153,6 +155,22 @@ func (c *Config) validateMerchants() []error {
 				bad("piaids", "%q already used by merchants[%d]", p, j)
 			} else {
 				piaids[p] = i
+			}
+		}
+		for p, r := range m.AmountRules {
+			f := "amount_rules." + p
+			switch {
+			case !slices.Contains(m.PIAIDs, p):
+				bad(f, "names a PIAID not in piaids")
+			case r.MinAmountMicros < 0 || r.MaxAmountMicros < 0:
+				bad(f, "amounts must not be negative")
+			case r.MaxAmountMicros != 0 && r.MinAmountMicros > r.MaxAmountMicros:
+				bad(f, "min_amount_micros %d is above max_amount_micros %d", r.MinAmountMicros, r.MaxAmountMicros)
+			}
+			for _, c := range r.Currencies {
+				if len(c) != 3 || strings.ToUpper(c) != c || strings.ContainsAny(c, "0123456789") {
+					bad(f+".currencies", "%q is not an ISO 4217 code (three capital letters)", c)
+				}
 			}
 		}
 		if m.Envelope != EnvelopePGP && m.Envelope != EnvelopeJOSE {

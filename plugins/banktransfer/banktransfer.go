@@ -102,13 +102,13 @@ func generate(c *sdk.Context, in *otpc.GenerateInput) (*otpc.GenerateOutput, err
 	}
 	amt := in.Request.Amount
 	if !slices.Contains(cfg.Currencies, amt.CurrencyCode) {
-		return nil, fmt.Errorf("currency %s not accepted", amt.CurrencyCode)
+		return nil, otpc.RefuseInvalidField("amount.currencyCode", "currency "+amt.CurrencyCode+" is not taken by bank transfer")
 	}
 	if amt.AmountMicros < cfg.MinAmountMicros || amt.AmountMicros > cfg.MaxAmountMicros {
-		return nil, fmt.Errorf("amount %d micros outside %d..%d", amt.AmountMicros, cfg.MinAmountMicros, cfg.MaxAmountMicros)
+		return nil, otpc.RefuseInvalidField("amount.amountMicros", fmt.Sprintf("amount outside %d..%d micros", cfg.MinAmountMicros, cfg.MaxAmountMicros))
 	}
 	if amt.AmountMicros%10_000 != 0 {
-		return nil, errors.New("amount has fractions of a cent; a bank transfer cannot carry it")
+		return nil, otpc.RefuseInvalidField("amount.amountMicros", "amount has fractions of a cent; a bank transfer cannot carry it")
 	}
 	kv := c.KV()
 	seq := uint64(1)
@@ -179,13 +179,13 @@ func paid(c *sdk.Context, in *otpc.PaidInput) (*otpc.PaidOutput, error) {
 func refundCheck(in *otpc.RefundInput) error {
 	code, amt := &in.Code, in.Request.RefundAmount
 	if code.PaidMicros == 0 {
-		return errors.New("reference not paid")
+		return otpc.RefusePrecondition("reference not paid")
 	}
 	if amt.CurrencyCode != code.Amount.CurrencyCode {
-		return errors.New("refund currency differs")
+		return otpc.RefuseInvalidField("refundAmount.currencyCode", "refund currency differs from the reference's")
 	}
 	if remaining := code.PaidMicros - code.RefundedMicros; amt.AmountMicros <= 0 || amt.AmountMicros > remaining {
-		return fmt.Errorf("refund of %d micros exceeds the remaining %d", amt.AmountMicros, remaining)
+		return otpc.RefusePrecondition(fmt.Sprintf("refund exceeds the remaining %d micros", remaining))
 	}
 	return nil
 }
@@ -199,7 +199,7 @@ func refund(c *sdk.Context, in *otpc.RefundInput) (*otpc.RefundOutput, error) {
 		return nil, err
 	}
 	if in.Request.RefundAmount.AmountMicros > cfg.InstantRefundMaxMicros {
-		return nil, fmt.Errorf("synchronous refunds are limited to %d micros; use asynchronousRefund", cfg.InstantRefundMaxMicros)
+		return nil, otpc.RefuseInvalidField("refundAmount.amountMicros", fmt.Sprintf("synchronous refunds are limited to %d micros; use asynchronousRefund", cfg.InstantRefundMaxMicros))
 	}
 	return &otpc.RefundOutput{Result: otpc.RefundResult{Success: &otpc.Empty{}}}, nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"os"
 	"strings"
 	"testing"
@@ -71,17 +72,20 @@ func TestGenerate(t *testing.T) {
 	if out.ExpiresAt.EpochMillis != now.Add(17*24*time.Hour).UnixMilli() || string(h.KV["seq"]) != "2" {
 		t.Fatalf("expiry %v seq %q", out.ExpiresAt, h.KV["seq"])
 	}
+	// The plugin's own rules are refusals Google gets as invalidFieldValue
+	// 400 with the field path, never failures it would retry.
 	tests := []struct {
-		in      *otpc.GenerateInput
-		wantErr string
+		in        *otpc.GenerateInput
+		wantField string
 	}{
-		{genInput("acct-1", 25_500_000, "JPY"), "currency"},
-		{genInput("acct-1", 999_999, "EUR"), "outside"},
-		{genInput("acct-1", 25_500_001, "EUR"), "fractions of a cent"},
+		{genInput("acct-1", 25_500_000, "JPY"), "amount.currencyCode"},
+		{genInput("acct-1", 999_999, "EUR"), "amount.amountMicros"},
+		{genInput("acct-1", 25_500_001, "EUR"), "amount.amountMicros"},
 	}
 	for _, tc := range tests {
-		if _, err := generate(c, tc.in); err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-			t.Errorf("err %v, want %q", err, tc.wantErr)
+		_, err := generate(c, tc.in)
+		if ref := asRefusal(err); ref.Result.InvalidFieldValue == nil || ref.Result.InvalidFieldValue.InvalidFieldName != tc.wantField {
+			t.Errorf("err %v, want an invalidFieldValue refusal of %s", err, tc.wantField)
 		}
 	}
 	if out, err := generate(c, genInput("acct-closed", 25_500_000, "EUR")); err != nil || out.Result.AccountClosed == nil {
@@ -144,17 +148,17 @@ func TestRefunds(t *testing.T) {
 	if out, err := refund(c, refundIn(50_000_000, 100_000_000, 0)); err != nil || out.Result.Success == nil {
 		t.Fatalf("instant refund: %+v %v", out, err)
 	}
-	if _, err := refund(c, refundIn(50_000_001, 100_000_000, 0)); err == nil || !strings.Contains(err.Error(), "asynchronousRefund") {
+	if _, err := refund(c, refundIn(50_000_001, 100_000_000, 0)); asRefusal(err) == nil || !strings.Contains(err.Error(), "asynchronousRefund") {
 		t.Fatalf("large sync refund: %v", err)
 	}
 	if out, err := asyncRefund(c, refundIn(100_000_000, 100_000_000, 0)); err != nil || out.Result.Acknowledged == nil {
 		t.Fatalf("async refund: %+v %v", out, err)
 	}
-	if _, err := asyncRefund(c, refundIn(60_000_000, 100_000_000, 50_000_000)); err == nil {
-		t.Fatal("refund beyond the remaining amount accepted")
+	if _, err := asyncRefund(c, refundIn(60_000_000, 100_000_000, 50_000_000)); asRefusal(err).Member() != "preconditionViolation" {
+		t.Fatalf("refund beyond the remaining amount: %v", err)
 	}
-	if _, err := asyncRefund(c, refundIn(1, 0, 0)); err == nil {
-		t.Fatal("refund of an unpaid reference accepted")
+	if _, err := asyncRefund(c, refundIn(1, 0, 0)); asRefusal(err).Member() != "preconditionViolation" {
+		t.Fatalf("refund of an unpaid reference: %v", err)
 	}
 	for _, tc := range []struct {
 		in    otpc.RefundDoneInput
@@ -220,4 +224,13 @@ func TestWasmIntegration(t *testing.T) {
 	if _, err := runtimetest.Call(ctx, m, "bt", otpc.OpRemittance, &otpc.RemittanceInput{}, &rem, env); err != nil || rem.Result.Accepted == nil {
 		t.Fatalf("remittance: %+v %v", rem, err)
 	}
+}
+
+// asRefusal returns err's refusal, or a refusal with no member.
+func asRefusal(err error) *otpc.Refusal {
+	var ref *otpc.Refusal
+	if errors.As(err, &ref) {
+		return ref
+	}
+	return &otpc.Refusal{}
 }

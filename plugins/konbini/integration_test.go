@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 
@@ -69,10 +70,16 @@ func TestWasmIntegration(t *testing.T) {
 		t.Fatalf("async refund: %+v / %+v", asyncOut.Result, doneOut.Result)
 	}
 
-	// Refunding more than remains is the plugin's error, typed for the gateway.
+	// Refunding more than remains is the plugin's refusal, carried over
+	// the ABI as a refusal frame: preconditionViolation for Google.
 	_, err := runtimetest.Call(ctx, m, "konbini", otpc.OpRefund, refundIn(otpc.CodeStateRefunded, 6e8, 5e8), &refundOut, env)
-	if !runtime.IsKind(err, runtime.KindPluginError) || !strings.Contains(err.Error(), "exceeds the remaining") {
+	var ce *runtime.CallError
+	if !errors.As(err, &ce) || ce.Kind != runtime.KindRefusal {
 		t.Fatalf("over-refund: %v", err)
+	}
+	if ref, perr := otpc.ParseRefusalFrame(ce.Refusal); perr != nil || ref.Member() != "preconditionViolation" ||
+		!strings.Contains(ref.Description, "exceeds the remaining") {
+		t.Fatalf("over-refund refusal: %+v %v", ref, perr)
 	}
 
 	var auth otpc.AuthenticateOutput

@@ -5,7 +5,6 @@ import (
 	"crypto/subtle"
 	"encoding/binary"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -56,10 +55,10 @@ func generate(c *sdk.Context, in *otpc.GenerateInput) (*otpc.GenerateOutput, err
 	}
 	amt := in.Request.Amount
 	if !cfg.currencyAllowed(amt.CurrencyCode) {
-		return nil, fmt.Errorf("currency %s not accepted", amt.CurrencyCode)
+		return nil, otpc.RefuseInvalidField("amount.currencyCode", "currency "+amt.CurrencyCode+" is not taken at the stores")
 	}
 	if amt.AmountMicros < cfg.MinAmountMicros || amt.AmountMicros > cfg.MaxAmountMicros {
-		return nil, fmt.Errorf("amount %d micros outside %d..%d", amt.AmountMicros, cfg.MinAmountMicros, cfg.MaxAmountMicros)
+		return nil, otpc.RefuseInvalidField("amount.amountMicros", fmt.Sprintf("amount outside %d..%d micros", cfg.MinAmountMicros, cfg.MaxAmountMicros))
 	}
 	kv := c.KV()
 	seq := uint64(1)
@@ -114,13 +113,13 @@ func refundCheck(c *sdk.Context, in *otpc.RefundInput) (*otpc.RefundResult, erro
 	}
 	code, amt := &in.Code, in.Request.RefundAmount
 	if code.State != otpc.CodeStatePaid && code.State != otpc.CodeStateRefunded {
-		return nil, fmt.Errorf("code is %s, not paid", code.State)
+		return nil, otpc.RefusePrecondition("code is " + code.State + ", not paid")
 	}
 	if amt.CurrencyCode != code.Amount.CurrencyCode {
-		return nil, fmt.Errorf("refund currency %s differs from %s", amt.CurrencyCode, code.Amount.CurrencyCode)
+		return nil, otpc.RefuseInvalidField("refundAmount.currencyCode", "refund currency differs from the code's")
 	}
 	if remaining := code.PaidMicros - code.RefundedMicros; amt.AmountMicros <= 0 || amt.AmountMicros > remaining {
-		return nil, fmt.Errorf("refund of %d micros exceeds the remaining %d", amt.AmountMicros, remaining)
+		return nil, otpc.RefusePrecondition(fmt.Sprintf("refund exceeds the remaining %d micros", remaining))
 	}
 	if acct, ok := cfg.Accounts[code.AccountID]; ok && acct.Closed {
 		return &otpc.RefundResult{AccountClosed: &otpc.AccountClosed{}}, nil
@@ -199,7 +198,7 @@ func paid(c *sdk.Context, in *otpc.PaidInput) (*otpc.PaidOutput, error) {
 func refundDone(c *sdk.Context, in *otpc.RefundDoneInput) (*otpc.RefundDoneOutput, error) {
 	key := keyRefund + in.RefundRequestID
 	if _, ok := c.KV().Get(key); !ok {
-		return nil, errors.New("no pending asynchronous refund " + in.RefundRequestID)
+		return nil, otpc.RefuseInvalidIdentifier("refundRequestId", "no pending asynchronous refund "+in.RefundRequestID)
 	}
 	c.KV().Delete(key)
 	if in.Success {

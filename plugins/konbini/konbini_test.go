@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"os"
 	"strings"
 	"testing"
@@ -116,17 +117,20 @@ func TestGenerateDeclinesAndErrors(t *testing.T) {
 	}{
 		{"closed account", genInput("acct-closed", 1e9, "JPY"), func(o *otpc.GenerateOutput) bool { return o.Result.AccountClosed != nil }, ""},
 		{"revoked token", genInput("acct-revoked", 1e9, "JPY"), func(o *otpc.GenerateOutput) bool { return o.Result.GooglePaymentTokenInvalidatedByUser != nil }, ""},
-		{"currency", genInput("acct-1", 1e9, "EUR"), nil, "currency EUR not accepted"},
-		{"too small", genInput("acct-1", 99_999_999, "JPY"), nil, "outside"},
-		{"too large", genInput("acct-1", 300_000_000_001, "JPY"), nil, "outside"},
+		{"currency", genInput("acct-1", 1e9, "EUR"), nil, "amount.currencyCode"},
+		{"too small", genInput("acct-1", 99_999_999, "JPY"), nil, "amount.amountMicros"},
+		{"too large", genInput("acct-1", 300_000_000_001, "JPY"), nil, "amount.amountMicros"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			c, _ := newCtx(t)
 			out, err := generate(c, tc.in)
 			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("err %v, want %q", err, tc.wantErr)
+				// The merchant's own rule: a refusal Google gets as
+				// invalidFieldValue 400, not a failure it retries.
+				var ref *otpc.Refusal
+				if !errors.As(err, &ref) || ref.Result.InvalidFieldValue == nil || ref.Result.InvalidFieldValue.InvalidFieldName != tc.wantErr {
+					t.Fatalf("err %v, want an invalidFieldValue refusal of %s", err, tc.wantErr)
 				}
 				return
 			}
@@ -203,8 +207,10 @@ func TestRefund(t *testing.T) {
 			h := sdk.NewMemHost(tc.now, testConfig(t))
 			out, err := refund(sdk.NewContext(h), tc.in)
 			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("err %v, want %q", err, tc.wantErr)
+				// A refund the code cannot take: preconditionViolation.
+				var ref *otpc.Refusal
+				if !errors.As(err, &ref) || ref.Member() != "preconditionViolation" || !strings.Contains(ref.Description, tc.wantErr) {
+					t.Fatalf("err %v, want a preconditionViolation refusal mentioning %q", err, tc.wantErr)
 				}
 				return
 			}

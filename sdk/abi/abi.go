@@ -32,6 +32,12 @@
 //	                  a condition it cannot answer); the host fails the call
 //	StatusBadInput    the guest could not decode the input; the rest is a message
 //	StatusUnsupported the plugin has no handler for op
+//	StatusRefusal     the rest is the JSON of an otpc.ErrorResponse whose
+//	                  errorDescription and errorResponseResult are the plugin's
+//	                  definitive refusal (e.g. invalidFieldValue); the host
+//	                  answers it with its 4xx if the member is one a plugin may
+//	                  choose (otpc.PluginMayRefuseWith), otherwise it fails
+//	                  the call. KV writes of a refused call are dropped.
 //
 // The input buffer and the output frame stay valid until the next call into
 // the guest; the host copies the output out before anything else happens.
@@ -104,6 +110,7 @@ const (
 	StatusError       Status = 1
 	StatusBadInput    Status = 2
 	StatusUnsupported Status = 3
+	StatusRefusal     Status = 4
 )
 
 // String names the status.
@@ -117,6 +124,8 @@ func (s Status) String() string {
 		return "bad input"
 	case StatusUnsupported:
 		return "unsupported op"
+	case StatusRefusal:
+		return "refusal"
 	}
 	return "unknown status"
 }

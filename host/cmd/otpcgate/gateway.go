@@ -11,6 +11,7 @@ import (
 
 	"github.com/otpcgate/otpcgate/host/envelope"
 	"github.com/otpcgate/otpcgate/host/gateway"
+	"github.com/otpcgate/otpcgate/host/ledger"
 	"github.com/otpcgate/otpcgate/host/protocol"
 	"github.com/otpcgate/otpcgate/host/server"
 	"github.com/otpcgate/otpcgate/host/weblogin"
@@ -60,6 +61,14 @@ func openGateway(ctx context.Context, cfg *config.Config, kek *keystore.KEK, d d
 		in := gateway.Integration{MerchantID: m.ID, BasePath: m.BasePath, Envelope: envelope.Format(m.Envelope),
 			KeysetID: m.KeysetID, GoogleEndpoint: m.GoogleEndpoint}
 		if err := g.Seed(ctx, in, m.PIAIDs); err != nil {
+			g.Close()
+			return nil, err
+		}
+		rules := make(map[string]ledger.AmountRules, len(m.AmountRules))
+		for p, r := range m.AmountRules {
+			rules[p] = ledger.AmountRules{Currencies: r.Currencies, MinMicros: r.MinAmountMicros, MaxMicros: r.MaxAmountMicros}
+		}
+		if err := g.SeedAmountRules(ctx, rules); err != nil {
 			g.Close()
 			return nil, err
 		}

@@ -3,12 +3,14 @@ package main
 import (
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
 	"github.com/otpcgate/otpcgate/host/admin"
+	"github.com/otpcgate/otpcgate/host/ledger"
 )
 
 // newMerchantsCmd: otpcgate merchants list|show|create|update|disable|enable|events.
@@ -42,8 +44,13 @@ func newMerchantsCmd(e env) *cobra.Command {
 			return f.print(cmd.OutOrStdout(), m, table([]admin.Merchant{m}))
 		}}
 	var spec admin.MerchantSpec
+	var createRules []string
 	create := &cobra.Command{Use: "create", Short: "Create a merchant with its PIAIDs, keyset and integration", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			var err error
+			if spec.AmountRules, err = parseAmountRules(createRules); err != nil {
+				return err
+			}
 			var m admin.Merchant
 			if err := f.call(cmd, e, http.MethodPost, "/v1/merchants", spec, &m); err != nil {
 				return err
@@ -65,10 +72,11 @@ func newMerchantsCmd(e env) *cobra.Command {
 	cf.StringVar(&spec.KeysetID, "keyset", "", "existing keyset id (default: create one)")
 	cf.StringVar(&spec.Environment, "environment", "sandbox", "sandbox or production")
 	cf.StringVar(&spec.GoogleEndpoint, "google-endpoint", "", "https base of Google-hosted methods")
+	cf.StringArrayVar(&createRules, "amount-rule", nil, amountRuleUsage)
 	_ = create.MarkFlagRequired("id")
 
 	var basePath, envelope, keyset, endpoint string
-	var addPIAIDs []string
+	var addPIAIDs, updateRules []string
 	update := &cobra.Command{Use: "update MERCHANT", Short: "Change a merchant's integration or add PIAIDs", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var u admin.MerchantUpdate
@@ -86,6 +94,10 @@ func newMerchantsCmd(e env) *cobra.Command {
 				u.GoogleEndpoint = &endpoint
 			}
 			u.AddPIAIDs = addPIAIDs
+			var err error
+			if u.AmountRules, err = parseAmountRules(updateRules); err != nil {
+				return err
+			}
 			var m admin.Merchant
 			if err := f.call(cmd, e, http.MethodPatch, admin.MerchantPath(args[0]), u, &m); err != nil {
 				return err
@@ -98,6 +110,7 @@ func newMerchantsCmd(e env) *cobra.Command {
 	uf.StringVar(&keyset, "keyset", "", "keyset id")
 	uf.StringVar(&endpoint, "google-endpoint", "", "https base of Google-hosted methods")
 	uf.StringSliceVar(&addPIAIDs, "add-piaid", nil, "PIAID to add (repeatable)")
+	uf.StringArrayVar(&updateRules, "amount-rule", nil, amountRuleUsage+"; PIAID: alone clears its rules")
 
 	status := func(use, action string) *cobra.Command {
 		return &cobra.Command{Use: use + " MERCHANT", Short: strings.ToUpper(use[:1]) + use[1:] + " a merchant", Args: cobra.ExactArgs(1),
@@ -119,4 +132,40 @@ func newMerchantsCmd(e env) *cobra.Command {
 		}}
 	cmd.AddCommand(list, show, create, update, status("disable", "disable"), status("enable", "enable"), events)
 	return cmd
+}
+
+const amountRuleUsage = "what a PIAID takes in generateReferenceNumber, PIAID:CURRENCIES:MIN:MAX with amounts in micros " +
+	"and empty parts unrestricted, e.g. ACME:JPY:100000000:300000000000 (repeatable); the host refuses the rest with invalidFieldValue"
+
+// parseAmountRules reads --amount-rule values (PIAID:CUR,CUR:MIN:MAX).
+func parseAmountRules(vals []string) (map[string]ledger.AmountRules, error) {
+	if len(vals) == 0 {
+		return nil, nil
+	}
+	out := make(map[string]ledger.AmountRules, len(vals))
+	for _, v := range vals {
+		parts := strings.Split(v, ":")
+		if len(parts) > 4 || parts[0] == "" {
+			return nil, fmt.Errorf("--amount-rule %q: want PIAID:CURRENCIES:MIN:MAX", v)
+		}
+		parts = append(parts, "", "", "")[:4]
+		var r ledger.AmountRules
+		if parts[1] != "" {
+			r.Currencies = strings.Split(parts[1], ",")
+		}
+		for i, dst := range []*int64{&r.MinMicros, &r.MaxMicros} {
+			if p := parts[2+i]; p != "" {
+				n, err := strconv.ParseInt(p, 10, 64)
+				if err != nil {
+					return nil, fmt.Errorf("--amount-rule %q: %q is not an amount in micros", v, p)
+				}
+				*dst = n
+			}
+		}
+		if err := r.Valid(); err != nil {
+			return nil, fmt.Errorf("--amount-rule %q: %w", v, err)
+		}
+		out[parts[0]] = r
+	}
+	return out, nil
 }

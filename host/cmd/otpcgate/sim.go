@@ -59,6 +59,8 @@ func newSimRunCmd(e env, use string) *cobra.Command {
 		Short: "Run the scenario suites against a running otpcgate dev and report pass/fail",
 		Long: "Runs the scenario suites against a running otpcgate dev: happy (every method), " +
 			"idempotency (replays, 412, concurrent duplicates), errors (each error member), " +
+			"refusals (what a merchant says no to is a 4xx, never a 503: amount and currency out of range, " +
+			"refund above the remaining amount, unknown token), " +
 			"clock-skew (±59 s accepted, ±61 s refused), notifications (merchant events " +
 			"reported over dev's merchant API with dev.json's merchant tokens, at dev.json's " +
 			"adminUrl or else admin.addr as configured for dev; Google's side observed through " +
@@ -79,7 +81,7 @@ func newSimRunCmd(e env, use string) *cobra.Command {
 		cmd.Short = "Run the key-rotation drill against a running otpcgate dev (the check to pass before launch)"
 		suite = "drill"
 	} else {
-		cmd.Flags().StringVar(&suite, "suite", "all", "all, or a comma-separated list of happy, idempotency, errors, clock-skew, notifications, drill")
+		cmd.Flags().StringVar(&suite, "suite", "all", "all, or a comma-separated list of happy, idempotency, errors, refusals, clock-skew, notifications, drill")
 	}
 	cmd.Flags().StringVar(&dataDir, "data-dir", filepath.Join("data", "dev"), "data directory of otpcgate dev")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
