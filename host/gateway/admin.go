@@ -34,7 +34,7 @@ func (g *Gateway) AdminServer(ctx context.Context, cfg admin.Config, reg *promet
 	var gatherer prometheus.Gatherer
 	if reg != nil {
 		cs := []prometheus.Collector{admin.NewCollector(admin.Sources{Pipeline: g.Pipeline, Keys: g.Keys,
-			Counters: g.Counters, Ledger: g.Ledger})}
+			Counters: g.Counters, Ledger: g.Ledger}), quarantineCollector{g}}
 		if cfg.Calls != nil {
 			cs = append(cs, cfg.Calls)
 		}
@@ -456,7 +456,11 @@ func (b *adminBackend) activate(ctx context.Context, merchantID, version string)
 	if err := b.g.Plugins.Activate(merchantID, version); err != nil {
 		return err
 	}
-	return b.g.Registry.ActivatePluginVersion(ctx, merchantID, version)
+	if err := b.g.Registry.ActivatePluginVersion(ctx, merchantID, version); err != nil {
+		return err
+	}
+	b.g.endQuarantine(merchantID)
+	return nil
 }
 
 // Integration returns one merchant's integration (ErrNotFound if none).

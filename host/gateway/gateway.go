@@ -111,6 +111,7 @@ type Gateway struct {
 	log    *slog.Logger
 	codecs map[envelope.Format]envelope.Codec
 	dir    directory
+	quar   quarantines
 }
 
 // directory is the pipeline's merchant table and the integrations behind
@@ -246,7 +247,14 @@ func (g *Gateway) load(ctx context.Context) ([]server.Route, error) {
 			return nil, fmt.Errorf("gateway: integration %s: unknown envelope %q", in.MerchantID, in.Envelope)
 		}
 		if err := g.ensurePlugin(ctx, in.MerchantID); err != nil {
-			return nil, err
+			// One merchant's broken version never stops the others.
+			lf, ok := isLoadError(err)
+			if !ok {
+				return nil, err
+			}
+			if err := g.quarantine(ctx, in.MerchantID, lf); err != nil {
+				return nil, err
+			}
 		}
 		rules, err := g.Ledger.AmountRules(ctx, in.MerchantID)
 		if err != nil {
@@ -279,6 +287,12 @@ func (g *Gateway) ensurePlugin(ctx context.Context, merchantID string) error {
 		return err
 	}
 	if cur, ok := g.Plugins.Active(merchantID); ok && cur.Version == pv.Version {
+		g.endQuarantine(merchantID)
+		return nil
+	}
+	if g.inQuarantine(merchantID, pv.Version) {
+		// Failed already; retried at the next start or activation, not
+		// at every reload.
 		return nil
 	}
 	loaded := false
@@ -291,12 +305,16 @@ func (g *Gateway) ensurePlugin(ctx context.Context, merchantID string) error {
 			Version: pv.Version, Wasm: pv.Wasm, SHA256: pv.SHA256, Config: pv.Config,
 		})
 		if err != nil {
-			return fmt.Errorf("gateway: load plugin %s %s: %w", merchantID, pv.Version, err)
+			return fmt.Errorf("gateway: merchant %s: %w", merchantID, &pluginLoadError{version: pv.Version, err: err})
 		}
 		g.log.Info("plugin loaded", "merchant", merchantID, "version", pv.Version, "sha256", pv.SHA256,
 			"engine", info.Engine, "cache_hit", info.CacheHit, "took", time.Since(start).Round(time.Millisecond))
 	}
-	return g.Plugins.Activate(merchantID, pv.Version)
+	if err := g.Plugins.Activate(merchantID, pv.Version); err != nil {
+		return err
+	}
+	g.endQuarantine(merchantID)
+	return nil
 }
 
 // SeedAmountRules sets the amount rules of the PIAIDs named (the
