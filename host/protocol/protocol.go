@@ -204,7 +204,9 @@ func (p *Pipeline) Serve(ctx context.Context, r *server.Request) *server.Respons
 		c.received = p.cfg.Now()
 	}
 	if p.cfg.Limiter != nil {
-		release, err := p.cfg.Limiter.Acquire(ctx)
+		// Per merchant: one merchant's slow plugin or burst waits for its
+		// own share and leaves the others theirs.
+		release, err := p.cfg.Limiter.AcquireFor(ctx, m.ID)
 		if err != nil {
 			p.stats.Unavailable.Add(1)
 			return &server.Response{Status: http.StatusServiceUnavailable, RetryAfter: p.cfg.Limiter.RetryAfter()}
@@ -286,7 +288,7 @@ func (p *Pipeline) handle(ctx context.Context, c *call) (sealed []byte, err erro
 			// state between our read and the commit: decide again, inside
 			// the admission limit like the first attempt.
 			if p.cfg.Limiter != nil {
-				release, err := p.cfg.Limiter.Acquire(ctx)
+				release, err := p.cfg.Limiter.AcquireFor(ctx, c.m.ID)
 				if err != nil {
 					return nil, errUnavailable("overloaded", err)
 				}

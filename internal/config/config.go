@@ -114,6 +114,14 @@ type Admission struct {
 	MaxQueue int `json:"max_queue"`
 	// MaxWait is the longest wait in the queue; beyond it 503. Default "1s".
 	MaxWait Duration `json:"max_wait"`
+	// MaxInFlightPerMerchant is how many of the slots one merchant may hold
+	// at once, so that one merchant's slow plugin always leaves a slot to
+	// the others. 0 means all but one slot (at least one); -1 means no
+	// reserve (a single-merchant host may want every slot). Default 0.
+	MaxInFlightPerMerchant int `json:"max_in_flight_per_merchant"`
+	// MaxQueuePerMerchant is how many queue places one merchant may take.
+	// 0 means half of MaxQueue (at least one). Default 0.
+	MaxQueuePerMerchant int `json:"max_queue_per_merchant"`
 }
 
 // Log configures logging.

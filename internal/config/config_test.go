@@ -152,6 +152,8 @@ func TestValidate(t *testing.T) {
 		{"unknown curve", func(c *Config) { c.Listen.Curves = []string{"curve448"} }, "listen.curves"},
 		{"negative queue", func(c *Config) { c.Admission.MaxQueue = -1 }, "admission.max_queue"},
 		{"negative in-flight", func(c *Config) { c.Admission.MaxInFlight = -2 }, "admission.max_in_flight"},
+		{"per-merchant in-flight below -1", func(c *Config) { c.Admission.MaxInFlightPerMerchant = -2 }, "admission.max_in_flight_per_merchant"},
+		{"negative per-merchant queue", func(c *Config) { c.Admission.MaxQueuePerMerchant = -1 }, "admission.max_queue_per_merchant"},
 		{"negative wait", func(c *Config) { c.Admission.MaxWait = -1 }, "admission.max_wait"},
 		{"zero body limit", func(c *Config) { c.Limits.BodyLimit = 0 }, "limits.body_limit"},
 		{"zero timeout", func(c *Config) { c.Limits.IdleTimeout = 0 }, "limits.idle_timeout"},
@@ -215,5 +217,26 @@ func TestServerConfigMapping(t *testing.T) {
 	}
 	if lc := c.LimiterConfig(); lc.MaxQueue != 64 || lc.MaxWait != time.Second {
 		t.Fatalf("LimiterConfig = %+v", lc)
+	}
+}
+
+func TestLimiterConfigPerMerchant(t *testing.T) {
+	tests := []struct {
+		inFlight, perMerchant, queue, queuePerMerchant int
+		wantPer, wantQueuePer                          int
+	}{
+		{inFlight: 4, queue: 64, wantPer: 3, wantQueuePer: 32},                // defaults: all but one slot, half the queue
+		{inFlight: 1, queue: 1, wantPer: 1, wantQueuePer: 1},                  // never below one
+		{inFlight: 4, perMerchant: -1, queue: 8, wantPer: 4, wantQueuePer: 4}, // no reserve
+		{inFlight: 4, perMerchant: 2, queue: 8, queuePerMerchant: 3, wantPer: 2, wantQueuePer: 3},
+	}
+	for _, tc := range tests {
+		c := Default()
+		c.Admission.MaxInFlight, c.Admission.MaxInFlightPerMerchant = tc.inFlight, tc.perMerchant
+		c.Admission.MaxQueue, c.Admission.MaxQueuePerMerchant = tc.queue, tc.queuePerMerchant
+		lc := c.LimiterConfig()
+		if lc.MaxInFlightPerKey != tc.wantPer || lc.MaxQueuePerKey != tc.wantQueuePer {
+			t.Errorf("%+v: per key %d, queue per key %d; want %d, %d", tc, lc.MaxInFlightPerKey, lc.MaxQueuePerKey, tc.wantPer, tc.wantQueuePer)
+		}
 	}
 }

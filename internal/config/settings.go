@@ -69,6 +69,8 @@ func fields() []field {
 		{"admission.max_in_flight", "concurrent CPU-heavy requests (0: GOMAXPROCS)", func(c *Config) any { return &c.Admission.MaxInFlight }},
 		{"admission.max_queue", "requests that may wait for admission", func(c *Config) any { return &c.Admission.MaxQueue }},
 		{"admission.max_wait", "longest wait for admission before 503", func(c *Config) any { return &c.Admission.MaxWait }},
+		{"admission.max_in_flight_per_merchant", "slots one merchant may hold (0: all but one; -1: all)", func(c *Config) any { return &c.Admission.MaxInFlightPerMerchant }},
+		{"admission.max_queue_per_merchant", "queue places one merchant may take (0: half the queue)", func(c *Config) any { return &c.Admission.MaxQueuePerMerchant }},
 		{"timestamp_skew", "largest accepted request timestamp skew", func(c *Config) any { return &c.TimestampSkew }},
 		{"commit_window", "how long the ledger writer waits for more commits after a batch (0s: no wait)", func(c *Config) any { return &c.CommitWindow }},
 		{"log.level", "log level: debug, info, warn, error", func(c *Config) any { return &c.Log.Level }},

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	goruntime "runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -95,6 +96,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Admission.MaxWait < 0 {
 		bad("admission.max_wait", "must be >= 0, got %s", c.Admission.MaxWait)
+	}
+	if c.Admission.MaxInFlightPerMerchant < -1 {
+		bad("admission.max_in_flight_per_merchant", "must be >= -1 (0: all slots but one, -1: all), got %d", c.Admission.MaxInFlightPerMerchant)
+	}
+	if c.Admission.MaxQueuePerMerchant < 0 {
+		bad("admission.max_queue_per_merchant", "must be >= 0 (0: half the queue), got %d", c.Admission.MaxQueuePerMerchant)
 	}
 	if c.CommitWindow < 0 || c.CommitWindow.D() > 10*time.Millisecond {
 		bad("commit_window", "must be between 0s and 10ms, got %s", c.CommitWindow)
@@ -241,9 +248,27 @@ func (c *Config) ServerConfig() server.Config {
 
 // LimiterConfig maps the admission settings.
 func (c *Config) LimiterConfig() server.LimiterConfig {
+	a := c.Admission
+	slots := a.MaxInFlight
+	if slots <= 0 {
+		slots = goruntime.GOMAXPROCS(0)
+	}
+	perMerchant := a.MaxInFlightPerMerchant
+	switch {
+	case perMerchant == 0:
+		perMerchant = max(1, slots-1)
+	case perMerchant < 0:
+		perMerchant = slots
+	}
+	queuePerMerchant := a.MaxQueuePerMerchant
+	if queuePerMerchant <= 0 {
+		queuePerMerchant = max(1, a.MaxQueue/2)
+	}
 	return server.LimiterConfig{
-		MaxInFlight: c.Admission.MaxInFlight,
-		MaxQueue:    c.Admission.MaxQueue,
-		MaxWait:     c.Admission.MaxWait.D(),
+		MaxInFlight:       a.MaxInFlight,
+		MaxQueue:          a.MaxQueue,
+		MaxWait:           a.MaxWait.D(),
+		MaxInFlightPerKey: perMerchant,
+		MaxQueuePerKey:    queuePerMerchant,
 	}
 }
