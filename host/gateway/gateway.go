@@ -62,6 +62,9 @@ type Options struct {
 	Protocol protocol.Config
 	// Runtime tunes the plugin runtime; CacheDir is set from PluginCacheDir.
 	Runtime runtime.Options
+	// Calls tunes the plugin-call service (its circuit breaker); its
+	// Logger is set here.
+	Calls plugincall.Config
 	// GoogleTransport carries calls to Google; nil means
 	// google.NewTransport(nil) (system roots, TLS 1.2+, hostname checks).
 	GoogleTransport http.RoundTripper
@@ -186,7 +189,9 @@ func Open(ctx context.Context, opts Options) (_ *Gateway, err error) {
 	}
 	pcfg.Counters = g.Counters
 	pcfg.Logger = log
-	g.Calls = plugincall.New(plugincall.Config{}, g.Plugins, g.Ledger)
+	ccfg := opts.Calls
+	ccfg.Logger = log
+	g.Calls = plugincall.New(ccfg, g.Plugins, g.Ledger)
 	g.Pipeline = protocol.New(pcfg, &g.dir, g.Keys, g.Ledger, g.Calls)
 	if g.Google, err = google.NewClient(google.Config{Transport: opts.GoogleTransport, Logger: log}); err != nil {
 		return nil, err

@@ -28,9 +28,12 @@ const (
 	OutcomeTrap    = "trap"
 	OutcomeTimeout = "timeout"
 	OutcomeLimit   = "limit"
+	// OutcomeCircuitOpen: not called, the plugin's circuit is open after
+	// repeated timeouts (ErrCircuitOpen).
+	OutcomeCircuitOpen = "circuit_open"
 )
 
-var outcomes = [...]string{OutcomeOK, OutcomeRefusal, OutcomeError, OutcomeInvalid, OutcomeTrap, OutcomeTimeout, OutcomeLimit}
+var outcomes = [...]string{OutcomeOK, OutcomeRefusal, OutcomeError, OutcomeInvalid, OutcomeTrap, OutcomeTimeout, OutcomeLimit, OutcomeCircuitOpen}
 
 // outcomeOf classifies a call's final error.
 func outcomeOf(err error) string {
@@ -43,6 +46,8 @@ func outcomeOf(err error) string {
 		return OutcomeRefusal
 	case errors.As(err, &inv):
 		return OutcomeInvalid
+	case errors.Is(err, ErrCircuitOpen):
+		return OutcomeCircuitOpen
 	case runtime.IsKind(err, runtime.KindTrap):
 		return OutcomeTrap
 	case runtime.IsKind(err, runtime.KindTimeout):
@@ -117,7 +122,7 @@ func (m *metrics) record(merchant, plugin, version string, op otpc.Op, took time
 		m.ops[opKey{merchant, op}] = o
 	}
 	o[idx]++
-	if version == "" {
+	if version == "" || outcome == OutcomeCircuitOpen {
 		return // no version ran
 	}
 	s := m.vers[verKey{plugin, version}]

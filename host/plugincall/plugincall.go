@@ -20,6 +20,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/otpcgate/otpcgate/host/ledger"
@@ -39,18 +40,35 @@ type KV interface {
 }
 
 // Config tunes a Service. The zero value is ready to use.
-type Config struct{}
+type Config struct {
+	// BreakerTimeouts is how many consecutive calls of a plugin may run
+	// into their time limit before its circuit opens (ErrCircuitOpen);
+	// 0 means DefaultBreakerTimeouts.
+	BreakerTimeouts int
+	// BreakerCoolDown is how long an open circuit refuses calls before one
+	// probe call is let through; 0 means DefaultBreakerCoolDown.
+	BreakerCoolDown time.Duration
+	// Logger receives circuit openings; nil discards them.
+	Logger *slog.Logger
+}
 
 // Service calls merchant plugins. It is safe for concurrent use.
 type Service struct {
 	run     Runner
 	kv      runtime.KVReader
 	metrics *metrics
+	breaker *breaker
+	log     *slog.Logger
 }
 
 // New returns a Service that runs plugins on run and reads their KV from kv.
-func New(_ Config, run Runner, kv KV) *Service {
-	return &Service{run: run, kv: kvReader{kv}, metrics: newMetrics()}
+func New(cfg Config, run Runner, kv KV) *Service {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Service{run: run, kv: kvReader{kv}, metrics: newMetrics(),
+		breaker: newBreaker(cfg.BreakerTimeouts, cfg.BreakerCoolDown), log: log}
 }
 
 // Target names whose plugin a call runs.
@@ -167,9 +185,16 @@ func (s *Service) raw(ctx context.Context, t Target, op otpc.Op, input []byte, n
 	if vi, ok := s.run.Active(r.plugin); ok {
 		r.version = vi.Version
 	}
+	if r.err = s.breaker.allow(r.plugin); r.err != nil {
+		return r
+	}
 	start := time.Now()
 	r.out, r.cs, r.err = s.run.Call(ctx, r.plugin, op, input, runtime.CallEnv{Namespace: t.Merchant, KV: s.kv, Now: now})
 	r.took = time.Since(start)
+	if s.breaker.record(ctx, r.plugin, r.err) {
+		s.log.Warn("plugin circuit opened: its calls keep running into their time limit; calls fail at once (503) during the cool-down",
+			"merchant", t.Merchant, "plugin", r.plugin, "version", r.version, "cool_down", s.breaker.coolDown)
+	}
 	var ce *runtime.CallError
 	if errors.As(r.err, &ce) && ce.Version != "" {
 		r.version = ce.Version

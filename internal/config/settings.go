@@ -73,6 +73,8 @@ func fields() []field {
 		{"admission.max_queue_per_merchant", "queue places one merchant may take (0: half the queue)", func(c *Config) any { return &c.Admission.MaxQueuePerMerchant }},
 		{"timestamp_skew", "largest accepted request timestamp skew", func(c *Config) any { return &c.TimestampSkew }},
 		{"commit_window", "how long the ledger writer waits for more commits after a batch (0s: no wait)", func(c *Config) any { return &c.CommitWindow }},
+		{"plugin_calls.breaker_timeouts", "consecutive plugin timeouts that open its circuit (fast 503s)", func(c *Config) any { return &c.PluginCalls.BreakerTimeouts }},
+		{"plugin_calls.breaker_cool_down", "how long an open plugin circuit answers 503 before a probe call", func(c *Config) any { return &c.PluginCalls.BreakerCoolDown }},
 		{"log.level", "log level: debug, info, warn, error", func(c *Config) any { return &c.Log.Level }},
 		{"log.format", "log format: json or text", func(c *Config) any { return &c.Log.Format }},
 		{"admin.addr", "admin API listen address (empty disables)", func(c *Config) any { return &c.Admin.Addr }},

@@ -100,6 +100,12 @@ func (c *Config) Validate() error {
 	if c.Admission.MaxInFlightPerMerchant < -1 {
 		bad("admission.max_in_flight_per_merchant", "must be >= -1 (0: all slots but one, -1: all), got %d", c.Admission.MaxInFlightPerMerchant)
 	}
+	if c.PluginCalls.BreakerTimeouts < 1 {
+		bad("plugin_calls.breaker_timeouts", "must be >= 1, got %d", c.PluginCalls.BreakerTimeouts)
+	}
+	if c.PluginCalls.BreakerCoolDown <= 0 {
+		bad("plugin_calls.breaker_cool_down", "must be > 0, got %s", c.PluginCalls.BreakerCoolDown)
+	}
 	if c.Admission.MaxQueuePerMerchant < 0 {
 		bad("admission.max_queue_per_merchant", "must be >= 0 (0: half the queue), got %d", c.Admission.MaxQueuePerMerchant)
 	}

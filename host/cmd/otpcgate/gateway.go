@@ -12,6 +12,7 @@ import (
 	"github.com/otpcgate/otpcgate/host/envelope"
 	"github.com/otpcgate/otpcgate/host/gateway"
 	"github.com/otpcgate/otpcgate/host/ledger"
+	"github.com/otpcgate/otpcgate/host/plugincall"
 	"github.com/otpcgate/otpcgate/host/protocol"
 	"github.com/otpcgate/otpcgate/host/server"
 	"github.com/otpcgate/otpcgate/host/weblogin"
@@ -47,8 +48,10 @@ func openGateway(ctx context.Context, cfg *config.Config, kek *keystore.KEK, d d
 		Envelope:       envelope.Config{MaxBodyBytes: int(cfg.Limits.BodyLimit)},
 		Protocol:       protocol.Config{Skew: cfg.TimestampSkew.D()},
 		CommitWindow:   commitWindow(cfg.CommitWindow.D()),
-		WebLogin:       weblogin.Config{Path: cfg.WebLogin.Path, Callbacks: cfg.WebLogin.Callbacks},
-		Logger:         d.log,
+		Calls: plugincall.Config{BreakerTimeouts: cfg.PluginCalls.BreakerTimeouts,
+			BreakerCoolDown: cfg.PluginCalls.BreakerCoolDown.D()},
+		WebLogin: weblogin.Config{Path: cfg.WebLogin.Path, Callbacks: cfg.WebLogin.Callbacks},
+		Logger:   d.log,
 	}
 	for _, f := range mutate {
 		f(&opts)

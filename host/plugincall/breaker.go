@@ -1,0 +1,112 @@
+package plugincall
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/otpcgate/otpcgate/host/runtime"
+)
+
+// ErrCircuitOpen is the failure of a call not made because the plugin's
+// recent calls kept running into their time limit: rather than burn a CPU
+// slot for the whole timeout on every request, the plugin is given a
+// cool-down. Callers answer it like any failure (503 with Retry-After).
+var ErrCircuitOpen = errors.New("plugincall: plugin circuit open after repeated timeouts")
+
+// Circuit-breaker defaults (see Config).
+const (
+	DefaultBreakerTimeouts = 3
+	DefaultBreakerCoolDown = 30 * time.Second
+)
+
+// breaker counts each plugin's consecutive timeouts. After Timeouts of them
+// the circuit opens: calls fail at once with ErrCircuitOpen for CoolDown.
+// Then one call goes through as a probe; a probe that does not time out
+// closes the circuit, one that does opens it for another CoolDown.
+type breaker struct {
+	threshold int
+	coolDown  time.Duration
+	now       func() time.Time
+
+	mu sync.Mutex
+	m  map[string]*circuit
+}
+
+type circuit struct {
+	timeouts  int
+	openUntil time.Time // zero: closed
+	probing   bool      // a probe call is running
+	opened    uint64    // times opened, for metrics
+}
+
+func newBreaker(threshold int, coolDown time.Duration) *breaker {
+	if threshold <= 0 {
+		threshold = DefaultBreakerTimeouts
+	}
+	if coolDown <= 0 {
+		coolDown = DefaultBreakerCoolDown
+	}
+	return &breaker{threshold: threshold, coolDown: coolDown, now: time.Now, m: map[string]*circuit{}}
+}
+
+// allow reports whether a call to plugin may run now.
+func (b *breaker) allow(plugin string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	c := b.m[plugin]
+	if c == nil || c.openUntil.IsZero() {
+		return nil
+	}
+	if now := b.now(); now.Before(c.openUntil) || c.probing {
+		return fmt.Errorf("%w: plugin %s, %d consecutive timeouts, cool-down until %s",
+			ErrCircuitOpen, plugin, c.timeouts, c.openUntil.UTC().Format(time.RFC3339))
+	}
+	c.probing = true
+	return nil
+}
+
+// record notes how a call that allow let through ended. ctx is the
+// caller's context: a call cut short because the caller went away says
+// nothing about the plugin.
+func (b *breaker) record(ctx context.Context, plugin string, err error) (opened bool) {
+	timedOut := runtime.IsKind(err, runtime.KindTimeout) && ctx.Err() == nil
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	c := b.m[plugin]
+	if !timedOut {
+		if c != nil {
+			delete(b.m, plugin) // closed and forgotten
+		}
+		return false
+	}
+	if c == nil {
+		c = &circuit{}
+		b.m[plugin] = c
+	}
+	c.timeouts++
+	wasProbe := c.probing
+	c.probing = false
+	if c.timeouts >= b.threshold || wasProbe {
+		c.openUntil = b.now().Add(b.coolDown)
+		c.opened++
+		return true
+	}
+	return false
+}
+
+// open lists the plugins whose circuit is open now.
+func (b *breaker) open() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := b.now()
+	var out []string
+	for p, c := range b.m {
+		if !c.openUntil.IsZero() && now.Before(c.openUntil) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
