@@ -9,6 +9,8 @@ var (
 	// ErrNoKEK: no key-encryption key was configured (neither OTPCGATE_KEK
 	// nor OTPCGATE_KEK_FILE), so private keys can be neither stored nor read.
 	ErrNoKEK = errors.New("keystore: no key-encryption key configured (set OTPCGATE_KEK or OTPCGATE_KEK_FILE)")
+	// ErrKEKFileMode: the KEK file may be read by group or others.
+	ErrKEKFileMode = errors.New("keystore: KEK file readable by group or others")
 	// ErrWrongKEK: the configured KEK does not open the database's KEK check
 	// value or a private key record.
 	ErrWrongKEK = errors.New("keystore: key-encryption key does not match this database")

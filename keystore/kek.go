@@ -113,7 +113,17 @@ func WriteKEKFile(path string, k *KEK) error {
 }
 
 // ReadKEKFile reads a KEK file: base64 text or exactly 32 raw bytes.
+//
+// A file that group or others may read is refused: the KEK unlocks every
+// private key, so it must be readable by the gateway's user alone.
 func ReadKEKFile(path string) (*KEK, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("keystore: read KEK file: %w", err)
+	}
+	if mode := st.Mode().Perm(); mode&0o077 != 0 {
+		return nil, fmt.Errorf("%w: %s has mode %04o; run: chmod 600 %s", ErrKEKFileMode, path, mode, path)
+	}
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("keystore: read KEK file: %w", err)

@@ -132,3 +132,34 @@ func TestKEKDerive(t *testing.T) {
 		t.Fatal("derived key leaks KEK bytes")
 	}
 }
+
+// TestKEKFileModeRefused: a KEK file group or others may read is refused
+// with the command that fixes it; after the chmod it is read.
+func TestKEKFileModeRefused(t *testing.T) {
+	k, err := GenerateKEK()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mode := range []os.FileMode{0o640, 0o604, 0o644, 0o666} {
+		path := filepath.Join(t.TempDir(), "kek")
+		if err := WriteKEKFile(path, k); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(path, mode); err != nil {
+			t.Fatal(err)
+		}
+		_, err := ReadKEKFile(path)
+		if !errors.Is(err, ErrKEKFileMode) || !strings.Contains(err.Error(), "chmod 600 "+path) {
+			t.Fatalf("mode %04o: %v, want ErrKEKFileMode naming the fix", mode, err)
+		}
+		if _, err := LoadKEK(func(v string) string { return map[string]string{EnvKEKFile: path}[v] }); !errors.Is(err, ErrKEKFileMode) {
+			t.Fatalf("mode %04o through LoadKEK: %v", mode, err)
+		}
+		if err := os.Chmod(path, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := ReadKEKFile(path); err != nil || !bytes.Equal(got.raw[:], k.raw[:]) {
+			t.Fatalf("after chmod 600: %v", err)
+		}
+	}
+}

@@ -10,7 +10,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
+	"os"
 	"path/filepath"
 
 	_ "modernc.org/sqlite" // the pure-Go "sqlite" driver
@@ -24,6 +26,9 @@ func Open(ctx context.Context, path string) (*sql.DB, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, fmt.Errorf("db: %w", err)
+	}
+	if err := prepareFiles(abs); err != nil {
+		return nil, err
 	}
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout(10000)")
@@ -53,6 +58,39 @@ func Open(ctx context.Context, path string) (*sql.DB, error) {
 		return nil, fmt.Errorf("db: create schema_migrations: %w", err)
 	}
 	return d, nil
+}
+
+// prepareFiles creates the database's directory (0700) if it is missing
+// and the database file (0600) if it does not exist yet, so that SQLite,
+// which gives its -wal and -shm files the database file's mode, never
+// creates any of them group- or world-readable. Existing files readable by
+// group or others are narrowed to 0600: they hold the whole ledger.
+func prepareFiles(abs string) error {
+	if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
+		return fmt.Errorf("db: create the data directory: %w", err)
+	}
+	f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	switch {
+	case err == nil:
+		return f.Close()
+	case !errors.Is(err, fs.ErrExist):
+		return fmt.Errorf("db: create %s: %w", abs, err)
+	}
+	for _, p := range []string{abs, abs + "-wal", abs + "-shm"} {
+		st, err := os.Stat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("db: %w", err)
+		}
+		if st.Mode().Perm()&0o077 != 0 {
+			if err := os.Chmod(p, 0o600); err != nil {
+				return fmt.Errorf("db: narrow %s to 0600: %w", p, err)
+			}
+		}
+	}
+	return nil
 }
 
 // Migration is one schema step of a component. Version numbers start at 1
