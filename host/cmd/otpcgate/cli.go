@@ -35,15 +35,17 @@ type apiFlags struct {
 // addAPIFlags registers the admin API flags on a command group.
 func addAPIFlags(cmd *cobra.Command, f *apiFlags) {
 	fs := cmd.PersistentFlags()
-	fs.StringVar(&f.url, "admin-url", "", "admin API base URL (env "+adminURLEnv+"; default http://127.0.0.1:8444)")
+	fs.StringVar(&f.url, "admin-url", "", "admin API base URL (env "+adminURLEnv+"; default: admin.addr of --config, else http://127.0.0.1:8444)")
 	fs.StringVar(&f.token, "token", "", "admin bearer token (env "+adminTokenEnv+")")
 	fs.StringVar(&f.caFile, "admin-ca-file", "", "PEM certificate(s) to trust for an https admin URL")
 	fs.BoolVar(&f.json, "json", false, "print JSON instead of tables")
 	fs.DurationVar(&f.timeout, "admin-timeout", 5*time.Minute, "time limit per API call")
 }
 
-// client builds the API client from flags, then the environment.
-func (f *apiFlags) client(e env) (*admin.Client, error) {
+// client builds the API client from flags, then the environment, then the
+// configuration (--config or OTPCGATE_CONFIG: the admin address the server
+// listens on), then the default address.
+func (f *apiFlags) client(cmd *cobra.Command, e env) (*admin.Client, error) {
 	look := func(k string) string {
 		if e.lookup == nil {
 			return ""
@@ -56,7 +58,18 @@ func (f *apiFlags) client(e env) (*admin.Client, error) {
 		c.BaseURL = look(adminURLEnv)
 	}
 	if c.BaseURL == "" {
-		c.BaseURL = "http://127.0.0.1:8444"
+		cfg, err := loadConfig(cmd, e)
+		if err != nil {
+			return nil, err
+		}
+		if cfg.Admin.Addr == "" {
+			return nil, errors.New("the configuration disables the admin API (admin.addr is empty)\n  next: pass --admin-url or set " + adminURLEnv)
+		}
+		scheme := "https://" // the admin API requires TLS off loopback
+		if admin.IsLoopback(cfg.Admin.Addr) {
+			scheme = "http://"
+		}
+		c.BaseURL = scheme + cfg.Admin.Addr
 	}
 	if c.Token == "" {
 		c.Token = look(adminTokenEnv)
@@ -83,7 +96,7 @@ func (f *apiFlags) client(e env) (*admin.Client, error) {
 
 // call runs one API call with the command's context.
 func (f *apiFlags) call(cmd *cobra.Command, e env, method, path string, body, out any) error {
-	c, err := f.client(e)
+	c, err := f.client(cmd, e)
 	if err != nil {
 		return err
 	}

@@ -369,3 +369,37 @@ func (tr *googleTraffic) halt() {
 	close(tr.stop)
 	tr.wg.Wait()
 }
+
+// TestCLIAdminAddrFromConfig: without --admin-url or OTPCGATE_ADMIN_URL the
+// CLI dials the admin address of the configuration file it is given, as
+// the server it talks to does; a configuration without an admin listener
+// says so.
+func TestCLIAdminAddrFromConfig(t *testing.T) {
+	l := startLiveGateway(t)
+	ctx := context.Background()
+	secret, _, err := l.cli(ctx, "", nil, "tokens", "bootstrap", "--db-path", l.info.DBPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := strings.TrimSpace(secret)
+	addr := strings.TrimPrefix(l.adminURL, "http://")
+	dir := t.TempDir()
+	run := func(cfg string) (string, error) {
+		file := filepath.Join(dir, "config.json")
+		if err := os.WriteFile(file, []byte(cfg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		e, out, _ := testEnv(map[string]string{adminTokenEnv: token}) // no admin URL
+		root := newRootCmd(e)
+		root.SetArgs([]string{"merchants", "list", "--config", file})
+		err := root.ExecuteContext(ctx)
+		return out.String(), err
+	}
+	out, err := run(`{"admin": {"addr": "` + addr + `"}}`)
+	if err != nil || !strings.Contains(out, "demo-jose") {
+		t.Fatalf("merchants list --config: %v\n%s", err, out)
+	}
+	if _, err := run(`{"admin": {"addr": ""}}`); err == nil || !strings.Contains(err.Error(), "disables the admin API") {
+		t.Fatalf("admin disabled in the configuration: %v", err)
+	}
+}

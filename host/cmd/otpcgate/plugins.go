@@ -85,7 +85,7 @@ func newPluginsCmd(e env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c, err := f.client(e)
+			c, err := f.client(cmd, e)
 			if err != nil {
 				return err
 			}
