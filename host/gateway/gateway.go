@@ -322,53 +322,107 @@ func (g *Gateway) ensurePlugin(ctx context.Context, merchantID string) error {
 	return nil
 }
 
-// SeedAmountRules sets the amount rules of the PIAIDs named (the
-// configuration's amount_rules); other PIAIDs keep theirs. Call Reload
-// afterwards.
-func (g *Gateway) SeedAmountRules(ctx context.Context, rules map[string]ledger.AmountRules) error {
-	if len(rules) == 0 {
-		return nil
+// SeedMerchant is one merchant as the configuration file describes it.
+type SeedMerchant struct {
+	Integration Integration
+	PIAIDs      []string
+	// AmountRules by PIAID; PIAIDs not named keep theirs.
+	AmountRules map[string]ledger.AmountRules
+}
+
+// Seed makes sure the merchants, their PIAIDs, amount rules and
+// integrations exist as the configuration describes them (the database
+// stays the source of truth for everything else). It is all or nothing:
+// every merchant is checked first — its keyset exists, its envelope is
+// known, its base path is valid and not another merchant's, its PIAIDs are
+// free or already its own — and only then is anything written, the ledger
+// part in one transaction. A configuration that fails a check leaves the
+// database as it was. Call Reload afterwards.
+func (g *Gateway) Seed(ctx context.Context, ms []SeedMerchant) error {
+	existing, err := g.Registry.Integrations(ctx)
+	if err != nil {
+		return err
 	}
-	return g.Ledger.Apply(ctx, func(tx *ledger.Tx) error {
-		for _, p := range slices.Sorted(maps.Keys(rules)) {
-			if err := tx.SetAmountRules(p, rules[p]); err != nil {
-				return fmt.Errorf("gateway: seed amount rules of %s: %w", p, err)
+	basePaths := map[string]string{} // normalized base path -> merchant
+	for _, in := range existing {
+		basePaths[in.BasePath] = in.MerchantID
+	}
+	piaidOwner := map[string]string{}
+	for i := range ms {
+		in := &ms[i].Integration
+		id := in.MerchantID
+		if _, ok := g.codecs[in.Envelope]; !ok {
+			return fmt.Errorf("gateway: merchant %s: unknown envelope %q", id, in.Envelope)
+		}
+		if _, err := g.Keys.Keyset(ctx, in.KeysetID); err != nil {
+			return fmt.Errorf("gateway: merchant %s: keyset %s: %w\n  next: keysets are created with their merchant through the admin API "+
+				"(otpcgate merchants create, without a keyset); name an existing one (otpcgate keys list --merchant ID) or create the merchant there", id, in.KeysetID, err)
+		}
+		base, err := server.NormalizeBasePath(in.BasePath)
+		if err != nil {
+			return fmt.Errorf("gateway: merchant %s: base path: %w", id, err)
+		}
+		in.BasePath = base
+		if other, ok := basePaths[base]; ok && other != id {
+			return fmt.Errorf("gateway: merchant %s: base path %s is merchant %s's", id, base, other)
+		}
+		basePaths[base] = id
+		for _, p := range ms[i].PIAIDs {
+			if other, ok := piaidOwner[p]; ok && other != id {
+				return fmt.Errorf("gateway: PIAID %s is configured for both %s and %s", p, other, id)
+			}
+			piaidOwner[p] = id
+			m, err := g.Ledger.MerchantByPIAID(ctx, p)
+			switch {
+			case err == nil && m.ID != id:
+				return fmt.Errorf("gateway: merchant %s: PIAID %s belongs to merchant %s", id, p, m.ID)
+			case err != nil && !errors.Is(err, ledger.ErrUnknownPIAID):
+				return err
+			}
+		}
+	}
+	err = g.Ledger.Apply(ctx, func(tx *ledger.Tx) error {
+		for _, sm := range ms {
+			id := sm.Integration.MerchantID
+			if _, err := g.Ledger.Merchant(ctx, id); errors.Is(err, ledger.ErrNotFound) {
+				if err := tx.CreateMerchant(ledger.Merchant{ID: id, Name: id, Status: ledger.MerchantActive}); err != nil {
+					return fmt.Errorf("gateway: seed merchant %s: %w", id, err)
+				}
+				if err := tx.Audit(ledger.AuditEntry{Actor: "config", Action: "merchant.seed", Subject: id}); err != nil {
+					return err
+				}
+			} else if err != nil {
+				return err
+			}
+			have, err := g.Ledger.PIAIDs(ctx, id)
+			if err != nil {
+				return err
+			}
+			for _, p := range sm.PIAIDs {
+				if slices.Contains(have, p) {
+					continue
+				}
+				if err := tx.AddPIAID(p, id); err != nil {
+					return fmt.Errorf("gateway: seed PIAID %s: %w", p, err)
+				}
+			}
+			for _, p := range slices.Sorted(maps.Keys(sm.AmountRules)) {
+				if err := tx.SetAmountRules(p, sm.AmountRules[p]); err != nil {
+					return fmt.Errorf("gateway: seed amount rules of %s: %w", p, err)
+				}
 			}
 		}
 		return nil
 	})
-}
-
-// Seed makes sure a merchant, its PIAIDs and its integration exist as the
-// configuration describes them (the database stays the source of truth for
-// everything else). Call Reload afterwards.
-func (g *Gateway) Seed(ctx context.Context, in Integration, piaids []string) error {
-	if _, err := g.Ledger.Merchant(ctx, in.MerchantID); errors.Is(err, ledger.ErrNotFound) {
-		err = g.Ledger.Apply(ctx, func(tx *ledger.Tx) error {
-			return tx.CreateMerchant(ledger.Merchant{ID: in.MerchantID, Name: in.MerchantID, Status: ledger.MerchantActive})
-		})
-		if err != nil {
-			return fmt.Errorf("gateway: seed merchant %s: %w", in.MerchantID, err)
-		}
-	} else if err != nil {
-		return err
-	}
-	have, err := g.Ledger.PIAIDs(ctx, in.MerchantID)
 	if err != nil {
 		return err
 	}
-	for _, p := range piaids {
-		if slices.Contains(have, p) {
-			continue
-		}
-		if err := g.Ledger.Apply(ctx, func(tx *ledger.Tx) error { return tx.AddPIAID(p, in.MerchantID) }); err != nil {
-			return fmt.Errorf("gateway: seed PIAID %s: %w", p, err)
+	for _, sm := range ms {
+		if err := g.Registry.PutIntegration(ctx, sm.Integration); err != nil {
+			return err
 		}
 	}
-	if _, err := g.Keys.Keyset(ctx, in.KeysetID); err != nil {
-		return fmt.Errorf("gateway: merchant %s: keyset %s: %w", in.MerchantID, in.KeysetID, err)
-	}
-	return g.Registry.PutIntegration(ctx, in)
+	return nil
 }
 
 // Reload picks up integration and plugin changes made in the database.

@@ -60,21 +60,21 @@ func openGateway(ctx context.Context, cfg *config.Config, kek *keystore.KEK, d d
 	if err != nil {
 		return nil, err
 	}
+	seeds := make([]gateway.SeedMerchant, 0, len(cfg.Merchants))
 	for _, m := range cfg.Merchants {
-		in := gateway.Integration{MerchantID: m.ID, BasePath: m.BasePath, Envelope: envelope.Format(m.Envelope),
-			KeysetID: m.KeysetID, GoogleEndpoint: m.GoogleEndpoint}
-		if err := g.Seed(ctx, in, m.PIAIDs); err != nil {
-			g.Close()
-			return nil, err
-		}
 		rules := make(map[string]ledger.AmountRules, len(m.AmountRules))
 		for p, r := range m.AmountRules {
 			rules[p] = ledger.AmountRules{Currencies: r.Currencies, MinMicros: r.MinAmountMicros, MaxMicros: r.MaxAmountMicros}
 		}
-		if err := g.SeedAmountRules(ctx, rules); err != nil {
-			g.Close()
-			return nil, err
-		}
+		seeds = append(seeds, gateway.SeedMerchant{
+			Integration: gateway.Integration{MerchantID: m.ID, BasePath: m.BasePath, Envelope: envelope.Format(m.Envelope),
+				KeysetID: m.KeysetID, GoogleEndpoint: m.GoogleEndpoint},
+			PIAIDs: m.PIAIDs, AmountRules: rules,
+		})
+	}
+	if err := g.Seed(ctx, seeds); err != nil {
+		g.Close()
+		return nil, err
 	}
 	if err := g.Reload(ctx); err != nil {
 		g.Close()

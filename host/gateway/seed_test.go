@@ -1,0 +1,93 @@
+package gateway
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/otpcgate/otpcgate/host/envelope"
+	"github.com/otpcgate/otpcgate/host/ledger"
+)
+
+// dbState is what seeding may write: merchants, PIAIDs, integrations, rules
+// and the audit log, as sorted text.
+func dbState(t *testing.T, g *Gateway) string {
+	t.Helper()
+	var b strings.Builder
+	for _, q := range []string{
+		`SELECT id || '|' || status FROM merchants ORDER BY id`,
+		`SELECT piaid || '|' || merchant_id FROM piaids ORDER BY piaid`,
+		`SELECT merchant_id || '|' || base_path || '|' || keyset_id FROM integrations ORDER BY merchant_id`,
+		`SELECT COUNT(*) FROM piaid_rules`,
+		`SELECT COUNT(*) FROM audit`,
+	} {
+		rows, err := g.DB.Query(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var s string
+			if err := rows.Scan(&s); err != nil {
+				t.Fatal(err)
+			}
+			b.WriteString(s + "\n")
+		}
+		rows.Close()
+	}
+	return b.String()
+}
+
+// TestSeedAllOrNothing: a configuration with one broken merchant among
+// good ones is refused as a whole with a message that names the cause and
+// what to do, and the database is left exactly as it was; the same
+// configuration without the broken merchant is seeded, idempotently.
+func TestSeedAllOrNothing(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	pgp := e.merchant(e.pgp)
+	good := SeedMerchant{
+		Integration: Integration{MerchantID: "acme", BasePath: "/acme", Envelope: envelope.FormatPGP, KeysetID: pgp.KeysetID},
+		PIAIDs:      []string{"acme-piaid-1"},
+		AmountRules: map[string]ledger.AmountRules{"acme-piaid-1": {Currencies: []string{"JPY"}, MinMicros: 1_000000, MaxMicros: 300_000_000000}},
+	}
+	broken := []struct {
+		name string
+		bad  SeedMerchant
+		want string
+	}{
+		{"missing keyset", SeedMerchant{Integration: Integration{MerchantID: "acme-sandbox", BasePath: "/sandbox",
+			Envelope: envelope.FormatPGP, KeysetID: "no-such-keyset"}, PIAIDs: []string{"sandbox-1"}}, "otpcgate merchants create"},
+		{"PIAID of another merchant", SeedMerchant{Integration: Integration{MerchantID: "thief", BasePath: "/thief",
+			Envelope: envelope.FormatPGP, KeysetID: pgp.KeysetID}, PIAIDs: []string{pgp.PIAID}}, "belongs to merchant demo-pgp"},
+		{"base path of another merchant", SeedMerchant{Integration: Integration{MerchantID: "copycat", BasePath: pgp.BasePath,
+			Envelope: envelope.FormatPGP, KeysetID: pgp.KeysetID}}, "is merchant demo-pgp's"},
+		{"PIAID configured twice", SeedMerchant{Integration: Integration{MerchantID: "twin", BasePath: "/twin",
+			Envelope: envelope.FormatPGP, KeysetID: pgp.KeysetID}, PIAIDs: []string{"acme-piaid-1"}}, "configured for both"},
+		{"unknown envelope", SeedMerchant{Integration: Integration{MerchantID: "odd", BasePath: "/odd",
+			Envelope: "carrier-pigeon", KeysetID: pgp.KeysetID}}, "unknown envelope"},
+	}
+	before := dbState(t, e.g)
+	for _, tc := range broken {
+		err := e.g.Seed(ctx, []SeedMerchant{good, tc.bad})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Fatalf("%s: %v, want an error containing %q", tc.name, err, tc.want)
+		}
+		if after := dbState(t, e.g); after != before {
+			t.Fatalf("%s: the refused configuration changed the database:\nbefore\n%s\nafter\n%s", tc.name, before, after)
+		}
+	}
+	for range 2 { // a restart seeds the same configuration again
+		if err := e.g.Seed(ctx, []SeedMerchant{good}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after := dbState(t, e.g)
+	for _, want := range []string{"acme|active\n", "acme-piaid-1|acme\n", "acme|/acme|" + pgp.KeysetID + "\n"} {
+		if !strings.Contains(after, want) {
+			t.Fatalf("seeded state lacks %q:\n%s", want, after)
+		}
+	}
+	if err := e.g.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
