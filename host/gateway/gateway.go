@@ -62,6 +62,9 @@ type Options struct {
 	Protocol protocol.Config
 	// Runtime tunes the plugin runtime; CacheDir is set from PluginCacheDir.
 	Runtime runtime.Options
+	// KVQuota bounds each merchant's plugin KV data; zero fields mean
+	// ledger.DefaultKVQuota's.
+	KVQuota ledger.KVQuota
 	// Calls tunes the plugin-call service (its circuit breaker); its
 	// Logger is set here.
 	Calls plugincall.Config
@@ -160,7 +163,7 @@ func Open(ctx context.Context, opts Options) (_ *Gateway, err error) {
 	case window < 0:
 		window = 0
 	}
-	if g.Ledger, err = ledger.New(ctx, g.DB, ledger.Options{Logger: log, GroupWindow: window}); err != nil {
+	if g.Ledger, err = ledger.New(ctx, g.DB, ledger.Options{Logger: log, GroupWindow: window, KVQuota: opts.KVQuota}); err != nil {
 		return nil, err
 	}
 	if g.Registry, err = OpenRegistry(ctx, g.DB); err != nil {

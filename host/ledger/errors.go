@@ -63,6 +63,9 @@ var (
 	// ErrAuthSessionConsumed: the authentication session was already used.
 	ErrAuthSessionConsumed = errors.New("ledger: authentication session already consumed")
 
+	// ErrKVQuota: a KV change set would take a namespace (a merchant's
+	// plugin data) above its quota; nothing of it is committed.
+	ErrKVQuota = errors.New("ledger: plugin kv quota exceeded")
 	// ErrKVLimit: a KV change set breaks a size limit.
 	ErrKVLimit = errors.New("ledger: kv limit exceeded")
 )

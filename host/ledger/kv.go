@@ -13,6 +13,46 @@ const (
 	MaxKVChanges    = 256
 )
 
+// KVQuota bounds one namespace's plugin KV data: the number of keys and
+// the bytes of keys and values together. A change set that would leave a
+// namespace above either bound, and grows it, fails with ErrKVQuota and
+// commits nothing; deletions are always allowed.
+type KVQuota struct {
+	MaxKeys  int64
+	MaxBytes int64
+}
+
+// DefaultKVQuota is each merchant's KV quota unless configured: room for a
+// busy merchant's state, small enough that one merchant cannot fill the
+// disk every merchant shares.
+var DefaultKVQuota = KVQuota{MaxKeys: 100_000, MaxBytes: 64 << 20}
+
+func (q KVQuota) or(d KVQuota) KVQuota {
+	if q.MaxKeys <= 0 {
+		q.MaxKeys = d.MaxKeys
+	}
+	if q.MaxBytes <= 0 {
+		q.MaxBytes = d.MaxBytes
+	}
+	return q
+}
+
+// KVUsage is a namespace's plugin KV data: keys and bytes of keys and
+// values together.
+type KVUsage struct {
+	Keys, Bytes int64
+}
+
+// KVUsage returns a namespace's committed KV usage.
+func (l *Ledger) KVUsage(ctx context.Context, namespace string) (KVUsage, error) {
+	var u KVUsage
+	err := l.readRow(ctx, `SELECT keys, bytes FROM kv_usage WHERE namespace = ?`, namespace).Scan(&u.Keys, &u.Bytes)
+	if err := notFound(err); err != nil && !errors.Is(err, ErrNotFound) {
+		return KVUsage{}, fmt.Errorf("ledger: kv usage: %w", err)
+	}
+	return u, nil
+}
+
 // KVChange is one write of a plugin's change set: Value is stored under Key,
 // or Key is removed if Delete is set.
 type KVChange struct {
@@ -71,8 +111,22 @@ func (tx *Tx) ApplyKV(namespace string, changes []KVChange) error {
 			return fmt.Errorf("%w: value of %d bytes, at most %d", ErrKVLimit, len(c.Value), MaxKVValueBytes)
 		}
 	}
+	var delta KVUsage
 	for _, c := range changes {
-		var err error
+		var old int64
+		err := tx.w.queryRow(`SELECT length(CAST(key AS BLOB)) + length(value) FROM kv WHERE namespace = ? AND key = ?`, namespace, c.Key).Scan(&old)
+		existed := err == nil
+		if err := notFound(err); err != nil && !errors.Is(err, ErrNotFound) {
+			return fmt.Errorf("ledger: kv write: %w", err)
+		}
+		if existed {
+			delta.Keys--
+			delta.Bytes -= old
+		}
+		if !c.Delete {
+			delta.Keys++
+			delta.Bytes += int64(len(c.Key) + len(c.Value))
+		}
 		if c.Delete {
 			_, err = tx.w.exec(`DELETE FROM kv WHERE namespace = ? AND key = ?`, namespace, c.Key)
 		} else {
@@ -87,6 +141,22 @@ func (tx *Tx) ApplyKV(namespace string, changes []KVChange) error {
 		if err != nil {
 			return fmt.Errorf("ledger: kv write: %w", err)
 		}
+	}
+	if delta == (KVUsage{}) {
+		return nil
+	}
+	var u KVUsage
+	if err := tx.w.queryRow(`INSERT INTO kv_usage(namespace, keys, bytes) VALUES (?, ?, ?)
+		ON CONFLICT (namespace) DO UPDATE SET keys = keys + excluded.keys, bytes = bytes + excluded.bytes
+		RETURNING keys, bytes`, namespace, delta.Keys, delta.Bytes).Scan(&u.Keys, &u.Bytes); err != nil {
+		return fmt.Errorf("ledger: kv usage: %w", err)
+	}
+	q := tx.l.opts.KVQuota
+	if (delta.Keys > 0 && u.Keys > q.MaxKeys) || (delta.Bytes > 0 && u.Bytes > q.MaxBytes) {
+		// The caller's closure fails, so its savepoint (or transaction)
+		// rolls all of this back.
+		return fmt.Errorf("%w: namespace %s would hold %d keys and %d bytes, quota %d keys and %d bytes",
+			ErrKVQuota, namespace, u.Keys, u.Bytes, q.MaxKeys, q.MaxBytes)
 	}
 	return nil
 }

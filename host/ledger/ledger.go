@@ -75,6 +75,9 @@ type Options struct {
 	Retention time.Duration
 	// ClaimLease: see DefaultClaimLease. Zero means the default.
 	ClaimLease time.Duration
+	// KVQuota bounds each namespace's (merchant's) plugin KV data; zero
+	// fields mean DefaultKVQuota's.
+	KVQuota KVQuota
 	// Now is the clock used for created/updated times. Nil means time.Now.
 	Now func() time.Time
 	// Logger receives operational messages (never payloads). Nil means
@@ -133,6 +136,7 @@ func New(ctx context.Context, d *sql.DB, opts Options) (*Ledger, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	opts.KVQuota = opts.KVQuota.or(DefaultKVQuota)
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}

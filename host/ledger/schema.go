@@ -168,4 +168,15 @@ CREATE TABLE piaid_rules (
 	updated_ms INTEGER NOT NULL
 ) WITHOUT ROWID;
 `},
+	// 3: each namespace's plugin KV usage, kept by ApplyKV so that the
+	// per-merchant quota is checked without scanning the namespace.
+	{Version: 3, SQL: `
+CREATE TABLE kv_usage (
+	namespace TEXT PRIMARY KEY,
+	keys      INTEGER NOT NULL,
+	bytes     INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO kv_usage(namespace, keys, bytes)
+	SELECT namespace, COUNT(*), SUM(length(CAST(key AS BLOB)) + length(value)) FROM kv GROUP BY namespace;
+`},
 }

@@ -346,6 +346,10 @@ func ledgerError(err error) error {
 		return errPrecondition("authentication was already used for an association", err)
 	case errors.Is(err, ledger.ErrDuplicate):
 		return errPrecondition("the object already exists", err)
+	case errors.Is(err, ledger.ErrKVQuota):
+		// The merchant's plugin data is full: nothing of this request was
+		// kept; it may pass once the plugin frees space or the quota grows.
+		return errUnavailable("merchant plugin storage quota exceeded", err)
 	case errors.Is(err, errRaced):
 		return errUnavailable("conflicting concurrent change, retry", err)
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):

@@ -130,9 +130,15 @@ type Admission struct {
 // BreakerTimeouts consecutive calls of a merchant's plugin ran into their
 // time limit, its calls fail at once (503 with Retry-After) for
 // BreakerCoolDown, then one probe call decides. Defaults 3 and "30s".
+//
+// KVMaxKeys and KVMaxBytes bound each merchant's plugin KV data (keys, and
+// bytes of keys and values); a call whose changes would exceed them fails
+// (503) and commits nothing. Defaults 100000 and 67108864 (64 MiB).
 type PluginCalls struct {
 	BreakerTimeouts int      `json:"breaker_timeouts"`
 	BreakerCoolDown Duration `json:"breaker_cool_down"`
+	KVMaxKeys       int64    `json:"kv_max_keys"`
+	KVMaxBytes      int64    `json:"kv_max_bytes"`
 }
 
 // Log configures logging.
@@ -226,7 +232,7 @@ func Default() *Config {
 		Admission:     Admission{MaxQueue: 64, MaxWait: Duration(time.Second)},
 		TimestampSkew: Duration(60 * time.Second),
 		CommitWindow:  Duration(200 * time.Microsecond),
-		PluginCalls:   PluginCalls{BreakerTimeouts: 3, BreakerCoolDown: Duration(30 * time.Second)},
+		PluginCalls:   PluginCalls{BreakerTimeouts: 3, BreakerCoolDown: Duration(30 * time.Second), KVMaxKeys: 100_000, KVMaxBytes: 64 << 20},
 		Log:           Log{Level: "info", Format: "json"},
 		Admin:         Admin{Addr: "127.0.0.1:8444"},
 		WebLogin:      WebLogin{Path: "/authenticate"},

@@ -103,6 +103,12 @@ func (c *Config) Validate() error {
 	if c.PluginCalls.BreakerTimeouts < 1 {
 		bad("plugin_calls.breaker_timeouts", "must be >= 1, got %d", c.PluginCalls.BreakerTimeouts)
 	}
+	if c.PluginCalls.KVMaxKeys < 1 {
+		bad("plugin_calls.kv_max_keys", "must be >= 1, got %d", c.PluginCalls.KVMaxKeys)
+	}
+	if c.PluginCalls.KVMaxBytes < 1 {
+		bad("plugin_calls.kv_max_bytes", "must be >= 1, got %d", c.PluginCalls.KVMaxBytes)
+	}
 	if c.PluginCalls.BreakerCoolDown <= 0 {
 		bad("plugin_calls.breaker_cool_down", "must be > 0, got %s", c.PluginCalls.BreakerCoolDown)
 	}

@@ -50,6 +50,7 @@ func openGateway(ctx context.Context, cfg *config.Config, kek *keystore.KEK, d d
 		CommitWindow:   commitWindow(cfg.CommitWindow.D()),
 		Calls: plugincall.Config{BreakerTimeouts: cfg.PluginCalls.BreakerTimeouts,
 			BreakerCoolDown: cfg.PluginCalls.BreakerCoolDown.D()},
+		KVQuota:  ledger.KVQuota{MaxKeys: cfg.PluginCalls.KVMaxKeys, MaxBytes: cfg.PluginCalls.KVMaxBytes},
 		WebLogin: weblogin.Config{Path: cfg.WebLogin.Path, Callbacks: cfg.WebLogin.Callbacks},
 		Logger:   d.log,
 	}

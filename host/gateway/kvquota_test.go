@@ -1,0 +1,45 @@
+package gateway
+
+import (
+	"context"
+	"net/http"
+	"testing"
+
+	"github.com/otpcgate/otpcgate/host/ledger"
+	"github.com/otpcgate/otpcgate/sdk/otpc"
+)
+
+// TestKVQuotaThroughGateway: konbini stores one KV key per code (plus its
+// sequence). With a quota of 5 keys, demo-jose's fifth code would take it
+// to 6: that request gets 503 with Retry-After and leaves nothing behind
+// (no code, no record, usage unchanged), again on retry; demo-pgp, with its
+// own quota, is not affected.
+func TestKVQuotaThroughGateway(t *testing.T) {
+	e := newEnv(t, func(o *Options) { o.KVQuota = ledger.KVQuota{MaxKeys: 5} })
+	ctx := context.Background()
+	for range 4 {
+		e.generate(e.jose, 1000_000000)
+	}
+	m := e.merchant(e.jose)
+	req := &otpc.GenerateReferenceNumberRequest{RequestHeader: e.client.Header(e.jose),
+		GooglePaymentToken:     otpc.GooglePaymentToken{IssuerID: otpc.IssuerID{Value: m.DemoIssuer}, Token: m.DemoToken},
+		TransactionDescription: "Google - Test", Amount: otpc.Amount{AmountMicros: 1000_000000, CurrencyCode: "JPY"}}
+	for attempt := range 2 {
+		res, err := e.client.Call(ctx, e.jose, otpc.MethodGenerateReferenceNumber, req, nil)
+		if err != nil || res.Status != http.StatusServiceUnavailable || res.RetryAfter == "" {
+			t.Fatalf("attempt %d over the quota: %v, status %d, Retry-After %q", attempt, err, res.Status, res.RetryAfter)
+		}
+	}
+	u, err := e.g.Ledger.KVUsage(ctx, "demo-jose")
+	if err != nil || u.Keys != 5 {
+		t.Fatalf("usage %+v %v, want 5 keys", u, err)
+	}
+	var codes int
+	if err := e.g.DB.QueryRow(`SELECT COUNT(*) FROM codes WHERE piaid = ?`, e.jose.PIAID).Scan(&codes); err != nil || codes != 4 {
+		t.Fatalf("%d codes (%v), want 4", codes, err)
+	}
+	if _, err := e.g.Ledger.Record(ctx, e.jose.PIAID, req.RequestHeader.RequestID); err == nil {
+		t.Fatal("the refused request was stored")
+	}
+	e.generate(e.pgp, 1000_000000)
+}

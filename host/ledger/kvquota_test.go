@@ -1,0 +1,78 @@
+package ledger
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// TestKVQuota: usage is kept exactly through puts, overwrites and deletes;
+// a change set that would take a namespace above its quota fails with
+// ErrKVQuota and leaves nothing of itself (nor of the record committed with
+// it); deletes always pass; another namespace is not affected.
+func TestKVQuota(t *testing.T) {
+	l, _ := openTest(t, Options{KVQuota: KVQuota{MaxKeys: 4, MaxBytes: 100}})
+	ctx := context.Background()
+	apply := func(code, ns string, ch ...KVChange) error {
+		return l.Apply(ctx, func(tx *Tx) error {
+			if err := tx.ApplyKV(ns, ch); err != nil {
+				return err
+			}
+			return tx.CreateCode(newCode(code))
+		})
+	}
+	usage := func(ns string) KVUsage {
+		u, err := l.KVUsage(ctx, ns)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u
+	}
+	steps := []struct {
+		name    string
+		changes []KVChange
+		wantErr bool
+		want    KVUsage
+	}{
+		{"two keys", []KVChange{{Key: "a", Value: []byte("0123456789")}, {Key: "b", Value: []byte("xy")}}, false, KVUsage{2, 14}},
+		{"overwrite shrinks", []KVChange{{Key: "a", Value: []byte("01")}}, false, KVUsage{2, 6}},
+		{"same key twice in one set", []KVChange{{Key: "c", Value: []byte("1")}, {Key: "c", Value: []byte("123")}}, false, KVUsage{3, 10}},
+		{"bytes over quota", []KVChange{{Key: "d", Value: []byte(strings.Repeat("z", 95))}}, true, KVUsage{3, 10}},
+		{"keys over quota", []KVChange{{Key: "d", Value: []byte("1")}, {Key: "e", Value: []byte("1")}}, true, KVUsage{3, 10}},
+		{"up to the key quota", []KVChange{{Key: "d", Value: []byte("1")}}, false, KVUsage{4, 12}},
+		{"delete", []KVChange{{Key: "a", Delete: true}, {Key: "nope", Delete: true}}, false, KVUsage{3, 9}},
+	}
+	for i, st := range steps {
+		code := "code-" + strconv.Itoa(i)
+		err := apply(code, testMerchant, st.changes...)
+		if st.wantErr != (err != nil) || (st.wantErr && !errors.Is(err, ErrKVQuota)) {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		if got := usage(testMerchant); got != st.want {
+			t.Fatalf("%s: usage %+v, want %+v", st.name, got, st.want)
+		}
+		if st.wantErr {
+			if _, ok, _ := l.KVGet(ctx, testMerchant, st.changes[0].Key); ok {
+				t.Fatalf("%s: a refused change was stored", st.name)
+			}
+			if codeExists(t, l, code) {
+				t.Fatalf("%s: the record committed with the refused change set was stored", st.name)
+			}
+		}
+	}
+	// The counter matches the table it summarises.
+	var keys, bytes int64
+	if err := l.DB().QueryRow(`SELECT COUNT(*), COALESCE(SUM(length(CAST(key AS BLOB)) + length(value)), 0) FROM kv WHERE namespace = ?`,
+		testMerchant).Scan(&keys, &bytes); err != nil {
+		t.Fatal(err)
+	}
+	if got := usage(testMerchant); got != (KVUsage{keys, bytes}) {
+		t.Fatalf("usage %+v, table %d keys %d bytes", got, keys, bytes)
+	}
+	// Another merchant has its own quota.
+	if err := apply("code-other", "other", KVChange{Key: "a", Value: []byte(strings.Repeat("q", 90))}); err != nil {
+		t.Fatal(err)
+	}
+}
