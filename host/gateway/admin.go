@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -233,6 +234,14 @@ func setRules(tx *ledger.Tx, rules map[string]ledger.AmountRules) error {
 // checkIntegration refuses a base path used by another merchant before
 // anything is written.
 func (b *adminBackend) checkIntegration(ctx context.Context, in Integration) error {
+	if in.GoogleEndpoint != "" {
+		// Notifications carry payment data: only to an https host, never
+		// plain http, a file or another scheme.
+		u, err := url.Parse(in.GoogleEndpoint)
+		if err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil {
+			return invalid("googleEndpoint must be an https URL without credentials, got %q", in.GoogleEndpoint)
+		}
+	}
 	ins, err := b.g.Registry.Integrations(ctx)
 	if err != nil {
 		return err

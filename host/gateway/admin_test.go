@@ -563,6 +563,12 @@ func TestAdminMerchants(t *testing.T) {
 		{"no PIAID", admin.MerchantSpec{ID: "x4", BasePath: "/x4", Envelope: "pgp"}, http.StatusBadRequest},
 		{"JWK keyset for PGP", admin.MerchantSpec{ID: "x5", BasePath: "/x5", Envelope: "pgp", PIAIDs: []string{"X5"},
 			KeysetID: a.merchant(a.jose).KeysetID}, http.StatusBadRequest},
+		{"http Google endpoint", admin.MerchantSpec{ID: "x6", BasePath: "/x6", Envelope: "pgp", PIAIDs: []string{"X6"},
+			GoogleEndpoint: "http://google.example/gsp"}, http.StatusBadRequest},
+		{"file Google endpoint", admin.MerchantSpec{ID: "x7", BasePath: "/x7", Envelope: "pgp", PIAIDs: []string{"X7"},
+			GoogleEndpoint: "file:///etc/passwd"}, http.StatusBadRequest},
+		{"Google endpoint with credentials", admin.MerchantSpec{ID: "x8", BasePath: "/x8", Envelope: "pgp", PIAIDs: []string{"X8"},
+			GoogleEndpoint: "https://user:pw@google.example/gsp"}, http.StatusBadRequest},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := status(op.Do(ctx, http.MethodPost, "/v1/merchants", tc.spec, nil)); got != tc.want {
@@ -573,6 +579,11 @@ func TestAdminMerchants(t *testing.T) {
 	var ms []admin.Merchant
 	if err := op.Do(ctx, http.MethodGet, "/v1/merchants", nil, &ms); err != nil || len(ms) != 3 {
 		t.Fatalf("list: %v %d (refused creations must leave nothing behind)", err, len(ms))
+	}
+	for _, bad := range []string{"http://google.example/gsp", "file:///tmp/x", "gopher://google.example"} {
+		if got := status(op.Do(ctx, http.MethodPatch, "/v1/merchants/acme", admin.MerchantUpdate{GoogleEndpoint: &bad}, nil)); got != http.StatusBadRequest {
+			t.Fatalf("update to Google endpoint %s: status %d, want 400", bad, got)
+		}
 	}
 	endpoint := "https://google.example/sandbox"
 	if err := op.Do(ctx, http.MethodPatch, "/v1/merchants/acme",
