@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,22 +17,77 @@ import (
 // maxJSONBody bounds every JSON body but plugin uploads.
 const maxJSONBody = 1 << 20
 
-// bind decodes a JSON body of at most limit bytes, unknown fields refused.
+// bind decodes a JSON body of at most limit bytes into v: exactly one JSON
+// value, no unknown fields, no key twice in an object (encoding/json would
+// silently keep the last, so two readers of one body could disagree), no
+// trailing data.
 func bind(c echo.Context, limit int64, v any) error {
-	r := http.MaxBytesReader(c.Response(), c.Request().Body, limit)
-	dec := json.NewDecoder(r)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, limit))
+	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			return fail(http.StatusRequestEntityTooLarge, fmt.Sprintf("request body over %d bytes", limit), "")
 		}
-		if errors.Is(err, io.EOF) {
-			return fail(http.StatusBadRequest, "empty request body", "send a JSON object")
-		}
+		return fail(http.StatusBadRequest, "unreadable request body: "+err.Error(), "")
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return fail(http.StatusBadRequest, "empty request body", "send a JSON object")
+	}
+	if err := checkDuplicateKeys(body); err != nil {
 		return fail(http.StatusBadRequest, "malformed JSON body: "+err.Error(), "")
 	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fail(http.StatusBadRequest, "malformed JSON body: "+err.Error(), "")
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return fail(http.StatusBadRequest, "malformed JSON body: data after the JSON value", "send exactly one JSON object")
+	}
 	return nil
+}
+
+// checkDuplicateKeys walks the JSON value in body and reports the first
+// object key that appears twice in one object. Syntax errors are left to
+// the decoder that follows.
+func checkDuplicateKeys(body []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var walk func(path string) error
+	walk = func(path string) error {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil // the decoder reports syntax errors
+		}
+		switch tok {
+		case json.Delim('{'):
+			seen := map[string]bool{}
+			for dec.More() {
+				kt, err := dec.Token()
+				if err != nil {
+					return nil
+				}
+				key, _ := kt.(string)
+				if seen[key] {
+					return fmt.Errorf("key %q appears twice in %s", key, path)
+				}
+				seen[key] = true
+				if err := walk(path + "." + key); err != nil {
+					return err
+				}
+			}
+			_, _ = dec.Token() // '}'
+		case json.Delim('['):
+			for i := 0; dec.More(); i++ {
+				if err := walk(path + "[" + strconv.Itoa(i) + "]"); err != nil {
+					return err
+				}
+			}
+			_, _ = dec.Token() // ']'
+		}
+		return nil
+	}
+	return walk("$")
 }
 
 // MerchantSubject is the audit subject of everything about one merchant
