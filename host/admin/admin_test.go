@@ -145,3 +145,29 @@ func TestViewKeyWarnings(t *testing.T) {
 		})
 	}
 }
+
+func TestTokenNames(t *testing.T) {
+	ts := openTokens(t)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		ok   bool
+	}{
+		{"ci deploy bot", true},
+		{"Tōkyō オペレーター", true},
+		{strings.Repeat("n", MaxTokenNameBytes), true},
+		{strings.Repeat("n", MaxTokenNameBytes+1), false},
+		{"ops\nFAKE audit line", false},
+		{"bell\a", false},
+		{"bad \xff utf-8", false},
+	} {
+		_, _, err := ts.Issue(ctx, ScopeOperator, "", tc.name)
+		if tc.ok != (err == nil) || (!tc.ok && !errors.Is(err, ErrInvalid)) {
+			t.Errorf("name %q: %v, want ok=%v", tc.name, err, tc.ok)
+		}
+	}
+	list, err := ts.List(ctx)
+	if err != nil || len(list) != 3 {
+		t.Fatalf("%d tokens stored (%v), want only the 3 valid ones", len(list), err)
+	}
+}

@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/otpcgate/otpcgate/internal/db"
 )
@@ -90,6 +92,9 @@ func (s *Tokens) Issue(ctx context.Context, scope Scope, merchantID, name string
 	if (scope == ScopeMerchant) != (merchantID != "") {
 		return Token{}, "", errors.New("admin: a merchant token names exactly one merchant; an operator token none")
 	}
+	if err := checkTokenName(name); err != nil {
+		return Token{}, "", err
+	}
 	var idb [8]byte
 	var secret [32]byte
 	if _, err := rand.Read(idb[:]); err != nil {
@@ -105,6 +110,22 @@ func (s *Tokens) Issue(ctx context.Context, scope Scope, merchantID, name string
 		return Token{}, "", fmt.Errorf("admin: issue token: %w", err)
 	}
 	return t, tokenPrefix + t.ID + "_" + base64.RawURLEncoding.EncodeToString(secret[:]), nil
+}
+
+// MaxTokenNameBytes bounds a token's name: it is shown in lists and
+// written into every audit entry the token makes.
+const MaxTokenNameBytes = 100
+
+// checkTokenName refuses names that are too long or carry control
+// characters (which would forge lines in logs and tables).
+func checkTokenName(name string) error {
+	if len(name) > MaxTokenNameBytes {
+		return fmt.Errorf("%w: token name of %d bytes, at most %d", ErrInvalid, len(name), MaxTokenNameBytes)
+	}
+	if !utf8.ValidString(name) || strings.IndexFunc(name, unicode.IsControl) >= 0 {
+		return fmt.Errorf("%w: token name must be printable UTF-8", ErrInvalid)
+	}
+	return nil
 }
 
 // Bootstrap issues the first operator token. It refuses with ErrTokenExists
