@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -44,7 +43,7 @@ func startAdmin(ctx context.Context, cfg *config.Config, g *gateway.Gateway, reg
 	}
 	ln, err := net.Listen("tcp", ac.Addr)
 	if err != nil {
-		return "", nil, fmt.Errorf("admin.addr: %w", err)
+		return "", nil, portError("admin.addr", ac.Addr, "--admin-addr", err)
 	}
 	log.Info("admin API listening", "addr", ln.Addr().String(), "tls", srv.TLS())
 	done := make(chan error, 1)

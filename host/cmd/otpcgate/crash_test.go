@@ -16,6 +16,7 @@ import (
 
 	"github.com/otpcgate/otpcgate/host/gateway"
 	"github.com/otpcgate/otpcgate/host/sim"
+	"github.com/otpcgate/otpcgate/internal/testenv"
 	"github.com/otpcgate/otpcgate/sdk/otpc"
 )
 
@@ -205,4 +206,63 @@ func startDev(t *testing.T, bin, dataDir, addr, adminAddr string) *devProcess {
 	out, _ := os.ReadFile(p.log)
 	t.Fatalf("otpcgate dev did not become healthy in 3 minutes:\n%s", out)
 	return nil
+}
+
+// TestDevBannerAndBusyPort: dev prints its banner once it serves, with the
+// admin API and login page on the addresses it really uses; a second dev
+// on the same port fails at once with a hint and no banner; a restart says
+// it reuses the data and warns that a different --addr is ignored.
+func TestDevBannerAndBusyPort(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin, err := testBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dataDir := t.TempDir()
+	addr, adminAddr := freeAddr(t), freeAddr(t)
+	proc := startDev(t, bin, dataDir, addr, adminAddr)
+	banner, err := os.ReadFile(proc.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"otpcgate dev is up: data created", "https://" + addr + "/demo-pgp/authenticate",
+		"Admin and merchant API: http://" + adminAddr, "https://" + addr + gateway.SimGooglePath, "demo-password"} {
+		if !bytes.Contains(banner, []byte(want)) {
+			t.Fatalf("banner lacks %q:\n%s", want, banner)
+		}
+	}
+
+	out, err := exec.Command(bin, "dev", "--data-dir", t.TempDir(), "--addr", addr, "--admin-addr", freeAddr(t),
+		"--plugin", "../../../plugins/konbini", "--log-level", "warn").CombinedOutput()
+	if err == nil || !bytes.Contains(out, []byte("already in use")) || bytes.Contains(out, []byte("is up")) {
+		t.Fatalf("second dev on a busy port: %v\n%s", err, out)
+	}
+
+	if err := proc.stop(syscall.SIGTERM); err != nil {
+		t.Fatalf("dev did not stop cleanly: %v", err)
+	}
+	cmd := exec.Command(bin, "dev", "--data-dir", dataDir, "--addr", freeAddr(t), "--admin-addr", adminAddr,
+		"--plugin", "../../../plugins/konbini", "--log-level", "warn")
+	logf := filepath.Join(t.TempDir(), "restart.log")
+	f, err := os.Create(logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = f, f
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait(); f.Close() }()
+	testenv.WaitFor(t, func() string {
+		b, _ := os.ReadFile(logf)
+		if !bytes.Contains(b, []byte("otpcgate dev is up: data reused")) {
+			return "restart banner not printed yet:\n" + string(b)
+		}
+		if !bytes.Contains(b, []byte("reusing the development data")) || !bytes.Contains(b, []byte("is ignored")) {
+			return "restart says neither that it reuses the data nor that --addr is ignored:\n" + string(b)
+		}
+		return ""
+	})
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"os"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
@@ -44,6 +45,8 @@ func newDevCmd(e env) *cobra.Command {
 			}
 			sum := sha256.Sum256(wasm)
 			plugin := gateway.DevPlugin{Version: "konbini-" + hex.EncodeToString(sum[:6]), Wasm: wasm, Config: gateway.DevKonbiniConfig}
+			_, statErr := os.Stat(filepath.Join(dataDir, gateway.DevFile))
+			reused := statErr == nil
 			info, err := gateway.ProvisionDev(ctx, dataDir, addr, plugin, log)
 			if err != nil {
 				return err
@@ -66,10 +69,18 @@ func newDevCmd(e env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			printDevInfo(e, info)
+			if reused {
+				fmt.Fprintf(e.stdout, "reusing the development data in %s\n", info.DataDir)
+				if cmd.Flags().Changed("addr") && addr != info.Addr {
+					fmt.Fprintf(e.stderr, "warning: --addr %s is ignored: %s serves on %s (recorded in %s); "+
+						"delete the directory to start afresh on another address\n", addr, info.DataDir, info.Addr, gateway.DevFile)
+				}
+			}
+			// The banner comes once both listeners accept connections.
+			ready := func(adminAddr string) { printDevInfo(e, info, cfg.WebLogin.Path, adminAddr, reused) }
 			// Notifications go to the simulated Google mounted on this
 			// listener (see dev.json's merchants' Google endpoint).
-			return run(ctx, cfg, e, log, func(o *gateway.Options) { o.Extra, o.GoogleTransport = devSimGoogle(info, log), tr })
+			return run(ctx, cfg, e, log, ready, func(o *gateway.Options) { o.Extra, o.GoogleTransport = devSimGoogle(info, log), tr })
 		},
 	}
 	f := cmd.Flags()
@@ -83,13 +94,28 @@ func newDevCmd(e env) *cobra.Command {
 // authCallback (sim.go) lies under it.
 const devCallbackPrefix = "https://payments.google.com/payments/apis-secure/"
 
-func printDevInfo(e env, info *gateway.DevInfo) {
+func printDevInfo(e env, info *gateway.DevInfo, loginPath, adminAddr string, reused bool) {
 	w := e.stdout
-	fmt.Fprintf(w, "\notpcgate dev: data in %s (%s describes it for external clients)\n\n", info.DataDir, filepath.Join(info.DataDir, gateway.DevFile))
+	how := "created"
+	if reused {
+		how = "reused"
+	}
+	fmt.Fprintf(w, "\notpcgate dev is up: data %s in %s (%s describes it for external clients)\n\n",
+		how, info.DataDir, filepath.Join(info.DataDir, gateway.DevFile))
+	fmt.Fprintf(w, "Google-facing endpoints (TLS, self-signed %s):\n", info.CertFile)
 	for _, m := range info.Merchants {
 		fmt.Fprintf(w, "  %-10s %-5s %s  PIAID %s  demo token %s\n", m.ID, m.Envelope, m.BaseURL, m.PIAID, m.DemoToken)
 	}
+	fmt.Fprintf(w, "\nLogin page (account linking), demo account %q, password %q:\n", info.Merchants[0].DemoAccount, "demo-password")
+	for _, m := range info.Merchants {
+		fmt.Fprintf(w, "  %-10s %s%s\n", m.ID, m.BaseURL, loginPath)
+	}
+	fmt.Fprintf(w, "\nSimulated Google (receives our notifications): https://%s%s\n", info.Addr, gateway.SimGooglePath)
+	if adminAddr != "" {
+		fmt.Fprintf(w, "Admin and merchant API: http://%s (merchant tokens in %s; an operator token: otpcgate tokens bootstrap --db-path %s)\n",
+			adminAddr, gateway.DevFile, info.DBPath)
+	}
 	fmt.Fprintf(w, "\nNext, in another terminal:\n")
 	fmt.Fprintf(w, "  go run ./host/cmd/otpcgate sim smoke --data-dir %s   # play Google against both merchants\n", info.DataDir)
-	fmt.Fprintf(w, "  ./scripts/setup && go test ./...                        # the whole test suite\n\n")
+	fmt.Fprintf(w, "  ./scripts/setup && go test ./...                        # the whole test suite (free ports; runs beside this)\n\n")
 }

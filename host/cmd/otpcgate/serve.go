@@ -25,7 +25,7 @@ func newServeCmd(e env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return run(cmd.Context(), cfg, e, log)
+			return run(cmd.Context(), cfg, e, log, nil)
 		},
 	}
 }
