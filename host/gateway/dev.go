@@ -28,6 +28,9 @@ import (
 // dev merchants' Google endpoint points there.
 const SimGooglePath = "/sim-google"
 
+// DevMerchantName is the display name of both demo merchants.
+const DevMerchantName = "Demo Konbini"
+
 // DevFile is the name of the file ProvisionDev writes into the data
 // directory: what an external client needs to play Google.
 const DevFile = "dev.json"
@@ -249,7 +252,9 @@ func provisionDevMerchant(ctx context.Context, dir, addr string, ks *keystore.St
 		Plugin:      plugin.Version,
 	}
 	if err := l.Apply(ctx, func(tx *ledger.Tx) error {
-		if err := tx.CreateMerchant(ledger.Merchant{ID: id, Name: "Demo " + string(format), Status: ledger.MerchantActive}); err != nil {
+		// The name is what shoppers see on the login page: the store, not
+		// the envelope (the id says which one it is).
+		if err := tx.CreateMerchant(ledger.Merchant{ID: id, Name: DevMerchantName, Status: ledger.MerchantActive}); err != nil {
 			return err
 		}
 		return tx.AddPIAID(piaid, id)

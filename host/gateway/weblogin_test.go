@@ -97,6 +97,9 @@ func TestMountWebLogin(t *testing.T) {
 	if res, body := get(t, hc, page); res.StatusCode != http.StatusBadRequest || res.Header.Get("X-Request-Id") == "" ||
 		!strings.Contains(body, weblogin.MsgIncomplete) {
 		t.Fatalf("page without parameters: %d (request id %q)", res.StatusCode, res.Header.Get("X-Request-Id"))
+	} else if !strings.Contains(body, "<h1>"+DevMerchantName+"</h1>") || strings.Contains(body, "(pgp)") {
+		// Shoppers see the store's name, never the envelope.
+		t.Fatalf("page shows the merchant as:\n%s", body)
 	}
 	// A merchant disabled and reloaded shows the disabled page.
 	if err := g.Ledger.Apply(ctx, func(tx *ledger.Tx) error {

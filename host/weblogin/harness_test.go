@@ -233,7 +233,7 @@ func newEnv(tb testing.TB, mutate func(*weblogin.Config)) *env {
 		tb.Cleanup(cb.Close)
 		e.cb[m.ID] = cb
 		cfg.Callbacks[m.ID] = []string{cb.Server.URL + "/payments/"}
-		wm := &weblogin.Merchant{ID: m.ID, Name: "Demo Konbini (" + string(m.Envelope) + ")", Codec: codec,
+		wm := &weblogin.Merchant{ID: m.ID, Name: "Demo Konbini", Codec: codec,
 			PIAIDs: []string{m.PIAID}, PluginID: m.ID,
 			Keyset: func(ctx context.Context) (*keystore.Keyset, error) { return e.g.Keys.Keyset(ctx, ourKeyset) }}
 		e.merchant[m.ID] = wm
