@@ -403,3 +403,44 @@ func TestCLIAdminAddrFromConfig(t *testing.T) {
 		t.Fatalf("admin disabled in the configuration: %v", err)
 	}
 }
+
+// TestTokensBootstrapOut: --out writes the secret to a new 0600 file that
+// authenticates; a refused bootstrap (a token exists) and an existing file
+// write nothing.
+func TestTokensBootstrapOut(t *testing.T) {
+	l := startLiveGateway(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	out := filepath.Join(dir, "operator.token")
+	if _, stderr, err := l.cli(ctx, "", nil, "tokens", "bootstrap", "--db-path", l.info.DBPath, "--out", out); err != nil ||
+		!strings.Contains(stderr, "mode 0600") {
+		t.Fatalf("bootstrap --out: %v\n%s", err, stderr)
+	}
+	st, err := os.Stat(out)
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("token file: %v %v", st, err)
+	}
+	secret, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := l.cli(ctx, strings.TrimSpace(string(secret)), nil, "merchants", "list"); err != nil {
+		t.Fatalf("the written token does not authenticate: %v", err)
+	}
+	// A token exists: refused, and no file is left behind.
+	again := filepath.Join(dir, "again.token")
+	if _, _, err := l.cli(ctx, "", nil, "tokens", "bootstrap", "--db-path", l.info.DBPath, "--out", again); err == nil {
+		t.Fatal("second bootstrap accepted")
+	}
+	if _, err := os.Stat(again); !os.IsNotExist(err) {
+		t.Fatalf("a refused bootstrap left %s behind (%v)", again, err)
+	}
+	// An existing file is never overwritten, even with --force.
+	if _, _, err := l.cli(ctx, "", nil, "tokens", "bootstrap", "--db-path", l.info.DBPath, "--force", "--out", out); err == nil ||
+		!strings.Contains(err.Error(), "exists") {
+		t.Fatalf("bootstrap over an existing file: %v", err)
+	}
+	if now, _ := os.ReadFile(out); string(now) != string(secret) {
+		t.Fatal("the existing token file was changed")
+	}
+}

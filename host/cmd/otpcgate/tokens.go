@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
 	"text/tabwriter"
 	"time"
 
@@ -40,7 +41,7 @@ func newTokensCmd(e env) *cobra.Command {
 			}
 			return f.print(cmd.OutOrStdout(), ts, table(ts))
 		}}
-	var scope, merchant, name string
+	var scope, merchant, name, out string
 	issue := &cobra.Command{Use: "issue", Short: "Issue a token; its secret is printed once", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if scope == "" {
@@ -77,6 +78,13 @@ func newTokensCmd(e env) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if out != "" {
+				// Checked before anything is issued: a failure leaves no
+				// file behind, and an existing file is never overwritten.
+				if _, err := os.Lstat(out); err == nil {
+					return fmt.Errorf("--out %s exists\n  next: choose another path or remove it", out)
+				}
+			}
 			d, err := db.Open(cmd.Context(), cfg.DBPath)
 			if err != nil {
 				return fmt.Errorf("open %s: %w", cfg.DBPath, err)
@@ -104,12 +112,40 @@ func newTokensCmd(e env) *cobra.Command {
 				Subject: "token/" + t.ID, After: []byte(fmt.Sprintf(`{"id":%q,"scope":"operator"}`, t.ID))}); err != nil {
 				return err
 			}
+			if out != "" {
+				if err := writeSecretFile(out, secret); err != nil {
+					return fmt.Errorf("token %s was issued but its secret could not be written: %w\n"+
+						"  next: revoke it with `otpcgate tokens revoke %s` and bootstrap again with --force", t.ID, err, t.ID)
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "token %s (operator) issued; its secret is in %s (mode 0600)\n", t.ID, out)
+				return nil
+			}
 			return printIssued(cmd, f.json, admin.IssuedToken{Token: t, Secret: secret})
 		}}
+	bootstrap.Flags().StringVar(&out, "out", "", "write the secret to this new file (mode 0600) instead of stdout")
 	bootstrap.Flags().StringVar(&name, "name", "bootstrap", "who or what uses the token")
 	bootstrap.Flags().BoolVar(&force, "force", false, "issue even if an operator token exists")
 	cmd.AddCommand(list, issue, revoke, bootstrap)
 	return cmd
+}
+
+// writeSecretFile writes secret to a new file readable by its owner only.
+func writeSecretFile(path, secret string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteString(secret + "\n"); err != nil {
+		f.Close()
+		os.Remove(path)
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		os.Remove(path)
+		return err
+	}
+	return f.Close()
 }
 
 func printIssued(cmd *cobra.Command, asJSON bool, it admin.IssuedToken) error {
