@@ -3,6 +3,7 @@ package admin
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -236,6 +237,10 @@ func (s *Server) setKeyState(c echo.Context) error {
 	return c.JSON(http.StatusOK, ViewKey(after, s.d.Now()))
 }
 
+// errNoRoundTripPartner: no other of our keys is in service to play Google
+// in a round trip, as with a merchant's first key.
+var errNoRoundTripPartner = errors.New("no other of our keys is in service to play Google")
+
 // VerifyResult reports a key's self round trip through the envelope.
 type VerifyResult struct {
 	Key string `json:"key"`
@@ -261,6 +266,12 @@ func (s *Server) verifyKey(c echo.Context) error {
 		return err
 	}
 	res, err := s.roundTrip(ctx, ks, c.Param("key"))
+	if errors.Is(err, errNoRoundTripPartner) {
+		// Not a failure of the key: there is nothing to test it against.
+		return fail(http.StatusConflict, "cannot verify by a round trip: "+err.Error(),
+			"this is the first key in service: activate and promote it, then prove it with Google's echo "+
+				"(otpcgate sim smoke in development); later keys are verified against it")
+	}
 	if err != nil {
 		return fail(http.StatusUnprocessableEntity, "round trip failed: "+err.Error(),
 			"do not promote this key; generate or import another and verify it")
@@ -287,7 +298,7 @@ func (s *Server) roundTrip(ctx context.Context, ks *keystore.Keyset, keyID strin
 		}
 	}
 	if other == nil {
-		return res, fmt.Errorf("no other self key in service to play Google; promote this one only after Google echoes")
+		return res, fmt.Errorf("%w (key %s)", errNoRoundTripPartner, keyID)
 	}
 	res.With = other.ID
 	codec := s.codecs[ks.Kind]

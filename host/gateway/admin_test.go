@@ -640,3 +640,40 @@ func TestAdminMerchants(t *testing.T) {
 		t.Fatalf("audit %v, want %v", acts, want)
 	}
 }
+
+// TestAdminKeyVerify: a merchant's only key in service cannot be verified
+// by a round trip (nothing can play Google): 409 with the next step, never
+// the "do not promote" of a failed trip; a newly generated key is verified
+// against it in both directions, while still pending.
+func TestAdminKeyVerify(t *testing.T) {
+	a := newAdminEnv(t, admin.Config{})
+	ctx := context.Background()
+	op := a.client(a.operator)
+	for _, id := range []string{"demo-pgp", "demo-jose"} {
+		var keys []admin.KeyView
+		if err := op.Do(ctx, http.MethodGet, "/v1/merchants/"+id+"/keys", nil, &keys); err != nil {
+			t.Fatal(err)
+		}
+		var first string
+		for _, k := range keys {
+			if k.Owner == "self" && k.State == "primary" {
+				first = k.ID
+			}
+		}
+		err := op.Do(ctx, http.MethodPost, "/v1/merchants/"+id+"/keys/"+first+"/verify", nil, nil)
+		var ae *admin.APIError
+		if !errors.As(err, &ae) || ae.Status != http.StatusConflict || strings.Contains(ae.Hint, "do not promote") ||
+			!strings.Contains(ae.Hint, "promote it") {
+			t.Fatalf("%s: verifying the only key: %v", id, err)
+		}
+		var k admin.KeyView
+		if err := op.Do(ctx, http.MethodPost, "/v1/merchants/"+id+"/keys", admin.GenerateRequest{Name: "next"}, &k); err != nil {
+			t.Fatal(err)
+		}
+		var res admin.VerifyResult
+		if err := op.Do(ctx, http.MethodPost, "/v1/merchants/"+id+"/keys/"+k.ID+"/verify", nil, &res); err != nil ||
+			!res.Inbound || !res.Outbound || res.With != first {
+			t.Fatalf("%s: verifying a new key: %+v %v", id, res, err)
+		}
+	}
+}
