@@ -61,6 +61,16 @@ type Merchant struct {
 	// (PIAIDs without rules take any).
 	AmountRules  map[string]ledger.AmountRules `json:"amountRules,omitempty"`
 	ActivePlugin string                        `json:"activePlugin,omitempty"`
+	// KV is the merchant's plugin KV store: used and allowed.
+	KV *KVUsage `json:"kv,omitempty"`
+}
+
+// KVUsage is a merchant's plugin KV usage against its quota.
+type KVUsage struct {
+	Keys       int64 `json:"keys"`
+	Bytes      int64 `json:"bytes"`
+	QuotaKeys  int64 `json:"quotaKeys"`
+	QuotaBytes int64 `json:"quotaBytes"`
 }
 
 // MerchantSpec creates a merchant.

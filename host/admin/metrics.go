@@ -38,8 +38,14 @@ var (
 		"Seconds until a key in service expires (negative once expired).", []string{"keyset", "key", "owner", "state"}, nil)
 	descExpiring = prometheus.NewDesc("otpcgate_keys_expiring",
 		"Keys in service expiring within the window (30d warning, 7d critical), expired ones included.", []string{"within"}, nil)
-	descDepth = prometheus.NewDesc("otpcgate_outbox_depth", "Pending outbox items (notifications to Google).", nil, nil)
-	descDead  = prometheus.NewDesc("otpcgate_outbox_dead_letters",
+	descKVKeys = prometheus.NewDesc("otpcgate_plugin_kv_keys",
+		"Keys in a merchant's plugin KV store (quota: otpcgate_plugin_kv_quota_keys).", []string{"merchant"}, nil)
+	descKVBytes = prometheus.NewDesc("otpcgate_plugin_kv_bytes",
+		"Bytes (keys and values) in a merchant's plugin KV store (quota: otpcgate_plugin_kv_quota_bytes).", []string{"merchant"}, nil)
+	descKVQuotaKeys  = prometheus.NewDesc("otpcgate_plugin_kv_quota_keys", "Each merchant's plugin KV quota in keys.", nil, nil)
+	descKVQuotaBytes = prometheus.NewDesc("otpcgate_plugin_kv_quota_bytes", "Each merchant's plugin KV quota in bytes.", nil, nil)
+	descDepth        = prometheus.NewDesc("otpcgate_outbox_depth", "Pending outbox items (notifications to Google).", nil, nil)
+	descDead         = prometheus.NewDesc("otpcgate_outbox_dead_letters",
 		"Outbox items given up on (counted up to 10000).", nil, nil)
 	descTx        = prometheus.NewDesc("otpcgate_sqlite_transactions_total", "SQLite write transactions committed (one fsync each).", nil, nil)
 	descClosures  = prometheus.NewDesc("otpcgate_sqlite_commits_total", "Ledger writes committed (group commit batches several per transaction).", nil, nil)
@@ -63,7 +69,7 @@ func NewCollector(src Sources) *Collector {
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descOutcomes, descRefusals, descKeyUses, descExpiry, descExpiring, descDepth, descDead,
-		descTx, descClosures, descFailed, descScrapeErr} {
+		descTx, descClosures, descFailed, descScrapeErr, descKVKeys, descKVBytes, descKVQuotaKeys, descKVQuotaBytes} {
 		ch <- d
 	}
 }
@@ -136,6 +142,17 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		} else {
 			gauge(descDead, float64(len(d)))
 		}
+		if us, err := l.KVUsages(ctx); err != nil {
+			scrapeErr("kv")
+		} else {
+			for ns, u := range us {
+				gauge(descKVKeys, float64(u.Keys), ns)
+				gauge(descKVBytes, float64(u.Bytes), ns)
+			}
+		}
+		q := l.KVQuota()
+		gauge(descKVQuotaKeys, float64(q.MaxKeys))
+		gauge(descKVQuotaBytes, float64(q.MaxBytes))
 		st := l.Stats()
 		counter(descTx, float64(st.Transactions))
 		counter(descClosures, float64(st.Closures))

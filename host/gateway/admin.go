@@ -108,6 +108,12 @@ func (b *adminBackend) Merchant(ctx context.Context, id string) (admin.Merchant,
 	if len(m.AmountRules) == 0 {
 		m.AmountRules = nil
 	}
+	u, err := b.g.Ledger.KVUsage(ctx, id)
+	if err != nil {
+		return m, err
+	}
+	q := b.g.Ledger.KVQuota()
+	m.KV = &admin.KVUsage{Keys: u.Keys, Bytes: u.Bytes, QuotaKeys: q.MaxKeys, QuotaBytes: q.MaxBytes}
 	in, err := b.g.Registry.Integration(ctx, id)
 	switch {
 	case err == nil:

@@ -5,6 +5,9 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/otpcgate/otpcgate/host/admin"
 	"github.com/otpcgate/otpcgate/host/ledger"
 	"github.com/otpcgate/otpcgate/sdk/otpc"
 )
@@ -42,4 +45,30 @@ func TestKVQuotaThroughGateway(t *testing.T) {
 		t.Fatal("the refused request was stored")
 	}
 	e.generate(e.pgp, 1000_000000)
+
+	// Usage and quota show in the merchant view and in the metrics.
+	am, err := (&adminBackend{g: e.g}).Merchant(ctx, "demo-jose")
+	if err != nil || am.KV == nil || am.KV.Keys != 5 || am.KV.QuotaKeys != 5 || am.KV.Bytes != u.Bytes {
+		t.Fatalf("merchant view KV %+v %v", am.KV, err)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(admin.NewCollector(admin.Sources{Ledger: e.g.Ledger}))
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			key := mf.GetName()
+			for _, lp := range m.GetLabel() {
+				key += "/" + lp.GetValue()
+			}
+			got[key] = m.GetGauge().GetValue()
+		}
+	}
+	if got["otpcgate_plugin_kv_keys/demo-jose"] != 5 || got["otpcgate_plugin_kv_quota_keys"] != 5 ||
+		got["otpcgate_plugin_kv_bytes/demo-jose"] != float64(u.Bytes) || got["otpcgate_plugin_kv_keys/demo-pgp"] < 1 {
+		t.Fatalf("kv metrics %v", got)
+	}
 }

@@ -53,6 +53,28 @@ func (l *Ledger) KVUsage(ctx context.Context, namespace string) (KVUsage, error)
 	return u, nil
 }
 
+// KVUsages returns every namespace's committed KV usage.
+func (l *Ledger) KVUsages(ctx context.Context) (map[string]KVUsage, error) {
+	rows, err := l.readRows(ctx, `SELECT namespace, keys, bytes FROM kv_usage`)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: kv usage: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]KVUsage{}
+	for rows.Next() {
+		var ns string
+		var u KVUsage
+		if err := rows.Scan(&ns, &u.Keys, &u.Bytes); err != nil {
+			return nil, fmt.Errorf("ledger: kv usage: %w", err)
+		}
+		out[ns] = u
+	}
+	return out, rows.Err()
+}
+
+// KVQuota returns the quota every namespace is held to.
+func (l *Ledger) KVQuota() KVQuota { return l.opts.KVQuota }
+
 // KVChange is one write of a plugin's change set: Value is stored under Key,
 // or Key is removed if Delete is set.
 type KVChange struct {

@@ -41,7 +41,12 @@ func newMerchantsCmd(e env) *cobra.Command {
 			if err := f.call(cmd, e, http.MethodGet, admin.MerchantPath(args[0]), nil, &m); err != nil {
 				return err
 			}
-			return f.print(cmd.OutOrStdout(), m, table([]admin.Merchant{m}))
+			return f.print(cmd.OutOrStdout(), m, func(tw *tabwriter.Writer) {
+				table([]admin.Merchant{m})(tw)
+				if m.KV != nil {
+					fmt.Fprintf(tw, "\nplugin KV: %d of %d keys, %d of %d bytes\n", m.KV.Keys, m.KV.QuotaKeys, m.KV.Bytes, m.KV.QuotaBytes)
+				}
+			})
 		}}
 	var spec admin.MerchantSpec
 	var createRules []string
