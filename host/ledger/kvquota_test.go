@@ -76,3 +76,30 @@ func TestKVQuota(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestKVUsageMigrationBackfills: a database written before migration 3
+// (plugin KV but no kv_usage) gets its usage counted when it is opened.
+func TestKVUsageMigrationBackfills(t *testing.T) {
+	l, path := openTest(t, Options{})
+	ctx := context.Background()
+	if err := l.Apply(ctx, func(tx *Tx) error {
+		return tx.ApplyKV(testMerchant, []KVChange{{Key: "a", Value: []byte("123")}, {Key: "bb", Value: []byte("4")}})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// Take the database back to before migration 3.
+	for _, q := range []string{`DROP TABLE kv_usage`, `DELETE FROM schema_migrations WHERE component = 'ledger' AND version = 3`} {
+		if _, err := l.DB().Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.Close()
+	l2, err := Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l2.Close()
+	if u, err := l2.KVUsage(ctx, testMerchant); err != nil || u != (KVUsage{Keys: 2, Bytes: 7}) {
+		t.Fatalf("usage after migration %+v %v, want 2 keys, 7 bytes", u, err)
+	}
+}
