@@ -143,6 +143,23 @@ func (e *env) envelopeFloor(tb testing.TB, tg *sim.Target, bodies [][]byte, c in
 	return time.Since(start)
 }
 
+// post sends one sealed body to url and returns the HTTP status, reading
+// and discarding the answer so the connection is reused.
+func (e *env) post(url string, tg *sim.Target, body []byte) (int, error) {
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Content-Type", tg.Codec.ContentType())
+	res, err := e.client.HTTP.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer res.Body.Close()
+	_, err = io.Copy(io.Discard, res.Body)
+	return res.StatusCode, err
+}
+
 // drive posts the bodies from c keep-alive connections and returns the time
 // it took and each request's latency. Every answer must be a 200.
 func (e *env) drive(tb testing.TB, tg *sim.Target, bodies [][]byte, c int) (time.Duration, []time.Duration) {
@@ -164,15 +181,9 @@ func (e *env) drive(tb testing.TB, tg *sim.Target, bodies [][]byte, c int) (time
 					return
 				}
 				t0 := time.Now()
-				req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(bodies[i]))
-				req.Header.Set("Content-Type", tg.Codec.ContentType())
-				res, err := e.client.HTTP.Do(req)
-				if err == nil {
-					io.Copy(io.Discard, res.Body)
-					res.Body.Close()
-					if res.StatusCode != http.StatusOK {
-						err = fmt.Errorf("status %d", res.StatusCode)
-					}
+				status, err := e.post(url, tg, bodies[i])
+				if err == nil && status != http.StatusOK {
+					err = fmt.Errorf("status %d", status)
 				}
 				lat[i] = time.Since(t0)
 				if err != nil {

@@ -1,10 +1,7 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
-	"fmt"
-	"io"
 	"net/http"
 	"os"
 	goruntime "runtime"
@@ -39,18 +36,9 @@ func (e *env) paced(tb testing.TB, tg *sim.Target, bodies [][]byte, interval tim
 		time.Sleep(time.Until(next)) // a steady rate, not a closed loop
 		next = next.Add(interval)
 		t0 := time.Now()
-		req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
-		req.Header.Set("Content-Type", tg.Codec.ContentType())
-		res, err := e.client.HTTP.Do(req)
-		if err == nil {
-			io.Copy(io.Discard, res.Body)
-			res.Body.Close()
-			if res.StatusCode != http.StatusOK {
-				err = fmt.Errorf("status %d", res.StatusCode)
-			}
-		}
+		status, err := e.post(url, tg, body)
 		lat = append(lat, time.Since(t0))
-		if err != nil {
+		if err != nil || status != http.StatusOK {
 			errs++
 		}
 	}
@@ -75,15 +63,7 @@ func (e *env) flood(tg *sim.Target, bodies [][]byte, c int, stop <-chan struct{}
 					return
 				default:
 				}
-				body := bodies[int(n.Add(1))%len(bodies)]
-				req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
-				req.Header.Set("Content-Type", tg.Codec.ContentType())
-				status := 0
-				if res, err := e.client.HTTP.Do(req); err == nil {
-					io.Copy(io.Discard, res.Body)
-					res.Body.Close()
-					status = res.StatusCode
-				}
+				status, _ := e.post(url, tg, bodies[int(n.Add(1))%len(bodies)])
 				mu.Lock()
 				statuses[status]++
 				mu.Unlock()
