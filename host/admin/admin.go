@@ -251,7 +251,7 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 		status, body = http.StatusConflict, apiError{Error: err.Error()}
 	case errors.Is(err, keystore.ErrIllegalTransition):
 		status, body = http.StatusConflict, apiError{Error: err.Error(),
-			Hint: "states go pending → active → primary → retiring → disabled → destroyed; see `otpcgate keys list`"}
+			Hint: "states go pending → active → primary; a primary key steps down when another is promoted (or is disabled at once), then retiring → disabled → destroyed; see `otpcgate keys list`"}
 	case isKeystoreRefusal(err), errors.Is(err, ErrInvalid):
 		status, body = http.StatusBadRequest, apiError{Error: err.Error()}
 	default:

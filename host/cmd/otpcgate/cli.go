@@ -125,6 +125,9 @@ type progressReader struct {
 	label    string
 	last     int64
 	finished bool
+	// lines, when w is not a terminal (a log, a CI job), writes a line per
+	// quarter instead of redrawing one line per percent.
+	lines bool
 	// sent, if set, is closed once every byte was read.
 	sent chan struct{}
 }
@@ -135,7 +138,13 @@ func (p *progressReader) Read(b []byte) (int, error) {
 	if p.finished {
 		return n, err
 	}
-	if pct := p.n * 100 / max(p.total, 1); pct != p.last || p.n >= p.total {
+	switch pct := p.n * 100 / max(p.total, 1); {
+	case p.lines:
+		if pct/25 != p.last/25 || p.n >= p.total {
+			p.last = pct
+			fmt.Fprintf(p.w, "%s %3d%% (%s of %s)\n", p.label, pct, mib(p.n), mib(p.total))
+		}
+	case pct != p.last || p.n >= p.total:
 		p.last = pct
 		fmt.Fprintf(p.w, "\r%s %3d%% (%s of %s)", p.label, pct, mib(p.n), mib(p.total))
 	}
@@ -150,11 +159,28 @@ func (p *progressReader) Read(b []byte) (int, error) {
 
 func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
 
-// spinner prints elapsed time for a server-side phase until stop is called.
+// isTerminal reports whether w is a character device, where redrawing a
+// line with \r makes sense.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// spinner prints elapsed time for a server-side phase until stop is called;
+// on anything but a terminal it writes one line at the start and one at the
+// end.
 func spinner(ctx context.Context, w io.Writer, label string) (stop func()) {
+	start := time.Now()
+	if !isTerminal(w) {
+		fmt.Fprintf(w, "%s ...\n", label)
+		return func() { fmt.Fprintf(w, "%s done in %s\n", label, time.Since(start).Round(time.Millisecond)) }
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
-	start := time.Now()
 	go func() {
 		defer close(done)
 		t := time.NewTicker(250 * time.Millisecond)

@@ -68,6 +68,9 @@ func newKeysCmd(e env) *cobra.Command {
 	export.Flags().StringVar(&out, "out", "", "write to this file instead of stdout")
 
 	var gen admin.GenerateRequest
+	// --quiet (generate, import) makes new key ids scriptable:
+	// KEY=$(otpcgate keys generate ... -q).
+	var quiet bool
 	generate := &cobra.Command{Use: "generate", Short: "Generate one of our keys (state pending)", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := need(); err != nil {
@@ -76,6 +79,9 @@ func newKeysCmd(e env) *cobra.Command {
 			var k admin.KeyView
 			if err := f.call(cmd, e, http.MethodPost, admin.MerchantPath(merchant, "keys"), gen, &k); err != nil {
 				return err
+			}
+			if quiet {
+				return printKeyIDs(cmd.OutOrStdout(), k)
 			}
 			if err := f.print(cmd.OutOrStdout(), k, keyTable([]admin.KeyView{k})); err != nil {
 				return err
@@ -86,6 +92,7 @@ func newKeysCmd(e env) *cobra.Command {
 			return nil
 		}}
 	addGenerateFlags(generate, &gen)
+	generate.Flags().BoolVarP(&quiet, "quiet", "q", false, "print only the new key's id")
 
 	var imp admin.ImportRequest
 	var file, passEnv, expires string
@@ -114,6 +121,9 @@ func newKeysCmd(e env) *cobra.Command {
 			if err := f.call(cmd, e, http.MethodPost, admin.MerchantPath(merchant, "keys", "import"), imp, &ks); err != nil {
 				return err
 			}
+			if quiet {
+				return printKeyIDs(cmd.OutOrStdout(), ks...)
+			}
 			if err := f.print(cmd.OutOrStdout(), ks, keyTable(ks)); err != nil {
 				return err
 			}
@@ -123,6 +133,7 @@ func newKeysCmd(e env) *cobra.Command {
 			return nil
 		}}
 	importCmd.Flags().StringVar(&file, "file", "", "key file (required)")
+	importCmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print only the imported keys' ids, one per line")
 	importCmd.Flags().StringVar(&imp.Owner, "owner", "peer", "peer (Google's public keys) or self (our secret keys)")
 	importCmd.Flags().StringVar(&passEnv, "passphrase-env", "", "environment variable holding the secret key's passphrase")
 	importCmd.Flags().StringVar(&expires, "expires", "", "expiry of imported JWKs (RFC 3339); PGP keys carry their own")
@@ -185,6 +196,16 @@ func exportPublic(cmd *cobra.Command, e env, f *apiFlags, merchant string, keys 
 	var b []byte
 	err := f.call(cmd, e, http.MethodGet, admin.MerchantPath(merchant, "keys", "public")+"?"+q.Encode(), nil, &b)
 	return b, err
+}
+
+// printKeyIDs writes one key id per line.
+func printKeyIDs(w io.Writer, ks ...admin.KeyView) error {
+	for _, k := range ks {
+		if _, err := fmt.Fprintln(w, k.ID); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func keyTable(ks []admin.KeyView) func(*tabwriter.Writer) {

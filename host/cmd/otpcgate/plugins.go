@@ -90,7 +90,7 @@ func newPluginsCmd(e env) *cobra.Command {
 				return err
 			}
 			stderr := cmd.ErrOrStderr()
-			pr := &progressReader{r: bytes.NewReader(body), total: int64(len(body)), w: stderr, label: "uploading"}
+			pr := &progressReader{r: bytes.NewReader(body), total: int64(len(body)), w: stderr, label: "uploading", lines: !isTerminal(stderr)}
 			// The answer comes after compilation and warm-up; show that
 			// phase once the body is sent.
 			sent := make(chan struct{})
@@ -102,7 +102,9 @@ func newPluginsCmd(e env) *cobra.Command {
 			select {
 			case err = <-errc:
 			case <-sent:
-				fmt.Fprintln(stderr)
+				if !pr.lines {
+					fmt.Fprintln(stderr)
+				}
 				stop = spinner(cmd.Context(), stderr, "checking, compiling and warming")
 				err = <-errc
 			}

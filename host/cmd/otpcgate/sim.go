@@ -31,7 +31,8 @@ func newSimCmd(e env) *cobra.Command {
 		Short: "Play Google against a gateway",
 		Long: "Plays Google against a running otpcgate dev installation: smoke checks, the " +
 			"scenario suites with a pass/fail report, and the key-rotation drill to run " +
-			"before launch. Only the data directory is needed (dev.json describes the rest).",
+			"before launch. Only the data directory is needed (dev.json describes the rest). " +
+			"`sim echo` calls any gateway, serve included, with a stand-in Google key.",
 	}
 	var dataDir string
 	smoke := &cobra.Command{
@@ -43,7 +44,7 @@ func newSimCmd(e env) *cobra.Command {
 		},
 	}
 	smoke.Flags().StringVar(&dataDir, "data-dir", filepath.Join("data", "dev"), "data directory of otpcgate dev")
-	cmd.AddCommand(smoke, newSimRunCmd(e, "run"), newSimRunCmd(e, "drill"))
+	cmd.AddCommand(smoke, newSimRunCmd(e, "run"), newSimRunCmd(e, "drill"), newSimEchoCmd(e))
 	return cmd
 }
 
