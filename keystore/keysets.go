@@ -58,6 +58,30 @@ func (s *Store) CreateKeyset(ctx context.Context, actor, name string, kind Kind,
 	return ki, err
 }
 
+// RenameKeyset gives a keyset another name (unique per env), e.g. when the
+// merchant it was made for is deleted and its name is to be free again.
+func (s *Store) RenameKeyset(ctx context.Context, actor, id, name string) error {
+	now := s.now().UTC()
+	return s.write(ctx, id, func(tx *sql.Tx) error {
+		ki, err := keysetInfo(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM keystore_keysets WHERE name = ? AND env = ? AND id <> ?`,
+			name, string(ki.Env), id).Scan(&n); err != nil {
+			return fmt.Errorf("keystore: rename keyset: %w", err)
+		}
+		if n > 0 {
+			return fmt.Errorf("%w: %q in %s", ErrKeysetExists, name, ki.Env)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE keystore_keysets SET name = ? WHERE id = ?`, name, id); err != nil {
+			return fmt.Errorf("keystore: rename keyset %s: %w", id, err)
+		}
+		return addEvent(ctx, tx, now, actor, id, "", "", "", fmt.Sprintf("keyset renamed: %q → %q", ki.Name, name))
+	})
+}
+
 // FindKeyset returns the keyset called name in env, or ErrNotFound.
 func (s *Store) FindKeyset(ctx context.Context, name string, env Env) (KeysetInfo, error) {
 	var id string

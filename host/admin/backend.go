@@ -23,6 +23,16 @@ type Backend interface {
 	UpdateMerchant(ctx context.Context, id string, u MerchantUpdate) (Merchant, error)
 	// SetMerchantDisabled disables (or enables) a merchant, then reloads.
 	SetMerchantDisabled(ctx context.Context, id string, disabled bool) (Merchant, error)
+	// DeleteMerchant deletes a disabled merchant that never held a record
+	// (ErrConflict otherwise, saying why): its PIAIDs, amount rules,
+	// integration and plugin versions, with an audit entry by actor, in one
+	// transaction that also runs also (the API revokes the merchant's
+	// tokens there); then it takes the merchant's own keys out of service
+	// and reloads. It returns the merchant as it was.
+	DeleteMerchant(ctx context.Context, actor, id string, also func(exec Exec) error) (Merchant, error)
+	// ReleasePIAID takes a PIAID that never held a record away from its
+	// disabled merchant, audited, so that another merchant can be given it.
+	ReleasePIAID(ctx context.Context, actor, id, piaid string) (Merchant, error)
 	// PluginVersions lists a merchant's uploaded plugin versions, oldest
 	// first.
 	PluginVersions(ctx context.Context, merchantID string) ([]PluginVersion, error)
@@ -34,6 +44,10 @@ type Backend interface {
 	// rollback); calls in flight finish on the version they started on.
 	ActivatePlugin(ctx context.Context, merchantID, version string) (PluginVersion, error)
 }
+
+// Exec runs one statement in the Backend's write transaction and returns
+// the number of rows changed.
+type Exec func(q string, args ...any) (int64, error)
 
 // Errors the Backend returns for the admin API to map to HTTP statuses.
 var (

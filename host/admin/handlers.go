@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -193,6 +194,28 @@ func (s *Server) setDisabled(c echo.Context, disabled bool) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, after)
+}
+
+// deleteMerchant deletes a disabled merchant that never held a record; its
+// tokens are revoked in the same transaction and the audit entry is written
+// there too.
+func (s *Server) deleteMerchant(c echo.Context) error {
+	id := c.Param("id")
+	before, err := s.d.Backend.DeleteMerchant(c.Request().Context(), tokenOf(c).Actor(), id,
+		func(exec Exec) error { return RevokeMerchant(exec, id, time.Now()) })
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, before)
+}
+
+// releasePIAID takes a never-used PIAID away from a disabled merchant.
+func (s *Server) releasePIAID(c echo.Context) error {
+	m, err := s.d.Backend.ReleasePIAID(c.Request().Context(), tokenOf(c).Actor(), c.Param("id"), c.Param("piaid"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, m)
 }
 
 // AuditEntry is an audit log line as the API shows it.

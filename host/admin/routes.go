@@ -45,6 +45,8 @@ func (s *Server) Routes() []Route {
 		{http.MethodPatch, "/v1/merchants/:id", operator, s.updateMerchant},
 		{http.MethodPost, "/v1/merchants/:id/disable", operator, s.disableMerchant},
 		{http.MethodPost, "/v1/merchants/:id/enable", operator, s.enableMerchant},
+		{http.MethodDelete, "/v1/merchants/:id", operator, s.deleteMerchant},
+		{http.MethodDelete, "/v1/merchants/:id/piaids/:piaid", operator, s.releasePIAID},
 		{http.MethodGet, "/v1/merchants/:id/events", merchant, s.merchantEvents},
 		{http.MethodGet, "/v1/merchants/:id/metrics", merchant, s.merchantMetrics},
 

@@ -221,6 +221,18 @@ func (s *Tokens) List(ctx context.Context) ([]Token, error) {
 	return out, rows.Err()
 }
 
+// RevokeMerchant revokes every token of a merchant through exec, inside
+// the transaction that deletes the merchant, so that a merchant created
+// later with the same id never inherits them.
+func RevokeMerchant(exec Exec, merchantID string, now time.Time) error {
+	_, err := exec(`UPDATE admin_tokens SET revoked_ms = ? WHERE merchant_id = ? AND scope = 'merchant' AND revoked_ms = 0`,
+		now.UnixMilli(), merchantID)
+	if err != nil {
+		return fmt.Errorf("admin: revoke tokens of merchant %s: %w", merchantID, err)
+	}
+	return nil
+}
+
 // Revoke marks a token revoked; it is refused from then on.
 func (s *Tokens) Revoke(ctx context.Context, id string) (Token, error) {
 	res, err := s.db.ExecContext(ctx, `UPDATE admin_tokens SET revoked_ms = ? WHERE id = ? AND revoked_ms = 0`, time.Now().UnixMilli(), id)

@@ -94,6 +94,21 @@ func OpenRegistry(ctx context.Context, d *sql.DB) (*Registry, error) {
 	return &Registry{db: d}, nil
 }
 
+// deleteMerchant removes a merchant's integration and plugin versions
+// through exec (the ledger transaction that deletes the merchant).
+func (r *Registry) deleteMerchant(exec func(q string, args ...any) (int64, error), merchantID string) error {
+	for _, q := range []string{
+		`DELETE FROM plugin_active WHERE merchant_id = ?`,
+		`DELETE FROM plugin_versions WHERE merchant_id = ?`,
+		`DELETE FROM integrations WHERE merchant_id = ?`,
+	} {
+		if _, err := exec(q, merchantID); err != nil {
+			return fmt.Errorf("gateway: delete merchant %s: %w", merchantID, err)
+		}
+	}
+	return nil
+}
+
 // PutIntegration creates or replaces a merchant's integration.
 func (r *Registry) PutIntegration(ctx context.Context, in Integration) error {
 	bp, err := server.NormalizeBasePath(in.BasePath)

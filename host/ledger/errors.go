@@ -32,6 +32,11 @@ var (
 	ErrMerchantDisabled = errors.New("ledger: merchant disabled")
 	// ErrDuplicate: a row with this key already exists.
 	ErrDuplicate = errors.New("ledger: already exists")
+	// ErrMerchantActive: the change needs the merchant disabled first.
+	ErrMerchantActive = errors.New("ledger: merchant is active")
+	// ErrInUse: a merchant or PIAID holds records and cannot be deleted or
+	// released; errors.As an *InUseError for the counts.
+	ErrInUse = errors.New("ledger: in use")
 
 	// ErrUnknownTransaction: no code with this transaction id (404
 	// invalidIdentifier).

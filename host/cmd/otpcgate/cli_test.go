@@ -444,3 +444,40 @@ func TestTokensBootstrapOut(t *testing.T) {
 		t.Fatal("the existing token file was changed")
 	}
 }
+
+// TestCLIMerchantDelete: `merchants delete` and `release-piaid` through the
+// CLI: refused with the next step while the merchant is active, done once
+// it is disabled (a merchant with records: TestAdminDeleteMerchantAndReleasePIAID).
+func TestCLIMerchantDelete(t *testing.T) {
+	l := startLiveGateway(t)
+	ctx := context.Background()
+	secret, _, err := l.cli(ctx, "", nil, "tokens", "bootstrap", "--db-path", l.info.DBPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := strings.TrimSpace(secret)
+	run := func(args ...string) (string, string, error) {
+		return l.cli(ctx, token, nil, args...)
+	}
+	if _, stderr, err := run("merchants", "create", "--id", "oops", "--base-path", "/oops", "--envelope", "pgp",
+		"--piaid", "OOPS_1", "--piaid", "OOPS_2"); err != nil {
+		t.Fatalf("create: %v\n%s", err, stderr)
+	}
+	if _, stderr, err := run("merchants", "delete", "oops"); err == nil || !strings.Contains(stderr+err.Error(), "disable it first") {
+		t.Fatalf("delete while active: %v\n%s", err, stderr)
+	}
+	if _, stderr, err := run("merchants", "disable", "oops"); err != nil {
+		t.Fatalf("disable: %v\n%s", err, stderr)
+	}
+	out, stderr, err := run("merchants", "release-piaid", "oops", "OOPS_2")
+	if err != nil || !strings.Contains(out, "OOPS_1") || strings.Contains(out, "OOPS_2") {
+		t.Fatalf("release-piaid: %v\n%s%s", err, out, stderr)
+	}
+	out, stderr, err = run("merchants", "delete", "oops")
+	if err != nil || !strings.Contains(out, "deleted merchant oops (PIAIDs OOPS_1 now free)") {
+		t.Fatalf("delete: %v\n%s%s", err, out, stderr)
+	}
+	if out, _, err := run("merchants", "list"); err != nil || strings.Contains(out, "oops") {
+		t.Fatalf("list after delete: %v\n%s", err, out)
+	}
+}

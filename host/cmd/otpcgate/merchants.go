@@ -13,7 +13,7 @@ import (
 	"github.com/otpcgate/otpcgate/host/ledger"
 )
 
-// newMerchantsCmd: otpcgate merchants list|show|create|update|disable|enable|events.
+// newMerchantsCmd: otpcgate merchants list|show|create|update|disable|enable|delete|release-piaid|events.
 func newMerchantsCmd(e env) *cobra.Command {
 	var f apiFlags
 	cmd := &cobra.Command{Use: "merchants", Short: "Manage merchants and their Google integration (admin API)"}
@@ -135,7 +135,35 @@ func newMerchantsCmd(e env) *cobra.Command {
 			}
 			return f.print(cmd.OutOrStdout(), es, auditTable(es))
 		}}
-	cmd.AddCommand(list, show, create, update, status("disable", "disable"), status("enable", "enable"), events)
+	del := &cobra.Command{Use: "delete MERCHANT",
+		Short: "Delete a disabled merchant that never held a record (a mistake, a test)",
+		Long: "Deletes a disabled merchant that never answered Google, holds no code and no plugin KV: its " +
+			"PIAIDs, amount rules, integration and plugin versions go, its tokens are revoked and its own " +
+			"keys are disabled and destroyed (unless another merchant shares the keyset), in one audited " +
+			"step. A merchant with records is refused: they stay with their PIAIDs for good.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var m admin.Merchant
+			if err := f.call(cmd, e, http.MethodDelete, admin.MerchantPath(args[0]), nil, &m); err != nil {
+				return err
+			}
+			if f.json {
+				return f.print(cmd.OutOrStdout(), m, nil)
+			}
+			_, err := fmt.Fprintf(cmd.OutOrStdout(), "deleted merchant %s (PIAIDs %s now free)\n", m.ID, strings.Join(m.PIAIDs, ", "))
+			return err
+		}}
+	release := &cobra.Command{Use: "release-piaid MERCHANT PIAID",
+		Short: "Take a never-used PIAID away from a disabled merchant, so another can be given it",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var m admin.Merchant
+			if err := f.call(cmd, e, http.MethodDelete, admin.MerchantPath(args[0], "piaids", args[1]), nil, &m); err != nil {
+				return err
+			}
+			return f.print(cmd.OutOrStdout(), m, table([]admin.Merchant{m}))
+		}}
+	cmd.AddCommand(list, show, create, update, status("disable", "disable"), status("enable", "enable"), del, release, events)
 	return cmd
 }
 
