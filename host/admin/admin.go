@@ -40,8 +40,13 @@ var OpenAPI []byte
 // Defaults of Config.
 const (
 	DefaultMaxPluginBytes = 32 << 20
-	DefaultRate           = 50 // requests per second, per token and per IP
-	DefaultBurst          = 100
+	// DefaultMaxPluginVersions bounds the versions stored per merchant.
+	DefaultMaxPluginVersions = 50
+	// DefaultMaxUploads bounds plugin uploads in progress on the host (one
+	// per merchant at a time): each holds its body in memory.
+	DefaultMaxUploads = 2
+	DefaultRate       = 50 // requests per second, per token and per IP
+	DefaultBurst      = 100
 )
 
 // ErrTLSRequired: the admin listener is not on loopback and has no
@@ -56,6 +61,13 @@ type Config struct {
 	CertFile, KeyFile string
 	// MaxPluginBytes bounds an uploaded module. Default DefaultMaxPluginBytes.
 	MaxPluginBytes int
+	// MaxPluginVersions bounds the versions stored per merchant; an upload
+	// over it is refused until old versions are deleted. Default
+	// DefaultMaxPluginVersions.
+	MaxPluginVersions int
+	// MaxUploads bounds plugin uploads in progress on the host; a merchant
+	// has at most one at a time. Default DefaultMaxUploads.
+	MaxUploads int
 	// Rate and Burst bound requests per second per token and per client
 	// IP. Defaults DefaultRate and DefaultBurst.
 	Rate  float64
@@ -102,6 +114,8 @@ type Server struct {
 	ipLim  *rateLimiter
 	tokLim *rateLimiter
 	tlsCfg *tls.Config
+
+	uploads *uploadSlots
 }
 
 // New builds the admin API. Nothing listens yet.
@@ -111,6 +125,12 @@ func New(cfg Config, d Deps) (*Server, error) {
 	}
 	if cfg.MaxPluginBytes <= 0 {
 		cfg.MaxPluginBytes = DefaultMaxPluginBytes
+	}
+	if cfg.MaxPluginVersions <= 0 {
+		cfg.MaxPluginVersions = DefaultMaxPluginVersions
+	}
+	if cfg.MaxUploads <= 0 {
+		cfg.MaxUploads = DefaultMaxUploads
 	}
 	if cfg.Rate <= 0 {
 		cfg.Rate = DefaultRate
@@ -127,7 +147,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 	if d.Counters == nil {
 		d.Counters = &keystore.Counters{}
 	}
-	s := &Server{cfg: cfg, d: d, log: d.Logger.With("component", "admin"), codecs: map[keystore.Kind]envelope.Codec{},
+	s := &Server{cfg: cfg, d: d, uploads: newUploadSlots(cfg.MaxUploads), log: d.Logger.With("component", "admin"), codecs: map[keystore.Kind]envelope.Codec{},
 		ipLim: newRateLimiter(cfg.Rate, cfg.Burst), tokLim: newRateLimiter(cfg.Rate, cfg.Burst)}
 	for _, sp := range envelope.Specs() {
 		c, err := envelope.New(sp.Format, envelope.Config{})

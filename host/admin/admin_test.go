@@ -171,3 +171,48 @@ func TestTokenNames(t *testing.T) {
 		t.Fatalf("%d tokens stored (%v), want only the 3 valid ones", len(list), err)
 	}
 }
+
+// TestUploadSlots: at most one upload per merchant and max on the host,
+// taken without waiting; a released slot is free again.
+func TestUploadSlots(t *testing.T) {
+	u := newUploadSlots(2)
+	relA, ok := u.acquire("a")
+	if !ok {
+		t.Fatal("first upload of a refused")
+	}
+	steps := []struct {
+		merchant string
+		want     bool
+	}{
+		{"a", false}, // one per merchant
+		{"b", true},
+		{"c", false}, // two on the host
+	}
+	var releases []func()
+	for _, s := range steps {
+		rel, ok := u.acquire(s.merchant)
+		if ok != s.want {
+			t.Fatalf("acquire(%s) = %v, want %v", s.merchant, ok, s.want)
+		}
+		if ok {
+			releases = append(releases, rel)
+		}
+	}
+	relA()
+	if rel, ok := u.acquire("c"); !ok {
+		t.Fatal("a released slot is not free")
+	} else {
+		rel()
+	}
+	if rel, ok := u.acquire("a"); !ok {
+		t.Fatal("a's own slot is not free after release")
+	} else {
+		rel()
+	}
+	for _, rel := range releases {
+		rel()
+	}
+	if len(u.active) != 0 {
+		t.Fatalf("slots left taken: %v", u.active)
+	}
+}

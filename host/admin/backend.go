@@ -40,6 +40,9 @@ type Backend interface {
 	// then stores it; optionally it activates it. A refused module returns
 	// an error wrapping ErrPluginRefused and changes nothing.
 	UploadPlugin(ctx context.Context, merchantID string, up PluginUpload) (PluginVersion, error)
+	// DeletePlugin deletes a stored version that is not active (ErrConflict
+	// for the active one) and returns it as it was.
+	DeletePlugin(ctx context.Context, merchantID, version string) (PluginVersion, error)
 	// ActivatePlugin makes an uploaded version the active one (also a
 	// rollback); calls in flight finish on the version they started on.
 	ActivatePlugin(ctx context.Context, merchantID, version string) (PluginVersion, error)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"sync"
 
 	"github.com/labstack/echo/v4"
 )
@@ -44,6 +45,19 @@ func (s *Server) uploadPlugin(c echo.Context) error {
 	if _, err := s.d.Backend.Merchant(ctx, id); err != nil {
 		return err
 	}
+	// The body is read into memory: bound how many are at once, one per
+	// merchant, before reading it.
+	release, ok := s.uploads.acquire(id)
+	if !ok {
+		c.Response().Header().Set("Retry-After", "5")
+		return fail(http.StatusTooManyRequests, "another plugin upload is in progress (one per merchant, "+
+			fmt.Sprint(s.cfg.MaxUploads)+" on the host)", "retry when it has finished")
+	}
+	defer release()
+	vs, err := s.d.Backend.PluginVersions(ctx, id)
+	if err != nil {
+		return err
+	}
 	var up PluginUpload
 	if err := bind(c, int64(s.cfg.MaxPluginBytes)/3*4+maxJSONBody, &up); err != nil {
 		var he *echo.HTTPError
@@ -59,6 +73,10 @@ func (s *Server) uploadPlugin(c echo.Context) error {
 	}
 	if up.Version == "" || len(up.Wasm) == 0 {
 		return fail(http.StatusBadRequest, "version and wasm are required", "")
+	}
+	if len(vs) >= s.cfg.MaxPluginVersions && !slices.ContainsFunc(vs, func(v PluginVersion) bool { return v.Version == up.Version }) {
+		return fail(http.StatusConflict, fmt.Sprintf("merchant %s stores %d plugin versions, the limit", id, len(vs)),
+			"delete versions no longer needed: `otpcgate plugins delete --merchant "+id+" VERSION` (never the active one)")
 	}
 	before, _ := s.activeVersion(c, id)
 	pv, err := s.d.Backend.UploadPlugin(ctx, id, up)
@@ -142,4 +160,51 @@ func (s *Server) rollbackPlugin(c echo.Context) error {
 		req.Version = vs[i-1].Version
 	}
 	return s.activate(c, id, req.Version, "plugin.rollback")
+}
+
+// deletePlugin deletes a stored version that is not active.
+func (s *Server) deletePlugin(c echo.Context) error {
+	id, version := c.Param("id"), c.Param("version")
+	pv, err := s.d.Backend.DeletePlugin(c.Request().Context(), id, version)
+	if err != nil {
+		return err
+	}
+	if err := s.audit(c, "plugin.delete", MerchantSubject(id), map[string]string{"version": pv.Version, "sha256": pv.SHA256}, nil); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, pv)
+}
+
+// UploadsInProgress is the number of plugin uploads being received or
+// checked (exported as otpcgate_admin_uploads_in_progress).
+func (s *Server) UploadsInProgress() int {
+	s.uploads.mu.Lock()
+	defer s.uploads.mu.Unlock()
+	return len(s.uploads.active)
+}
+
+// uploadSlots bounds uploads in progress: max on the host, one per merchant.
+type uploadSlots struct {
+	mu     sync.Mutex
+	max    int
+	active map[string]bool
+}
+
+func newUploadSlots(max int) *uploadSlots {
+	return &uploadSlots{max: max, active: map[string]bool{}}
+}
+
+// acquire takes a slot for merchant without waiting.
+func (u *uploadSlots) acquire(merchant string) (release func(), ok bool) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.active[merchant] || len(u.active) >= u.max {
+		return nil, false
+	}
+	u.active[merchant] = true
+	return func() {
+		u.mu.Lock()
+		delete(u.active, merchant)
+		u.mu.Unlock()
+	}, true
 }

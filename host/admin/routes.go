@@ -54,6 +54,7 @@ func (s *Server) Routes() []Route {
 		{http.MethodPost, "/v1/merchants/:id/plugins", merchant, s.uploadPlugin},
 		{http.MethodPost, "/v1/merchants/:id/plugins/:version/activate", merchant, s.activatePlugin},
 		{http.MethodPost, "/v1/merchants/:id/plugins/rollback", merchant, s.rollbackPlugin},
+		{http.MethodDelete, "/v1/merchants/:id/plugins/:version", merchant, s.deletePlugin},
 
 		{http.MethodPost, "/v1/merchants/:id/payments", merchant, s.reportPayment},
 		{http.MethodPost, "/v1/merchants/:id/refund-results", merchant, s.reportRefundResult},

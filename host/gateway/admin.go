@@ -46,8 +46,19 @@ func (g *Gateway) AdminServer(ctx context.Context, cfg admin.Config, reg *promet
 		}
 		gatherer = reg
 	}
-	return admin.New(cfg, admin.Deps{Backend: &adminBackend{g: g}, Keys: g.Keys, Ledger: g.Ledger, Tokens: tokens,
+	srv, err := admin.New(cfg, admin.Deps{Backend: &adminBackend{g: g}, Keys: g.Keys, Ledger: g.Ledger, Tokens: tokens,
 		Counters: g.Counters, Events: g.Merchants, Gatherer: gatherer, Logger: g.log})
+	if err != nil {
+		return nil, err
+	}
+	if reg != nil {
+		if err := reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "otpcgate_admin_uploads_in_progress",
+			Help: "Plugin uploads being received or checked (bounded by admin.max_uploads, one per merchant)."},
+			func() float64 { return float64(srv.UploadsInProgress()) })); err != nil {
+			return nil, fmt.Errorf("gateway: admin metrics: %w", err)
+		}
+	}
+	return srv, nil
 }
 
 // adminBackend implements admin.Backend over the gateway. Changes are
@@ -426,6 +437,9 @@ func (b *adminBackend) UploadPlugin(ctx context.Context, merchantID string, up a
 			return admin.PluginVersion{}, err
 		}
 	}
+	if err := b.g.trimLoaded(ctx, merchantID); err != nil {
+		return admin.PluginVersion{}, err
+	}
 	return b.version(ctx, merchantID, up.Version)
 }
 
@@ -446,6 +460,9 @@ func (b *adminBackend) ActivatePlugin(ctx context.Context, merchantID, version s
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if err := b.activate(ctx, merchantID, version); err != nil {
+		return admin.PluginVersion{}, err
+	}
+	if err := b.g.trimLoaded(ctx, merchantID); err != nil {
 		return admin.PluginVersion{}, err
 	}
 	return b.version(ctx, merchantID, version)

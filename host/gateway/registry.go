@@ -82,6 +82,10 @@ type Registry struct{ db *sql.DB }
 // ErrNotFound is returned for unknown integrations and plugin versions.
 var ErrNotFound = errors.New("gateway: not found")
 
+// ErrActiveVersion is returned when the active plugin version would be
+// deleted.
+var ErrActiveVersion = errors.New("gateway: the active plugin version cannot be deleted")
+
 // ErrImmutable is returned when a plugin version would be replaced by
 // different bytes: versions never change once uploaded.
 var ErrImmutable = errors.New("gateway: plugin versions are immutable")
@@ -107,6 +111,25 @@ func (r *Registry) deleteMerchant(exec func(q string, args ...any) (int64, error
 		}
 	}
 	return nil
+}
+
+// DeletePluginVersion deletes a stored version unless it is the active one
+// (ErrActiveVersion), in one statement so a concurrent activation cannot
+// slip between the check and the delete.
+func (r *Registry) DeletePluginVersion(ctx context.Context, merchantID, version string) error {
+	res, err := r.db.ExecContext(ctx, `DELETE FROM plugin_versions WHERE merchant_id = ? AND version = ?
+		AND NOT EXISTS (SELECT 1 FROM plugin_active a WHERE a.merchant_id = ? AND a.version = ?)`,
+		merchantID, version, merchantID, version)
+	if err != nil {
+		return fmt.Errorf("gateway: delete plugin version: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 1 {
+		return nil
+	}
+	if _, err := r.PluginVersion(ctx, merchantID, version); err != nil {
+		return err
+	}
+	return fmt.Errorf("%w: %s %s", ErrActiveVersion, merchantID, version)
 }
 
 // PutIntegration creates or replaces a merchant's integration.

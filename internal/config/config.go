@@ -154,6 +154,14 @@ type Admin struct {
 	// Addr is host:port; "" disables the listener. Default
 	// "127.0.0.1:8444" (loopback).
 	Addr string `json:"addr"`
+	// MaxPluginBytes bounds an uploaded plugin module. Default 32 MiB.
+	MaxPluginBytes int `json:"max_plugin_bytes"`
+	// MaxPluginVersions bounds the plugin versions stored per merchant.
+	// Default 50.
+	MaxPluginVersions int `json:"max_plugin_versions"`
+	// MaxUploads bounds plugin uploads in progress on the host, one per
+	// merchant. Default 2.
+	MaxUploads int `json:"max_uploads"`
 }
 
 // WebLogin configures the integrator-hosted login page Google redirects

@@ -112,6 +112,12 @@ func (c *Config) Validate() error {
 	if c.PluginCalls.BreakerCoolDown <= 0 {
 		bad("plugin_calls.breaker_cool_down", "must be > 0, got %s", c.PluginCalls.BreakerCoolDown)
 	}
+	for name, v := range map[string]int{"admin.max_plugin_bytes": c.Admin.MaxPluginBytes,
+		"admin.max_plugin_versions": c.Admin.MaxPluginVersions, "admin.max_uploads": c.Admin.MaxUploads} {
+		if v < 0 {
+			bad(name, "must be >= 0 (0: the default), got %d", v)
+		}
+	}
 	if c.Admission.MaxQueuePerMerchant < 0 {
 		bad("admission.max_queue_per_merchant", "must be >= 0 (0: half the queue), got %d", c.Admission.MaxQueuePerMerchant)
 	}

@@ -18,7 +18,8 @@ import (
 // configuration. A non-loopback admin address serves TLS with the
 // Google-facing listener's certificate files.
 func adminConfig(cfg *config.Config) admin.Config {
-	ac := admin.Config{Addr: cfg.Admin.Addr}
+	ac := admin.Config{Addr: cfg.Admin.Addr, MaxPluginBytes: cfg.Admin.MaxPluginBytes,
+		MaxPluginVersions: cfg.Admin.MaxPluginVersions, MaxUploads: cfg.Admin.MaxUploads}
 	if !admin.IsLoopback(ac.Addr) {
 		ac.CertFile, ac.KeyFile = cfg.Listen.CertFile, cfg.Listen.KeyFile
 	}

@@ -16,7 +16,7 @@ import (
 	"github.com/otpcgate/otpcgate/host/admin"
 )
 
-// newPluginsCmd: otpcgate plugins list|upload|activate|rollback.
+// newPluginsCmd: otpcgate plugins list|upload|activate|rollback|delete.
 func newPluginsCmd(e env) *cobra.Command {
 	var f apiFlags
 	var merchant string
@@ -146,6 +146,21 @@ func newPluginsCmd(e env) *cobra.Command {
 			return f.print(cmd.OutOrStdout(), pv, table([]admin.PluginVersion{pv}))
 		}}
 	rollback.Flags().StringVar(&to, "to", "", "version to go back to (default: the one uploaded before the active one)")
-	cmd.AddCommand(list, upload, activateCmd, rollback)
+	del := &cobra.Command{Use: "delete VERSION", Short: "Delete a stored version that is not active (stored versions are capped per merchant)", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := needMerchant(); err != nil {
+				return err
+			}
+			var pv admin.PluginVersion
+			if err := f.call(cmd, e, http.MethodDelete, admin.MerchantPath(merchant, "plugins", args[0]), nil, &pv); err != nil {
+				return err
+			}
+			if f.json {
+				return f.print(cmd.OutOrStdout(), pv, nil)
+			}
+			_, err := fmt.Fprintf(cmd.OutOrStdout(), "deleted version %s of %s (sha256 %s)\n", pv.Version, merchant, pv.SHA256)
+			return err
+		}}
+	cmd.AddCommand(list, upload, activateCmd, rollback, del)
 	return cmd
 }

@@ -1,0 +1,183 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/otpcgate/otpcgate/host/admin"
+	"github.com/otpcgate/otpcgate/internal/testenv"
+	"github.com/otpcgate/otpcgate/sdk/otpc"
+)
+
+// TestPluginVersionsBounded: only the active version and its rollback
+// target stay loaded whatever is uploaded; stored versions are capped per
+// merchant (409 with the next step) and can be deleted, never the active
+// one; a version unloaded meanwhile is compiled again when activated and
+// serves traffic.
+func TestPluginVersionsBounded(t *testing.T) {
+	wasm := konbini(t).Wasm
+	const maxVersions = 4
+	a := newAdminEnv(t, admin.Config{MaxPluginBytes: len(wasm) + 1024, MaxPluginVersions: maxVersions})
+	ctx := context.Background()
+	op := a.client(a.operator)
+	path := admin.MerchantPath("demo-pgp", "plugins")
+	list := func() []admin.PluginVersion {
+		t.Helper()
+		var vs []admin.PluginVersion
+		if err := op.Do(ctx, http.MethodGet, path, nil, &vs); err != nil {
+			t.Fatal(err)
+		}
+		return vs
+	}
+	// checkLoaded: the active version is loaded, and nothing but it and
+	// the version uploaded just before it.
+	checkLoaded := func(step string) {
+		t.Helper()
+		vs := list()
+		i := slices.IndexFunc(vs, func(v admin.PluginVersion) bool { return v.Active })
+		if i < 0 || !vs[i].Loaded {
+			t.Fatalf("%s: active version not loaded: %+v", step, vs)
+		}
+		for j, v := range vs {
+			if v.Loaded && j != i && j != i-1 {
+				t.Fatalf("%s: version %s is loaded, neither active (%s) nor its rollback target", step, v.Version, vs[i].Version)
+			}
+		}
+		if n := len(a.g.Plugins.Versions("demo-pgp")); n > 2 {
+			t.Fatalf("%s: %d versions loaded in the runtime", step, n)
+		}
+	}
+	upload := func(version string, activate bool) error {
+		cfg := strings.Replace(string(konbiniConfig), `"prefix": "81"`, `"prefix": "8`+version[1:]+`"`, 1)
+		return op.Do(ctx, http.MethodPost, path, admin.PluginUpload{Version: version, Wasm: wasm, Config: []byte(cfg), Activate: activate}, nil)
+	}
+	generate := func() string {
+		t.Helper()
+		pm := a.merchant(a.pgp)
+		req := &otpc.GenerateReferenceNumberRequest{RequestHeader: a.env.client.Header(a.pgp),
+			GooglePaymentToken:     otpc.GooglePaymentToken{IssuerID: otpc.IssuerID{Value: pm.DemoIssuer}, Token: pm.DemoToken},
+			TransactionDescription: "Google - Test", Amount: otpc.Amount{AmountMicros: 1_000_000_000, CurrencyCode: "JPY"}}
+		var resp otpc.GenerateReferenceNumberResponse
+		res, err := a.env.client.Call(ctx, a.pgp, otpc.MethodGenerateReferenceNumber, req, &resp)
+		if err != nil || res.Status != http.StatusOK || resp.Result.Success == nil {
+			t.Fatalf("generate: %v %+v", err, res)
+		}
+		return printable(resp.Result.Success.DisplayableReferenceNumber)
+	}
+
+	checkLoaded("start")
+	for _, v := range []string{"v2", "v3", "v4"} { // konbini-test is the first of 4
+		if err := upload(v, false); err != nil {
+			t.Fatalf("upload %s: %v", v, err)
+		}
+		checkLoaded("upload " + v)
+	}
+	err := upload("v5", false)
+	if got := status(err); got != http.StatusConflict || !strings.Contains(err.Error(), "plugins delete") {
+		t.Fatalf("upload over the cap of %d: %d %v, want 409 naming `plugins delete`", maxVersions, got, err)
+	}
+	if got := status(op.Do(ctx, http.MethodDelete, path+"/konbini-test", nil, nil)); got != http.StatusConflict {
+		t.Fatalf("delete the active version: %d, want 409", got)
+	}
+	if got := status(op.Do(ctx, http.MethodDelete, path+"/nope", nil, nil)); got != http.StatusNotFound {
+		t.Fatalf("delete an unknown version: %d, want 404", got)
+	}
+	var deleted admin.PluginVersion
+	if err := op.Do(ctx, http.MethodDelete, path+"/v4", nil, &deleted); err != nil || deleted.Version != "v4" {
+		t.Fatalf("delete v4: %v %+v", err, deleted)
+	}
+	if err := upload("v5", true); err != nil {
+		t.Fatalf("upload after a delete: %v", err)
+	}
+	checkLoaded("activate v5")
+	if p := generate(); !strings.HasPrefix(p, "85") {
+		t.Fatalf("v5 answered with %q", p)
+	}
+	// v3 was unloaded at its upload: activating it compiles it again.
+	if err := op.Do(ctx, http.MethodPost, path+"/v3/activate", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	checkLoaded("activate v3")
+	if p := generate(); !strings.HasPrefix(p, "83") {
+		t.Fatalf("v3 answered with %q", p)
+	}
+	if err := op.Do(ctx, http.MethodPost, path+"/rollback", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	checkLoaded("rollback")
+	if p := generate(); !strings.HasPrefix(p, "82") {
+		t.Fatalf("after rollback to v2: %q", p)
+	}
+	var audit []admin.AuditEntry
+	if err := op.Do(ctx, http.MethodGet, "/v1/merchants/demo-pgp/events", nil, &audit); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(audit, func(e admin.AuditEntry) bool {
+		return e.Action == "plugin.delete" && strings.Contains(string(e.Before), `"v4"`)
+	}) {
+		t.Fatalf("no plugin.delete audit entry for v4: %v", fmt.Sprint(audit))
+	}
+}
+
+// TestPluginUploadsBounded: while one upload of a merchant is still
+// sending its body, another upload of that merchant is answered 429 with
+// Retry-After before its body is read; once the first ends, uploads go on.
+func TestPluginUploadsBounded(t *testing.T) {
+	a := newAdminEnv(t, admin.Config{})
+	ctx := context.Background()
+	op := a.client(a.operator)
+	path := admin.MerchantPath("demo-pgp", "plugins")
+
+	pr, pw := io.Pipe()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.url+path, pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+a.operator)
+	req.Header.Set("Content-Type", "application/json")
+	done := make(chan int, 1)
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			done <- -1
+			return
+		}
+		resp.Body.Close()
+		done <- resp.StatusCode
+	}()
+	if _, err := pw.Write([]byte(`{"version": "slow", "wasm": "`)); err != nil {
+		t.Fatal(err)
+	}
+	testenv.WaitFor(t, func() string {
+		if n := a.srv.UploadsInProgress(); n != 1 {
+			return fmt.Sprintf("%d uploads in progress, want the slow one", n)
+		}
+		return ""
+	})
+	err = op.Do(ctx, http.MethodPost, path, admin.PluginUpload{}, nil)
+	var ae *admin.APIError
+	if !errors.As(err, &ae) || ae.Status != http.StatusTooManyRequests || ae.Hint == "" {
+		t.Fatalf("a second upload of the merchant: %v, want 429 with a next step", err)
+	}
+	pw.CloseWithError(io.ErrUnexpectedEOF)
+	if got := <-done; got == http.StatusCreated {
+		t.Fatalf("the truncated upload was accepted")
+	}
+	// The client gives up as soon as its body fails; the server ends
+	// the request when it reads the truncated body.
+	testenv.WaitFor(t, func() string {
+		if n := a.srv.UploadsInProgress(); n != 0 {
+			return fmt.Sprintf("%d uploads in progress after the slow one ended", n)
+		}
+		return ""
+	})
+	if got := status(op.Do(ctx, http.MethodPost, path, admin.PluginUpload{}, nil)); got != http.StatusBadRequest {
+		t.Fatalf("after the slow upload ended: %d, want 400 (a slot, then the empty upload refused)", got)
+	}
+}
