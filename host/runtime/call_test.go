@@ -248,3 +248,62 @@ func waitBusy(t *testing.T, m *runtime.Manager, plugin, ver string) {
 	}
 	t.Fatal("the long call never held the instance")
 }
+
+// TestLogBudgetPerPlugin: a plugin that logs flat out gets its log budget
+// per minute into the log and the rest dropped and counted (the call itself
+// only meets its per-call limit); another plugin's budget is its own.
+func TestLogBudgetPerPlugin(t *testing.T) {
+	var buf syncLog
+	logger := slog.New(slog.NewJSONHandler(&buf, nil))
+	const budget = 8 << 10 // eight of logflood's 1 KiB lines
+	m := runtimetest.Manager(t, cached(runtime.Options{LogBytesPerMinute: budget, Logger: logger}))
+	for _, id := range []string{"a", "b"} {
+		loadEvil(t, m, id, runtime.PoolConfig{})
+	}
+	lines := func(plugin string) (logged, warnings int) {
+		for _, l := range strings.Split(buf.String(), "\n") {
+			if !strings.Contains(l, `"plugin":"`+plugin+`"`) {
+				continue
+			}
+			if strings.Contains(l, `"msg":"plugin log"`) {
+				logged++
+			}
+			if strings.Contains(l, "dropped") {
+				warnings++
+			}
+		}
+		return
+	}
+	for i, id := range []string{"a", "b"} {
+		_, err := call(m, id, "logflood")
+		if !runtime.IsKind(err, runtime.KindLimit) {
+			t.Fatalf("%s logflood: %v, want the per-call limit", id, err)
+		}
+		logged, warnings := lines(id)
+		if logged != budget/1024 || warnings != 1 {
+			t.Fatalf("plugin %s: %d lines logged and %d drop warnings, want %d and 1", id, logged, warnings, budget/1024)
+		}
+		// 16 lines fit the call's 16 KiB; 8 of them went over the budget.
+		if got, want := m.Stats().LogLinesDropped, uint64(8*(i+1)); got != want {
+			t.Fatalf("after %s: %d lines dropped, want %d", id, got, want)
+		}
+	}
+}
+
+// syncLog is a goroutine-safe log sink.
+type syncLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncLog) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncLog) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

@@ -104,6 +104,10 @@ type Options struct {
 	// CompileWorkers is how many goroutines compile one module (wazero's
 	// experimental parallel compiler); 0 means GOMAXPROCS.
 	CompileWorkers int
+	// LogBytesPerMinute bounds each plugin's log lines over time, across
+	// its versions; lines beyond are dropped and counted. Default
+	// DefaultLogBytesPerMinute.
+	LogBytesPerMinute int
 	// Logger receives plugin log lines (with plugin, version, level) and
 	// runtime events. Nil discards.
 	Logger *slog.Logger

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/otpcgate/otpcgate/sdk/abi"
 	"github.com/tetratelabs/wazero"
@@ -21,6 +22,8 @@ type callState struct {
 	now    int64
 	config []byte
 	logger *slog.Logger
+	logs   *logBudget
+	stats  *counters
 	plugin string
 	ver    string
 
@@ -131,6 +134,18 @@ func hostLog(ctx context.Context, mod api.Module, stack []uint64) {
 		panic(errAbort)
 	}
 	msg := read(st, mod, ptr, n, "log message")
+	if st.logs != nil {
+		if ok, report := st.logs.take(len(msg), time.Now()); !ok {
+			if st.stats != nil {
+				st.stats.logDropped.Add(1)
+			}
+			if report > 0 {
+				st.logger.LogAttrs(context.Background(), slog.LevelWarn, "plugin log lines dropped: over the plugin's log budget per minute",
+					slog.String("plugin", st.plugin), slog.Uint64("dropped", report))
+			}
+			return
+		}
+	}
 	lvl := slog.LevelInfo
 	switch level {
 	case abi.LogDebug:

@@ -71,7 +71,8 @@ func (w stdio) Write(p []byte) (int, error) {
 func (v *version) newInstance(ctx context.Context) (*instance, error) {
 	in := &instance{v: v}
 	in.st.lim = &v.lim
-	in.st.logger, in.st.plugin, in.st.ver = v.logger, v.plugin, v.name
+	in.st.logger, in.st.logs, in.st.plugin, in.st.ver = v.logger, v.logs, v.plugin, v.name
+	in.st.stats = v.stats
 
 	ctx, cancel := context.WithTimeout(ctx, v.lim.InitTimeout)
 	defer cancel()
@@ -229,11 +230,14 @@ func (in *instance) close() {
 	}
 }
 
-// panicLine extracts "panic: ..." or "fatal error: ..." from stderr.
+// panicLine extracts "panic: ..." or "fatal error: ..." from stderr: the
+// first line, at most 200 bytes, quoted — it is the plugin's text and goes
+// into the host's log, so control characters (a forged log line) are
+// escaped.
 func panicLine(stderr []byte) string {
 	for _, pfx := range []string{"panic: ", "fatal error: ", "runtime: "} {
 		if i := bytes.Index(stderr, []byte(pfx)); i >= 0 {
-			return " (" + firstLine(string(stderr[i:])) + ")"
+			return " (" + strconv.QuoteToGraphic(firstLine(string(stderr[i:]))) + ")"
 		}
 	}
 	return ""

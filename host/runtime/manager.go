@@ -25,6 +25,8 @@ type Manager struct {
 	// sha256, so two Loads of the same bytes (several merchants on one
 	// plugin) do not wipe each other's half-written entries.
 	cacheLocks sync.Map // [32]byte -> *sync.Mutex
+	// logBudgets bounds each plugin's log volume over time.
+	logBudgets sync.Map // plugin id -> *logBudget
 
 	stats counters
 }
@@ -62,7 +64,7 @@ func (m *Manager) Load(ctx context.Context, pluginID string, spec VersionSpec) (
 	if exists {
 		return VersionInfo{}, fmt.Errorf("%s@%s: %w", pluginID, spec.Version, ErrVersionExists)
 	}
-	v, err := loadVersion(ctx, &m.opts, &m.cacheLocks, &m.stats, pluginID, spec) // slow: no manager lock held
+	v, err := loadVersion(ctx, &m.opts, &m.cacheLocks, &m.stats, m.logBudget(pluginID), pluginID, spec) // slow: no manager lock held
 	if err != nil {
 		return VersionInfo{}, err
 	}

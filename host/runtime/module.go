@@ -53,6 +53,7 @@ type version struct {
 	lim          Limits
 	config       []byte
 	logger       *slog.Logger
+	logs         *logBudget // the plugin's, shared by its versions
 	rt           wazero.Runtime
 	cache        wazero.CompilationCache
 	cm           wazero.CompiledModule
@@ -90,7 +91,7 @@ func compilerSupported() bool {
 }
 
 // loadVersion verifies, compiles and validates a module and warms its pool.
-func loadVersion(ctx context.Context, o *Options, cacheLocks *sync.Map, stats *counters, plugin string, spec VersionSpec) (v *version, err error) {
+func loadVersion(ctx context.Context, o *Options, cacheLocks *sync.Map, stats *counters, logs *logBudget, plugin string, spec VersionSpec) (v *version, err error) {
 	lerr := func(msg string, err error) error {
 		return &LoadError{Plugin: plugin, Version: spec.Version, Msg: msg, Err: err}
 	}
@@ -143,7 +144,7 @@ func loadVersion(ctx context.Context, o *Options, cacheLocks *sync.Map, stats *c
 	}
 	rt := wazero.NewRuntimeWithConfig(ctx, rc)
 	v = &version{plugin: plugin, name: spec.Version, lim: lim, config: spec.Config,
-		logger: o.Logger, rt: rt, cache: cache, stats: stats}
+		logger: o.Logger, logs: logs, rt: rt, cache: cache, stats: stats}
 	v.refs.Store(1)
 	defer func() {
 		if err != nil {

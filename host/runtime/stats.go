@@ -11,6 +11,9 @@ type Stats struct {
 	// closed because they broke (not those closed with their version).
 	InstancesCreated   uint64
 	InstancesDiscarded uint64
+	// LogLinesDropped counts plugin log lines dropped because the plugin
+	// was over Options.LogBytesPerMinute.
+	LogLinesDropped uint64
 }
 
 const kindCount = int(KindHost) + 1
@@ -20,6 +23,8 @@ type counters struct {
 	failures  [kindCount]atomic.Uint64
 	created   atomic.Uint64
 	discarded atomic.Uint64
+	// logDropped counts plugin log lines dropped over a log budget.
+	logDropped atomic.Uint64
 }
 
 func (c *counters) failure(k Kind) {
@@ -35,6 +40,7 @@ func (m *Manager) Stats() Stats {
 		Failures:           make(map[Kind]uint64),
 		InstancesCreated:   m.stats.created.Load(),
 		InstancesDiscarded: m.stats.discarded.Load(),
+		LogLinesDropped:    m.stats.logDropped.Load(),
 	}
 	for k := KindTrap; int(k) < kindCount; k++ {
 		if n := m.stats.failures[k].Load(); n > 0 {

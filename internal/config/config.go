@@ -134,11 +134,16 @@ type Admission struct {
 // KVMaxKeys and KVMaxBytes bound each merchant's plugin KV data (keys, and
 // bytes of keys and values); a call whose changes would exceed them fails
 // (503) and commits nothing. Defaults 100000 and 67108864 (64 MiB).
+//
+// LogBytesPerMinute bounds each merchant's plugin log lines over time;
+// lines beyond are dropped (counted, and reported once a minute). Default
+// 1048576 (1 MiB).
 type PluginCalls struct {
-	BreakerTimeouts int      `json:"breaker_timeouts"`
-	BreakerCoolDown Duration `json:"breaker_cool_down"`
-	KVMaxKeys       int64    `json:"kv_max_keys"`
-	KVMaxBytes      int64    `json:"kv_max_bytes"`
+	BreakerTimeouts   int      `json:"breaker_timeouts"`
+	BreakerCoolDown   Duration `json:"breaker_cool_down"`
+	KVMaxKeys         int64    `json:"kv_max_keys"`
+	KVMaxBytes        int64    `json:"kv_max_bytes"`
+	LogBytesPerMinute int      `json:"log_bytes_per_minute"`
 }
 
 // Log configures logging.
@@ -240,10 +245,11 @@ func Default() *Config {
 		Admission:     Admission{MaxQueue: 64, MaxWait: Duration(time.Second)},
 		TimestampSkew: Duration(60 * time.Second),
 		CommitWindow:  Duration(200 * time.Microsecond),
-		PluginCalls:   PluginCalls{BreakerTimeouts: 3, BreakerCoolDown: Duration(30 * time.Second), KVMaxKeys: 100_000, KVMaxBytes: 64 << 20},
-		Log:           Log{Level: "info", Format: "json"},
-		Admin:         Admin{Addr: "127.0.0.1:8444"},
-		WebLogin:      WebLogin{Path: "/authenticate"},
+		PluginCalls: PluginCalls{BreakerTimeouts: 3, BreakerCoolDown: Duration(30 * time.Second), KVMaxKeys: 100_000, KVMaxBytes: 64 << 20,
+			LogBytesPerMinute: 1 << 20},
+		Log:      Log{Level: "info", Format: "json"},
+		Admin:    Admin{Addr: "127.0.0.1:8444"},
+		WebLogin: WebLogin{Path: "/authenticate"},
 	}
 }
 

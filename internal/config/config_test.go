@@ -153,6 +153,7 @@ func TestValidate(t *testing.T) {
 		{"negative queue", func(c *Config) { c.Admission.MaxQueue = -1 }, "admission.max_queue"},
 		{"negative plugin versions", func(c *Config) { c.Admin.MaxPluginVersions = -1 }, "admin.max_plugin_versions"},
 		{"negative uploads", func(c *Config) { c.Admin.MaxUploads = -1 }, "admin.max_uploads"},
+		{"no plugin log budget", func(c *Config) { c.PluginCalls.LogBytesPerMinute = 0 }, "plugin_calls.log_bytes_per_minute"},
 		{"negative plugin size", func(c *Config) { c.Admin.MaxPluginBytes = -1 }, "admin.max_plugin_bytes"},
 		{"negative in-flight", func(c *Config) { c.Admission.MaxInFlight = -2 }, "admission.max_in_flight"},
 		{"per-merchant in-flight below -1", func(c *Config) { c.Admission.MaxInFlightPerMerchant = -2 }, "admission.max_in_flight_per_merchant"},

@@ -109,6 +109,9 @@ func (c *Config) Validate() error {
 	if c.PluginCalls.KVMaxBytes < 1 {
 		bad("plugin_calls.kv_max_bytes", "must be >= 1, got %d", c.PluginCalls.KVMaxBytes)
 	}
+	if c.PluginCalls.LogBytesPerMinute < 1 {
+		bad("plugin_calls.log_bytes_per_minute", "must be >= 1, got %d", c.PluginCalls.LogBytesPerMinute)
+	}
 	if c.PluginCalls.BreakerCoolDown <= 0 {
 		bad("plugin_calls.breaker_cool_down", "must be > 0, got %s", c.PluginCalls.BreakerCoolDown)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/otpcgate/otpcgate/host/ledger"
 	"github.com/otpcgate/otpcgate/host/plugincall"
 	"github.com/otpcgate/otpcgate/host/protocol"
+	"github.com/otpcgate/otpcgate/host/runtime"
 	"github.com/otpcgate/otpcgate/host/server"
 	"github.com/otpcgate/otpcgate/host/weblogin"
 	"github.com/otpcgate/otpcgate/internal/config"
@@ -51,6 +52,7 @@ func openGateway(ctx context.Context, cfg *config.Config, kek *keystore.KEK, d d
 		Calls: plugincall.Config{BreakerTimeouts: cfg.PluginCalls.BreakerTimeouts,
 			BreakerCoolDown: cfg.PluginCalls.BreakerCoolDown.D()},
 		KVQuota:  ledger.KVQuota{MaxKeys: cfg.PluginCalls.KVMaxKeys, MaxBytes: cfg.PluginCalls.KVMaxBytes},
+		Runtime:  runtime.Options{LogBytesPerMinute: cfg.PluginCalls.LogBytesPerMinute},
 		WebLogin: weblogin.Config{Path: cfg.WebLogin.Path, Callbacks: cfg.WebLogin.Callbacks},
 		Logger:   d.log,
 	}
