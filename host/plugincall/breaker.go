@@ -11,10 +11,11 @@ import (
 )
 
 // ErrCircuitOpen is the failure of a call not made because the plugin's
-// recent calls kept running into their time limit: rather than burn a CPU
-// slot for the whole timeout on every request, the plugin is given a
-// cool-down. Callers answer it like any failure (503 with Retry-After).
-var ErrCircuitOpen = errors.New("plugincall: plugin circuit open after repeated timeouts")
+// recent calls kept running into their time or memory limit: rather than
+// burn a CPU slot for the whole timeout, or grow and throw away a full
+// linear memory, on every request, the plugin is given a cool-down.
+// Callers answer it like any failure (503 with Retry-After).
+var ErrCircuitOpen = errors.New("plugincall: plugin circuit open after repeated timeouts or memory exhaustion")
 
 // Circuit-breaker defaults (see Config).
 const (
@@ -22,7 +23,8 @@ const (
 	DefaultBreakerCoolDown = 30 * time.Second
 )
 
-// breaker counts each plugin's consecutive timeouts. After Timeouts of them
+// breaker counts each plugin's consecutive exhaustions: timeouts and
+// linear-memory exhaustion (runtime.ErrMemoryLimit). After Timeouts of them
 // the circuit opens: calls fail at once with ErrCircuitOpen for CoolDown.
 // Then one call goes through as a probe; a probe that does not time out
 // closes the circuit, one that does opens it for another CoolDown.
@@ -61,7 +63,7 @@ func (b *breaker) allow(plugin string) error {
 		return nil
 	}
 	if now := b.now(); now.Before(c.openUntil) || c.probing {
-		return fmt.Errorf("%w: plugin %s, %d consecutive timeouts, cool-down until %s",
+		return fmt.Errorf("%w: plugin %s, %d consecutive timeouts or memory exhaustions, cool-down until %s",
 			ErrCircuitOpen, plugin, c.timeouts, c.openUntil.UTC().Format(time.RFC3339))
 	}
 	c.probing = true
@@ -72,7 +74,7 @@ func (b *breaker) allow(plugin string) error {
 // caller's context: a call cut short because the caller went away says
 // nothing about the plugin.
 func (b *breaker) record(ctx context.Context, plugin string, err error) (opened bool) {
-	timedOut := runtime.IsKind(err, runtime.KindTimeout) && ctx.Err() == nil
+	timedOut := (runtime.IsKind(err, runtime.KindTimeout) || errors.Is(err, runtime.ErrMemoryLimit)) && ctx.Err() == nil
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	c := b.m[plugin]

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	goruntime "runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -306,4 +307,26 @@ func (s *syncLog) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestLinearMemoryOffHeap: a plugin that grows its memory to the cap does
+// not make the host's Go heap allocate that memory (it is a mapping of its
+// own), so one merchant's memory bomb does not drive the host's collector.
+func TestLinearMemoryOffHeap(t *testing.T) {
+	if goruntime.GOOS != "linux" {
+		t.Skip("the mapped allocator is Linux only")
+	}
+	m := runtimetest.Manager(t, cached(runtime.Options{Limits: runtime.Limits{CallTimeout: time.Minute}}))
+	loadEvil(t, m, "evil", runtime.PoolConfig{})
+	var before, after goruntime.MemStats
+	goruntime.ReadMemStats(&before)
+	_, err := call(m, "evil", "memory")
+	goruntime.ReadMemStats(&after)
+	if !errors.Is(err, runtime.ErrMemoryLimit) {
+		t.Fatalf("memory bomb: %v, want runtime.ErrMemoryLimit", err)
+	}
+	// The bomb grew a 64 MiB memory; a new 8 MiB-ish instance replaces it.
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > 16<<20 {
+		t.Fatalf("the host heap allocated %d MiB for a plugin's memory growth", grew>>20)
+	}
 }

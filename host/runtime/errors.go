@@ -103,6 +103,10 @@ var (
 	ErrClosed = errors.New("runtime: manager closed")
 	// ErrHashMismatch: the wasm bytes do not match the expected sha256.
 	ErrHashMismatch = errors.New("runtime: wasm sha256 mismatch")
+	// ErrMemoryLimit is wrapped by the CallError (KindLimit) of a call that
+	// ran its instance out of linear memory: the costliest failure, since
+	// the memory is grown to the cap and the instance is replaced.
+	ErrMemoryLimit = errors.New("runtime: linear memory exhausted")
 )
 
 // LoadError reports why a module was refused at Load (bad imports, missing

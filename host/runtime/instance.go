@@ -12,6 +12,7 @@ import (
 	"github.com/otpcgate/otpcgate/sdk/abi"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/sys"
 )
 
@@ -76,6 +77,8 @@ func (v *version) newInstance(ctx context.Context) (*instance, error) {
 
 	ctx, cancel := context.WithTimeout(ctx, v.lim.InitTimeout)
 	defer cancel()
+	// The instance's linear memory is its own mapping (see mmapAllocator).
+	ctx = experimental.WithMemoryAllocator(ctx, mmapAllocator)
 	// wazero watches the context from another goroutine, so each call gets
 	// its own (immutable) stateCtx.
 	sctx := &stateCtx{Context: ctx, st: &in.st}
@@ -205,7 +208,8 @@ func (in *instance) classify(ctx context.Context, err error, fn string) *CallErr
 	}
 	detail := panicLine(in.st.stderr)
 	if bytes.Contains(in.st.stderr, []byte("out of memory")) || in.nearMemoryLimit() {
-		return &CallError{Kind: KindLimit, Msg: fmt.Sprintf("%s: memory limit of %d pages reached%s", fn, in.v.lim.MemoryPages, detail)}
+		return &CallError{Kind: KindLimit, Msg: fmt.Sprintf("%s: memory limit of %d pages reached%s", fn, in.v.lim.MemoryPages, detail),
+			Err: ErrMemoryLimit}
 	}
 	if exit != nil {
 		return &CallError{Kind: KindTrap, Msg: fmt.Sprintf("%s: guest exited with code %d%s", fn, exit.ExitCode(), detail)}
