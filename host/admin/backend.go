@@ -80,6 +80,9 @@ type Merchant struct {
 	ActivePlugin string                        `json:"activePlugin,omitempty"`
 	// KV is the merchant's plugin KV store: used and allowed.
 	KV *KVUsage `json:"kv,omitempty"`
+	// Quotas are the merchant's own limits, where it has any (the
+	// effective ones are in KV).
+	Quotas *Quotas `json:"quotas,omitempty"`
 }
 
 // KVUsage is a merchant's plugin KV usage against its quota.
@@ -106,6 +109,17 @@ type MerchantSpec struct {
 	// AmountRules, by PIAID of this merchant, are what generateReferenceNumber
 	// may ask for; the host refuses the rest with invalidFieldValue.
 	AmountRules map[string]ledger.AmountRules `json:"amountRules,omitempty"`
+	// Quotas are the merchant's own limits; unset ones take the host's.
+	Quotas *Quotas `json:"quotas,omitempty"`
+}
+
+// Quotas are a merchant's own limits on shared resources; a zero field
+// takes the host's configured default.
+type Quotas struct {
+	// KVMaxKeys and KVMaxBytes bound the merchant's plugin KV store
+	// (plugin_calls.kv_max_keys / kv_max_bytes by default).
+	KVMaxKeys  int64 `json:"kvMaxKeys,omitempty"`
+	KVMaxBytes int64 `json:"kvMaxBytes,omitempty"`
 }
 
 // MerchantUpdate changes a merchant; nil fields stay as they are. PIAIDs
@@ -121,6 +135,9 @@ type MerchantUpdate struct {
 	// AmountRules replace the rules of the PIAIDs named (an empty object
 	// clears them); other PIAIDs keep theirs.
 	AmountRules map[string]ledger.AmountRules `json:"amountRules,omitempty"`
+	// Quotas replace the merchant's own limits (an empty object returns it
+	// to the host's defaults).
+	Quotas *Quotas `json:"quotas,omitempty"`
 }
 
 // PluginUpload is one plugin build to check, compile, warm and store.

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"cmp"
 	"context"
 	"time"
 
@@ -42,10 +43,12 @@ var (
 		"Keys in a merchant's plugin KV store (quota: otpcgate_plugin_kv_quota_keys).", []string{"merchant"}, nil)
 	descKVBytes = prometheus.NewDesc("otpcgate_plugin_kv_bytes",
 		"Bytes (keys and values) in a merchant's plugin KV store (quota: otpcgate_plugin_kv_quota_bytes).", []string{"merchant"}, nil)
-	descKVQuotaKeys  = prometheus.NewDesc("otpcgate_plugin_kv_quota_keys", "Each merchant's plugin KV quota in keys.", nil, nil)
-	descKVQuotaBytes = prometheus.NewDesc("otpcgate_plugin_kv_quota_bytes", "Each merchant's plugin KV quota in bytes.", nil, nil)
-	descDepth        = prometheus.NewDesc("otpcgate_outbox_depth", "Pending outbox items (notifications to Google).", nil, nil)
-	descDead         = prometheus.NewDesc("otpcgate_outbox_dead_letters",
+	descKVQuotaKeys = prometheus.NewDesc("otpcgate_plugin_kv_quota_keys",
+		"A merchant's plugin KV quota in keys (its own, else the host's default, shown with merchant=\"\").", []string{"merchant"}, nil)
+	descKVQuotaBytes = prometheus.NewDesc("otpcgate_plugin_kv_quota_bytes",
+		"A merchant's plugin KV quota in bytes (its own, else the host's default, shown with merchant=\"\").", []string{"merchant"}, nil)
+	descDepth = prometheus.NewDesc("otpcgate_outbox_depth", "Pending outbox items (notifications to Google).", nil, nil)
+	descDead  = prometheus.NewDesc("otpcgate_outbox_dead_letters",
 		"Outbox items given up on (counted up to 10000).", nil, nil)
 	descTx        = prometheus.NewDesc("otpcgate_sqlite_transactions_total", "SQLite write transactions committed (one fsync each).", nil, nil)
 	descClosures  = prometheus.NewDesc("otpcgate_sqlite_commits_total", "Ledger writes committed (group commit batches several per transaction).", nil, nil)
@@ -142,17 +145,33 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		} else {
 			gauge(descDead, float64(len(d)))
 		}
+		def := l.KVQuota()
+		gauge(descKVQuotaKeys, float64(def.MaxKeys), "")
+		gauge(descKVQuotaBytes, float64(def.MaxBytes), "")
+		own, err := l.KVQuotaOverrides(ctx)
+		if err != nil {
+			scrapeErr("kv")
+			own = map[string]ledger.KVQuota{}
+		}
 		if us, err := l.KVUsages(ctx); err != nil {
 			scrapeErr("kv")
 		} else {
 			for ns, u := range us {
 				gauge(descKVKeys, float64(u.Keys), ns)
 				gauge(descKVBytes, float64(u.Bytes), ns)
+				if _, ok := own[ns]; !ok {
+					own[ns] = ledger.KVQuota{}
+				}
 			}
 		}
-		q := l.KVQuota()
-		gauge(descKVQuotaKeys, float64(q.MaxKeys))
-		gauge(descKVQuotaBytes, float64(q.MaxBytes))
+		for id, q := range own {
+			if id == "" {
+				continue
+			}
+			q = ledger.KVQuota{MaxKeys: cmp.Or(q.MaxKeys, def.MaxKeys), MaxBytes: cmp.Or(q.MaxBytes, def.MaxBytes)}
+			gauge(descKVQuotaKeys, float64(q.MaxKeys), id)
+			gauge(descKVQuotaBytes, float64(q.MaxBytes), id)
+		}
 		st := l.Stats()
 		counter(descTx, float64(st.Transactions))
 		counter(descClosures, float64(st.Closures))

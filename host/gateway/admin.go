@@ -123,7 +123,17 @@ func (b *adminBackend) Merchant(ctx context.Context, id string) (admin.Merchant,
 	if err != nil {
 		return m, err
 	}
-	q := b.g.Ledger.KVQuota()
+	own, err := b.g.Ledger.KVQuotaOverride(ctx, id)
+	if err != nil {
+		return m, err
+	}
+	if own != (ledger.KVQuota{}) {
+		m.Quotas = &admin.Quotas{KVMaxKeys: own.MaxKeys, KVMaxBytes: own.MaxBytes}
+	}
+	q, err := b.g.Ledger.KVQuotaOf(ctx, id)
+	if err != nil {
+		return m, err
+	}
 	m.KV = &admin.KVUsage{Keys: u.Keys, Bytes: u.Bytes, QuotaKeys: q.MaxKeys, QuotaBytes: q.MaxBytes}
 	in, err := b.g.Registry.Integration(ctx, id)
 	switch {
@@ -184,6 +194,9 @@ func (b *adminBackend) CreateMerchant(ctx context.Context, actor string, spec ad
 	if err := checkRules(spec.AmountRules, spec.PIAIDs); err != nil {
 		return admin.Merchant{}, err
 	}
+	if err := checkQuotas(spec.Quotas); err != nil {
+		return admin.Merchant{}, err
+	}
 	in := Integration{MerchantID: spec.ID, BasePath: spec.BasePath, Envelope: format, KeysetID: spec.KeysetID,
 		GoogleEndpoint: spec.GoogleEndpoint}
 	if err := b.checkIntegration(ctx, in); err != nil {
@@ -211,6 +224,9 @@ func (b *adminBackend) CreateMerchant(ctx context.Context, actor string, spec ad
 				return err
 			}
 		}
+		if err := setQuotas(tx, spec.ID, spec.Quotas); err != nil {
+			return err
+		}
 		return setRules(tx, spec.AmountRules)
 	}); err != nil {
 		return admin.Merchant{}, err
@@ -226,6 +242,22 @@ func (b *adminBackend) CreateMerchant(ctx context.Context, actor string, spec ad
 
 // checkRules refuses rules for PIAIDs the merchant does not have and rules
 // that could never be met, before anything is written.
+// checkQuotas refuses negative limits (0 takes the host's default).
+func checkQuotas(q *admin.Quotas) error {
+	if q != nil && (q.KVMaxKeys < 0 || q.KVMaxBytes < 0) {
+		return invalid("quotas must not be negative (0 takes the host's default)")
+	}
+	return nil
+}
+
+// setQuotas stores a merchant's own quotas when the request names them.
+func setQuotas(tx *ledger.Tx, merchantID string, q *admin.Quotas) error {
+	if q == nil {
+		return nil
+	}
+	return tx.SetKVQuota(merchantID, ledger.KVQuota{MaxKeys: q.KVMaxKeys, MaxBytes: q.KVMaxBytes})
+}
+
 func checkRules(rules map[string]ledger.AmountRules, piaids []string) error {
 	for p, r := range rules {
 		if !slices.Contains(piaids, p) {
@@ -326,6 +358,9 @@ func (b *adminBackend) UpdateMerchant(ctx context.Context, id string, u admin.Me
 	if err := checkRules(u.AmountRules, append(slices.Clone(have), u.AddPIAIDs...)); err != nil {
 		return admin.Merchant{}, err
 	}
+	if err := checkQuotas(u.Quotas); err != nil {
+		return admin.Merchant{}, err
+	}
 	if err := b.g.Registry.PutIntegration(ctx, in); err != nil {
 		return admin.Merchant{}, invalid("%v", err)
 	}
@@ -336,6 +371,9 @@ func (b *adminBackend) UpdateMerchant(ctx context.Context, id string, u admin.Me
 					return err
 				}
 			}
+		}
+		if err := setQuotas(tx, id, u.Quotas); err != nil {
+			return err
 		}
 		return setRules(tx, u.AmountRules)
 	}); err != nil {

@@ -331,6 +331,9 @@ type SeedMerchant struct {
 	PIAIDs      []string
 	// AmountRules by PIAID; PIAIDs not named keep theirs.
 	AmountRules map[string]ledger.AmountRules
+	// KVQuota is the merchant's own KV quota; the zero value keeps what
+	// the database holds.
+	KVQuota ledger.KVQuota
 }
 
 // Seed makes sure the merchants, their PIAIDs, amount rules and
@@ -412,6 +415,11 @@ func (g *Gateway) Seed(ctx context.Context, ms []SeedMerchant) error {
 			for _, p := range slices.Sorted(maps.Keys(sm.AmountRules)) {
 				if err := tx.SetAmountRules(p, sm.AmountRules[p]); err != nil {
 					return fmt.Errorf("gateway: seed amount rules of %s: %w", p, err)
+				}
+			}
+			if sm.KVQuota != (ledger.KVQuota{}) {
+				if err := tx.SetKVQuota(id, sm.KVQuota); err != nil {
+					return fmt.Errorf("gateway: seed KV quota of %s: %w", id, err)
 				}
 			}
 		}

@@ -16,7 +16,8 @@ import (
 // sequence). With a quota of 5 keys, demo-jose's fifth code would take it
 // to 6: that request gets 503 with Retry-After and leaves nothing behind
 // (no code, no record, usage unchanged), again on retry; demo-pgp, with its
-// own quota, is not affected.
+// own quota, is not affected. A quota of demo-jose's own lets the request
+// through; it shows in the merchant view and the metrics.
 func TestKVQuotaThroughGateway(t *testing.T) {
 	e := newEnv(t, func(o *Options) { o.KVQuota = ledger.KVQuota{MaxKeys: 5} })
 	ctx := context.Background()
@@ -47,9 +48,28 @@ func TestKVQuotaThroughGateway(t *testing.T) {
 	e.generate(e.pgp, 1000_000000)
 
 	// Usage and quota show in the merchant view and in the metrics.
-	am, err := (&adminBackend{g: e.g}).Merchant(ctx, "demo-jose")
-	if err != nil || am.KV == nil || am.KV.Keys != 5 || am.KV.QuotaKeys != 5 || am.KV.Bytes != u.Bytes {
-		t.Fatalf("merchant view KV %+v %v", am.KV, err)
+	back := &adminBackend{g: e.g}
+	am, err := back.Merchant(ctx, "demo-jose")
+	if err != nil || am.KV == nil || am.KV.Keys != 5 || am.KV.QuotaKeys != 5 || am.KV.Bytes != u.Bytes || am.Quotas != nil {
+		t.Fatalf("merchant view KV %+v %+v %v", am.KV, am.Quotas, err)
+	}
+
+	// demo-jose gets a quota of its own: the same request now goes through.
+	if _, err := back.UpdateMerchant(ctx, "demo-jose", admin.MerchantUpdate{Quotas: &admin.Quotas{KVMaxKeys: 10}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := back.UpdateMerchant(ctx, "demo-jose", admin.MerchantUpdate{Quotas: &admin.Quotas{KVMaxKeys: -1}}); err == nil {
+		t.Fatal("a negative quota was accepted")
+	}
+	req.RequestHeader = e.client.Header(e.jose)
+	if res, err := e.client.Call(ctx, e.jose, otpc.MethodGenerateReferenceNumber, req, nil); err != nil || res.Status != http.StatusOK {
+		t.Fatalf("with its own quota of 10 keys: %v %+v", err, res)
+	}
+	if am, err = back.Merchant(ctx, "demo-jose"); err != nil || am.KV.QuotaKeys != 10 || am.Quotas == nil || am.Quotas.KVMaxKeys != 10 {
+		t.Fatalf("merchant view with its own quota: %+v %+v %v", am.KV, am.Quotas, err)
+	}
+	if u, err = e.g.Ledger.KVUsage(ctx, "demo-jose"); err != nil || u.Keys != 6 {
+		t.Fatalf("usage %+v %v, want 6 keys", u, err)
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(admin.NewCollector(admin.Sources{Ledger: e.g.Ledger}))
@@ -67,7 +87,8 @@ func TestKVQuotaThroughGateway(t *testing.T) {
 			got[key] = m.GetGauge().GetValue()
 		}
 	}
-	if got["otpcgate_plugin_kv_keys/demo-jose"] != 5 || got["otpcgate_plugin_kv_quota_keys"] != 5 ||
+	if got["otpcgate_plugin_kv_keys/demo-jose"] != 6 || got["otpcgate_plugin_kv_quota_keys/"] != 5 ||
+		got["otpcgate_plugin_kv_quota_keys/demo-jose"] != 10 || got["otpcgate_plugin_kv_quota_keys/demo-pgp"] != 5 ||
 		got["otpcgate_plugin_kv_bytes/demo-jose"] != float64(u.Bytes) || got["otpcgate_plugin_kv_keys/demo-pgp"] < 1 {
 		t.Fatalf("kv metrics %v", got)
 	}

@@ -87,8 +87,9 @@ func TestKVUsageMigrationBackfills(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	// Take the database back to before migration 3.
-	for _, q := range []string{`DROP TABLE kv_usage`, `DELETE FROM schema_migrations WHERE component = 'ledger' AND version = 3`} {
+	// Take the database back to before migration 3 (and the later ones).
+	for _, q := range []string{`DROP TABLE kv_usage`, `DROP TABLE merchant_quotas`,
+		`DELETE FROM schema_migrations WHERE component = 'ledger' AND version >= 3`} {
 		if _, err := l.DB().Exec(q); err != nil {
 			t.Fatal(err)
 		}
@@ -101,5 +102,58 @@ func TestKVUsageMigrationBackfills(t *testing.T) {
 	defer l2.Close()
 	if u, err := l2.KVUsage(ctx, testMerchant); err != nil || u != (KVUsage{Keys: 2, Bytes: 7}) {
 		t.Fatalf("usage after migration %+v %v, want 2 keys, 7 bytes", u, err)
+	}
+}
+
+// TestKVQuotaOverride: a merchant's own quota replaces the default for its
+// namespace only; zero fields take the default again; lowering it below
+// the usage leaves only deletions.
+func TestKVQuotaOverride(t *testing.T) {
+	l, _ := openTest(t, Options{KVQuota: KVQuota{MaxKeys: 2, MaxBytes: 1000}})
+	ctx := context.Background()
+	const other = "other"
+	mustApply(t, l, func(tx *Tx) error { return tx.CreateMerchant(Merchant{ID: other, Name: "Other"}) })
+	put := func(ns string, keys ...string) error {
+		var ch []KVChange
+		for _, k := range keys {
+			ch = append(ch, KVChange{Key: k, Value: []byte("v")})
+		}
+		return l.Apply(ctx, func(tx *Tx) error { return tx.ApplyKV(ns, ch) })
+	}
+	setQuota := func(q KVQuota) {
+		mustApply(t, l, func(tx *Tx) error { return tx.SetKVQuota(testMerchant, q) })
+	}
+	setQuota(KVQuota{MaxKeys: 4})
+	if q, err := l.KVQuotaOf(ctx, testMerchant); err != nil || q != (KVQuota{MaxKeys: 4, MaxBytes: 1000}) {
+		t.Fatalf("quota of %s: %+v %v", testMerchant, q, err)
+	}
+	if q, err := l.KVQuotaOf(ctx, other); err != nil || q != l.KVQuota() {
+		t.Fatalf("quota of %s: %+v %v, want the default", other, q, err)
+	}
+	steps := []struct {
+		name string
+		ns   string
+		keys []string
+		ok   bool
+	}{
+		{"own quota: 4 keys", testMerchant, []string{"a", "b", "c", "d"}, true},
+		{"own quota: a fifth", testMerchant, []string{"e"}, false},
+		{"the other keeps the default: 2", other, []string{"a", "b"}, true},
+		{"the other's third", other, []string{"c"}, false},
+	}
+	for _, s := range steps {
+		if err := put(s.ns, s.keys...); (err == nil) != s.ok || (err != nil && !errors.Is(err, ErrKVQuota)) {
+			t.Fatalf("%s: %v, want ok=%v", s.name, err, s.ok)
+		}
+	}
+	setQuota(KVQuota{}) // back to the default of 2, below the usage of 4
+	if err := put(testMerchant, "e"); !errors.Is(err, ErrKVQuota) {
+		t.Fatalf("growth over the default: %v", err)
+	}
+	if err := l.Apply(ctx, func(tx *Tx) error { return tx.ApplyKV(testMerchant, []KVChange{{Key: "a", Delete: true}}) }); err != nil {
+		t.Fatalf("a deletion under a lowered quota: %v", err)
+	}
+	if err := l.Apply(ctx, func(tx *Tx) error { return tx.SetKVQuota(testMerchant, KVQuota{MaxKeys: -1}) }); err == nil {
+		t.Fatal("a negative quota was accepted")
 	}
 }

@@ -121,6 +121,7 @@ func (tx *Tx) DeleteMerchant(id string) error {
 		`DELETE FROM piaid_rules WHERE piaid IN (SELECT piaid FROM piaids WHERE merchant_id = ?)`,
 		`DELETE FROM piaids WHERE merchant_id = ?`,
 		`DELETE FROM kv_usage WHERE namespace = ?`,
+		`DELETE FROM merchant_quotas WHERE merchant_id = ?`,
 	} {
 		if _, err := tx.w.exec(q, id); err != nil {
 			return fmt.Errorf("ledger: delete merchant %s: %w", id, err)

@@ -179,4 +179,14 @@ CREATE TABLE kv_usage (
 INSERT INTO kv_usage(namespace, keys, bytes)
 	SELECT namespace, COUNT(*), SUM(length(CAST(key AS BLOB)) + length(value)) FROM kv GROUP BY namespace;
 `},
+	// 4: per-merchant quota overrides; 0 (or no row) takes the ledger's
+	// default (Options.KVQuota).
+	{Version: 4, SQL: `
+CREATE TABLE merchant_quotas (
+	merchant_id  TEXT PRIMARY KEY REFERENCES merchants(id),
+	kv_max_keys  INTEGER NOT NULL DEFAULT 0 CHECK (kv_max_keys >= 0),
+	kv_max_bytes INTEGER NOT NULL DEFAULT 0 CHECK (kv_max_bytes >= 0),
+	updated_ms   INTEGER NOT NULL
+) WITHOUT ROWID;
+`},
 }

@@ -205,6 +205,11 @@ type Merchant struct {
 	// with invalidFieldValue (400) without calling the plugin. Applied at
 	// start for the PIAIDs named; others keep what the admin API set.
 	AmountRules map[string]AmountRules `json:"amount_rules"`
+	// KVMaxKeys and KVMaxBytes are this merchant's own plugin KV quota,
+	// set at start (0: plugin_calls.kv_max_keys / kv_max_bytes). Leaving
+	// both out keeps what the admin API set.
+	KVMaxKeys  int64 `json:"kv_max_keys"`
+	KVMaxBytes int64 `json:"kv_max_bytes"`
 }
 
 // AmountRules are what one PIAID takes. The zero value takes anything.

@@ -185,6 +185,9 @@ func (c *Config) validateMerchants() []error {
 				piaids[p] = i
 			}
 		}
+		if m.KVMaxKeys < 0 || m.KVMaxBytes < 0 {
+			bad("kv_max_keys", "the KV quota must not be negative (0: the plugin_calls default)")
+		}
 		for p, r := range m.AmountRules {
 			f := "amount_rules." + p
 			switch {

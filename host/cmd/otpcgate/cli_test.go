@@ -460,8 +460,16 @@ func TestCLIMerchantDelete(t *testing.T) {
 		return l.cli(ctx, token, nil, args...)
 	}
 	if _, stderr, err := run("merchants", "create", "--id", "oops", "--base-path", "/oops", "--envelope", "pgp",
-		"--piaid", "OOPS_1", "--piaid", "OOPS_2"); err != nil {
+		"--piaid", "OOPS_1", "--piaid", "OOPS_2", "--kv-max-keys", "7"); err != nil {
 		t.Fatalf("create: %v\n%s", err, stderr)
+	}
+	// The merchant's own KV quota: set at creation, one field changed by
+	// update keeps the other.
+	if _, stderr, err := run("merchants", "update", "oops", "--kv-max-bytes", "4096"); err != nil {
+		t.Fatalf("update quota: %v\n%s", err, stderr)
+	}
+	if out, _, err := run("merchants", "show", "oops"); err != nil || !strings.Contains(out, "0 of 7 keys, 0 of 4096 bytes (its own quota where set)") {
+		t.Fatalf("show: %v\n%s", err, out)
 	}
 	if _, stderr, err := run("merchants", "delete", "oops"); err == nil || !strings.Contains(stderr+err.Error(), "disable it first") {
 		t.Fatalf("delete while active: %v\n%s", err, stderr)

@@ -72,7 +72,7 @@ func openGateway(ctx context.Context, cfg *config.Config, kek *keystore.KEK, d d
 		seeds = append(seeds, gateway.SeedMerchant{
 			Integration: gateway.Integration{MerchantID: m.ID, BasePath: m.BasePath, Envelope: envelope.Format(m.Envelope),
 				KeysetID: m.KeysetID, GoogleEndpoint: m.GoogleEndpoint},
-			PIAIDs: m.PIAIDs, AmountRules: rules,
+			PIAIDs: m.PIAIDs, AmountRules: rules, KVQuota: ledger.KVQuota{MaxKeys: m.KVMaxKeys, MaxBytes: m.KVMaxBytes},
 		})
 	}
 	if err := g.Seed(ctx, seeds); err != nil {

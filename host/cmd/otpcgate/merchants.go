@@ -44,17 +44,25 @@ func newMerchantsCmd(e env) *cobra.Command {
 			return f.print(cmd.OutOrStdout(), m, func(tw *tabwriter.Writer) {
 				table([]admin.Merchant{m})(tw)
 				if m.KV != nil {
-					fmt.Fprintf(tw, "\nplugin KV: %d of %d keys, %d of %d bytes\n", m.KV.Keys, m.KV.QuotaKeys, m.KV.Bytes, m.KV.QuotaBytes)
+					src := "the host's quota"
+					if m.Quotas != nil {
+						src = "its own quota where set"
+					}
+					fmt.Fprintf(tw, "\nplugin KV: %d of %d keys, %d of %d bytes (%s)\n", m.KV.Keys, m.KV.QuotaKeys, m.KV.Bytes, m.KV.QuotaBytes, src)
 				}
 			})
 		}}
 	var spec admin.MerchantSpec
 	var createRules []string
+	var createQuotas, updateQuotas admin.Quotas
 	create := &cobra.Command{Use: "create", Short: "Create a merchant with its PIAIDs, keyset and integration", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var err error
 			if spec.AmountRules, err = parseAmountRules(createRules); err != nil {
 				return err
+			}
+			if createQuotas != (admin.Quotas{}) {
+				spec.Quotas = &createQuotas
 			}
 			var m admin.Merchant
 			if err := f.call(cmd, e, http.MethodPost, "/v1/merchants", spec, &m); err != nil {
@@ -78,6 +86,8 @@ func newMerchantsCmd(e env) *cobra.Command {
 	cf.StringVar(&spec.Environment, "environment", "sandbox", "sandbox or production")
 	cf.StringVar(&spec.GoogleEndpoint, "google-endpoint", "", "https base of Google-hosted methods")
 	cf.StringArrayVar(&createRules, "amount-rule", nil, amountRuleUsage)
+	cf.Int64Var(&createQuotas.KVMaxKeys, "kv-max-keys", 0, "the merchant's own plugin KV quota in keys (0: the host's)")
+	cf.Int64Var(&createQuotas.KVMaxBytes, "kv-max-bytes", 0, "the merchant's own plugin KV quota in bytes (0: the host's)")
 	_ = create.MarkFlagRequired("id")
 
 	var basePath, envelope, keyset, endpoint string
@@ -98,6 +108,24 @@ func newMerchantsCmd(e env) *cobra.Command {
 			if fl.Changed("google-endpoint") {
 				u.GoogleEndpoint = &endpoint
 			}
+			if fl.Changed("kv-max-keys") || fl.Changed("kv-max-bytes") {
+				// The API replaces both; keep the one not given.
+				var cur admin.Merchant
+				if err := f.call(cmd, e, http.MethodGet, admin.MerchantPath(args[0]), nil, &cur); err != nil {
+					return err
+				}
+				q := admin.Quotas{}
+				if cur.Quotas != nil {
+					q = *cur.Quotas
+				}
+				if fl.Changed("kv-max-keys") {
+					q.KVMaxKeys = updateQuotas.KVMaxKeys
+				}
+				if fl.Changed("kv-max-bytes") {
+					q.KVMaxBytes = updateQuotas.KVMaxBytes
+				}
+				u.Quotas = &q
+			}
 			u.AddPIAIDs = addPIAIDs
 			var err error
 			if u.AmountRules, err = parseAmountRules(updateRules); err != nil {
@@ -116,6 +144,8 @@ func newMerchantsCmd(e env) *cobra.Command {
 	uf.StringVar(&endpoint, "google-endpoint", "", "https base of Google-hosted methods")
 	uf.StringSliceVar(&addPIAIDs, "add-piaid", nil, "PIAID to add (repeatable)")
 	uf.StringArrayVar(&updateRules, "amount-rule", nil, amountRuleUsage+"; PIAID: alone clears its rules")
+	uf.Int64Var(&updateQuotas.KVMaxKeys, "kv-max-keys", 0, "the merchant's own plugin KV quota in keys (0: back to the host's)")
+	uf.Int64Var(&updateQuotas.KVMaxBytes, "kv-max-bytes", 0, "the merchant's own plugin KV quota in bytes (0: back to the host's)")
 
 	status := func(use, action string) *cobra.Command {
 		return &cobra.Command{Use: use + " MERCHANT", Short: strings.ToUpper(use[:1]) + use[1:] + " a merchant", Args: cobra.ExactArgs(1),
