@@ -88,7 +88,7 @@ func TestKVUsageMigrationBackfills(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Take the database back to before migration 3 (and the later ones).
-	for _, q := range []string{`DROP TABLE kv_usage`, `DROP TABLE merchant_quotas`,
+	for _, q := range []string{`DROP TABLE kv_usage`, `DROP TABLE merchant_quotas`, `DROP TABLE login_failures`,
 		`DELETE FROM schema_migrations WHERE component = 'ledger' AND version >= 3`} {
 		if _, err := l.DB().Exec(q); err != nil {
 			t.Fatal(err)

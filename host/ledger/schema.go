@@ -189,4 +189,16 @@ CREATE TABLE merchant_quotas (
 	updated_ms   INTEGER NOT NULL
 ) WITHOUT ROWID;
 `},
+	// 5: failed sign-ins on the login page, per merchant and account (its
+	// hash): a lockout survives a restart and is shared by every host.
+	{Version: 5, SQL: `
+CREATE TABLE login_failures (
+	merchant_id TEXT NOT NULL,
+	account     TEXT NOT NULL,
+	failures    INTEGER NOT NULL CHECK (failures > 0),
+	until_ms    INTEGER NOT NULL,
+	PRIMARY KEY (merchant_id, account)
+) WITHOUT ROWID;
+CREATE INDEX login_failures_until ON login_failures(until_ms);
+`},
 }

@@ -47,15 +47,17 @@ type Config struct {
 	MaxURLBytes int
 	// FormTTL is how long a rendered form may be submitted. Default 15 min.
 	FormTTL time.Duration
-	// AccountMaxFailures failed logins lock an account for AccountLockout.
-	// Defaults 5 and 15 min.
+	// AccountMaxFailures failed logins within AccountLockout (counted from
+	// the first) lock an account until the window ends. The count is kept
+	// in the ledger, so a restart or a flood of other names does not lift
+	// a lockout. Defaults 5 and 15 min.
 	AccountMaxFailures int
 	AccountLockout     time.Duration
 	// IPMaxAttempts login attempts per IPWindow are allowed from one
 	// client address. Defaults 30 and 10 min.
 	IPMaxAttempts int
 	IPWindow      time.Duration
-	// MaxTracked bounds the limiter tables (IPs plus accounts). Default
+	// MaxTracked bounds the in-memory table of client IPs. Default
 	// 100,000.
 	MaxTracked int
 	// Secret keys the CSRF tokens. Default: 32 random bytes per process

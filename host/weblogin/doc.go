@@ -37,8 +37,10 @@
 //   - CSRF: the form carries an HMAC token over merchant, requestId and
 //     expiry, keyed by a per-process secret, which must also be presented
 //     in a SameSite=Strict, HttpOnly, Secure __Host- cookie.
-//   - Rate limits: attempts per client IP per window, and failed attempts
-//     per account, which lock the account's logins for a while.
+//   - Rate limits: attempts per client IP per window (in memory), and
+//     failed attempts per account, which lock the account's logins for a
+//     while; those are kept in the ledger (by a hash of the account), so a
+//     restart, another host or a flood of other names cannot lift a lock.
 //   - Security headers: a CSP of default-src 'none' with a per-response
 //     style nonce, form-action limited to the page and the callback's
 //     origin (browsers apply form-action to the redirect after a POST),

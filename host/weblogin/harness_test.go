@@ -213,6 +213,18 @@ func (s syncWriter) Write(p []byte) (int, error) {
 
 func newEnv(tb testing.TB, mutate func(*weblogin.Config)) *env {
 	tb.Helper()
+	return newEnvLockouts(tb, mutate, true)
+}
+
+// newEnvKeepLockouts is newEnv over the lockouts the ledger holds now: a
+// restarted login page.
+func newEnvKeepLockouts(tb testing.TB, mutate func(*weblogin.Config)) *env {
+	tb.Helper()
+	return newEnvLockouts(tb, mutate, false)
+}
+
+func newEnvLockouts(tb testing.TB, mutate func(*weblogin.Config), fresh bool) *env {
+	tb.Helper()
 	startBackend(tb)
 	e := &env{t: tb, info: backend.info, g: backend.g, pool: backend.pool, cert: backend.pair.Leaf,
 		targets: map[string]*sim.Target{}, merchant: map[string]*weblogin.Merchant{}, cb: map[string]*sim.AuthCallback{}}
@@ -246,6 +258,17 @@ func newEnv(tb testing.TB, mutate func(*weblogin.Config)) *env {
 	if e.svc, err = weblogin.New(cfg, e.g.Ledger, e.g.Calls); err != nil {
 		tb.Fatal(err)
 	}
+	// Lockouts live in the shared backend's ledger: each test starts and
+	// ends without any.
+	clearLockouts := func() {
+		if _, err := e.g.DB.Exec(`DELETE FROM login_failures`); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	if fresh {
+		clearLockouts()
+	}
+	tb.Cleanup(clearLockouts)
 	ec := echo.New()
 	ec.HideBanner, ec.HidePort = true, true
 	ec.Use(e.svc.Middleware(d))

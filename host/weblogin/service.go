@@ -49,7 +49,6 @@ type Service struct {
 	log     *slog.Logger
 	allow   map[string][]prefix
 	ipLim   *limiter
-	acctLim *limiter
 }
 
 // New builds a Service that records sessions in l and checks credentials
@@ -63,8 +62,7 @@ func New(cfg Config, l *ledger.Ledger, plugins Plugins) (*Service, error) {
 		return nil, fmt.Errorf("%w: ledger and plugins are required", ErrConfig)
 	}
 	s := &Service{cfg: cfg, ledger: l, plugins: plugins, log: cfg.Logger, allow: map[string][]prefix{},
-		ipLim:   newLimiter(cfg.IPMaxAttempts, cfg.IPWindow, cfg.MaxTracked),
-		acctLim: newLimiter(cfg.AccountMaxFailures, cfg.AccountLockout, cfg.MaxTracked),
+		ipLim: newLimiter(cfg.IPMaxAttempts, cfg.IPWindow, cfg.MaxTracked),
 	}
 	for id, raws := range cfg.Callbacks {
 		for _, raw := range raws {
@@ -356,14 +354,22 @@ func (s *Service) submit(w http.ResponseWriter, r *http.Request, f *flow, name s
 		return
 	}
 	now := s.cfg.Now()
-	acctKey := f.m.ID + "\x00" + account
+	acctKey := lockoutKey(f.m.ID, account)
 	logAttrs := []any{"merchant", f.m.ID, "request_id", f.req.RequestID, "account", accountHash(f.m.ID, account), "ip", ip}
 	if blocked, _ := s.ipLim.blocked(ip, now); blocked {
 		s.log.WarnContext(ctx, "weblogin: ip rate limited", logAttrs...)
 		s.showForm(w, r, f, name, http.StatusTooManyRequests, account, MsgIPLimited, true)
 		return
 	}
-	if blocked, _ := s.acctLim.blocked(acctKey, now); blocked {
+	// Account lockouts live in the ledger: they survive a restart, are
+	// shared by every host, and no flood of other names can wipe them.
+	fails, err := s.ledger.LoginFailures(ctx, f.m.ID, acctKey, now)
+	if err != nil {
+		s.log.ErrorContext(ctx, "weblogin: ledger", append(logAttrs, "error", err)...)
+		s.showForm(w, r, f, name, http.StatusServiceUnavailable, account, MsgUnavailable, false)
+		return
+	}
+	if fails.Failures >= s.cfg.AccountMaxFailures {
 		s.log.WarnContext(ctx, "weblogin: account locked", logAttrs...)
 		s.showForm(w, r, f, name, http.StatusTooManyRequests, account, MsgLocked, true)
 		return
@@ -384,7 +390,17 @@ func (s *Service) submit(w http.ResponseWriter, r *http.Request, f *flow, name s
 		return
 	}
 	if !out.Authenticated || out.AccountID == "" {
-		locked := s.acctLim.add(acctKey, now)
+		var got ledger.LoginFailures
+		if err := s.ledger.Apply(ctx, func(tx *ledger.Tx) (err error) {
+			got, err = tx.AddLoginFailure(f.m.ID, acctKey, now, s.cfg.AccountLockout)
+			return err
+		}); err != nil {
+			// A failure that cannot be counted must not be retried freely.
+			s.log.ErrorContext(ctx, "weblogin: ledger", append(logAttrs, "error", err)...)
+			s.showForm(w, r, f, name, http.StatusServiceUnavailable, account, MsgUnavailable, false)
+			return
+		}
+		locked := got.Failures >= s.cfg.AccountMaxFailures
 		s.log.InfoContext(ctx, "weblogin: login failed", append(logAttrs, "locked", locked)...)
 		if locked {
 			s.showForm(w, r, f, name, http.StatusTooManyRequests, account, MsgLocked, true)
@@ -393,7 +409,13 @@ func (s *Service) submit(w http.ResponseWriter, r *http.Request, f *flow, name s
 		s.showForm(w, r, f, name, http.StatusUnauthorized, account, MsgWrong, false)
 		return
 	}
-	s.acctLim.reset(acctKey)
+	if fails.Failures > 0 {
+		if err := s.ledger.Apply(ctx, func(tx *ledger.Tx) error { return tx.ClearLoginFailures(f.m.ID, acctKey) }); err != nil {
+			s.log.ErrorContext(ctx, "weblogin: ledger", append(logAttrs, "error", err)...)
+			s.showForm(w, r, f, name, http.StatusServiceUnavailable, account, MsgUnavailable, false)
+			return
+		}
+	}
 	if f.req.AssociationID != "" {
 		// Re-authentication: the user must be the account bound to the
 		// association (spec §8), otherwise the flow fails for good.
@@ -497,6 +519,13 @@ func clientIP(r *http.Request) string {
 }
 
 // accountHash names an account in logs without revealing it.
+// lockoutKey is how the ledger knows an account's failed sign-ins: a hash,
+// so the table holds no account names.
+func lockoutKey(merchant, account string) string {
+	h := sha256.Sum256([]byte("otpcgate weblogin lockout\x00" + merchant + "\x00" + account))
+	return hex.EncodeToString(h[:])
+}
+
 func accountHash(merchant, account string) string {
 	h := sha256.Sum256([]byte("otpcgate weblogin account\x00" + merchant + "\x00" + account))
 	return hex.EncodeToString(h[:6])

@@ -3,6 +3,7 @@ package weblogin_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -602,5 +603,32 @@ func TestUnavailable(t *testing.T) {
 	if res := e.browser().get(e.request("demo-jose", sim.AuthOptions{}).URL); res.StatusCode != http.StatusServiceUnavailable ||
 		res.errorText() != weblogin.MsgDisabled {
 		t.Fatalf("disabled: status %d %q", res.StatusCode, res.errorText())
+	}
+}
+
+// TestLockoutSurvivesRestart: an account locked on one Service stays locked
+// on a new one over the same ledger (a restart, or another host), and a
+// flood of other account names does not lift it.
+func TestLockoutSurvivesRestart(t *testing.T) {
+	cfg := func(c *weblogin.Config) { c.AccountMaxFailures, c.MaxTracked = 2, 10 }
+	e := newEnv(t, cfg)
+	login := func(e *env, account, password string) *response {
+		req := e.request("demo-pgp", sim.AuthOptions{})
+		b := e.browser()
+		action, vals := b.get(req.URL).form(t)
+		vals.Set("account", account)
+		vals.Set("password", password)
+		vals.Set("action", "login")
+		return b.post(action, vals)
+	}
+	for range 2 {
+		login(e, demoAccount, "wrong-password")
+	}
+	for i := range 12 { // more names than MaxTracked
+		login(e, fmt.Sprintf("flood-%d", i), "x")
+	}
+	restarted := newEnvKeepLockouts(t, cfg)
+	if res := login(restarted, demoAccount, demoPassword); res.StatusCode != http.StatusTooManyRequests || res.errorText() != weblogin.MsgLocked {
+		t.Fatalf("after a restart: status %d %q, want the lockout", res.StatusCode, res.errorText())
 	}
 }
