@@ -170,9 +170,11 @@ func (c *Context) Now() time.Time { return time.UnixMilli(c.host.NowMillis()).UT
 // Config is the plugin's configuration JSON as set by the operator.
 func (c *Context) Config() []byte { return c.host.Config() }
 
-// KV reads and writes the merchant's namespace. Keys are at most a few
-// hundred bytes and values a few tens of KiB (host limits); exceeding them
-// fails the call.
+// KV reads and writes the merchant's namespace. By default the host allows
+// keys of up to 512 bytes, values of up to 64 KiB, 256 operations and 1 MiB
+// of keys and values put per call, and a merchant's whole store is bounded
+// by its quota (100,000 keys, 64 MiB unless the operator set others);
+// exceeding a limit fails the call and nothing of it is committed.
 type KV struct{ h Host }
 
 // Get returns key's value and whether it exists.

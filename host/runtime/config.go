@@ -17,6 +17,7 @@ type Limits struct {
 	MaxKVOps      int           // kv_get + kv_put + kv_delete per call
 	MaxKeySize    int           // bytes per KV key
 	MaxValueSize  int           // bytes per KV value
+	MaxKVBytes    int           // bytes of keys and values put per call
 	MaxConfigSize int           // bytes of configuration JSON
 }
 
@@ -32,6 +33,7 @@ func DefaultLimits() Limits {
 		MaxKVOps:      256,
 		MaxKeySize:    512,
 		MaxValueSize:  64 << 10,
+		MaxKVBytes:    1 << 20,
 		MaxConfigSize: 64 << 10,
 	}
 }
@@ -62,6 +64,7 @@ func (l Limits) or(d Limits) Limits {
 	l.MaxKVOps = set(l.MaxKVOps, d.MaxKVOps)
 	l.MaxKeySize = set(l.MaxKeySize, d.MaxKeySize)
 	l.MaxValueSize = set(l.MaxValueSize, d.MaxValueSize)
+	l.MaxKVBytes = set(l.MaxKVBytes, d.MaxKVBytes)
 	l.MaxConfigSize = set(l.MaxConfigSize, d.MaxConfigSize)
 	return l
 }

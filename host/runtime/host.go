@@ -29,6 +29,7 @@ type callState struct {
 
 	logBytes int
 	kvOps    int
+	kvBytes  int
 	ov       overlay
 	fail     *CallError // first failure recorded by a host function
 	// stdioLimit: fail came from stdout/stderr volume.
@@ -41,7 +42,7 @@ func (st *callState) reset(env *CallEnv, config []byte) {
 	if env.Config != nil {
 		st.config = env.Config
 	}
-	st.logBytes, st.kvOps, st.fail, st.stdioLimit = 0, 0, nil, false
+	st.logBytes, st.kvOps, st.kvBytes, st.fail, st.stdioLimit = 0, 0, 0, nil, false
 	st.stderr = st.stderr[:0]
 	st.ov.reset()
 }
@@ -198,6 +199,14 @@ func hostKVPut(ctx context.Context, mod api.Module, stack []uint64) {
 	n := uint32(stack[3])
 	if int(n) > st.lim.MaxValueSize {
 		st.failf(KindLimit, "KV value of %d bytes (limit %d)", n, st.lim.MaxValueSize)
+		panic(errAbort)
+	}
+	// The change set is copied out of the guest and held until commit:
+	// bound its bytes per call, so a flooding plugin fails early instead of
+	// making the host allocate (and collect) megabytes per request.
+	st.kvBytes += len(key) + int(n)
+	if st.kvBytes > st.lim.MaxKVBytes {
+		st.failf(KindLimit, "more than %d KV bytes put in one call", st.lim.MaxKVBytes)
 		panic(errAbort)
 	}
 	val := read(st, mod, uint32(stack[2]), n, "KV value")

@@ -146,6 +146,7 @@ func TestAdversarial(t *testing.T) {
 		{mode: "stdoutflood", kind: runtime.KindLimit, msg: "stdout/stderr"},
 		{mode: "kvflood", kind: runtime.KindLimit, msg: "KV operations"},
 		{mode: "kvbig", kind: runtime.KindLimit, msg: "KV value of"},
+		{mode: "kvbytes", kind: runtime.KindLimit, msg: "KV bytes put in one call"},
 		{mode: "kvoob", kind: runtime.KindABI, msg: "KV value buffer out of guest memory"},
 		{mode: "logoob", kind: runtime.KindABI, msg: "log message out of guest memory"},
 		{mode: "alloctrap", input: strings.Repeat("x", 77777), kind: runtime.KindTrap, msg: "allocator exploded"},

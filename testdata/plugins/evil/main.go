@@ -126,6 +126,14 @@ func handle(op uint32, ptr uint32, n uint32) uint64 {
 			k[4], k[5], k[6], k[7] = byte('0'+i/1000%10), byte('0'+i/100%10), byte('0'+i/10%10), byte('0'+i%10)
 			hostKVPut(unsafe.Pointer(&k[0]), uint32(len(k)), unsafe.Pointer(&v[0]), uint32(len(v)))
 		}
+	case "kvbytes":
+		// Values within the per-value limit, many of them: the call's
+		// total of bytes put is what stops it.
+		k, v := []byte("key-0000"), make([]byte, 60<<10)
+		for i := 0; ; i++ {
+			k[4], k[5], k[6], k[7] = byte('0'+i/1000%10), byte('0'+i/100%10), byte('0'+i/10%10), byte('0'+i%10)
+			hostKVPut(unsafe.Pointer(&k[0]), uint32(len(k)), unsafe.Pointer(&v[0]), uint32(len(v)))
+		}
 	case "kvbig":
 		k, v := []byte("big"), make([]byte, 1<<20)
 		hostKVPut(unsafe.Pointer(&k[0]), uint32(len(k)), unsafe.Pointer(&v[0]), uint32(len(v)))
