@@ -11,11 +11,12 @@ import (
 )
 
 // ErrCircuitOpen is the failure of a call not made because the plugin's
-// recent calls kept running into their time or memory limit: rather than
-// burn a CPU slot for the whole timeout, or grow and throw away a full
-// linear memory, on every request, the plugin is given a cool-down.
+// recent calls kept running into their time limit or a resource limit
+// (memory, log, KV, output): rather than burn a CPU slot for the whole
+// timeout, or grow and throw away a full instance, on every request, the
+// plugin is given a cool-down.
 // Callers answer it like any failure (503 with Retry-After).
-var ErrCircuitOpen = errors.New("plugincall: plugin circuit open after repeated timeouts or memory exhaustion")
+var ErrCircuitOpen = errors.New("plugincall: plugin circuit open after repeated timeouts or resource limits")
 
 // Circuit-breaker defaults (see Config).
 const (
@@ -24,7 +25,8 @@ const (
 )
 
 // breaker counts each plugin's consecutive exhaustions: timeouts and
-// linear-memory exhaustion (runtime.ErrMemoryLimit). After Timeouts of them
+// resource limits (runtime.KindLimit: memory, log, KV, output; each one
+// also costs a new instance). After Timeouts of them
 // the circuit opens: calls fail at once with ErrCircuitOpen for CoolDown.
 // Then one call goes through as a probe; a probe that does not time out
 // closes the circuit, one that does opens it for another CoolDown.
@@ -63,7 +65,7 @@ func (b *breaker) allow(plugin string) error {
 		return nil
 	}
 	if now := b.now(); now.Before(c.openUntil) || c.probing {
-		return fmt.Errorf("%w: plugin %s, %d consecutive timeouts or memory exhaustions, cool-down until %s",
+		return fmt.Errorf("%w: plugin %s, %d consecutive timeouts or resource limits, cool-down until %s",
 			ErrCircuitOpen, plugin, c.timeouts, c.openUntil.UTC().Format(time.RFC3339))
 	}
 	c.probing = true
@@ -74,7 +76,7 @@ func (b *breaker) allow(plugin string) error {
 // caller's context: a call cut short because the caller went away says
 // nothing about the plugin.
 func (b *breaker) record(ctx context.Context, plugin string, err error) (opened bool) {
-	timedOut := (runtime.IsKind(err, runtime.KindTimeout) || errors.Is(err, runtime.ErrMemoryLimit)) && ctx.Err() == nil
+	timedOut := (runtime.IsKind(err, runtime.KindTimeout) || runtime.IsKind(err, runtime.KindLimit)) && ctx.Err() == nil
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	c := b.m[plugin]

@@ -91,10 +91,10 @@ func TestCircuitBreaker(t *testing.T) {
 	}
 }
 
-// TestCircuitBreakerMemory: running out of linear memory counts like a
-// timeout (each one grows a full memory and replaces the instance); other
-// limits do not.
-func TestCircuitBreakerMemory(t *testing.T) {
+// TestCircuitBreakerLimits: running into a resource limit (memory, log,
+// KV) counts like a timeout — each one also replaces the instance; a
+// plugin error or trap in between resets the count.
+func TestCircuitBreakerLimits(t *testing.T) {
 	wasm := runtimetest.Build(t, "../../testdata/plugins/evil")
 	// A long call timeout, so that a memory bomb ends at its memory cap.
 	m := runtimetest.Manager(t, runtime.Options{Limits: runtime.Limits{CallTimeout: time.Minute, MemoryPages: 512}})
@@ -102,20 +102,18 @@ func TestCircuitBreakerMemory(t *testing.T) {
 	s := New(Config{BreakerTimeouts: 3, BreakerCoolDown: time.Hour}, m, noKV{})
 	ctx := context.Background()
 	a := Target{Merchant: "a"}
-	for _, mode := range []string{"memory", "memory", "logflood", "memory"} {
+	for _, mode := range []string{"memory", "logflood", "panic", "memory", "kvbytes"} {
 		if err := s.rawCall(ctx, a, otpc.OpGenerate, []byte(mode)); err == nil || errors.Is(err, ErrCircuitOpen) {
 			t.Fatalf("%s: %v", mode, err)
 		}
 	}
 	if open := s.breaker.open(); len(open) != 0 {
-		t.Fatalf("open after 2 consecutive exhaustions: %v", open)
+		t.Fatalf("open after 2 consecutive limits: %v", open)
 	}
-	for range 2 {
-		if err := s.rawCall(ctx, a, otpc.OpGenerate, []byte("memory")); !errors.Is(err, runtime.ErrMemoryLimit) {
-			t.Fatalf("exhaustion: %v, want runtime.ErrMemoryLimit", err)
-		}
+	if err := s.rawCall(ctx, a, otpc.OpGenerate, []byte("memory")); !errors.Is(err, runtime.ErrMemoryLimit) {
+		t.Fatalf("memory bomb: %v, want runtime.ErrMemoryLimit", err)
 	}
 	if err := s.rawCall(ctx, a, otpc.OpGenerate, []byte("ok")); !errors.Is(err, ErrCircuitOpen) {
-		t.Fatalf("after three memory exhaustions in a row: %v, want an open circuit", err)
+		t.Fatalf("after memory, kvbytes, memory: %v, want an open circuit", err)
 	}
 }
