@@ -120,6 +120,27 @@ type Quotas struct {
 	// (plugin_calls.kv_max_keys / kv_max_bytes by default).
 	KVMaxKeys  int64 `json:"kvMaxKeys,omitempty"`
 	KVMaxBytes int64 `json:"kvMaxBytes,omitempty"`
+	// LogBytesPerMinute bounds its plugin's log lines over time
+	// (plugin_calls.log_bytes_per_minute by default).
+	LogBytesPerMinute int64 `json:"logBytesPerMinute,omitempty"`
+	// PluginVersions bounds the plugin versions it may store
+	// (admin.max_plugin_versions by default).
+	PluginVersions int64 `json:"pluginVersions,omitempty"`
+}
+
+// Ledger converts q to the ledger's form.
+func (q Quotas) Ledger() ledger.MerchantQuotas {
+	return ledger.MerchantQuotas{KV: ledger.KVQuota{MaxKeys: q.KVMaxKeys, MaxBytes: q.KVMaxBytes},
+		LogBytesPerMinute: q.LogBytesPerMinute, PluginVersions: q.PluginVersions}
+}
+
+// QuotasOf converts the ledger's form; nil when the merchant has none.
+func QuotasOf(q ledger.MerchantQuotas) *Quotas {
+	if q == (ledger.MerchantQuotas{}) {
+		return nil
+	}
+	return &Quotas{KVMaxKeys: q.KV.MaxKeys, KVMaxBytes: q.KV.MaxBytes, LogBytesPerMinute: q.LogBytesPerMinute,
+		PluginVersions: q.PluginVersions}
 }
 
 // MerchantUpdate changes a merchant; nil fields stay as they are. PIAIDs

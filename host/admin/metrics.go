@@ -148,10 +148,15 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		def := l.KVQuota()
 		gauge(descKVQuotaKeys, float64(def.MaxKeys), "")
 		gauge(descKVQuotaBytes, float64(def.MaxBytes), "")
-		own, err := l.KVQuotaOverrides(ctx)
-		if err != nil {
+		own := map[string]ledger.KVQuota{}
+		if all, err := l.AllMerchantQuotas(ctx); err != nil {
 			scrapeErr("kv")
-			own = map[string]ledger.KVQuota{}
+		} else {
+			for id, q := range all {
+				if q.KV != (ledger.KVQuota{}) {
+					own[id] = q.KV
+				}
+			}
 		}
 		if us, err := l.KVUsages(ctx); err != nil {
 			scrapeErr("kv")

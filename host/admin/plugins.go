@@ -42,8 +42,13 @@ func (s *Server) listPlugins(c echo.Context) error {
 func (s *Server) uploadPlugin(c echo.Context) error {
 	id := c.Param("id")
 	ctx := c.Request().Context()
-	if _, err := s.d.Backend.Merchant(ctx, id); err != nil {
+	m, err := s.d.Backend.Merchant(ctx, id)
+	if err != nil {
 		return err
+	}
+	maxVersions := s.cfg.MaxPluginVersions
+	if m.Quotas != nil && m.Quotas.PluginVersions > 0 {
+		maxVersions = int(m.Quotas.PluginVersions)
 	}
 	// The body is read into memory: bound how many are at once, one per
 	// merchant, before reading it.
@@ -74,7 +79,7 @@ func (s *Server) uploadPlugin(c echo.Context) error {
 	if up.Version == "" || len(up.Wasm) == 0 {
 		return fail(http.StatusBadRequest, "version and wasm are required", "")
 	}
-	if len(vs) >= s.cfg.MaxPluginVersions && !slices.ContainsFunc(vs, func(v PluginVersion) bool { return v.Version == up.Version }) {
+	if len(vs) >= maxVersions && !slices.ContainsFunc(vs, func(v PluginVersion) bool { return v.Version == up.Version }) {
 		return fail(http.StatusConflict, fmt.Sprintf("merchant %s stores %d plugin versions, the limit", id, len(vs)),
 			"delete versions no longer needed: `otpcgate plugins delete --merchant "+id+" VERSION` (never the active one)")
 	}

@@ -123,13 +123,11 @@ func (b *adminBackend) Merchant(ctx context.Context, id string) (admin.Merchant,
 	if err != nil {
 		return m, err
 	}
-	own, err := b.g.Ledger.KVQuotaOverride(ctx, id)
+	own, err := b.g.Ledger.MerchantQuotas(ctx, id)
 	if err != nil {
 		return m, err
 	}
-	if own != (ledger.KVQuota{}) {
-		m.Quotas = &admin.Quotas{KVMaxKeys: own.MaxKeys, KVMaxBytes: own.MaxBytes}
-	}
+	m.Quotas = admin.QuotasOf(own)
 	q, err := b.g.Ledger.KVQuotaOf(ctx, id)
 	if err != nil {
 		return m, err
@@ -244,7 +242,7 @@ func (b *adminBackend) CreateMerchant(ctx context.Context, actor string, spec ad
 // that could never be met, before anything is written.
 // checkQuotas refuses negative limits (0 takes the host's default).
 func checkQuotas(q *admin.Quotas) error {
-	if q != nil && (q.KVMaxKeys < 0 || q.KVMaxBytes < 0) {
+	if q != nil && (q.KVMaxKeys < 0 || q.KVMaxBytes < 0 || q.LogBytesPerMinute < 0 || q.PluginVersions < 0) {
 		return invalid("quotas must not be negative (0 takes the host's default)")
 	}
 	return nil
@@ -255,7 +253,7 @@ func setQuotas(tx *ledger.Tx, merchantID string, q *admin.Quotas) error {
 	if q == nil {
 		return nil
 	}
-	return tx.SetKVQuota(merchantID, ledger.KVQuota{MaxKeys: q.KVMaxKeys, MaxBytes: q.KVMaxBytes})
+	return tx.SetMerchantQuotas(merchantID, q.Ledger())
 }
 
 func checkRules(rules map[string]ledger.AmountRules, piaids []string) error {

@@ -241,7 +241,12 @@ func (g *Gateway) load(ctx context.Context) ([]server.Route, error) {
 	table := make(map[string]*protocol.Merchant, len(ins))
 	byID := make(map[string]Integration, len(ins))
 	routes := make([]server.Route, 0, len(ins))
+	quotas, err := g.Ledger.AllMerchantQuotas(ctx)
+	if err != nil {
+		return nil, err
+	}
 	for _, in := range ins {
+		g.Plugins.SetLogBudget(in.MerchantID, int(quotas[in.MerchantID].LogBytesPerMinute))
 		m, err := g.Ledger.Merchant(ctx, in.MerchantID)
 		if err != nil {
 			return nil, fmt.Errorf("gateway: integration %s: %w", in.MerchantID, err)
@@ -331,9 +336,9 @@ type SeedMerchant struct {
 	PIAIDs      []string
 	// AmountRules by PIAID; PIAIDs not named keep theirs.
 	AmountRules map[string]ledger.AmountRules
-	// KVQuota is the merchant's own KV quota; the zero value keeps what
-	// the database holds.
-	KVQuota ledger.KVQuota
+	// Quotas are the merchant's own limits; the zero value keeps what the
+	// database holds.
+	Quotas ledger.MerchantQuotas
 }
 
 // Seed makes sure the merchants, their PIAIDs, amount rules and
@@ -417,9 +422,9 @@ func (g *Gateway) Seed(ctx context.Context, ms []SeedMerchant) error {
 					return fmt.Errorf("gateway: seed amount rules of %s: %w", p, err)
 				}
 			}
-			if sm.KVQuota != (ledger.KVQuota{}) {
-				if err := tx.SetKVQuota(id, sm.KVQuota); err != nil {
-					return fmt.Errorf("gateway: seed KV quota of %s: %w", id, err)
+			if sm.Quotas != (ledger.MerchantQuotas{}) {
+				if err := tx.SetMerchantQuotas(id, sm.Quotas); err != nil {
+					return fmt.Errorf("gateway: seed quotas of %s: %w", id, err)
 				}
 			}
 		}

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/otpcgate/otpcgate/host/admin"
+	"github.com/otpcgate/otpcgate/host/runtime"
 	"github.com/otpcgate/otpcgate/internal/testenv"
 	"github.com/otpcgate/otpcgate/sdk/otpc"
 )
@@ -114,6 +115,26 @@ func TestPluginVersionsBounded(t *testing.T) {
 	if p := generate(); !strings.HasPrefix(p, "82") {
 		t.Fatalf("after rollback to v2: %q", p)
 	}
+	// A merchant's own cap: demo-jose may store one version, which it has.
+	one := admin.Quotas{PluginVersions: 1, LogBytesPerMinute: 2048}
+	if err := op.Do(ctx, http.MethodPatch, "/v1/merchants/demo-jose", admin.MerchantUpdate{Quotas: &one}, nil); err != nil {
+		t.Fatal(err)
+	}
+	err = op.Do(ctx, http.MethodPost, admin.MerchantPath("demo-jose", "plugins"), admin.PluginUpload{Version: "j2", Wasm: wasm, Config: konbiniConfig}, nil)
+	if got := status(err); got != http.StatusConflict || !strings.Contains(err.Error(), "1 plugin versions") {
+		t.Fatalf("upload over demo-jose's own cap of 1: %d %v", got, err)
+	}
+	// Its own log budget reaches the runtime at once (the update reloads).
+	if got := a.g.Plugins.LogBudget("demo-jose"); got != 2048 {
+		t.Fatalf("demo-jose's log budget in the runtime: %d, want 2048", got)
+	}
+	if err := op.Do(ctx, http.MethodPatch, "/v1/merchants/demo-jose", admin.MerchantUpdate{Quotas: &admin.Quotas{}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := a.g.Plugins.LogBudget("demo-jose"); got != runtime.DefaultLogBytesPerMinute {
+		t.Fatalf("demo-jose's log budget after reset: %d", got)
+	}
+
 	var audit []admin.AuditEntry
 	if err := op.Do(ctx, http.MethodGet, "/v1/merchants/demo-pgp/events", nil, &audit); err != nil {
 		t.Fatal(err)

@@ -76,67 +76,6 @@ func (l *Ledger) KVUsages(ctx context.Context) (map[string]KVUsage, error) {
 // of its own is held to.
 func (l *Ledger) KVQuota() KVQuota { return l.opts.KVQuota }
 
-// KVQuotaOverride returns a merchant's own quota as stored, 0 fields where
-// it takes the default.
-func (l *Ledger) KVQuotaOverride(ctx context.Context, merchantID string) (KVQuota, error) {
-	var q KVQuota
-	err := l.readRow(ctx, `SELECT kv_max_keys, kv_max_bytes FROM merchant_quotas WHERE merchant_id = ?`, merchantID).
-		Scan(&q.MaxKeys, &q.MaxBytes)
-	if err := notFound(err); err != nil && !errors.Is(err, ErrNotFound) {
-		return KVQuota{}, fmt.Errorf("ledger: kv quota: %w", err)
-	}
-	return q, nil
-}
-
-// KVQuotaOverrides returns every merchant's own quota, by merchant id.
-func (l *Ledger) KVQuotaOverrides(ctx context.Context) (map[string]KVQuota, error) {
-	rows, err := l.readRows(ctx, `SELECT merchant_id, kv_max_keys, kv_max_bytes FROM merchant_quotas`)
-	if err != nil {
-		return nil, fmt.Errorf("ledger: kv quotas: %w", err)
-	}
-	defer rows.Close()
-	out := map[string]KVQuota{}
-	for rows.Next() {
-		var id string
-		var q KVQuota
-		if err := rows.Scan(&id, &q.MaxKeys, &q.MaxBytes); err != nil {
-			return nil, fmt.Errorf("ledger: kv quotas: %w", err)
-		}
-		out[id] = q
-	}
-	return out, rows.Err()
-}
-
-// KVQuotaOf returns the quota a merchant's namespace is held to: its own
-// override where set, else the default.
-func (l *Ledger) KVQuotaOf(ctx context.Context, merchantID string) (KVQuota, error) {
-	q, err := l.KVQuotaOverride(ctx, merchantID)
-	return q.or(l.opts.KVQuota), err
-}
-
-// SetKVQuota sets a merchant's own KV quota; zero fields take the default
-// again. Lowering it below the current usage is allowed: the merchant's
-// plugin can then only delete until it is under.
-func (tx *Tx) SetKVQuota(merchantID string, q KVQuota) error {
-	if err := tx.check(); err != nil {
-		return err
-	}
-	if q.MaxKeys < 0 || q.MaxBytes < 0 {
-		return fmt.Errorf("ledger: kv quota must not be negative: %+v", q)
-	}
-	if q == (KVQuota{}) {
-		_, err := tx.w.exec(`DELETE FROM merchant_quotas WHERE merchant_id = ?`, merchantID)
-		return err
-	}
-	_, err := tx.w.exec(`INSERT INTO merchant_quotas(merchant_id, kv_max_keys, kv_max_bytes, updated_ms) VALUES (?, ?, ?, ?)
-		ON CONFLICT (merchant_id) DO UPDATE SET kv_max_keys = excluded.kv_max_keys, kv_max_bytes = excluded.kv_max_bytes,
-		updated_ms = excluded.updated_ms`, merchantID, q.MaxKeys, q.MaxBytes, tx.now)
-	if err != nil {
-		return fmt.Errorf("ledger: set kv quota of %s: %w", merchantID, err)
-	}
-	return nil
-}
-
 // KVChange is one write of a plugin's change set: Value is stored under Key,
 // or Key is removed if Delete is set.
 type KVChange struct {
@@ -235,12 +174,11 @@ func (tx *Tx) ApplyKV(namespace string, changes []KVChange) error {
 		RETURNING keys, bytes`, namespace, delta.Keys, delta.Bytes).Scan(&u.Keys, &u.Bytes); err != nil {
 		return fmt.Errorf("ledger: kv usage: %w", err)
 	}
-	var own KVQuota
-	if err := notFound(tx.w.queryRow(`SELECT kv_max_keys, kv_max_bytes FROM merchant_quotas WHERE merchant_id = ?`, namespace).
-		Scan(&own.MaxKeys, &own.MaxBytes)); err != nil && !errors.Is(err, ErrNotFound) {
-		return fmt.Errorf("ledger: kv quota: %w", err)
+	own, err := tx.merchantQuotas(namespace)
+	if err != nil {
+		return err
 	}
-	q := own.or(tx.l.opts.KVQuota)
+	q := own.KV.or(tx.l.opts.KVQuota)
 	if (delta.Keys > 0 && u.Keys > q.MaxKeys) || (delta.Bytes > 0 && u.Bytes > q.MaxBytes) {
 		// The caller's closure fails, so its savepoint (or transaction)
 		// rolls all of this back.

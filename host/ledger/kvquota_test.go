@@ -121,7 +121,7 @@ func TestKVQuotaOverride(t *testing.T) {
 		return l.Apply(ctx, func(tx *Tx) error { return tx.ApplyKV(ns, ch) })
 	}
 	setQuota := func(q KVQuota) {
-		mustApply(t, l, func(tx *Tx) error { return tx.SetKVQuota(testMerchant, q) })
+		mustApply(t, l, func(tx *Tx) error { return tx.SetMerchantQuotas(testMerchant, MerchantQuotas{KV: q}) })
 	}
 	setQuota(KVQuota{MaxKeys: 4})
 	if q, err := l.KVQuotaOf(ctx, testMerchant); err != nil || q != (KVQuota{MaxKeys: 4, MaxBytes: 1000}) {
@@ -153,7 +153,33 @@ func TestKVQuotaOverride(t *testing.T) {
 	if err := l.Apply(ctx, func(tx *Tx) error { return tx.ApplyKV(testMerchant, []KVChange{{Key: "a", Delete: true}}) }); err != nil {
 		t.Fatalf("a deletion under a lowered quota: %v", err)
 	}
-	if err := l.Apply(ctx, func(tx *Tx) error { return tx.SetKVQuota(testMerchant, KVQuota{MaxKeys: -1}) }); err == nil {
+	if err := l.Apply(ctx, func(tx *Tx) error {
+		return tx.SetMerchantQuotas(testMerchant, MerchantQuotas{KV: KVQuota{MaxKeys: -1}})
+	}); err == nil {
 		t.Fatal("a negative quota was accepted")
+	}
+}
+
+// TestMerchantQuotas: a merchant's own limits round-trip, are listed, and
+// the zero value returns it to the host's.
+func TestMerchantQuotas(t *testing.T) {
+	l, _ := openTest(t, Options{})
+	ctx := context.Background()
+	want := MerchantQuotas{KV: KVQuota{MaxBytes: 4096}, LogBytesPerMinute: 2048, PluginVersions: 3}
+	mustApply(t, l, func(tx *Tx) error { return tx.SetMerchantQuotas(testMerchant, want) })
+	if got, err := l.MerchantQuotas(ctx, testMerchant); err != nil || got != want {
+		t.Fatalf("quotas %+v %v, want %+v", got, err, want)
+	}
+	if all, err := l.AllMerchantQuotas(ctx); err != nil || len(all) != 1 || all[testMerchant] != want {
+		t.Fatalf("all quotas %+v %v", all, err)
+	}
+	mustApply(t, l, func(tx *Tx) error { return tx.SetMerchantQuotas(testMerchant, MerchantQuotas{}) })
+	if all, err := l.AllMerchantQuotas(ctx); err != nil || len(all) != 0 {
+		t.Fatalf("after reset %+v %v", all, err)
+	}
+	for _, bad := range []MerchantQuotas{{LogBytesPerMinute: -1}, {PluginVersions: -1}, {KV: KVQuota{MaxBytes: -1}}} {
+		if err := l.Apply(ctx, func(tx *Tx) error { return tx.SetMerchantQuotas(testMerchant, bad) }); err == nil {
+			t.Errorf("negative quotas %+v accepted", bad)
+		}
 	}
 }

@@ -201,4 +201,9 @@ CREATE TABLE login_failures (
 ) WITHOUT ROWID;
 CREATE INDEX login_failures_until ON login_failures(until_ms);
 `},
+	// 6: more of a merchant's own limits (0: the host's).
+	{Version: 6, SQL: `
+ALTER TABLE merchant_quotas ADD COLUMN log_bytes_per_minute INTEGER NOT NULL DEFAULT 0 CHECK (log_bytes_per_minute >= 0);
+ALTER TABLE merchant_quotas ADD COLUMN plugin_versions INTEGER NOT NULL DEFAULT 0 CHECK (plugin_versions >= 0);
+`},
 }

@@ -275,19 +275,30 @@ func TestLogBudgetPerPlugin(t *testing.T) {
 		}
 		return
 	}
+	var dropped uint64
+	// b gets a budget of its own, half of a's.
+	m.SetLogBudget("b", budget/2)
+	if got := m.LogBudget("b"); got != budget/2 {
+		t.Fatalf("b's budget %d", got)
+	}
 	for i, id := range []string{"a", "b"} {
 		_, err := call(m, id, "logflood")
 		if !runtime.IsKind(err, runtime.KindLimit) {
 			t.Fatalf("%s logflood: %v, want the per-call limit", id, err)
 		}
+		lineBudget := []int{budget / 1024, budget / 2048}[i]
 		logged, warnings := lines(id)
-		if logged != budget/1024 || warnings != 1 {
-			t.Fatalf("plugin %s: %d lines logged and %d drop warnings, want %d and 1", id, logged, warnings, budget/1024)
+		if logged != lineBudget || warnings != 1 {
+			t.Fatalf("plugin %s: %d lines logged and %d drop warnings, want %d and 1", id, logged, warnings, lineBudget)
 		}
-		// 16 lines fit the call's 16 KiB; 8 of them went over the budget.
-		if got, want := m.Stats().LogLinesDropped, uint64(8*(i+1)); got != want {
-			t.Fatalf("after %s: %d lines dropped, want %d", id, got, want)
+		dropped += uint64(16 - lineBudget) // 16 lines fit the call's 16 KiB
+		if got := m.Stats().LogLinesDropped; got != dropped {
+			t.Fatalf("after %s: %d lines dropped, want %d", id, got, dropped)
 		}
+	}
+	m.SetLogBudget("b", 0)
+	if got := m.LogBudget("b"); got != budget {
+		t.Fatalf("b's budget after reset %d, want the default %d", got, budget)
 	}
 }
 

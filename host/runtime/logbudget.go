@@ -49,10 +49,39 @@ func (b *logBudget) take(n int, now time.Time) (ok bool, report uint64) {
 
 // logBudget returns pluginID's budget, shared by all its versions.
 func (m *Manager) logBudget(pluginID string) *logBudget {
-	per := m.opts.LogBytesPerMinute
-	if per <= 0 {
-		per = DefaultLogBytesPerMinute
-	}
-	b, _ := m.logBudgets.LoadOrStore(pluginID, newLogBudget(per, time.Now()))
+	b, _ := m.logBudgets.LoadOrStore(pluginID, newLogBudget(m.defaultLogRate(), time.Now()))
 	return b.(*logBudget)
+}
+
+func (m *Manager) defaultLogRate() int {
+	if m.opts.LogBytesPerMinute > 0 {
+		return m.opts.LogBytesPerMinute
+	}
+	return DefaultLogBytesPerMinute
+}
+
+// SetLogBudget gives pluginID a log budget of its own, in bytes per minute,
+// for its loaded versions and later ones; 0 returns it to
+// Options.LogBytesPerMinute.
+func (m *Manager) SetLogBudget(pluginID string, perMinute int) {
+	if perMinute <= 0 {
+		perMinute = m.defaultLogRate()
+	}
+	m.logBudget(pluginID).setRate(perMinute)
+}
+
+// LogBudget returns pluginID's log budget in force, in bytes per minute.
+func (m *Manager) LogBudget(pluginID string) int {
+	b := m.logBudget(pluginID)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return int(b.perMinute)
+}
+
+// setRate changes the budget; what is left is capped by the new size.
+func (b *logBudget) setRate(perMinute int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.perMinute = float64(perMinute)
+	b.tokens = min(b.tokens, b.perMinute)
 }

@@ -205,11 +205,17 @@ type Merchant struct {
 	// with invalidFieldValue (400) without calling the plugin. Applied at
 	// start for the PIAIDs named; others keep what the admin API set.
 	AmountRules map[string]AmountRules `json:"amount_rules"`
-	// KVMaxKeys and KVMaxBytes are this merchant's own plugin KV quota,
-	// set at start (0: plugin_calls.kv_max_keys / kv_max_bytes). Leaving
-	// both out keeps what the admin API set.
+	// KVMaxKeys and KVMaxBytes are this merchant's own plugin KV quota
+	// (0: plugin_calls.kv_max_keys / kv_max_bytes). The quotas are set at
+	// start when any is given; leaving them all out keeps what the admin
+	// API set.
 	KVMaxKeys  int64 `json:"kv_max_keys"`
 	KVMaxBytes int64 `json:"kv_max_bytes"`
+	// LogBytesPerMinute and MaxPluginVersions are this merchant's own
+	// plugin log budget and stored-version cap (0:
+	// plugin_calls.log_bytes_per_minute / admin.max_plugin_versions).
+	LogBytesPerMinute int64 `json:"log_bytes_per_minute"`
+	MaxPluginVersions int64 `json:"max_plugin_versions"`
 }
 
 // AmountRules are what one PIAID takes. The zero value takes anything.

@@ -72,7 +72,9 @@ func openGateway(ctx context.Context, cfg *config.Config, kek *keystore.KEK, d d
 		seeds = append(seeds, gateway.SeedMerchant{
 			Integration: gateway.Integration{MerchantID: m.ID, BasePath: m.BasePath, Envelope: envelope.Format(m.Envelope),
 				KeysetID: m.KeysetID, GoogleEndpoint: m.GoogleEndpoint},
-			PIAIDs: m.PIAIDs, AmountRules: rules, KVQuota: ledger.KVQuota{MaxKeys: m.KVMaxKeys, MaxBytes: m.KVMaxBytes},
+			PIAIDs: m.PIAIDs, AmountRules: rules,
+			Quotas: ledger.MerchantQuotas{KV: ledger.KVQuota{MaxKeys: m.KVMaxKeys, MaxBytes: m.KVMaxBytes},
+				LogBytesPerMinute: m.LogBytesPerMinute, PluginVersions: m.MaxPluginVersions},
 		})
 	}
 	if err := g.Seed(ctx, seeds); err != nil {

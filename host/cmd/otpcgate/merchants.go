@@ -2,12 +2,15 @@ package main
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/otpcgate/otpcgate/host/admin"
 	"github.com/otpcgate/otpcgate/host/ledger"
@@ -50,6 +53,10 @@ func newMerchantsCmd(e env) *cobra.Command {
 					}
 					fmt.Fprintf(tw, "\nplugin KV: %d of %d keys, %d of %d bytes (%s)\n", m.KV.Keys, m.KV.QuotaKeys, m.KV.Bytes, m.KV.QuotaBytes, src)
 				}
+				if q := m.Quotas; q != nil {
+					fmt.Fprintf(tw, "own quotas: kv keys %s, kv bytes %s, log bytes/min %s, plugin versions %s (-: the host's)\n",
+						quotaText(q.KVMaxKeys), quotaText(q.KVMaxBytes), quotaText(q.LogBytesPerMinute), quotaText(q.PluginVersions))
+				}
 			})
 		}}
 	var spec admin.MerchantSpec
@@ -86,8 +93,7 @@ func newMerchantsCmd(e env) *cobra.Command {
 	cf.StringVar(&spec.Environment, "environment", "sandbox", "sandbox or production")
 	cf.StringVar(&spec.GoogleEndpoint, "google-endpoint", "", "https base of Google-hosted methods")
 	cf.StringArrayVar(&createRules, "amount-rule", nil, amountRuleUsage)
-	cf.Int64Var(&createQuotas.KVMaxKeys, "kv-max-keys", 0, "the merchant's own plugin KV quota in keys (0: the host's)")
-	cf.Int64Var(&createQuotas.KVMaxBytes, "kv-max-bytes", 0, "the merchant's own plugin KV quota in bytes (0: the host's)")
+	addQuotaFlags(cf, &createQuotas, "the host's")
 	_ = create.MarkFlagRequired("id")
 
 	var basePath, envelope, keyset, endpoint string
@@ -108,8 +114,14 @@ func newMerchantsCmd(e env) *cobra.Command {
 			if fl.Changed("google-endpoint") {
 				u.GoogleEndpoint = &endpoint
 			}
-			if fl.Changed("kv-max-keys") || fl.Changed("kv-max-bytes") {
-				// The API replaces both; keep the one not given.
+			quotaFlags := map[string]func(q *admin.Quotas) *int64{
+				"kv-max-keys":          func(q *admin.Quotas) *int64 { return &q.KVMaxKeys },
+				"kv-max-bytes":         func(q *admin.Quotas) *int64 { return &q.KVMaxBytes },
+				"log-bytes-per-minute": func(q *admin.Quotas) *int64 { return &q.LogBytesPerMinute },
+				"max-plugin-versions":  func(q *admin.Quotas) *int64 { return &q.PluginVersions },
+			}
+			if slices.ContainsFunc(slices.Collect(maps.Keys(quotaFlags)), fl.Changed) {
+				// The API replaces the quotas as a whole: keep those not given.
 				var cur admin.Merchant
 				if err := f.call(cmd, e, http.MethodGet, admin.MerchantPath(args[0]), nil, &cur); err != nil {
 					return err
@@ -118,11 +130,10 @@ func newMerchantsCmd(e env) *cobra.Command {
 				if cur.Quotas != nil {
 					q = *cur.Quotas
 				}
-				if fl.Changed("kv-max-keys") {
-					q.KVMaxKeys = updateQuotas.KVMaxKeys
-				}
-				if fl.Changed("kv-max-bytes") {
-					q.KVMaxBytes = updateQuotas.KVMaxBytes
+				for name, field := range quotaFlags {
+					if fl.Changed(name) {
+						*field(&q) = *field(&updateQuotas)
+					}
 				}
 				u.Quotas = &q
 			}
@@ -144,8 +155,7 @@ func newMerchantsCmd(e env) *cobra.Command {
 	uf.StringVar(&endpoint, "google-endpoint", "", "https base of Google-hosted methods")
 	uf.StringSliceVar(&addPIAIDs, "add-piaid", nil, "PIAID to add (repeatable)")
 	uf.StringArrayVar(&updateRules, "amount-rule", nil, amountRuleUsage+"; PIAID: alone clears its rules")
-	uf.Int64Var(&updateQuotas.KVMaxKeys, "kv-max-keys", 0, "the merchant's own plugin KV quota in keys (0: back to the host's)")
-	uf.Int64Var(&updateQuotas.KVMaxBytes, "kv-max-bytes", 0, "the merchant's own plugin KV quota in bytes (0: back to the host's)")
+	addQuotaFlags(uf, &updateQuotas, "back to the host's")
 
 	status := func(use, action string) *cobra.Command {
 		return &cobra.Command{Use: use + " MERCHANT", Short: strings.ToUpper(use[:1]) + use[1:] + " a merchant", Args: cobra.ExactArgs(1),
@@ -231,4 +241,19 @@ func parseAmountRules(vals []string) (map[string]ledger.AmountRules, error) {
 		out[parts[0]] = r
 	}
 	return out, nil
+}
+
+// addQuotaFlags registers the flags of a merchant's own quotas.
+func addQuotaFlags(fs *pflag.FlagSet, q *admin.Quotas, zero string) {
+	fs.Int64Var(&q.KVMaxKeys, "kv-max-keys", 0, "the merchant's own plugin KV quota in keys (0: "+zero+")")
+	fs.Int64Var(&q.KVMaxBytes, "kv-max-bytes", 0, "the merchant's own plugin KV quota in bytes (0: "+zero+")")
+	fs.Int64Var(&q.LogBytesPerMinute, "log-bytes-per-minute", 0, "the merchant's own plugin log budget (0: "+zero+")")
+	fs.Int64Var(&q.PluginVersions, "max-plugin-versions", 0, "plugin versions the merchant may store (0: "+zero+")")
+}
+
+func quotaText(v int64) string {
+	if v == 0 {
+		return "-"
+	}
+	return strconv.FormatInt(v, 10)
 }
