@@ -138,12 +138,19 @@ type Admission struct {
 // LogBytesPerMinute bounds each merchant's plugin log lines over time;
 // lines beyond are dropped (counted, and reported once a minute). Default
 // 1048576 (1 MiB).
+//
+// MemoryMiB caps each plugin instance's linear memory and
+// InstancesPerVersion the instances a loaded version keeps, so a merchant's
+// plugin memory is at most 2 (active version and rollback target) ×
+// InstancesPerVersion × MemoryMiB. Defaults 64 and 4.
 type PluginCalls struct {
-	BreakerTimeouts   int      `json:"breaker_timeouts"`
-	BreakerCoolDown   Duration `json:"breaker_cool_down"`
-	KVMaxKeys         int64    `json:"kv_max_keys"`
-	KVMaxBytes        int64    `json:"kv_max_bytes"`
-	LogBytesPerMinute int      `json:"log_bytes_per_minute"`
+	BreakerTimeouts     int      `json:"breaker_timeouts"`
+	BreakerCoolDown     Duration `json:"breaker_cool_down"`
+	KVMaxKeys           int64    `json:"kv_max_keys"`
+	KVMaxBytes          int64    `json:"kv_max_bytes"`
+	LogBytesPerMinute   int      `json:"log_bytes_per_minute"`
+	MemoryMiB           int      `json:"memory_mib"`
+	InstancesPerVersion int      `json:"instances_per_version"`
 }
 
 // Log configures logging.
@@ -257,7 +264,7 @@ func Default() *Config {
 		TimestampSkew: Duration(60 * time.Second),
 		CommitWindow:  Duration(200 * time.Microsecond),
 		PluginCalls: PluginCalls{BreakerTimeouts: 3, BreakerCoolDown: Duration(30 * time.Second), KVMaxKeys: 100_000, KVMaxBytes: 64 << 20,
-			LogBytesPerMinute: 1 << 20},
+			LogBytesPerMinute: 1 << 20, MemoryMiB: 64, InstancesPerVersion: 4},
 		Log:      Log{Level: "info", Format: "json"},
 		Admin:    Admin{Addr: "127.0.0.1:8444"},
 		WebLogin: WebLogin{Path: "/authenticate"},

@@ -154,6 +154,8 @@ func TestValidate(t *testing.T) {
 		{"negative plugin versions", func(c *Config) { c.Admin.MaxPluginVersions = -1 }, "admin.max_plugin_versions"},
 		{"negative uploads", func(c *Config) { c.Admin.MaxUploads = -1 }, "admin.max_uploads"},
 		{"no plugin log budget", func(c *Config) { c.PluginCalls.LogBytesPerMinute = 0 }, "plugin_calls.log_bytes_per_minute"},
+		{"plugin memory below a Go plugin's floor", func(c *Config) { c.PluginCalls.MemoryMiB = 4 }, "plugin_calls.memory_mib"},
+		{"no plugin instances", func(c *Config) { c.PluginCalls.InstancesPerVersion = 0 }, "plugin_calls.instances_per_version"},
 		{"negative plugin size", func(c *Config) { c.Admin.MaxPluginBytes = -1 }, "admin.max_plugin_bytes"},
 		{"negative in-flight", func(c *Config) { c.Admission.MaxInFlight = -2 }, "admission.max_in_flight"},
 		{"per-merchant in-flight below -1", func(c *Config) { c.Admission.MaxInFlightPerMerchant = -2 }, "admission.max_in_flight_per_merchant"},

@@ -109,6 +109,12 @@ func (c *Config) Validate() error {
 	if c.PluginCalls.KVMaxBytes < 1 {
 		bad("plugin_calls.kv_max_bytes", "must be >= 1, got %d", c.PluginCalls.KVMaxBytes)
 	}
+	if c.PluginCalls.MemoryMiB < 8 || c.PluginCalls.MemoryMiB > 4096 {
+		bad("plugin_calls.memory_mib", "must be between 8 (a Go plugin's floor) and 4096, got %d", c.PluginCalls.MemoryMiB)
+	}
+	if c.PluginCalls.InstancesPerVersion < 1 || c.PluginCalls.InstancesPerVersion > 64 {
+		bad("plugin_calls.instances_per_version", "must be between 1 and 64, got %d", c.PluginCalls.InstancesPerVersion)
+	}
 	if c.PluginCalls.LogBytesPerMinute < 1 {
 		bad("plugin_calls.log_bytes_per_minute", "must be >= 1, got %d", c.PluginCalls.LogBytesPerMinute)
 	}

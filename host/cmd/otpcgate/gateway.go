@@ -51,8 +51,10 @@ func openGateway(ctx context.Context, cfg *config.Config, kek *keystore.KEK, d d
 		CommitWindow:   commitWindow(cfg.CommitWindow.D()),
 		Calls: plugincall.Config{BreakerTimeouts: cfg.PluginCalls.BreakerTimeouts,
 			BreakerCoolDown: cfg.PluginCalls.BreakerCoolDown.D()},
-		KVQuota:  ledger.KVQuota{MaxKeys: cfg.PluginCalls.KVMaxKeys, MaxBytes: cfg.PluginCalls.KVMaxBytes},
-		Runtime:  runtime.Options{LogBytesPerMinute: cfg.PluginCalls.LogBytesPerMinute},
+		KVQuota: ledger.KVQuota{MaxKeys: cfg.PluginCalls.KVMaxKeys, MaxBytes: cfg.PluginCalls.KVMaxBytes},
+		Runtime: runtime.Options{LogBytesPerMinute: cfg.PluginCalls.LogBytesPerMinute,
+			Limits: runtime.Limits{MemoryPages: uint32(cfg.PluginCalls.MemoryMiB) * 16}, // 64 KiB pages
+			Pool:   runtime.PoolConfig{Max: cfg.PluginCalls.InstancesPerVersion}},
 		WebLogin: weblogin.Config{Path: cfg.WebLogin.Path, Callbacks: cfg.WebLogin.Callbacks},
 		Logger:   d.log,
 	}
