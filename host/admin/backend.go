@@ -126,12 +126,20 @@ type Quotas struct {
 	// PluginVersions bounds the plugin versions it may store
 	// (admin.max_plugin_versions by default).
 	PluginVersions int64 `json:"pluginVersions,omitempty"`
+	// PluginBytes bounds an uploaded module (admin.max_plugin_bytes by
+	// default).
+	PluginBytes int64 `json:"pluginBytes,omitempty"`
+	// PluginMemoryMiB caps each plugin instance's linear memory
+	// (plugin_calls.memory_mib by default); versions loaded from then on
+	// use it.
+	PluginMemoryMiB int64 `json:"pluginMemoryMiB,omitempty"`
 }
 
 // Ledger converts q to the ledger's form.
 func (q Quotas) Ledger() ledger.MerchantQuotas {
 	return ledger.MerchantQuotas{KV: ledger.KVQuota{MaxKeys: q.KVMaxKeys, MaxBytes: q.KVMaxBytes},
-		LogBytesPerMinute: q.LogBytesPerMinute, PluginVersions: q.PluginVersions}
+		LogBytesPerMinute: q.LogBytesPerMinute, PluginVersions: q.PluginVersions, PluginBytes: q.PluginBytes,
+		PluginMemoryMiB: q.PluginMemoryMiB}
 }
 
 // QuotasOf converts the ledger's form; nil when the merchant has none.
@@ -140,7 +148,7 @@ func QuotasOf(q ledger.MerchantQuotas) *Quotas {
 		return nil
 	}
 	return &Quotas{KVMaxKeys: q.KV.MaxKeys, KVMaxBytes: q.KV.MaxBytes, LogBytesPerMinute: q.LogBytesPerMinute,
-		PluginVersions: q.PluginVersions}
+		PluginVersions: q.PluginVersions, PluginBytes: q.PluginBytes, PluginMemoryMiB: q.PluginMemoryMiB}
 }
 
 // MerchantUpdate changes a merchant; nil fields stay as they are. PIAIDs

@@ -46,9 +46,14 @@ func (s *Server) uploadPlugin(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	maxVersions := s.cfg.MaxPluginVersions
-	if m.Quotas != nil && m.Quotas.PluginVersions > 0 {
-		maxVersions = int(m.Quotas.PluginVersions)
+	maxVersions, maxBytes := s.cfg.MaxPluginVersions, s.cfg.MaxPluginBytes
+	if q := m.Quotas; q != nil {
+		if q.PluginVersions > 0 {
+			maxVersions = int(q.PluginVersions)
+		}
+		if q.PluginBytes > 0 {
+			maxBytes = int(q.PluginBytes)
+		}
 	}
 	// The body is read into memory: bound how many are at once, one per
 	// merchant, before reading it.
@@ -64,16 +69,16 @@ func (s *Server) uploadPlugin(c echo.Context) error {
 		return err
 	}
 	var up PluginUpload
-	if err := bind(c, int64(s.cfg.MaxPluginBytes)/3*4+maxJSONBody, &up); err != nil {
+	if err := bind(c, int64(maxBytes)/3*4+maxJSONBody, &up); err != nil {
 		var he *echo.HTTPError
 		if errors.As(err, &he) && he.Code == http.StatusRequestEntityTooLarge {
-			return fail(http.StatusRequestEntityTooLarge, fmt.Sprintf("plugin over the %d-byte limit", s.cfg.MaxPluginBytes),
+			return fail(http.StatusRequestEntityTooLarge, fmt.Sprintf("plugin over the %d-byte limit", maxBytes),
 				"build with -ldflags='-s -w' and check for embedded data; the limit is the admin config's max plugin size")
 		}
 		return err
 	}
-	if len(up.Wasm) > s.cfg.MaxPluginBytes {
-		return fail(http.StatusRequestEntityTooLarge, fmt.Sprintf("plugin is %d bytes, over the %d-byte limit", len(up.Wasm), s.cfg.MaxPluginBytes),
+	if len(up.Wasm) > maxBytes {
+		return fail(http.StatusRequestEntityTooLarge, fmt.Sprintf("plugin is %d bytes, over the %d-byte limit", len(up.Wasm), maxBytes),
 			"build with -ldflags='-s -w' and check for embedded data")
 	}
 	if up.Version == "" || len(up.Wasm) == 0 {

@@ -242,7 +242,8 @@ func (b *adminBackend) CreateMerchant(ctx context.Context, actor string, spec ad
 // that could never be met, before anything is written.
 // checkQuotas refuses negative limits (0 takes the host's default).
 func checkQuotas(q *admin.Quotas) error {
-	if q != nil && (q.KVMaxKeys < 0 || q.KVMaxBytes < 0 || q.LogBytesPerMinute < 0 || q.PluginVersions < 0) {
+	if q != nil && (q.KVMaxKeys < 0 || q.KVMaxBytes < 0 || q.LogBytesPerMinute < 0 || q.PluginVersions < 0 ||
+		q.PluginBytes < 0 || q.PluginMemoryMiB < 0) {
 		return invalid("quotas must not be negative (0 takes the host's default)")
 	}
 	return nil
@@ -450,7 +451,11 @@ func (b *adminBackend) UploadPlugin(ctx context.Context, merchantID string, up a
 	if !slices.ContainsFunc(b.g.Plugins.Versions(merchantID), func(v runtime.VersionInfo) bool { return v.Version == up.Version }) {
 		loadedHere = true
 		start := time.Now()
-		info, err := b.g.Plugins.Load(ctx, merchantID, runtime.VersionSpec{Version: up.Version, Wasm: up.Wasm, SHA256: got, Config: cfg})
+		spec, err := b.g.versionSpec(ctx, PluginVersion{MerchantID: merchantID, Version: up.Version, Wasm: up.Wasm, SHA256: got, Config: cfg})
+		if err != nil {
+			return admin.PluginVersion{}, err
+		}
+		info, err := b.g.Plugins.Load(ctx, merchantID, spec)
 		if err != nil {
 			var le *runtime.LoadError
 			if errors.As(err, &le) {
@@ -516,8 +521,11 @@ func (b *adminBackend) activate(ctx context.Context, merchantID, version string)
 		return err
 	}
 	if !slices.ContainsFunc(b.g.Plugins.Versions(merchantID), func(v runtime.VersionInfo) bool { return v.Version == version }) {
-		if _, err := b.g.Plugins.Load(ctx, merchantID, runtime.VersionSpec{Version: pv.Version, Wasm: pv.Wasm,
-			SHA256: pv.SHA256, Config: pv.Config}); err != nil {
+		spec, err := b.g.versionSpec(ctx, pv)
+		if err != nil {
+			return err
+		}
+		if _, err := b.g.Plugins.Load(ctx, merchantID, spec); err != nil {
 			return fmt.Errorf("%w: %v", admin.ErrPluginRefused, err)
 		}
 	}

@@ -314,9 +314,11 @@ func (g *Gateway) ensurePlugin(ctx context.Context, merchantID string) error {
 	}
 	if !loaded {
 		start := time.Now()
-		info, err := g.Plugins.Load(ctx, merchantID, runtime.VersionSpec{
-			Version: pv.Version, Wasm: pv.Wasm, SHA256: pv.SHA256, Config: pv.Config,
-		})
+		spec, err := g.versionSpec(ctx, pv)
+		if err != nil {
+			return err
+		}
+		info, err := g.Plugins.Load(ctx, merchantID, spec)
 		if err != nil {
 			return fmt.Errorf("gateway: merchant %s: %w", merchantID, &pluginLoadError{version: pv.Version, err: err})
 		}

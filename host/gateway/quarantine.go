@@ -12,7 +12,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/otpcgate/otpcgate/host/ledger"
-	"github.com/otpcgate/otpcgate/host/runtime"
 )
 
 // Quarantine describes a merchant whose active plugin version failed to
@@ -141,9 +140,11 @@ func (g *Gateway) loadFallback(ctx context.Context, merchantID, broken string) (
 		if err != nil {
 			return "", err
 		}
-		if _, err := g.Plugins.Load(ctx, merchantID, runtime.VersionSpec{
-			Version: pv.Version, Wasm: pv.Wasm, SHA256: pv.SHA256, Config: pv.Config,
-		}); err != nil {
+		spec, err := g.versionSpec(ctx, pv)
+		if err != nil {
+			return "", err
+		}
+		if _, err := g.Plugins.Load(ctx, merchantID, spec); err != nil {
 			g.log.Warn("plugin fallback candidate failed to load", "merchant", merchantID, "version", pv.Version, "err", err)
 			continue
 		}

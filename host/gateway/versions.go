@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/otpcgate/otpcgate/host/admin"
+	"github.com/otpcgate/otpcgate/host/runtime"
 )
 
 // trimLoaded keeps loaded only the versions a merchant can be switched to
@@ -37,6 +38,20 @@ func (g *Gateway) trimLoaded(ctx context.Context, merchantID string) error {
 		}
 	}
 	return nil
+}
+
+// versionSpec is how a merchant's stored version is loaded: with the
+// merchant's own instance memory cap, if it has one.
+func (g *Gateway) versionSpec(ctx context.Context, pv PluginVersion) (runtime.VersionSpec, error) {
+	spec := runtime.VersionSpec{Version: pv.Version, Wasm: pv.Wasm, SHA256: pv.SHA256, Config: pv.Config}
+	q, err := g.Ledger.MerchantQuotas(ctx, pv.MerchantID)
+	if err != nil {
+		return spec, err
+	}
+	if q.PluginMemoryMiB > 0 {
+		spec.Limits.MemoryPages = uint32(min(q.PluginMemoryMiB, 4096)) * 16 // 64 KiB pages
+	}
+	return spec, nil
 }
 
 func (b *adminBackend) DeletePlugin(ctx context.Context, merchantID, version string) (admin.PluginVersion, error) {

@@ -124,6 +124,25 @@ func TestPluginVersionsBounded(t *testing.T) {
 	if got := status(err); got != http.StatusConflict || !strings.Contains(err.Error(), "1 plugin versions") {
 		t.Fatalf("upload over demo-jose's own cap of 1: %d %v", got, err)
 	}
+	// Its own upload size limit and instance memory cap.
+	small := admin.Quotas{PluginBytes: 1024, PluginMemoryMiB: 16}
+	if err := op.Do(ctx, http.MethodPatch, "/v1/merchants/demo-jose", admin.MerchantUpdate{Quotas: &small}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := status(op.Do(ctx, http.MethodPost, admin.MerchantPath("demo-jose", "plugins"),
+		admin.PluginUpload{Version: "j3", Wasm: wasm, Config: konbiniConfig}, nil)); got != http.StatusRequestEntityTooLarge {
+		t.Fatalf("upload over demo-jose's own size limit: %d, want 413", got)
+	}
+	spec, err := a.g.versionSpec(ctx, PluginVersion{MerchantID: "demo-jose", Version: "x"})
+	if err != nil || spec.Limits.MemoryPages != 16*16 {
+		t.Fatalf("demo-jose's versions load with %d pages (%v), want 256", spec.Limits.MemoryPages, err)
+	}
+	if spec, _ := a.g.versionSpec(ctx, PluginVersion{MerchantID: "demo-pgp", Version: "x"}); spec.Limits.MemoryPages != 0 {
+		t.Fatalf("demo-pgp's versions load with %d pages, want the host's", spec.Limits.MemoryPages)
+	}
+	if err := op.Do(ctx, http.MethodPatch, "/v1/merchants/demo-jose", admin.MerchantUpdate{Quotas: &one}, nil); err != nil {
+		t.Fatal(err)
+	}
 	// Its own log budget reaches the runtime at once (the update reloads).
 	if got := a.g.Plugins.LogBudget("demo-jose"); got != 2048 {
 		t.Fatalf("demo-jose's log budget in the runtime: %d, want 2048", got)

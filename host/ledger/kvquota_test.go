@@ -165,7 +165,7 @@ func TestKVQuotaOverride(t *testing.T) {
 func TestMerchantQuotas(t *testing.T) {
 	l, _ := openTest(t, Options{})
 	ctx := context.Background()
-	want := MerchantQuotas{KV: KVQuota{MaxBytes: 4096}, LogBytesPerMinute: 2048, PluginVersions: 3}
+	want := MerchantQuotas{KV: KVQuota{MaxBytes: 4096}, LogBytesPerMinute: 2048, PluginVersions: 3, PluginBytes: 1 << 20, PluginMemoryMiB: 32}
 	mustApply(t, l, func(tx *Tx) error { return tx.SetMerchantQuotas(testMerchant, want) })
 	if got, err := l.MerchantQuotas(ctx, testMerchant); err != nil || got != want {
 		t.Fatalf("quotas %+v %v, want %+v", got, err, want)
@@ -177,7 +177,8 @@ func TestMerchantQuotas(t *testing.T) {
 	if all, err := l.AllMerchantQuotas(ctx); err != nil || len(all) != 0 {
 		t.Fatalf("after reset %+v %v", all, err)
 	}
-	for _, bad := range []MerchantQuotas{{LogBytesPerMinute: -1}, {PluginVersions: -1}, {KV: KVQuota{MaxBytes: -1}}} {
+	for _, bad := range []MerchantQuotas{{LogBytesPerMinute: -1}, {PluginVersions: -1}, {KV: KVQuota{MaxBytes: -1}},
+		{PluginBytes: -1}, {PluginMemoryMiB: -1}} {
 		if err := l.Apply(ctx, func(tx *Tx) error { return tx.SetMerchantQuotas(testMerchant, bad) }); err == nil {
 			t.Errorf("negative quotas %+v accepted", bad)
 		}

@@ -17,13 +17,18 @@ type MerchantQuotas struct {
 	LogBytesPerMinute int64
 	// PluginVersions bounds the plugin versions it may store.
 	PluginVersions int64
+	// PluginBytes bounds an uploaded module of its plugin.
+	PluginBytes int64
+	// PluginMemoryMiB caps each of its plugin instances' linear memory.
+	PluginMemoryMiB int64
 }
 
-const sqlQuotas = `SELECT kv_max_keys, kv_max_bytes, log_bytes_per_minute, plugin_versions FROM merchant_quotas`
+const sqlQuotas = `SELECT kv_max_keys, kv_max_bytes, log_bytes_per_minute, plugin_versions, plugin_bytes, plugin_memory_mib
+	FROM merchant_quotas`
 
 func scanQuotas(s rowScanner) (MerchantQuotas, error) {
 	var q MerchantQuotas
-	err := s.Scan(&q.KV.MaxKeys, &q.KV.MaxBytes, &q.LogBytesPerMinute, &q.PluginVersions)
+	err := s.Scan(&q.KV.MaxKeys, &q.KV.MaxBytes, &q.LogBytesPerMinute, &q.PluginVersions, &q.PluginBytes, &q.PluginMemoryMiB)
 	return q, err
 }
 
@@ -39,7 +44,8 @@ func (l *Ledger) MerchantQuotas(ctx context.Context, merchantID string) (Merchan
 
 // AllMerchantQuotas returns the own limits of every merchant that has any.
 func (l *Ledger) AllMerchantQuotas(ctx context.Context) (map[string]MerchantQuotas, error) {
-	rows, err := l.readRows(ctx, `SELECT merchant_id, kv_max_keys, kv_max_bytes, log_bytes_per_minute, plugin_versions FROM merchant_quotas`)
+	rows, err := l.readRows(ctx, `SELECT merchant_id, kv_max_keys, kv_max_bytes, log_bytes_per_minute, plugin_versions,
+		plugin_bytes, plugin_memory_mib FROM merchant_quotas`)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: merchant quotas: %w", err)
 	}
@@ -48,7 +54,8 @@ func (l *Ledger) AllMerchantQuotas(ctx context.Context) (map[string]MerchantQuot
 	for rows.Next() {
 		var id string
 		var q MerchantQuotas
-		if err := rows.Scan(&id, &q.KV.MaxKeys, &q.KV.MaxBytes, &q.LogBytesPerMinute, &q.PluginVersions); err != nil {
+		if err := rows.Scan(&id, &q.KV.MaxKeys, &q.KV.MaxBytes, &q.LogBytesPerMinute, &q.PluginVersions,
+			&q.PluginBytes, &q.PluginMemoryMiB); err != nil {
 			return nil, fmt.Errorf("ledger: merchant quotas: %w", err)
 		}
 		out[id] = q
@@ -78,18 +85,21 @@ func (tx *Tx) SetMerchantQuotas(merchantID string, q MerchantQuotas) error {
 	if err := tx.check(); err != nil {
 		return err
 	}
-	if q.KV.MaxKeys < 0 || q.KV.MaxBytes < 0 || q.LogBytesPerMinute < 0 || q.PluginVersions < 0 {
+	if q.KV.MaxKeys < 0 || q.KV.MaxBytes < 0 || q.LogBytesPerMinute < 0 || q.PluginVersions < 0 ||
+		q.PluginBytes < 0 || q.PluginMemoryMiB < 0 {
 		return fmt.Errorf("ledger: quotas must not be negative: %+v", q)
 	}
 	if q == (MerchantQuotas{}) {
 		_, err := tx.w.exec(`DELETE FROM merchant_quotas WHERE merchant_id = ?`, merchantID)
 		return err
 	}
-	_, err := tx.w.exec(`INSERT INTO merchant_quotas(merchant_id, kv_max_keys, kv_max_bytes, log_bytes_per_minute, plugin_versions, updated_ms)
-		VALUES (?, ?, ?, ?, ?, ?)
+	_, err := tx.w.exec(`INSERT INTO merchant_quotas(merchant_id, kv_max_keys, kv_max_bytes, log_bytes_per_minute, plugin_versions,
+		plugin_bytes, plugin_memory_mib, updated_ms)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (merchant_id) DO UPDATE SET kv_max_keys = excluded.kv_max_keys, kv_max_bytes = excluded.kv_max_bytes,
-		log_bytes_per_minute = excluded.log_bytes_per_minute, plugin_versions = excluded.plugin_versions, updated_ms = excluded.updated_ms`,
-		merchantID, q.KV.MaxKeys, q.KV.MaxBytes, q.LogBytesPerMinute, q.PluginVersions, tx.now)
+		log_bytes_per_minute = excluded.log_bytes_per_minute, plugin_versions = excluded.plugin_versions,
+		plugin_bytes = excluded.plugin_bytes, plugin_memory_mib = excluded.plugin_memory_mib, updated_ms = excluded.updated_ms`,
+		merchantID, q.KV.MaxKeys, q.KV.MaxBytes, q.LogBytesPerMinute, q.PluginVersions, q.PluginBytes, q.PluginMemoryMiB, tx.now)
 	if err != nil {
 		return fmt.Errorf("ledger: set quotas of %s: %w", merchantID, err)
 	}

@@ -205,5 +205,7 @@ CREATE INDEX login_failures_until ON login_failures(until_ms);
 	{Version: 6, SQL: `
 ALTER TABLE merchant_quotas ADD COLUMN log_bytes_per_minute INTEGER NOT NULL DEFAULT 0 CHECK (log_bytes_per_minute >= 0);
 ALTER TABLE merchant_quotas ADD COLUMN plugin_versions INTEGER NOT NULL DEFAULT 0 CHECK (plugin_versions >= 0);
+ALTER TABLE merchant_quotas ADD COLUMN plugin_bytes INTEGER NOT NULL DEFAULT 0 CHECK (plugin_bytes >= 0);
+ALTER TABLE merchant_quotas ADD COLUMN plugin_memory_mib INTEGER NOT NULL DEFAULT 0 CHECK (plugin_memory_mib >= 0);
 `},
 }

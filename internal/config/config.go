@@ -223,6 +223,11 @@ type Merchant struct {
 	// plugin_calls.log_bytes_per_minute / admin.max_plugin_versions).
 	LogBytesPerMinute int64 `json:"log_bytes_per_minute"`
 	MaxPluginVersions int64 `json:"max_plugin_versions"`
+	// MaxPluginBytes and PluginMemoryMiB are this merchant's own upload
+	// size limit and instance memory cap (0: admin.max_plugin_bytes /
+	// plugin_calls.memory_mib).
+	MaxPluginBytes  int64 `json:"max_plugin_bytes"`
+	PluginMemoryMiB int64 `json:"plugin_memory_mib"`
 }
 
 // AmountRules are what one PIAID takes. The zero value takes anything.

@@ -191,7 +191,8 @@ func (c *Config) validateMerchants() []error {
 				piaids[p] = i
 			}
 		}
-		if m.KVMaxKeys < 0 || m.KVMaxBytes < 0 || m.LogBytesPerMinute < 0 || m.MaxPluginVersions < 0 {
+		if m.KVMaxKeys < 0 || m.KVMaxBytes < 0 || m.LogBytesPerMinute < 0 || m.MaxPluginVersions < 0 ||
+			m.MaxPluginBytes < 0 || m.PluginMemoryMiB < 0 {
 			bad("kv_max_keys", "quotas (kv_max_keys, kv_max_bytes, log_bytes_per_minute, max_plugin_versions) must not be negative (0: the host's default)")
 		}
 		for p, r := range m.AmountRules {

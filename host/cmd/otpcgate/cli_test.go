@@ -472,7 +472,7 @@ func TestCLIMerchantDelete(t *testing.T) {
 		t.Fatalf("update versions cap: %v\n%s", err, stderr)
 	}
 	if out, _, err := run("merchants", "show", "oops"); err != nil || !strings.Contains(out, "0 of 7 keys, 0 of 4096 bytes (its own quota where set)") ||
-		!strings.Contains(out, "own quotas: kv keys 7, kv bytes 4096, log bytes/min -, plugin versions 3") {
+		!strings.Contains(out, "own quotas: kv keys 7, kv bytes 4096, log bytes/min -, plugin versions 3, plugin bytes -, plugin memory MiB -") {
 		t.Fatalf("show: %v\n%s", err, out)
 	}
 	if _, stderr, err := run("merchants", "delete", "oops"); err == nil || !strings.Contains(stderr+err.Error(), "disable it first") {

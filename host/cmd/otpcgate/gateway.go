@@ -76,7 +76,8 @@ func openGateway(ctx context.Context, cfg *config.Config, kek *keystore.KEK, d d
 				KeysetID: m.KeysetID, GoogleEndpoint: m.GoogleEndpoint},
 			PIAIDs: m.PIAIDs, AmountRules: rules,
 			Quotas: ledger.MerchantQuotas{KV: ledger.KVQuota{MaxKeys: m.KVMaxKeys, MaxBytes: m.KVMaxBytes},
-				LogBytesPerMinute: m.LogBytesPerMinute, PluginVersions: m.MaxPluginVersions},
+				LogBytesPerMinute: m.LogBytesPerMinute, PluginVersions: m.MaxPluginVersions,
+				PluginBytes: m.MaxPluginBytes, PluginMemoryMiB: m.PluginMemoryMiB},
 		})
 	}
 	if err := g.Seed(ctx, seeds); err != nil {

@@ -54,8 +54,9 @@ func newMerchantsCmd(e env) *cobra.Command {
 					fmt.Fprintf(tw, "\nplugin KV: %d of %d keys, %d of %d bytes (%s)\n", m.KV.Keys, m.KV.QuotaKeys, m.KV.Bytes, m.KV.QuotaBytes, src)
 				}
 				if q := m.Quotas; q != nil {
-					fmt.Fprintf(tw, "own quotas: kv keys %s, kv bytes %s, log bytes/min %s, plugin versions %s (-: the host's)\n",
-						quotaText(q.KVMaxKeys), quotaText(q.KVMaxBytes), quotaText(q.LogBytesPerMinute), quotaText(q.PluginVersions))
+					fmt.Fprintf(tw, "own quotas: kv keys %s, kv bytes %s, log bytes/min %s, plugin versions %s, plugin bytes %s, plugin memory MiB %s (-: the host's)\n",
+						quotaText(q.KVMaxKeys), quotaText(q.KVMaxBytes), quotaText(q.LogBytesPerMinute), quotaText(q.PluginVersions),
+						quotaText(q.PluginBytes), quotaText(q.PluginMemoryMiB))
 				}
 			})
 		}}
@@ -119,6 +120,8 @@ func newMerchantsCmd(e env) *cobra.Command {
 				"kv-max-bytes":         func(q *admin.Quotas) *int64 { return &q.KVMaxBytes },
 				"log-bytes-per-minute": func(q *admin.Quotas) *int64 { return &q.LogBytesPerMinute },
 				"max-plugin-versions":  func(q *admin.Quotas) *int64 { return &q.PluginVersions },
+				"max-plugin-bytes":     func(q *admin.Quotas) *int64 { return &q.PluginBytes },
+				"plugin-memory-mib":    func(q *admin.Quotas) *int64 { return &q.PluginMemoryMiB },
 			}
 			if slices.ContainsFunc(slices.Collect(maps.Keys(quotaFlags)), fl.Changed) {
 				// The API replaces the quotas as a whole: keep those not given.
@@ -249,6 +252,8 @@ func addQuotaFlags(fs *pflag.FlagSet, q *admin.Quotas, zero string) {
 	fs.Int64Var(&q.KVMaxBytes, "kv-max-bytes", 0, "the merchant's own plugin KV quota in bytes (0: "+zero+")")
 	fs.Int64Var(&q.LogBytesPerMinute, "log-bytes-per-minute", 0, "the merchant's own plugin log budget (0: "+zero+")")
 	fs.Int64Var(&q.PluginVersions, "max-plugin-versions", 0, "plugin versions the merchant may store (0: "+zero+")")
+	fs.Int64Var(&q.PluginBytes, "max-plugin-bytes", 0, "largest plugin module the merchant may upload (0: "+zero+")")
+	fs.Int64Var(&q.PluginMemoryMiB, "plugin-memory-mib", 0, "linear memory cap of each of its plugin instances, for versions loaded from then on (0: "+zero+")")
 }
 
 func quotaText(v int64) string {
