@@ -26,39 +26,23 @@ import (
 	"github.com/otpcgate/otpcgate/host/runtime/runtimetest"
 	"github.com/otpcgate/otpcgate/host/sim"
 	"github.com/otpcgate/otpcgate/sdk/otpc"
+
+	"github.com/otpcgate/otpcgate/internal/testenv"
 )
-
-// syncBuffer collects log output from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // adminEnv is a running gateway with its admin API on loopback HTTP.
 type adminEnv struct {
 	*env
 	srv      *admin.Server
 	url      string
-	logs     *syncBuffer
+	logs     *testenv.Buffer
 	operator string
 	calls    *plugincall.Service
 }
 
 func newAdminEnv(t *testing.T, cfg admin.Config, mutate ...func(*Options)) *adminEnv {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testenv.Buffer{}
 	e := newEnv(t, append([]func(*Options){func(o *Options) {
 		o.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}}, mutate...)...)
@@ -106,6 +90,16 @@ func status(err error) int {
 		return -1
 	}
 	return http.StatusOK
+}
+
+// pluginVersions lists a merchant's plugin versions through the API.
+func (a *adminEnv) pluginVersions(t *testing.T, merchant string) []admin.PluginVersion {
+	t.Helper()
+	var vs []admin.PluginVersion
+	if err := a.client(a.operator).Do(context.Background(), http.MethodGet, admin.MerchantPath(merchant, "plugins"), nil, &vs); err != nil {
+		t.Fatal(err)
+	}
+	return vs
 }
 
 func (a *adminEnv) issue(t *testing.T, merchant string) admin.IssuedToken {
@@ -359,14 +353,7 @@ func TestAdminPluginLifecycle(t *testing.T) {
 	ctx := context.Background()
 	op := a.client(a.operator)
 	path := admin.MerchantPath("demo-pgp", "plugins")
-	versions := func() []admin.PluginVersion {
-		t.Helper()
-		var vs []admin.PluginVersion
-		if err := op.Do(ctx, http.MethodGet, path, nil, &vs); err != nil {
-			t.Fatal(err)
-		}
-		return vs
-	}
+	versions := func() []admin.PluginVersion { return a.pluginVersions(t, "demo-pgp") }
 	before := versions()
 	if len(before) != 1 || !before[0].Active {
 		t.Fatalf("provisioned versions: %+v", before)

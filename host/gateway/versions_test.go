@@ -13,7 +13,6 @@ import (
 	"github.com/otpcgate/otpcgate/host/admin"
 	"github.com/otpcgate/otpcgate/host/runtime"
 	"github.com/otpcgate/otpcgate/internal/testenv"
-	"github.com/otpcgate/otpcgate/sdk/otpc"
 )
 
 // TestPluginVersionsBounded: only the active version and its rollback
@@ -28,14 +27,7 @@ func TestPluginVersionsBounded(t *testing.T) {
 	ctx := context.Background()
 	op := a.client(a.operator)
 	path := admin.MerchantPath("demo-pgp", "plugins")
-	list := func() []admin.PluginVersion {
-		t.Helper()
-		var vs []admin.PluginVersion
-		if err := op.Do(ctx, http.MethodGet, path, nil, &vs); err != nil {
-			t.Fatal(err)
-		}
-		return vs
-	}
+	list := func() []admin.PluginVersion { return a.pluginVersions(t, "demo-pgp") }
 	// checkLoaded: the active version is loaded, and nothing but it and
 	// the version uploaded just before it.
 	checkLoaded := func(step string) {
@@ -60,15 +52,7 @@ func TestPluginVersionsBounded(t *testing.T) {
 	}
 	generate := func() string {
 		t.Helper()
-		pm := a.merchant(a.pgp)
-		req := &otpc.GenerateReferenceNumberRequest{RequestHeader: a.env.client.Header(a.pgp),
-			GooglePaymentToken:     otpc.GooglePaymentToken{IssuerID: otpc.IssuerID{Value: pm.DemoIssuer}, Token: pm.DemoToken},
-			TransactionDescription: "Google - Test", Amount: otpc.Amount{AmountMicros: 1_000_000_000, CurrencyCode: "JPY"}}
-		var resp otpc.GenerateReferenceNumberResponse
-		res, err := a.env.client.Call(ctx, a.pgp, otpc.MethodGenerateReferenceNumber, req, &resp)
-		if err != nil || res.Status != http.StatusOK || resp.Result.Success == nil {
-			t.Fatalf("generate: %v %+v", err, res)
-		}
+		_, resp := a.env.generate(a.pgp, 1_000_000_000)
 		return printable(resp.Result.Success.DisplayableReferenceNumber)
 	}
 

@@ -79,20 +79,11 @@ func (tx *Tx) disabledMerchant(id string) (Merchant, error) {
 }
 
 func (tx *Tx) piaidsOf(merchantID string) ([]string, error) {
-	rows, err := tx.w.query(`SELECT piaid FROM piaids WHERE merchant_id = ? ORDER BY piaid`, merchantID)
+	rows, err := tx.w.query(sqlPIAIDsOf, merchantID)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: list PIAIDs: %w", err)
 	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var p string
-		if err := rows.Scan(&p); err != nil {
-			return nil, err
-		}
-		out = append(out, p)
-	}
-	return out, rows.Err()
+	return scanStrings(rows)
 }
 
 // DeleteMerchant removes a disabled merchant that never held a record: its

@@ -171,18 +171,25 @@ func (l *Ledger) Merchant(ctx context.Context, id string) (Merchant, error) {
 
 // PIAIDs lists the PIAIDs of a merchant.
 func (l *Ledger) PIAIDs(ctx context.Context, merchantID string) ([]string, error) {
-	rows, err := l.readRows(ctx, `SELECT piaid FROM piaids WHERE merchant_id = ? ORDER BY piaid`, merchantID)
+	rows, err := l.readRows(ctx, sqlPIAIDsOf, merchantID)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: list PIAIDs: %w", err)
 	}
+	return scanStrings(rows)
+}
+
+const sqlPIAIDsOf = `SELECT piaid FROM piaids WHERE merchant_id = ? ORDER BY piaid`
+
+// scanStrings reads a one-column result and closes rows.
+func scanStrings(rows *sql.Rows) ([]string, error) {
 	defer rows.Close()
 	var out []string
 	for rows.Next() {
-		var p string
-		if err := rows.Scan(&p); err != nil {
+		var v string
+		if err := rows.Scan(&v); err != nil {
 			return nil, err
 		}
-		out = append(out, p)
+		out = append(out, v)
 	}
 	return out, rows.Err()
 }

@@ -13,6 +13,8 @@ import (
 	"github.com/otpcgate/otpcgate/host/runtime"
 	"github.com/otpcgate/otpcgate/host/runtime/runtimetest"
 	"github.com/otpcgate/otpcgate/sdk/otpc"
+
+	"github.com/otpcgate/otpcgate/internal/testenv"
 )
 
 func loadEvil(t *testing.T, m *runtime.Manager, id string, pool runtime.PoolConfig) {
@@ -254,7 +256,7 @@ func waitBusy(t *testing.T, m *runtime.Manager, plugin, ver string) {
 // per minute into the log and the rest dropped and counted (the call itself
 // only meets its per-call limit); another plugin's budget is its own.
 func TestLogBudgetPerPlugin(t *testing.T) {
-	var buf syncLog
+	var buf testenv.Buffer
 	logger := slog.New(slog.NewJSONHandler(&buf, nil))
 	const budget = 8 << 10 // eight of logflood's 1 KiB lines
 	m := runtimetest.Manager(t, cached(runtime.Options{LogBytesPerMinute: budget, Logger: logger}))
@@ -300,24 +302,6 @@ func TestLogBudgetPerPlugin(t *testing.T) {
 	if got := m.LogBudget("b"); got != budget {
 		t.Fatalf("b's budget after reset %d, want the default %d", got, budget)
 	}
-}
-
-// syncLog is a goroutine-safe log sink.
-type syncLog struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncLog) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncLog) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // TestLinearMemoryOffHeap: a plugin that grows its memory to the cap does

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/otpcgate/otpcgate/internal/testenv"
 )
 
 var testRoutes = []Route{
@@ -215,7 +217,7 @@ func TestBodyLimit(t *testing.T) {
 }
 
 func TestPanicRecovered(t *testing.T) {
-	var logs syncBuffer
+	var logs testenv.Buffer
 	g := &recorder{resp: func(r *Request) *Response {
 		if string(r.Body) == "boom" {
 			panic("secret payload " + string(r.Body))
@@ -400,24 +402,6 @@ func TestServerLimiterOption(t *testing.T) {
 	if f, q := lim.Stats(); f != 0 || q != 0 {
 		t.Fatalf("limiter leak: %d %d", f, q)
 	}
-}
-
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func TestHeaderLimit(t *testing.T) {
