@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -118,6 +119,9 @@ type Gateway struct {
 	codecs map[envelope.Format]envelope.Codec
 	dir    directory
 	quar   quarantines
+	// quarantinedKeysets: merchant id → keyset id that failed to load at
+	// start (see Seed); cleared once it loads.
+	quarantinedKeysets sync.Map
 }
 
 // directory is the pipeline's merchant table and the integrations behind
@@ -367,9 +371,16 @@ func (g *Gateway) Seed(ctx context.Context, ms []SeedMerchant) error {
 		if _, ok := g.codecs[in.Envelope]; !ok {
 			return fmt.Errorf("gateway: merchant %s: unknown envelope %q", id, in.Envelope)
 		}
-		if _, err := g.Keys.Keyset(ctx, in.KeysetID); err != nil {
+		switch _, err := g.Keys.Keyset(ctx, in.KeysetID); {
+		case errors.Is(err, keystore.ErrNotFound):
 			return fmt.Errorf("gateway: merchant %s: keyset %s: %w\n  next: keysets are created with their merchant through the admin API "+
 				"(otpcgate merchants create, without a keyset); name an existing one (otpcgate keys list --merchant ID) or create the merchant there", id, in.KeysetID, err)
+		case err != nil:
+			// The keyset exists but does not load (a damaged key): that
+			// merchant answers 503 until it is repaired; the host and every
+			// other merchant start.
+			g.log.Error("keyset quarantined: it does not load, the merchant answers 503", "merchant", id, "keyset", in.KeysetID, "err", err)
+			g.quarantinedKeysets.Store(id, in.KeysetID)
 		}
 		base, err := server.NormalizeBasePath(in.BasePath)
 		if err != nil {

@@ -163,12 +163,38 @@ var descQuarantined = prometheus.NewDesc("otpcgate_plugin_quarantined",
 	"1 for a merchant whose active plugin version failed to load (version: the failed one; fallback: the version serving, empty for none).",
 	[]string{"merchant", "version", "fallback"}, nil)
 
-func (c quarantineCollector) Describe(ch chan<- *prometheus.Desc) { ch <- descQuarantined }
+var descKeysetQuarantined = prometheus.NewDesc("otpcgate_keyset_quarantined",
+	"1 for a merchant whose keyset failed to load at start (its requests answer 503) until it loads.",
+	[]string{"merchant", "keyset"}, nil)
+
+func (c quarantineCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descQuarantined
+	ch <- descKeysetQuarantined
+}
 
 func (c quarantineCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, q := range c.g.Quarantined() {
 		ch <- prometheus.MustNewConstMetric(descQuarantined, prometheus.GaugeValue, 1, q.Merchant, q.Version, q.Fallback)
 	}
+	for merchant, keyset := range c.g.QuarantinedKeysets(context.Background()) {
+		ch <- prometheus.MustNewConstMetric(descKeysetQuarantined, prometheus.GaugeValue, 1, merchant, keyset)
+	}
+}
+
+// QuarantinedKeysets lists, by merchant, the keysets that failed to load at
+// start and still do not (one that loads now leaves the list).
+func (g *Gateway) QuarantinedKeysets(ctx context.Context) map[string]string {
+	out := map[string]string{}
+	g.quarantinedKeysets.Range(func(k, v any) bool {
+		merchant, keyset := k.(string), v.(string)
+		if _, err := g.Keys.Keyset(ctx, keyset); err == nil {
+			g.quarantinedKeysets.Delete(merchant)
+			return true
+		}
+		out[merchant] = keyset
+		return true
+	})
+	return out
 }
 
 // isLoadError reports whether err is a stored version failing to load.

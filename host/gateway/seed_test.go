@@ -2,11 +2,13 @@ package gateway
 
 import (
 	"context"
+	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/otpcgate/otpcgate/host/envelope"
 	"github.com/otpcgate/otpcgate/host/ledger"
+	"github.com/otpcgate/otpcgate/sdk/otpc"
 )
 
 // dbState is what seeding may write: merchants, PIAIDs, integrations, rules
@@ -90,4 +92,59 @@ func TestSeedAllOrNothing(t *testing.T) {
 	if err := e.g.Reload(ctx); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestKeysetQuarantineAtStart: a configured merchant whose keyset exists
+// but no longer loads (a damaged key) does not stop the start: it is
+// quarantined (503, a metric), every other merchant is served, and it
+// leaves the quarantine once its keyset loads again.
+func TestKeysetQuarantineAtStart(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	ins, err := e.g.Registry.Integrations(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seeds []SeedMerchant
+	for _, in := range ins {
+		piaids, err := e.g.Ledger.PIAIDs(ctx, in.MerchantID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seeds = append(seeds, SeedMerchant{Integration: in, PIAIDs: piaids})
+	}
+	jose := e.merchant(e.jose).KeysetID
+	var saved []byte
+	if err := e.g.DB.QueryRow(`SELECT public_material FROM keystore_keys WHERE keyset_id = ? AND owner = 'peer'`, jose).Scan(&saved); err != nil {
+		t.Fatal(err)
+	}
+	damage := func(b []byte) {
+		t.Helper()
+		if _, err := e.g.DB.Exec(`UPDATE keystore_keys SET public_material = ? WHERE keyset_id = ? AND owner = 'peer'`, b, jose); err != nil {
+			t.Fatal(err)
+		}
+	}
+	damage([]byte("not a key"))
+	e.restart() // a new keystore: nothing cached
+	if err := e.g.Seed(ctx, seeds); err != nil {
+		t.Fatalf("a damaged keyset stopped the start: %v", err)
+	}
+	if q := e.g.QuarantinedKeysets(ctx); q["demo-jose"] != jose || len(q) != 1 {
+		t.Fatalf("quarantined keysets %v", q)
+	}
+	e.generate(e.pgp, 1000_000000)
+	req := &otpc.EchoRequest{RequestHeader: e.client.Header(e.jose), ClientMessage: "x"}
+	if res, err := e.client.Call(ctx, e.jose, otpc.MethodEcho, req, nil); res == nil || res.Status != http.StatusServiceUnavailable {
+		t.Fatalf("the quarantined merchant answered %+v (%v), want 503", res, err)
+	}
+	// Repaired: it leaves the quarantine (the keystore notices the change).
+	damage(saved)
+	e.restart()
+	if err := e.g.Seed(ctx, seeds); err != nil {
+		t.Fatal(err)
+	}
+	if q := e.g.QuarantinedKeysets(ctx); len(q) != 0 {
+		t.Fatalf("after repair: %v", q)
+	}
+	e.generate(e.jose, 1000_000000)
 }
