@@ -119,6 +119,9 @@ type Gateway struct {
 	codecs map[envelope.Format]envelope.Codec
 	dir    directory
 	quar   quarantines
+	// admitted is Calls behind the admission limiter, for callers that hold
+	// no slot (merchant events, the login page).
+	admitted *plugincall.Admitted
 	// quarantinedKeysets: merchant id → keyset id that failed to load at
 	// start (see Seed); cleared once it loads.
 	quarantinedKeysets sync.Map
@@ -208,7 +211,10 @@ func Open(ctx context.Context, opts Options) (_ *Gateway, err error) {
 	if g.Outbox, err = google.NewWorker(wcfg); err != nil {
 		return nil, err
 	}
-	g.Merchants = merchant.New(merchant.Config{Ledger: g.Ledger, Plugins: g.Calls, Merchants: &g.dir,
+	// Merchant events and the login page call plugins without a slot of
+	// their own: they take one from the same fair limiter as the pipeline.
+	g.admitted = g.Calls.WithAdmission(pcfg.Limiter)
+	g.Merchants = merchant.New(merchant.Config{Ledger: g.Ledger, Plugins: g.admitted, Merchants: &g.dir,
 		Google: g.Google, Resolver: g, Notify: g.Outbox.Notify, Logger: log})
 	routes, err := g.load(ctx)
 	if err != nil {

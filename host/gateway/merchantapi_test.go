@@ -8,6 +8,7 @@ import (
 
 	"github.com/otpcgate/otpcgate/host/admin"
 	"github.com/otpcgate/otpcgate/host/merchant"
+	"github.com/otpcgate/otpcgate/host/server"
 	"github.com/otpcgate/otpcgate/host/sim"
 	"github.com/otpcgate/otpcgate/sdk/otpc"
 )
@@ -106,4 +107,34 @@ func TestMerchantAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	findCall(t, e.sim, otpc.MethodAcceptRemittanceStatement, acc.NotificationRequestID)
+}
+
+// TestMerchantAPIUnderAdmission: a store payment calls the merchant's
+// plugin through the same fair admission limiter as Google's requests: with
+// every slot taken it is refused (503, nothing recorded) instead of running
+// beside them, and it goes through once a slot is free.
+func TestMerchantAPIUnderAdmission(t *testing.T) {
+	lim := server.NewLimiter(server.LimiterConfig{MaxInFlight: 1, MaxQueue: 1, MaxWait: 50 * time.Millisecond})
+	a := newAdminEnv(t, admin.Config{}, func(o *Options) { o.Admission = lim })
+	e := a.env
+	ctx := context.Background()
+	pgp := a.client(a.issue(t, "demo-pgp").Secret)
+	_, gen := e.generate(e.pgp, 1800_000000)
+	report := merchant.Payment{Key: "till-7-0001", Printable: printable(gen.Result.Success.DisplayableReferenceNumber),
+		Amount: otpc.Amount{AmountMicros: 1800_000000, CurrencyCode: "JPY"}, PaidAt: time.Now().Add(-time.Second), StoreID: "till-7"}
+
+	release, err := lim.AcquireFor(ctx, "another-merchant")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = pgp.Do(ctx, http.MethodPost, "/v1/merchants/demo-pgp/payments", report, nil)
+	if got := status(err); got != http.StatusServiceUnavailable {
+		release()
+		t.Fatalf("payment with every slot taken: %d %v, want 503", got, err)
+	}
+	release()
+	var res merchant.PaymentResult
+	if err := pgp.Do(ctx, http.MethodPost, "/v1/merchants/demo-pgp/payments", report, &res); err != nil || !res.Accepted {
+		t.Fatalf("payment with a free slot: %+v %v", res, err)
+	}
 }

@@ -20,7 +20,7 @@ func (g *Gateway) mountWebLogin(cfg weblogin.Config) error {
 	if cfg.Logger == nil {
 		cfg.Logger = g.log
 	}
-	svc, err := weblogin.New(cfg, g.Ledger, g.Calls)
+	svc, err := weblogin.New(cfg, g.Ledger, g.admitted)
 	if err != nil {
 		return fmt.Errorf("gateway: web login: %w", err)
 	}
