@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/otpcgate/otpcgate/host/admin"
+	"github.com/otpcgate/otpcgate/host/plugincall"
 	"github.com/otpcgate/otpcgate/host/ledger"
 	"github.com/otpcgate/otpcgate/host/merchant"
 	"github.com/otpcgate/otpcgate/host/protocol"
@@ -512,4 +513,44 @@ func errDescription(res *sim.Result) string {
 		return ""
 	}
 	return res.Error.ErrorDescription
+}
+
+// TestCircuitOpenAnswersBeforeCrypto: once a merchant's plugin is
+// circuit-broken, its plugin-backed requests are answered 503 with
+// Retry-After before any decryption — even a body that could never be
+// decrypted gets the 503, not invalidPayloadEncryption — while its echo and
+// the other merchant are served.
+func TestCircuitOpenAnswersBeforeCrypto(t *testing.T) {
+	a := outcomesEnv(t)
+	e := a.env
+	ctx := context.Background()
+	gen := googleOps()[0]
+	for i := range plugincall.DefaultBreakerTimeouts {
+		res, err := e.client.Call(ctx, e.pgp, gen.method, gen.request(t, e, e.pgp, "timeout-"+sim.NewRequestID()), gen.response())
+		if err != nil || res.Status != http.StatusServiceUnavailable {
+			t.Fatalf("timeout %d: %v %+v", i, err, res)
+		}
+	}
+	url := strings.TrimSuffix(e.pgp.BaseURL, "/") + otpc.PathPrefix + gen.method
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader("not an envelope"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", e.pgp.Codec.ContentType())
+	res, err := e.client.HTTP.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusServiceUnavailable || res.Header.Get("Retry-After") == "" {
+		t.Fatalf("open circuit, undecryptable body: %d Retry-After %q, want 503 with Retry-After before any crypto",
+			res.StatusCode, res.Header.Get("Retry-After"))
+	}
+	echo := &otpc.EchoRequest{RequestHeader: e.client.Header(e.pgp), ClientMessage: "still here"}
+	if r, err := e.client.Call(ctx, e.pgp, otpc.MethodEcho, echo, &otpc.EchoResponse{}); err != nil || r.Status != http.StatusOK {
+		t.Fatalf("echo with the circuit open: %v %+v", err, r)
+	}
+	if r, err := e.client.Call(ctx, e.jose, gen.method, gen.request(t, e, e.jose, "success-"+sim.NewRequestID()), gen.response()); err != nil || r.Status != http.StatusOK {
+		t.Fatalf("the other merchant: %v %+v", err, r)
+	}
 }

@@ -72,6 +72,19 @@ func (b *breaker) allow(plugin string) error {
 	return nil
 }
 
+// cooling reports whether plugin's circuit is open and still in its
+// cool-down (a call now would be refused; the probe comes after it).
+func (b *breaker) cooling(plugin string) (bool, time.Duration) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	c := b.m[plugin]
+	if c == nil || c.openUntil.IsZero() {
+		return false, 0
+	}
+	left := c.openUntil.Sub(b.now())
+	return left > 0, left
+}
+
 // record notes how a call that allow let through ended. ctx is the
 // caller's context: a call cut short because the caller went away says
 // nothing about the plugin.

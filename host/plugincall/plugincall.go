@@ -219,3 +219,8 @@ type kvReader struct{ kv KV }
 func (k kvReader) Get(ctx context.Context, ns, key string) ([]byte, bool, error) {
 	return k.kv.KVGet(ctx, ns, key)
 }
+
+// CircuitOpen reports whether plugin's calls are refused now by its open
+// circuit, and for how much longer: callers can answer 503 before doing
+// any work for the call (the pipeline does, before decrypting).
+func (s *Service) CircuitOpen(plugin string) (bool, time.Duration) { return s.breaker.cooling(plugin) }

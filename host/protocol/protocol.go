@@ -66,6 +66,13 @@ type Plugins interface {
 	Call(ctx context.Context, t plugincall.Target, op otpc.Op, now time.Time, in, out otpc.Message) (plugincall.Changes, error)
 }
 
+// circuitChecker is what Plugins may also offer (*plugincall.Service does):
+// whether a plugin's calls are refused now, so that such a request is
+// answered before any crypto is spent on it.
+type circuitChecker interface {
+	CircuitOpen(plugin string) (bool, time.Duration)
+}
+
 // Config tunes the pipeline. Zero values take the documented defaults.
 type Config struct {
 	// Skew is the allowed |requestTimestamp - now|. Default DefaultSkew.
@@ -191,6 +198,16 @@ func (p *Pipeline) Serve(ctx context.Context, r *server.Request) *server.Respons
 	}
 	if r.ContentType != mediaType(m.Codec) {
 		return &server.Response{Status: http.StatusUnsupportedMediaType}
+	}
+	if cc, ok := p.plugins.(circuitChecker); ok && r.Method != otpc.MethodEcho {
+		// A plugin in its cool-down cannot answer: a bare 503 before the
+		// decryption, signature and sealing a full answer would cost, so a
+		// flood of requests for a broken plugin costs the host almost
+		// nothing. Echo needs no plugin and is still answered.
+		if open, left := cc.CircuitOpen(m.PluginID); open {
+			p.stats.Unavailable.Add(1)
+			return &server.Response{Status: http.StatusServiceUnavailable, RetryAfter: max(time.Second, left.Round(time.Second))}
+		}
 	}
 	ks, err := p.keys.Keyset(ctx, m.KeysetID)
 	if err != nil {
