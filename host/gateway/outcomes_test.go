@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/otpcgate/otpcgate/host/admin"
-	"github.com/otpcgate/otpcgate/host/plugincall"
 	"github.com/otpcgate/otpcgate/host/ledger"
 	"github.com/otpcgate/otpcgate/host/merchant"
+	"github.com/otpcgate/otpcgate/host/plugincall"
 	"github.com/otpcgate/otpcgate/host/protocol"
 	"github.com/otpcgate/otpcgate/host/runtime/runtimetest"
 	"github.com/otpcgate/otpcgate/host/sim"
