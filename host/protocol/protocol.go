@@ -116,6 +116,7 @@ type Pipeline struct {
 	keys    Keysets
 	ledger  *ledger.Ledger
 	plugins Plugins
+	circuit circuitChecker // plugins, if it reports open circuits
 	log     *slog.Logger
 	stats   Stats
 }
@@ -172,7 +173,8 @@ func New(cfg Config, dir Directory, keys Keysets, l *ledger.Ledger, plugins Plug
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Pipeline{cfg: cfg, dir: dir, keys: keys, ledger: l, plugins: plugins, log: log}
+	circuit, _ := plugins.(circuitChecker)
+	return &Pipeline{cfg: cfg, dir: dir, keys: keys, ledger: l, plugins: plugins, circuit: circuit, log: log}
 }
 
 // Stats returns the outcome counters.
@@ -199,12 +201,12 @@ func (p *Pipeline) Serve(ctx context.Context, r *server.Request) *server.Respons
 	if r.ContentType != mediaType(m.Codec) {
 		return &server.Response{Status: http.StatusUnsupportedMediaType}
 	}
-	if cc, ok := p.plugins.(circuitChecker); ok && r.Method != otpc.MethodEcho {
+	if p.circuit != nil && r.Method != otpc.MethodEcho {
 		// A plugin in its cool-down cannot answer: a bare 503 before the
 		// decryption, signature and sealing a full answer would cost, so a
 		// flood of requests for a broken plugin costs the host almost
 		// nothing. Echo needs no plugin and is still answered.
-		if open, left := cc.CircuitOpen(m.PluginID); open {
+		if open, left := p.circuit.CircuitOpen(m.PluginID); open {
 			p.stats.Unavailable.Add(1)
 			return &server.Response{Status: http.StatusServiceUnavailable, RetryAfter: max(time.Second, left.Round(time.Second))}
 		}
