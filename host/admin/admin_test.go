@@ -216,3 +216,13 @@ func TestUploadSlots(t *testing.T) {
 		t.Fatalf("slots left taken: %v", u.active)
 	}
 }
+
+// TestRollbackTarget: the version uploaded just before the active one.
+func TestRollbackTarget(t *testing.T) {
+	vs := []PluginVersion{{Version: "a"}, {Version: "b"}, {Version: "c"}}
+	for active, want := range map[string]string{"c": "b", "b": "a", "a": "", "": "", "gone": ""} {
+		if got := RollbackTarget(vs, active); got != want {
+			t.Errorf("RollbackTarget(%q) = %q, want %q", active, got, want)
+		}
+	}
+}

@@ -1,7 +1,6 @@
 package admin
 
 import (
-	"cmp"
 	"context"
 	"time"
 
@@ -173,7 +172,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			if id == "" {
 				continue
 			}
-			q = ledger.KVQuota{MaxKeys: cmp.Or(q.MaxKeys, def.MaxKeys), MaxBytes: cmp.Or(q.MaxBytes, def.MaxBytes)}
+			q = q.Or(def)
 			gauge(descKVQuotaKeys, float64(q.MaxKeys), id)
 			gauge(descKVQuotaBytes, float64(q.MaxBytes), id)
 		}

@@ -162,14 +162,28 @@ func (s *Server) rollbackPlugin(c echo.Context) error {
 		if err != nil {
 			return err
 		}
-		i := slices.IndexFunc(vs, func(v PluginVersion) bool { return v.Active })
-		if i <= 0 {
+		var active string
+		if i := slices.IndexFunc(vs, func(v PluginVersion) bool { return v.Active }); i >= 0 {
+			active = vs[i].Version
+		}
+		if req.Version = RollbackTarget(vs, active); req.Version == "" {
 			return fail(http.StatusConflict, "no earlier version to roll back to",
 				"list versions with `otpcgate plugins list` and activate one by name")
 		}
-		req.Version = vs[i-1].Version
 	}
 	return s.activate(c, id, req.Version, "plugin.rollback")
+}
+
+// RollbackTarget is the version a rollback without a name goes back to:
+// the one uploaded just before active in vs (oldest first), or "" if none.
+// The gateway keeps it loaded beside the active one, so that this rollback
+// is instant.
+func RollbackTarget(vs []PluginVersion, active string) string {
+	i := slices.IndexFunc(vs, func(v PluginVersion) bool { return v.Version == active })
+	if i <= 0 {
+		return ""
+	}
+	return vs[i-1].Version
 }
 
 // deletePlugin deletes a stored version that is not active.

@@ -478,7 +478,7 @@ func (b *adminBackend) UploadPlugin(ctx context.Context, merchantID string, up a
 			return admin.PluginVersion{}, err
 		}
 	}
-	if err := b.g.trimLoaded(ctx, merchantID); err != nil {
+	if err := b.trimLoaded(ctx, merchantID); err != nil {
 		return admin.PluginVersion{}, err
 	}
 	return b.version(ctx, merchantID, up.Version)
@@ -503,7 +503,7 @@ func (b *adminBackend) ActivatePlugin(ctx context.Context, merchantID, version s
 	if err := b.activate(ctx, merchantID, version); err != nil {
 		return admin.PluginVersion{}, err
 	}
-	if err := b.g.trimLoaded(ctx, merchantID); err != nil {
+	if err := b.trimLoaded(ctx, merchantID); err != nil {
 		return admin.PluginVersion{}, err
 	}
 	return b.version(ctx, merchantID, version)

@@ -10,31 +10,26 @@ import (
 )
 
 // trimLoaded keeps loaded only the versions a merchant can be switched to
-// at once: the active one and its rollback target (the version uploaded
-// just before it). Every loaded version holds its own compiled module and
-// instance pool (tens of MiB); the others compile again on demand, from the
-// verified disk cache, when activated.
-func (g *Gateway) trimLoaded(ctx context.Context, merchantID string) error {
-	active, ok := g.Plugins.Active(merchantID)
+// at once: the one serving (the runtime's active version, a quarantine
+// fallback included) and its rollback target (admin.RollbackTarget). Every
+// loaded version holds its own compiled module and instance pool (tens of
+// MiB); the others compile again on demand, from the verified disk cache,
+// when activated.
+func (b *adminBackend) trimLoaded(ctx context.Context, merchantID string) error {
 	keep := map[string]bool{}
-	if ok {
-		keep[active.Version] = true
-		vs, err := g.Registry.PluginVersions(ctx, merchantID) // oldest first
+	if active, ok := b.g.Plugins.Active(merchantID); ok {
+		vs, err := b.PluginVersions(ctx, merchantID)
 		if err != nil {
 			return err
 		}
-		for i, v := range vs {
-			if v.Version == active.Version && i > 0 {
-				keep[vs[i-1].Version] = true
-			}
-		}
+		keep[active.Version], keep[admin.RollbackTarget(vs, active.Version)] = true, true
 	}
-	for _, v := range g.Plugins.Versions(merchantID) {
+	for _, v := range b.g.Plugins.Versions(merchantID) {
 		if !keep[v.Version] {
-			if err := g.Plugins.Unload(merchantID, v.Version); err != nil {
+			if err := b.g.Plugins.Unload(merchantID, v.Version); err != nil {
 				return err
 			}
-			g.log.Info("plugin version unloaded", "merchant", merchantID, "version", v.Version)
+			b.g.log.Info("plugin version unloaded", "merchant", merchantID, "version", v.Version)
 		}
 	}
 	return nil
@@ -69,7 +64,7 @@ func (b *adminBackend) DeletePlugin(ctx context.Context, merchantID, version str
 	case err != nil:
 		return admin.PluginVersion{}, err
 	}
-	if err := b.g.trimLoaded(ctx, merchantID); err != nil {
+	if err := b.trimLoaded(ctx, merchantID); err != nil {
 		return pv, err
 	}
 	return pv, nil

@@ -27,7 +27,9 @@ type KVQuota struct {
 // disk every merchant shares.
 var DefaultKVQuota = KVQuota{MaxKeys: 100_000, MaxBytes: 64 << 20}
 
-func (q KVQuota) or(d KVQuota) KVQuota {
+// Or fills q's unset (zero) bounds from d: a merchant's own quota over the
+// host's default.
+func (q KVQuota) Or(d KVQuota) KVQuota {
 	if q.MaxKeys <= 0 {
 		q.MaxKeys = d.MaxKeys
 	}
@@ -178,7 +180,7 @@ func (tx *Tx) ApplyKV(namespace string, changes []KVChange) error {
 	if err != nil {
 		return err
 	}
-	q := own.KV.or(tx.l.opts.KVQuota)
+	q := own.KV.Or(tx.l.opts.KVQuota)
 	if (delta.Keys > 0 && u.Keys > q.MaxKeys) || (delta.Bytes > 0 && u.Bytes > q.MaxBytes) {
 		// The caller's closure fails, so its savepoint (or transaction)
 		// rolls all of this back.

@@ -136,7 +136,7 @@ func New(ctx context.Context, d *sql.DB, opts Options) (*Ledger, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	opts.KVQuota = opts.KVQuota.or(DefaultKVQuota)
+	opts.KVQuota = opts.KVQuota.Or(DefaultKVQuota)
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}

@@ -23,12 +23,16 @@ type MerchantQuotas struct {
 	PluginMemoryMiB int64
 }
 
-const sqlQuotas = `SELECT kv_max_keys, kv_max_bytes, log_bytes_per_minute, plugin_versions, plugin_bytes, plugin_memory_mib
-	FROM merchant_quotas`
+const (
+	quotaColumns = `kv_max_keys, kv_max_bytes, log_bytes_per_minute, plugin_versions, plugin_bytes, plugin_memory_mib`
+	sqlQuotas    = `SELECT ` + quotaColumns + ` FROM merchant_quotas`
+)
 
-func scanQuotas(s rowScanner) (MerchantQuotas, error) {
+// scanQuotas scans quotaColumns, after lead (e.g. the merchant id).
+func scanQuotas(s rowScanner, lead ...any) (MerchantQuotas, error) {
 	var q MerchantQuotas
-	err := s.Scan(&q.KV.MaxKeys, &q.KV.MaxBytes, &q.LogBytesPerMinute, &q.PluginVersions, &q.PluginBytes, &q.PluginMemoryMiB)
+	err := s.Scan(append(lead, &q.KV.MaxKeys, &q.KV.MaxBytes, &q.LogBytesPerMinute, &q.PluginVersions, &q.PluginBytes,
+		&q.PluginMemoryMiB)...)
 	return q, err
 }
 
@@ -44,8 +48,7 @@ func (l *Ledger) MerchantQuotas(ctx context.Context, merchantID string) (Merchan
 
 // AllMerchantQuotas returns the own limits of every merchant that has any.
 func (l *Ledger) AllMerchantQuotas(ctx context.Context) (map[string]MerchantQuotas, error) {
-	rows, err := l.readRows(ctx, `SELECT merchant_id, kv_max_keys, kv_max_bytes, log_bytes_per_minute, plugin_versions,
-		plugin_bytes, plugin_memory_mib FROM merchant_quotas`)
+	rows, err := l.readRows(ctx, `SELECT merchant_id, `+quotaColumns+` FROM merchant_quotas`)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: merchant quotas: %w", err)
 	}
@@ -53,9 +56,8 @@ func (l *Ledger) AllMerchantQuotas(ctx context.Context) (map[string]MerchantQuot
 	out := map[string]MerchantQuotas{}
 	for rows.Next() {
 		var id string
-		var q MerchantQuotas
-		if err := rows.Scan(&id, &q.KV.MaxKeys, &q.KV.MaxBytes, &q.LogBytesPerMinute, &q.PluginVersions,
-			&q.PluginBytes, &q.PluginMemoryMiB); err != nil {
+		q, err := scanQuotas(rows, &id)
+		if err != nil {
 			return nil, fmt.Errorf("ledger: merchant quotas: %w", err)
 		}
 		out[id] = q
@@ -67,7 +69,7 @@ func (l *Ledger) AllMerchantQuotas(ctx context.Context) (map[string]MerchantQuot
 // where set, else the default.
 func (l *Ledger) KVQuotaOf(ctx context.Context, merchantID string) (KVQuota, error) {
 	q, err := l.MerchantQuotas(ctx, merchantID)
-	return q.KV.or(l.opts.KVQuota), err
+	return q.KV.Or(l.opts.KVQuota), err
 }
 
 func (tx *Tx) merchantQuotas(merchantID string) (MerchantQuotas, error) {

@@ -33,7 +33,7 @@ func (e *InUseError) Unwrap() error { return ErrInUse }
 var piaidTables = []string{"idempotency", "codes", "refunds", "associations", "auth_sessions", "statements", "outbox"}
 
 // records counts the rows of the given PIAIDs and, if merchantID is set, of
-// the merchant's KV namespace and outbox.
+// the merchant's KV namespace.
 func (tx *Tx) records(merchantID string, piaids []string) (map[string]int64, error) {
 	out := map[string]int64{}
 	add := func(table, q string, args ...any) error {
@@ -55,11 +55,6 @@ func (tx *Tx) records(merchantID string, piaids []string) (map[string]int64, err
 	}
 	if merchantID != "" {
 		if err := add("kv", `SELECT COUNT(*) FROM kv WHERE namespace = ?`, merchantID); err != nil {
-			return nil, err
-		}
-		// Outbox items name the merchant too; counted once per row.
-		if err := add("outbox (by merchant)", `SELECT COUNT(*) FROM outbox WHERE merchant_id = ? AND piaid NOT IN (SELECT piaid FROM piaids WHERE merchant_id = ?)`,
-			merchantID, merchantID); err != nil {
 			return nil, err
 		}
 	}

@@ -40,7 +40,7 @@ type breaker struct {
 }
 
 type circuit struct {
-	timeouts  int
+	strikes   int       // consecutive timeouts and resource limits
 	openUntil time.Time // zero: closed
 	probing   bool      // a probe call is running
 	opened    uint64    // times opened, for metrics
@@ -66,7 +66,7 @@ func (b *breaker) allow(plugin string) error {
 	}
 	if now := b.now(); now.Before(c.openUntil) || c.probing {
 		return fmt.Errorf("%w: plugin %s, %d consecutive timeouts or resource limits, cool-down until %s",
-			ErrCircuitOpen, plugin, c.timeouts, c.openUntil.UTC().Format(time.RFC3339))
+			ErrCircuitOpen, plugin, c.strikes, c.openUntil.UTC().Format(time.RFC3339))
 	}
 	c.probing = true
 	return nil
@@ -89,11 +89,11 @@ func (b *breaker) cooling(plugin string) (bool, time.Duration) {
 // caller's context: a call cut short because the caller went away says
 // nothing about the plugin.
 func (b *breaker) record(ctx context.Context, plugin string, err error) (opened bool) {
-	timedOut := (runtime.IsKind(err, runtime.KindTimeout) || runtime.IsKind(err, runtime.KindLimit)) && ctx.Err() == nil
+	exhausted := (runtime.IsKind(err, runtime.KindTimeout) || runtime.IsKind(err, runtime.KindLimit)) && ctx.Err() == nil
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	c := b.m[plugin]
-	if !timedOut {
+	if !exhausted {
 		if c != nil {
 			delete(b.m, plugin) // closed and forgotten
 		}
@@ -103,10 +103,10 @@ func (b *breaker) record(ctx context.Context, plugin string, err error) (opened 
 		c = &circuit{}
 		b.m[plugin] = c
 	}
-	c.timeouts++
+	c.strikes++
 	wasProbe := c.probing
 	c.probing = false
-	if c.timeouts >= b.threshold || wasProbe {
+	if c.strikes >= b.threshold || wasProbe {
 		c.openUntil = b.now().Add(b.coolDown)
 		c.opened++
 		return true

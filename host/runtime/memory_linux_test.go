@@ -37,3 +37,18 @@ func TestMappedMemory(t *testing.T) {
 		t.Fatal("not freed")
 	}
 }
+
+// TestHeapMemoryFallback: a memory that cannot be mapped (here: a maximum
+// past 4 GiB) falls back to a Go slice that grows and keeps its bytes.
+func TestHeapMemoryFallback(t *testing.T) {
+	lm := newMappedMemory(0, 1<<33)
+	if _, ok := lm.(*heapMemory); !ok {
+		t.Fatalf("got %T, want the heap fallback", lm)
+	}
+	b := lm.Reallocate(1 << 16)
+	b[10] = 7
+	if b = lm.Reallocate(3 << 16); len(b) != 3<<16 || b[10] != 7 {
+		t.Fatal("growth lost the memory")
+	}
+	lm.Free()
+}

@@ -26,15 +26,12 @@ func newLimiter(max int, win time.Duration, maxKeys int) *limiter {
 	return &limiter{max: max, window: win, maxKeys: maxKeys, m: map[string]*window{}}
 }
 
-// blocked reports whether key is over its limit now, and until when.
-func (l *limiter) blocked(key string, now time.Time) (bool, time.Time) {
+// blocked reports whether key is over its limit now.
+func (l *limiter) blocked(key string, now time.Time) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	w := l.m[key]
-	if w == nil || !now.Before(w.until) {
-		return false, time.Time{}
-	}
-	return w.n >= l.max, w.until
+	return w != nil && now.Before(w.until) && w.n >= l.max
 }
 
 // add counts one event for key and reports whether key is now blocked.
@@ -51,13 +48,6 @@ func (l *limiter) add(key string, now time.Time) bool {
 	}
 	w.n++
 	return w.n >= l.max
-}
-
-// reset forgets key (a successful login clears the account's failures).
-func (l *limiter) reset(key string) {
-	l.mu.Lock()
-	delete(l.m, key)
-	l.mu.Unlock()
 }
 
 func (l *limiter) prune(now time.Time) {

@@ -356,7 +356,12 @@ func (s *Service) submit(w http.ResponseWriter, r *http.Request, f *flow, name s
 	now := s.cfg.Now()
 	acctKey := lockoutKey(f.m.ID, account)
 	logAttrs := []any{"merchant", f.m.ID, "request_id", f.req.RequestID, "account", accountHash(f.m.ID, account), "ip", ip}
-	if blocked, _ := s.ipLim.blocked(ip, now); blocked {
+	// unavailable answers a failure of ours (ledger, plugin): 503, try later.
+	unavailable := func(what string, err error) {
+		s.log.ErrorContext(ctx, "weblogin: "+what, append(logAttrs, "error", err)...)
+		s.showForm(w, r, f, name, http.StatusServiceUnavailable, account, MsgUnavailable, false)
+	}
+	if s.ipLim.blocked(ip, now) {
 		s.log.WarnContext(ctx, "weblogin: ip rate limited", logAttrs...)
 		s.showForm(w, r, f, name, http.StatusTooManyRequests, account, MsgIPLimited, true)
 		return
@@ -365,8 +370,7 @@ func (s *Service) submit(w http.ResponseWriter, r *http.Request, f *flow, name s
 	// shared by every host, and no flood of other names can wipe them.
 	fails, err := s.ledger.LoginFailures(ctx, f.m.ID, acctKey, now)
 	if err != nil {
-		s.log.ErrorContext(ctx, "weblogin: ledger", append(logAttrs, "error", err)...)
-		s.showForm(w, r, f, name, http.StatusServiceUnavailable, account, MsgUnavailable, false)
+		unavailable("ledger", err)
 		return
 	}
 	if fails.Failures >= s.cfg.AccountMaxFailures {
@@ -385,8 +389,7 @@ func (s *Service) submit(w http.ResponseWriter, r *http.Request, f *flow, name s
 		return
 	}
 	if err != nil {
-		s.log.ErrorContext(ctx, "weblogin: plugin failed", append(logAttrs, "error", err)...)
-		s.showForm(w, r, f, name, http.StatusServiceUnavailable, account, MsgUnavailable, false)
+		unavailable("plugin failed", err)
 		return
 	}
 	if !out.Authenticated || out.AccountID == "" {
@@ -396,8 +399,7 @@ func (s *Service) submit(w http.ResponseWriter, r *http.Request, f *flow, name s
 			return err
 		}); err != nil {
 			// A failure that cannot be counted must not be retried freely.
-			s.log.ErrorContext(ctx, "weblogin: ledger", append(logAttrs, "error", err)...)
-			s.showForm(w, r, f, name, http.StatusServiceUnavailable, account, MsgUnavailable, false)
+			unavailable("ledger", err)
 			return
 		}
 		locked := got.Failures >= s.cfg.AccountMaxFailures
@@ -411,8 +413,7 @@ func (s *Service) submit(w http.ResponseWriter, r *http.Request, f *flow, name s
 	}
 	if fails.Failures > 0 {
 		if err := s.ledger.Apply(ctx, func(tx *ledger.Tx) error { return tx.ClearLoginFailures(f.m.ID, acctKey) }); err != nil {
-			s.log.ErrorContext(ctx, "weblogin: ledger", append(logAttrs, "error", err)...)
-			s.showForm(w, r, f, name, http.StatusServiceUnavailable, account, MsgUnavailable, false)
+			unavailable("ledger", err)
 			return
 		}
 	}
@@ -421,8 +422,7 @@ func (s *Service) submit(w http.ResponseWriter, r *http.Request, f *flow, name s
 		// association (spec §8), otherwise the flow fails for good.
 		a, err := s.ledger.Association(ctx, f.piaid, f.req.AssociationID)
 		if err != nil && !errors.Is(err, ledger.ErrNotFound) {
-			s.log.ErrorContext(ctx, "weblogin: ledger", append(logAttrs, "error", err)...)
-			s.showForm(w, r, f, name, http.StatusServiceUnavailable, account, MsgUnavailable, false)
+			unavailable("ledger", err)
 			return
 		}
 		if err != nil || a.AccountID != out.AccountID {
