@@ -113,6 +113,17 @@ func (l *liveGateway) merchant(id string) gateway.DevMerchant {
 }
 
 // cli runs one otpcgate command line in process with stdin.
+// operatorToken bootstraps the first operator token, as an operator would,
+// and returns its secret.
+func (l *liveGateway) operatorToken(t *testing.T) string {
+	t.Helper()
+	secret, _, err := l.cli(context.Background(), "", nil, "tokens", "bootstrap", "--db-path", l.info.DBPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(secret)
+}
+
 func (l *liveGateway) cli(ctx context.Context, token string, stdin io.Reader, args ...string) (stdout, stderr string, err error) {
 	e, out, errb := testEnv(map[string]string{adminURLEnv: l.adminURL, adminTokenEnv: token})
 	root := newRootCmd(e)
@@ -301,11 +312,7 @@ func TestCLIKeyRotationUnderTraffic(t *testing.T) {
 func TestCLIPluginsAndExpiryWarnings(t *testing.T) {
 	l := startLiveGateway(t)
 	ctx := context.Background()
-	secret, _, err := l.cli(ctx, "", nil, "tokens", "bootstrap", "--db-path", l.info.DBPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	token := strings.TrimSpace(secret)
+	token := l.operatorToken(t)
 
 	out, _, err := l.cli(ctx, token, nil, "merchants", "list")
 	if err != nil {
@@ -377,11 +384,7 @@ func (tr *googleTraffic) halt() {
 func TestCLIAdminAddrFromConfig(t *testing.T) {
 	l := startLiveGateway(t)
 	ctx := context.Background()
-	secret, _, err := l.cli(ctx, "", nil, "tokens", "bootstrap", "--db-path", l.info.DBPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	token := strings.TrimSpace(secret)
+	token := l.operatorToken(t)
 	addr := strings.TrimPrefix(l.adminURL, "http://")
 	dir := t.TempDir()
 	run := func(cfg string) (string, error) {
@@ -451,11 +454,7 @@ func TestTokensBootstrapOut(t *testing.T) {
 func TestCLIMerchantDelete(t *testing.T) {
 	l := startLiveGateway(t)
 	ctx := context.Background()
-	secret, _, err := l.cli(ctx, "", nil, "tokens", "bootstrap", "--db-path", l.info.DBPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	token := strings.TrimSpace(secret)
+	token := l.operatorToken(t)
 	run := func(args ...string) (string, string, error) {
 		return l.cli(ctx, token, nil, args...)
 	}
