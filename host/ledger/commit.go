@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/otpcgate/otpcgate/internal/db"
 )
 
 // Stats counts the writer's work since Open.
@@ -151,9 +153,14 @@ func (l *Ledger) commitBatch(batch []*commitReq, results []error) {
 		}
 	}()
 	w := l.w
-	if _, err := w.exec(sqlBegin); err != nil {
-		l.failAll(results, fmt.Errorf("ledger: begin: %w", err))
-		return
+	for i, q := range w.begin {
+		if _, err := w.exec(q); err != nil {
+			if i > 0 {
+				w.exec(sqlRollback)
+			}
+			l.failAll(results, fmt.Errorf("ledger: begin: %w", err))
+			return
+		}
 	}
 	// With one closure a savepoint buys nothing: its failure rolls back the
 	// whole transaction, which is the single-commit baseline.
@@ -245,7 +252,6 @@ func (l *Ledger) runClosure(fn func(*Tx) error) (err error) {
 }
 
 const (
-	sqlBegin      = `BEGIN IMMEDIATE`
 	sqlCommit     = `COMMIT`
 	sqlRollback   = `ROLLBACK`
 	sqlSavepoint  = `SAVEPOINT c`
@@ -258,10 +264,12 @@ const (
 type writer struct {
 	conn  *sql.Conn
 	stmts map[string]*sql.Stmt
+	// begin starts a write transaction on this engine (db.Engine.WriteBegin).
+	begin []string
 }
 
-func newWriter(conn *sql.Conn) *writer {
-	return &writer{conn: conn, stmts: make(map[string]*sql.Stmt)}
+func newWriter(conn *sql.Conn, e db.Engine) *writer {
+	return &writer{conn: conn, stmts: make(map[string]*sql.Stmt), begin: e.WriteBegin()}
 }
 
 // Statements run with a background context on purpose: cancelling one
@@ -287,11 +295,13 @@ func (w *writer) exec(q string, args ...any) (sql.Result, error) {
 	return s.ExecContext(context.Background(), args...)
 }
 
-func (w *writer) queryRow(q string, args ...any) *sql.Row {
+func (w *writer) queryRow(q string, args ...any) rowScanner {
 	s, err := w.stmt(q)
 	if err != nil {
-		// Surface the prepare error through Row.Scan.
-		return w.conn.QueryRowContext(context.Background(), q, args...)
+		// Surface the prepare error through Scan. (Running q unprepared
+		// instead would hide it on PostgreSQL, where the failed prepare has
+		// already aborted the transaction.)
+		return errRow{err}
 	}
 	return s.QueryRowContext(context.Background(), args...)
 }

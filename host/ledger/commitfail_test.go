@@ -8,6 +8,8 @@ import (
 	"runtime"
 	"sync"
 	"testing"
+
+	"github.com/otpcgate/otpcgate/internal/pgtest"
 	"time"
 )
 
@@ -17,12 +19,19 @@ import (
 // statement of the transaction succeeds; only COMMIT returns an error.
 func failCommits(t *testing.T, l *Ledger) {
 	t.Helper()
-	for _, q := range []string{
+	qs := []string{
 		`CREATE TABLE commit_fault_parent (id INTEGER PRIMARY KEY)`,
 		`CREATE TABLE commit_fault_child (pid INTEGER REFERENCES commit_fault_parent(id) DEFERRABLE INITIALLY DEFERRED)`,
 		`CREATE TRIGGER commit_fault AFTER INSERT ON codes WHEN NEW.transaction_id LIKE 'fail-%'
 		 BEGIN INSERT INTO commit_fault_child(pid) VALUES (42); END`,
-	} {
+	}
+	if pgtest.OnPostgres() {
+		// The same deferred foreign key, and the trigger in PL/pgSQL.
+		qs[2] = `CREATE FUNCTION commit_fault_fn() RETURNS trigger LANGUAGE plpgsql AS $$
+			BEGIN IF NEW.transaction_id LIKE 'fail-%' THEN INSERT INTO commit_fault_child(pid) VALUES (42); END IF; RETURN NEW; END $$`
+		qs = append(qs, `CREATE TRIGGER commit_fault AFTER INSERT ON codes FOR EACH ROW EXECUTE FUNCTION commit_fault_fn()`)
+	}
+	for _, q := range qs {
 		if _, err := l.DB().Exec(q); err != nil {
 			t.Fatal(err)
 		}

@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -107,7 +106,7 @@ func TestCrashDurability(t *testing.T) {
 		t.Fatalf("child reported only %d commits; stderr: %s", len(lines), stderr.String())
 	}
 
-	l2, err := Open(ctx, filepath.Clean(path), Options{})
+	l2, err := Open(ctx, path, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

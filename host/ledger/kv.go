@@ -139,7 +139,7 @@ func (tx *Tx) ApplyKV(namespace string, changes []KVChange) error {
 	var delta KVUsage
 	for _, c := range changes {
 		var old int64
-		err := tx.w.queryRow(`SELECT length(CAST(key AS BLOB)) + length(value) FROM kv WHERE namespace = ? AND key = ?`, namespace, c.Key).Scan(&old)
+		err := tx.w.queryRow(`SELECT octet_length(key) + octet_length(value) FROM kv WHERE namespace = ? AND key = ?`, namespace, c.Key).Scan(&old)
 		existed := err == nil
 		if err := notFound(err); err != nil && !errors.Is(err, ErrNotFound) {
 			return fmt.Errorf("ledger: kv write: %w", err)
@@ -172,7 +172,7 @@ func (tx *Tx) ApplyKV(namespace string, changes []KVChange) error {
 	}
 	var u KVUsage
 	if err := tx.w.queryRow(`INSERT INTO kv_usage(namespace, keys, bytes) VALUES (?, ?, ?)
-		ON CONFLICT (namespace) DO UPDATE SET keys = keys + excluded.keys, bytes = bytes + excluded.bytes
+		ON CONFLICT (namespace) DO UPDATE SET keys = kv_usage.keys + excluded.keys, bytes = kv_usage.bytes + excluded.bytes
 		RETURNING keys, bytes`, namespace, delta.Keys, delta.Bytes).Scan(&u.Keys, &u.Bytes); err != nil {
 		return fmt.Errorf("ledger: kv usage: %w", err)
 	}

@@ -64,7 +64,7 @@ func TestKVQuota(t *testing.T) {
 	}
 	// The counter matches the table it summarises.
 	var keys, bytes int64
-	if err := l.DB().QueryRow(`SELECT COUNT(*), COALESCE(SUM(length(CAST(key AS BLOB)) + length(value)), 0) FROM kv WHERE namespace = ?`,
+	if err := l.DB().QueryRow(`SELECT COUNT(*), COALESCE(SUM(octet_length(key) + octet_length(value)), 0) FROM kv WHERE namespace = ?`,
 		testMerchant).Scan(&keys, &bytes); err != nil {
 		t.Fatal(err)
 	}

@@ -154,7 +154,7 @@ func New(ctx context.Context, d *sql.DB, opts Options) (*Ledger, error) {
 		reqs:    make(chan *commitReq, 4*opts.MaxBatch),
 		stop:    make(chan struct{}),
 		stopped: make(chan struct{}),
-		w:       newWriter(conn),
+		w:       newWriter(conn, db.EngineOf(d)),
 	}
 	l.locks.m = make(map[lockKey]*lockEntry)
 	if err := l.read.prepare(ctx, d); err != nil {

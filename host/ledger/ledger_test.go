@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/otpcgate/otpcgate/internal/pgtest"
 )
 
 const (
@@ -15,11 +17,17 @@ const (
 	testPIAID    = "PIAID_1"
 )
 
-// openTest opens a ledger on a fresh file in t.TempDir with one active
-// merchant owning testPIAID.
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// TestPostgres runs every test of this package again on PostgreSQL.
+func TestPostgres(t *testing.T) { pgtest.RunOnPostgres(t) }
+
+// openTest opens a ledger on a fresh file in t.TempDir (or a fresh
+// PostgreSQL database, see pgtest) with one active merchant owning
+// testPIAID.
 func openTest(t testing.TB, opts Options) (*Ledger, string) {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "ledger.db")
+	path := pgtest.Target(t, filepath.Join(t.TempDir(), "ledger.db"))
 	l, err := Open(context.Background(), path, opts)
 	if err != nil {
 		t.Fatal(err)

@@ -48,7 +48,7 @@ func (tx *Tx) AddLoginFailure(merchantID, account string, now time.Time, window 
 	var f LoginFailures
 	var until int64
 	err := tx.w.queryRow(`INSERT INTO login_failures(merchant_id, account, failures, until_ms) VALUES (?, ?, 1, ?)
-		ON CONFLICT (merchant_id, account) DO UPDATE SET failures = failures + 1
+		ON CONFLICT (merchant_id, account) DO UPDATE SET failures = login_failures.failures + 1
 		RETURNING failures, until_ms`, merchantID, account, ms+window.Milliseconds()).Scan(&f.Failures, &until)
 	if err != nil {
 		return LoginFailures{}, fmt.Errorf("ledger: add login failure: %w", err)

@@ -78,17 +78,20 @@ func (tx *Tx) Enqueue(o OutboxItem) (int64, error) {
 	if !o.NextAttemptAt.IsZero() {
 		next = o.NextAttemptAt.UnixMilli()
 	}
-	res, err := tx.w.exec(`INSERT INTO outbox(merchant_id, piaid, method, request_id, payload, ordering_key, state,
+	// RETURNING rather than LastInsertId, which PostgreSQL's driver lacks;
+	// no row back means the conflict clause skipped a duplicate.
+	var id int64
+	err := tx.w.queryRow(`INSERT INTO outbox(merchant_id, piaid, method, request_id, payload, ordering_key, state,
 		next_attempt_ms, created_ms) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?)
-		ON CONFLICT (piaid, request_id) DO NOTHING`,
-		o.MerchantID, o.PIAID, o.Method, o.RequestID, o.Payload, o.OrderingKey, next, tx.now)
-	if err != nil {
+		ON CONFLICT (piaid, request_id) DO NOTHING RETURNING id`,
+		o.MerchantID, o.PIAID, o.Method, o.RequestID, o.Payload, o.OrderingKey, next, tx.now).Scan(&id)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return 0, fmt.Errorf("%w: outbox request %s", ErrDuplicate, o.RequestID)
+	case err != nil:
 		return 0, fmt.Errorf("ledger: enqueue: %w", err)
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return 0, fmt.Errorf("%w: outbox request %s", ErrDuplicate, o.RequestID)
-	}
-	return res.LastInsertId()
+	return id, nil
 }
 
 // ClaimDue returns up to limit pending items due at now, only the oldest

@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"testing"
+
+	"github.com/otpcgate/otpcgate/internal/pgtest"
 )
 
 // pragmas are the settings of one SQLite connection that durability and
@@ -32,6 +34,7 @@ func (p pragmas) ok() bool {
 // with OFF a commit is acknowledged before the WAL reaches the disk, which
 // a SIGKILL crash test cannot notice.
 func TestLedgerConnectionsAreDurable(t *testing.T) {
+	pgtest.SkipOnPostgres(t, "SQLite's per-connection pragmas")
 	ctx := context.Background()
 	l, _ := openTest(t, Options{})
 	var w pragmas
