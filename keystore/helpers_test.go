@@ -18,7 +18,13 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/otpcgate/otpcgate/internal/db"
+	"github.com/otpcgate/otpcgate/internal/pgtest"
 )
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// TestPostgres runs every test of this package again on PostgreSQL.
+func TestPostgres(t *testing.T) { pgtest.RunOnPostgres(t) }
 
 // Test keys are generated once per test binary: RSA generation dominates
 // the run time otherwise. They are TEST-ONLY and never leave t.TempDir().
@@ -103,7 +109,7 @@ type testEnv struct {
 func newTestStore(t testing.TB) *testEnv {
 	t.Helper()
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "keystore.db")
+	path := pgtest.Target(t, filepath.Join(t.TempDir(), "keystore.db"))
 	d, err := db.Open(ctx, path)
 	if err != nil {
 		t.Fatal(err)

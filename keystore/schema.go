@@ -4,7 +4,29 @@ import "github.com/otpcgate/otpcgate/internal/db"
 
 // migrations is the keystore's schema, applied by db.Migrate under the
 // component name "keystore". Times are Unix nanoseconds (0 = never expires).
-var migrations = []db.Migration{{Version: 1, SQL: `
+var migrations = []db.Migration{{Version: 1, SQL: v1 + v1VersionRow, Postgres: db.Postgres.TranslateDDL(v1)},
+	// 2: the change counter gets a typed table of its own (it was an
+	// integer kept in keystore_meta's BLOB column, which only SQLite's
+	// dynamic typing allows).
+	{Version: 2, SQL: `
+CREATE TABLE keystore_version (
+	id      INTEGER PRIMARY KEY CHECK (id = 1),
+	version INTEGER NOT NULL
+);
+INSERT INTO keystore_version(id, version) SELECT 1, value FROM keystore_meta WHERE name = 'version';
+DELETE FROM keystore_meta WHERE name = 'version';
+`, Postgres: `
+CREATE TABLE keystore_version (
+	id      BIGINT PRIMARY KEY CHECK (id = 1),
+	version BIGINT NOT NULL
+);
+INSERT INTO keystore_version(id, version) VALUES (1, 0);
+`}}
+
+const v1VersionRow = `INSERT INTO keystore_meta(name, value) VALUES ('version', 0);
+`
+
+const v1 = `
 CREATE TABLE keystore_meta (
 	name  TEXT PRIMARY KEY,
 	value BLOB NOT NULL
@@ -50,5 +72,4 @@ CREATE TABLE keystore_events (
 	note       TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX keystore_events_keyset ON keystore_events(keyset_id, seq);
-INSERT INTO keystore_meta(name, value) VALUES ('version', 0);
-`}}
+`

@@ -1,6 +1,8 @@
 package keystore
 
 import (
+	"github.com/otpcgate/otpcgate/internal/db"
+
 	"context"
 	"database/sql"
 	"errors"
@@ -119,9 +121,16 @@ func (s *Store) SetState(ctx context.Context, actor, keysetID, keyID string, new
 	}
 	if newState == StateDestroyed {
 		// Best effort: a reader holding an old snapshot can keep the
-		// checkpoint from finishing; the next checkpoint completes it.
-		if _, err := s.db.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
-			s.log.Warn("keystore: checkpoint after destroy failed", "err", err)
+		// checkpoint (or the vacuum) from finishing; the next one completes
+		// it. On PostgreSQL the old row version stays in the table's free
+		// space until overwritten and in WAL archives until they expire —
+		// sealed under the KEK either way (docs/operations.md).
+		q := `PRAGMA wal_checkpoint(TRUNCATE)`
+		if db.EngineOf(s.db) == db.Postgres {
+			q = `VACUUM keys`
+		}
+		if _, err := s.db.ExecContext(ctx, q); err != nil {
+			s.log.Warn("keystore: cleanup after destroy failed", "err", err)
 		}
 	}
 	s.log.Info("key state changed", "keyset", keysetID, "key", keyID, "to", newState, "actor", actor)

@@ -114,9 +114,9 @@ func Open(ctx context.Context, d *sql.DB, kek *KEK) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	// INSERT OR IGNORE: when two processes open a fresh database at once
-	// the first check value wins and the other is verified against it.
-	if _, err := d.ExecContext(ctx, `INSERT OR IGNORE INTO keystore_meta(name, value) VALUES ('kek_check', ?)`, check); err != nil {
+	// DO NOTHING: when two processes open a fresh database at once the
+	// first check value wins and the other is verified against it.
+	if _, err := d.ExecContext(ctx, `INSERT INTO keystore_meta(name, value) VALUES ('kek_check', ?) ON CONFLICT DO NOTHING`, check); err != nil {
 		return nil, fmt.Errorf("keystore: write KEK check: %w", err)
 	}
 	var stored []byte
@@ -140,7 +140,7 @@ type querier interface {
 
 func readVersion(ctx context.Context, q querier) (int64, error) {
 	var v int64
-	if err := q.QueryRowContext(ctx, `SELECT value FROM keystore_meta WHERE name = 'version'`).Scan(&v); err != nil {
+	if err := q.QueryRowContext(ctx, `SELECT version FROM keystore_version WHERE id = 1`).Scan(&v); err != nil {
 		return 0, fmt.Errorf("keystore: read version: %w", err)
 	}
 	return v, nil
@@ -322,8 +322,12 @@ func (s *Store) writeThen(ctx context.Context, keysetID string, fn func(tx *sql.
 		return fmt.Errorf("keystore: %w", err)
 	}
 	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, `PRAGMA secure_delete = ON`); err != nil {
-		return fmt.Errorf("keystore: %w", err)
+	if db.EngineOf(s.db) == db.SQLite {
+		// Overwrite deleted content (a destroyed key's sealed material)
+		// instead of leaving it in free pages.
+		if _, err := conn.ExecContext(ctx, `PRAGMA secure_delete = ON`); err != nil {
+			return fmt.Errorf("keystore: %w", err)
+		}
 	}
 	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
@@ -333,7 +337,7 @@ func (s *Store) writeThen(ctx context.Context, keysetID string, fn func(tx *sql.
 	if err := fn(tx); err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE keystore_meta SET value = value + 1 WHERE name = 'version'`); err != nil {
+	if _, err := tx.ExecContext(ctx, `UPDATE keystore_version SET version = version + 1 WHERE id = 1`); err != nil {
 		return fmt.Errorf("keystore: bump version: %w", err)
 	}
 	v, err := readVersion(ctx, tx)

@@ -140,7 +140,18 @@ func (c *pgConn) Ping(ctx context.Context) error { return c.inner.Ping(ctx) }
 
 func (c *pgConn) ResetSession(ctx context.Context) error { return c.inner.ResetSession(ctx) }
 
-func (c *pgConn) CheckNamedValue(v *driver.NamedValue) error { return c.inner.CheckNamedValue(v) }
+// CheckNamedValue stores a Go bool as the integer 0 or 1, as SQLite does:
+// the schema's flags are INTEGER columns on both engines.
+func (c *pgConn) CheckNamedValue(v *driver.NamedValue) error {
+	if b, ok := v.Value.(bool); ok {
+		v.Value = int64(0)
+		if b {
+			v.Value = int64(1)
+		}
+		return nil
+	}
+	return c.inner.CheckNamedValue(v)
+}
 
 // sqlWriteLock is what "BEGIN IMMEDIATE" means on PostgreSQL here: wait for
 // the database's one writer slot, released at COMMIT or ROLLBACK.
