@@ -37,8 +37,9 @@ import (
 
 // Options configure a gateway.
 type Options struct {
-	// DBPath is the SQLite file holding keys, plugins and all state.
-	DBPath string
+	// Database holds keys, plugins and all state: the path of a SQLite
+	// file, or a postgres:// URL shared by several hosts (see db.Open).
+	Database string
 	// KEK unwraps the private keys stored in the database.
 	KEK *keystore.KEK
 	// PluginCacheDir holds compiled plugin code; "" disables the disk cache.
@@ -156,7 +157,7 @@ func Open(ctx context.Context, opts Options) (_ *Gateway, err error) {
 			g.Close()
 		}
 	}()
-	if g.DB, err = db.Open(ctx, opts.DBPath); err != nil {
+	if g.DB, err = db.Open(ctx, opts.Database); err != nil {
 		return nil, err
 	}
 	if g.Keys, err = keystore.Open(ctx, g.DB, opts.KEK); err != nil {

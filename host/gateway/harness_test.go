@@ -139,7 +139,7 @@ func (e *env) options() Options {
 		Extra:           e.mountSimGoogle,
 		GoogleTransport: tr,
 		Worker:          google.WorkerConfig{PollInterval: 50 * time.Millisecond, BackoffBase: 50 * time.Millisecond, BackoffCap: time.Second},
-		DBPath:          filepath.Join(e.dir, "otpcgate.db"),
+		Database:        e.database,
 		KEK:             kek,
 		Server: server.Config{
 			CertFile: filepath.Join(e.dir, "tls-cert.pem"),

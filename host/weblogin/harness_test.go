@@ -122,7 +122,7 @@ func startBackend(tb testing.TB) {
 			}
 			certFile, keyFile := filepath.Join(dir, "tls-cert.pem"), filepath.Join(dir, "tls-key.pem")
 			g, err := gateway.Open(context.Background(), gateway.Options{
-				DBPath: filepath.Join(dir, "otpcgate.db"), KEK: kek,
+				Database: filepath.Join(dir, "otpcgate.db"), KEK: kek,
 				Server:  server.Config{CertFile: certFile, KeyFile: keyFile},
 				Limiter: server.LimiterConfig{MaxQueue: 256, MaxWait: 10 * time.Second},
 				Logger:  backend.logger,

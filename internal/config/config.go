@@ -25,7 +25,13 @@ type Config struct {
 	// DataDir holds the gateway's files. Default "./data".
 	DataDir string `json:"data_dir"`
 	// DBPath is the SQLite database. Default "{data_dir}/otpcgate.db".
+	// Ignored when DBURL is set.
 	DBPath string `json:"db_path"`
+	// DBURL, if set, keeps all state in PostgreSQL instead of SQLite
+	// (postgres://user@host:5432/db?sslmode=verify-full): several hosts
+	// with the same DBURL and KEK serve as one gateway. Keep the password
+	// out of it (PGPASSWORD or ~/.pgpass, which the driver reads).
+	DBURL string `json:"db_url"`
 	// KEKFile holds the key-encryption key that protects private keys at
 	// rest. Default "{data_dir}/kek.key".
 	KEKFile string `json:"kek_file"`
@@ -330,6 +336,14 @@ func (c *Config) loadFile(path string) error {
 		return fmt.Errorf("config: %s: trailing data after the JSON object", path)
 	}
 	return nil
+}
+
+// Database is where state lives: DBURL when set, else DBPath.
+func (c *Config) Database() string {
+	if c.DBURL != "" {
+		return c.DBURL
+	}
+	return c.DBPath
 }
 
 // resolve fills the paths that default relative to DataDir.

@@ -49,6 +49,7 @@ func fields() []field {
 	return []field{
 		{"data_dir", "directory for the gateway's files", func(c *Config) any { return &c.DataDir }},
 		{"db_path", "SQLite database file (default {data_dir}/otpcgate.db)", func(c *Config) any { return &c.DBPath }},
+		{"db_url", "PostgreSQL URL (postgres://…); when set, all state lives there instead of db_path", func(c *Config) any { return &c.DBURL }},
 		{"kek_file", "key-encryption key file (default {data_dir}/kek.key)", func(c *Config) any { return &c.KEKFile }},
 		{"listen.addr", "Google-facing TLS listen address", func(c *Config) any { return &c.Listen.Addr }},
 		{"listen.cert_file", "TLS certificate PEM file (reloaded on change)", func(c *Config) any { return &c.Listen.CertFile }},

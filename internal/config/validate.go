@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/otpcgate/otpcgate/host/server"
+	"github.com/otpcgate/otpcgate/internal/db"
 	"github.com/otpcgate/otpcgate/internal/tlsutil"
 )
 
@@ -47,6 +48,11 @@ func (c *Config) Validate() error {
 	}
 	if c.DataDir == "" {
 		bad("data_dir", "must not be empty")
+	}
+	if c.DBURL != "" {
+		if err := checkDBURL(c.DBURL); err != nil {
+			bad("db_url", "%v", err)
+		}
 	}
 	if err := checkAddr(c.Listen.Addr); err != nil {
 		bad("listen.addr", "%v", err)
@@ -302,4 +308,24 @@ func (c *Config) LimiterConfig() server.LimiterConfig {
 		MaxInFlightPerKey: perMerchant,
 		MaxQueuePerKey:    queuePerMerchant,
 	}
+}
+
+// checkDBURL accepts a PostgreSQL URL without a password: a config file
+// and the process list are no place for one; the driver reads PGPASSWORD
+// and ~/.pgpass (or PGPASSFILE) instead.
+func checkDBURL(s string) error {
+	if !db.IsURL(s) {
+		return errors.New("must start with postgres:// or postgresql://")
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return errors.New("is not a valid URL")
+	}
+	if _, ok := u.User.Password(); ok {
+		return errors.New("must not hold a password: set PGPASSWORD or use ~/.pgpass (PGPASSFILE)")
+	}
+	if u.Query().Has("password") {
+		return errors.New("must not hold a password parameter: set PGPASSWORD or use ~/.pgpass (PGPASSFILE)")
+	}
+	return nil
 }

@@ -14,7 +14,7 @@ func TestMigrate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v1 := []Migration{{1, `CREATE TABLE a (x INTEGER)`}}
+	v1 := []Migration{{Version: 1, SQL: `CREATE TABLE a (x INTEGER)`}}
 	if err := Migrate(ctx, d, "comp", v1); err != nil {
 		t.Fatal(err)
 	}
@@ -22,7 +22,7 @@ func TestMigrate(t *testing.T) {
 	if err := Migrate(ctx, d, "comp", v1); err != nil {
 		t.Fatal(err)
 	}
-	v2 := append(v1, Migration{2, `ALTER TABLE a ADD COLUMN y TEXT`})
+	v2 := append(v1, Migration{Version: 2, SQL: `ALTER TABLE a ADD COLUMN y TEXT`})
 	if err := Migrate(ctx, d, "comp", v2); err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +41,7 @@ func TestMigrate(t *testing.T) {
 		t.Fatalf("got %v, want ErrFutureSchema", err)
 	}
 	// A failing migration leaves the version where it was.
-	bad := append(v2, Migration{3, `THIS IS NOT SQL`})
+	bad := append(v2, Migration{Version: 3, SQL: `THIS IS NOT SQL`})
 	if err := Migrate(ctx, d, "comp", bad); err == nil {
 		t.Fatal("bad migration applied")
 	}

@@ -57,6 +57,7 @@ var ddlRewrites = []struct {
 	// Bytewise text order, as SQLite compares, whatever the database's
 	// locale: keys, cursors and listings sort the same on both engines.
 	{regexp.MustCompile(`(?i)\bTEXT\b`), `TEXT COLLATE "C"`},
+	{regexp.MustCompile(`(?i)\bX'([0-9a-f]*)'`), `'\x$1'::bytea`},
 	{regexp.MustCompile(`(?i)length\(CAST\((\w+) AS BYTEA\)\)`), `octet_length($1)`},
 	{regexp.MustCompile(`(?i)\blength\((\w+)\)`), `octet_length($1)`},
 	// SQLite's "reject this change" trigger becomes a PL/pgSQL function

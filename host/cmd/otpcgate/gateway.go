@@ -40,7 +40,7 @@ func openGateway(ctx context.Context, cfg *config.Config, kek *keystore.KEK, d d
 		cacheDir = filepath.Join(cfg.DataDir, "plugin-cache")
 	}
 	opts := gateway.Options{
-		DBPath:         cfg.DBPath,
+		Database:       cfg.Database(),
 		KEK:            kek,
 		PluginCacheDir: cacheDir,
 		Server:         cfg.ServerConfig(),

@@ -85,9 +85,9 @@ func newTokensCmd(e env) *cobra.Command {
 					return fmt.Errorf("--out %s exists\n  next: choose another path or remove it", out)
 				}
 			}
-			d, err := db.Open(cmd.Context(), cfg.DBPath)
+			d, err := db.Open(cmd.Context(), cfg.Database())
 			if err != nil {
-				return fmt.Errorf("open %s: %w", cfg.DBPath, err)
+				return fmt.Errorf("open the database: %w", err)
 			}
 			defer d.Close()
 			ts, err := admin.OpenTokens(cmd.Context(), d)
