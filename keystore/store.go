@@ -98,6 +98,15 @@ func daysToExpiry(expires, now time.Time) (int, bool) {
 	return days, true
 }
 
+// Migrate brings the keystore's tables in d to this build's schema version
+// without opening the store (see otpcgate db migrate).
+func Migrate(ctx context.Context, d *sql.DB) error {
+	if err := db.Migrate(ctx, d, "keystore", migrations); err != nil {
+		return fmt.Errorf("keystore: %w", err)
+	}
+	return nil
+}
+
 // Open migrates the keystore schema in d and checks kek against the
 // database's KEK check value (writing one on first use). A nil kek is
 // ErrNoKEK; a KEK that does not match is ErrWrongKEK, so a misconfigured
@@ -106,8 +115,8 @@ func Open(ctx context.Context, d *sql.DB, kek *KEK) (*Store, error) {
 	if kek == nil {
 		return nil, ErrNoKEK
 	}
-	if err := db.Migrate(ctx, d, "keystore", migrations); err != nil {
-		return nil, fmt.Errorf("keystore: %w", err)
+	if err := Migrate(ctx, d); err != nil {
+		return nil, err
 	}
 	s := &Store{db: d, kek: kek, now: time.Now, log: slog.Default().With("component", "keystore")}
 	check, err := kek.seal(kekCheckPlain, kekCheckAAD)

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/otpcgate/otpcgate/internal/db"
 	"github.com/otpcgate/otpcgate/host/ledger"
 	"github.com/otpcgate/otpcgate/host/protocol"
 	"github.com/otpcgate/otpcgate/host/sim"
@@ -26,7 +27,12 @@ import (
 func dbSnapshot(t testing.TB, d *sql.DB) map[string]string {
 	t.Helper()
 	ctx := context.Background()
-	rows, err := d.QueryContext(ctx, `SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`)
+	q := `SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`
+	if db.EngineOf(d) == db.Postgres {
+		q = `SELECT table_name FROM information_schema.tables
+			WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' ORDER BY 1`
+	}
+	rows, err := d.QueryContext(ctx, q)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,8 @@ import (
 	"github.com/otpcgate/otpcgate/host/runtime/runtimetest"
 	"github.com/otpcgate/otpcgate/host/server"
 	"github.com/otpcgate/otpcgate/host/sim"
+	"github.com/otpcgate/otpcgate/internal/db"
+	"github.com/otpcgate/otpcgate/internal/pgtest"
 	"github.com/otpcgate/otpcgate/keystore"
 	"github.com/otpcgate/otpcgate/sdk/otpc"
 )
@@ -46,6 +48,9 @@ type env struct {
 	t    testing.TB
 	dir  string
 	info *DevInfo
+	// database is the SQLite file in dir, or on the suite's PostgreSQL run
+	// a fresh database holding a copy of it (see useCopy).
+	database string
 	g    *Gateway
 	// sim is the simulated Google the gateway notifies, mounted at
 	// SimGooglePath as otpcgate dev does.
@@ -79,11 +84,48 @@ func templateDir(tb testing.TB) string {
 }
 
 func TestMain(m *testing.M) {
-	code := m.Run()
+	pgtest.Main(&cleanupTemplate{m})
+}
+
+// TestPostgres runs every test of this package again with each gateway on
+// PostgreSQL instead of SQLite.
+func TestPostgres(t *testing.T) { pgtest.RunOnPostgres(t) }
+
+type cleanupTemplate struct{ m *testing.M }
+
+func (c *cleanupTemplate) Run() int {
+	code := c.m.Run()
 	if provisioned.dir != "" {
 		os.RemoveAll(provisioned.dir)
 	}
-	os.Exit(code)
+	return code
+}
+
+// useCopy points e at its copy of the template: the SQLite file, or on
+// PostgreSQL a new database the file is copied into as otpcgate db
+// migrate does.
+func (e *env) useCopy() {
+	file := filepath.Join(e.dir, "otpcgate.db")
+	e.database = file
+	if !pgtest.OnPostgres() {
+		return
+	}
+	ctx := context.Background()
+	url := pgtest.NewDatabase(e.t)
+	src, err := db.Open(ctx, file)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer src.Close()
+	dst, err := db.Open(ctx, url)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer dst.Close()
+	if _, err := CopyToPostgres(ctx, src, dst); err != nil {
+		e.t.Fatal(err)
+	}
+	e.database = url
 }
 
 // copyDir copies the template (SQLite file after a checkpoint, keys, cert).
@@ -117,6 +159,7 @@ func newEnv(tb testing.TB, mutate ...func(*Options)) *env {
 		tb.Fatal(err)
 	}
 	e := &env{t: tb, dir: dir, info: info}
+	e.useCopy()
 	e.start(mutate...)
 	tb.Cleanup(e.stop)
 	return e

@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"testing"
+
+	"github.com/otpcgate/otpcgate/internal/pgtest"
 )
 
 // TestGatewayConnectionsAreDurable: the running gateway's ledger, registry
@@ -13,6 +15,7 @@ import (
 // timeout. The ledger's pinned writer connection is checked in
 // host/ledger (TestLedgerConnectionsAreDurable).
 func TestGatewayConnectionsAreDurable(t *testing.T) {
+	pgtest.SkipOnPostgres(t, "SQLite's per-connection pragmas")
 	e := newEnv(t)
 	ctx := context.Background()
 	if e.g.Ledger.DB() != e.g.DB || e.g.Registry.db != e.g.DB {

@@ -31,6 +31,7 @@ func TestMountWebLogin(t *testing.T) {
 	if e.info, err = ReadDevInfo(e.dir); err != nil {
 		t.Fatal(err)
 	}
+	e.useCopy()
 	opts := e.options()
 	g, err := Open(ctx, opts)
 	if err != nil {

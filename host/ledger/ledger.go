@@ -121,6 +121,15 @@ func Open(ctx context.Context, path string, opts Options) (*Ledger, error) {
 	return l, nil
 }
 
+// Migrate brings the ledger's tables in d to this build's schema version
+// without starting a writer (see otpcgate db migrate).
+func Migrate(ctx context.Context, d *sql.DB) error {
+	if err := db.Migrate(ctx, d, Component, migrations); err != nil {
+		return fmt.Errorf("ledger: %w", err)
+	}
+	return nil
+}
+
 // New runs the ledger's migrations on an already opened database (see
 // internal/db.Open) and starts the writer. Close does not close d.
 func New(ctx context.Context, d *sql.DB, opts Options) (*Ledger, error) {
@@ -140,8 +149,8 @@ func New(ctx context.Context, d *sql.DB, opts Options) (*Ledger, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	if err := db.Migrate(ctx, d, Component, migrations); err != nil {
-		return nil, fmt.Errorf("ledger: %w", err)
+	if err := Migrate(ctx, d); err != nil {
+		return nil, err
 	}
 	conn, err := d.Conn(ctx)
 	if err != nil {

@@ -50,7 +50,7 @@ func (c *Config) Validate() error {
 		bad("data_dir", "must not be empty")
 	}
 	if c.DBURL != "" {
-		if err := checkDBURL(c.DBURL); err != nil {
+		if err := CheckDBURL(c.DBURL); err != nil {
 			bad("db_url", "%v", err)
 		}
 	}
@@ -310,10 +310,10 @@ func (c *Config) LimiterConfig() server.LimiterConfig {
 	}
 }
 
-// checkDBURL accepts a PostgreSQL URL without a password: a config file
+// CheckDBURL accepts a PostgreSQL URL without a password: a config file
 // and the process list are no place for one; the driver reads PGPASSWORD
 // and ~/.pgpass (or PGPASSFILE) instead.
-func checkDBURL(s string) error {
+func CheckDBURL(s string) error {
 	if !db.IsURL(s) {
 		return errors.New("must start with postgres:// or postgresql://")
 	}

@@ -79,7 +79,9 @@ func RunOnPostgres(t *testing.T) {
 	if testing.Verbose() {
 		args = append(args, "-test.v")
 	}
-	if f := flagValue("test.run"); f != "" {
+	// -run TestPostgres means the whole suite on PostgreSQL; any other
+	// filter selects the same tests in the child.
+	if f := flagValue("test.run"); f != "" && !strings.Contains(f, "TestPostgres") {
 		args = append(args, "-test.run="+f)
 	}
 	cmd := exec.Command(os.Args[0], args...)
@@ -104,9 +106,10 @@ func flagValue(name string) string {
 	return ""
 }
 
-// Main runs the package's tests and stops the shared server, if one was
-// started, before the binary exits.
-func Main(m *testing.M) {
+// Main runs the package's tests (m is a *testing.M, or a wrapper that
+// cleans up after it) and stops the shared server, if one was started,
+// before the binary exits.
+func Main(m interface{ Run() int }) {
 	code := m.Run()
 	shared.stop()
 	os.Exit(code)

@@ -31,7 +31,7 @@ func newRootCmd(e env) *cobra.Command {
 		}
 	}
 	root.AddCommand(newServeCmd(e), newDevCmd(e), newSimCmd(e), newVersionCmd(e), newDevCertCmd(e),
-		newMerchantsCmd(e), newPluginsCmd(e), newKeysCmd(e), newTokensCmd(e), newAuditCmd(e))
+		newMerchantsCmd(e), newPluginsCmd(e), newKeysCmd(e), newTokensCmd(e), newAuditCmd(e), newDBCmd(e))
 	return root
 }
 
