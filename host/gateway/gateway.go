@@ -5,6 +5,7 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -54,6 +55,11 @@ type Options struct {
 	Admission *server.Limiter
 	// Metrics, if set, receives the server's Prometheus metrics.
 	Metrics prometheus.Registerer
+	// SyncInterval is how often the host looks for changes other hosts
+	// sharing the database made (keys, merchants, plugin activations);
+	// a change is in force everywhere within about this long. Zero means
+	// DefaultSyncInterval.
+	SyncInterval time.Duration
 	// CommitWindow is ledger.Options.GroupWindow: how long the writer
 	// waits for more commits after a batch of several. Zero means
 	// DefaultCommitWindow; negative means no wait.
@@ -96,6 +102,9 @@ type Options struct {
 // delayed.
 const DefaultCommitWindow = 200 * time.Microsecond
 
+// DefaultSyncInterval: see Options.SyncInterval.
+const DefaultSyncInterval = time.Second
+
 // Gateway is a running otpcgate host.
 type Gateway struct {
 	DB       *sql.DB
@@ -123,6 +132,10 @@ type Gateway struct {
 	// admitted is Calls behind the admission limiter, for callers that hold
 	// no slot (merchant events, the login page).
 	admitted *plugincall.Admitted
+	// syncInterval: Options.SyncInterval; auditSeen: the audit head the
+	// directory was last loaded at (see watchDirectory).
+	syncInterval time.Duration
+	auditSeen    atomic.Int64
 	// quarantinedKeysets: merchant id → keyset id that failed to load at
 	// start (see Seed); cleared once it loads.
 	quarantinedKeysets sync.Map
@@ -151,7 +164,8 @@ func Open(ctx context.Context, opts Options) (_ *Gateway, err error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	g := &Gateway{log: log, Counters: &keystore.Counters{}, codecs: map[envelope.Format]envelope.Codec{}}
+	g := &Gateway{log: log, Counters: &keystore.Counters{}, codecs: map[envelope.Format]envelope.Codec{},
+		syncInterval: cmp.Or(opts.SyncInterval, DefaultSyncInterval)}
 	defer func() {
 		if err != nil {
 			g.Close()
@@ -217,6 +231,13 @@ func Open(ctx context.Context, opts Options) (_ *Gateway, err error) {
 	g.admitted = g.Calls.WithAdmission(pcfg.Limiter)
 	g.Merchants = merchant.New(merchant.Config{Ledger: g.Ledger, Plugins: g.admitted, Merchants: &g.dir,
 		Google: g.Google, Resolver: g, Notify: g.Outbox.Notify, Logger: log})
+	// The head is read before the load, so a change committed in between
+	// is loaded again at the first sync rather than missed.
+	head, err := g.Ledger.AuditHead(ctx)
+	if err != nil {
+		return nil, err
+	}
+	g.auditSeen.Store(head)
 	routes, err := g.load(ctx)
 	if err != nil {
 		return nil, err
@@ -511,9 +532,11 @@ func (g *Gateway) run(ctx context.Context, serve func(context.Context) error) er
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- g.Outbox.Run(ctx) }()
-	// Key changes made by another process on the same database (the
-	// operator CLI, a rotation drill) reach this host within a second.
-	go g.Keys.Watch(ctx, time.Second)
+	// Changes made by another process on the same database (another
+	// host's admin API, the operator CLI, a rotation drill) reach this
+	// host within the sync interval.
+	go g.Keys.Watch(ctx, g.syncInterval)
+	go g.watchDirectory(ctx, g.syncInterval)
 	err := serve(ctx)
 	cancel() // a failed listener stops the worker too
 	return errors.Join(err, <-done)

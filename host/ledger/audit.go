@@ -19,6 +19,17 @@ type AuditEntry struct {
 	After   []byte
 }
 
+// AuditHead returns the id of the newest audit entry (0 for none). Every
+// change made through the admin API is audited, so a host sharing the
+// database with others notices their changes when the head moves.
+func (l *Ledger) AuditHead(ctx context.Context) (int64, error) {
+	var id int64
+	if err := l.readRow(ctx, `SELECT COALESCE(MAX(id), 0) FROM audit`).Scan(&id); err != nil {
+		return 0, fmt.Errorf("ledger: audit head: %w", err)
+	}
+	return id, nil
+}
+
 // Audit appends an entry in its own transaction.
 func (l *Ledger) Audit(ctx context.Context, e AuditEntry) error {
 	return l.Apply(ctx, func(tx *Tx) error { return tx.Audit(e) })
