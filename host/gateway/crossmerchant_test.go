@@ -12,10 +12,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/otpcgate/otpcgate/internal/db"
 	"github.com/otpcgate/otpcgate/host/ledger"
 	"github.com/otpcgate/otpcgate/host/protocol"
 	"github.com/otpcgate/otpcgate/host/sim"
+	"github.com/otpcgate/otpcgate/internal/db"
 	"github.com/otpcgate/otpcgate/sdk/otpc"
 )
 

@@ -51,7 +51,7 @@ type env struct {
 	// database is the SQLite file in dir, or on the suite's PostgreSQL run
 	// a fresh database holding a copy of it (see useCopy).
 	database string
-	g    *Gateway
+	g        *Gateway
 	// sim is the simulated Google the gateway notifies, mounted at
 	// SimGooglePath as otpcgate dev does.
 	sim    *sim.Google
