@@ -248,7 +248,13 @@ func Open(ctx context.Context, opts Options) (_ *Gateway, err error) {
 	if g.Server, err = server.New(scfg, g.Pipeline, server.Options{Logger: log, Ready: g.ready, Metrics: opts.Metrics}); err != nil {
 		return nil, err
 	}
-	if err := g.mountWebLogin(opts.WebLogin); err != nil {
+	wl := opts.WebLogin
+	if wl.Secret == nil {
+		// One CSRF key for every host on this database: a form served by
+		// one host may be posted to another behind the load balancer.
+		wl.Secret = opts.KEK.Derive("weblogin csrf v1")
+	}
+	if err := g.mountWebLogin(wl); err != nil {
 		return nil, err
 	}
 	if opts.Extra != nil {

@@ -60,8 +60,9 @@ type Config struct {
 	// MaxTracked bounds the in-memory table of client IPs. Default
 	// 100,000.
 	MaxTracked int
-	// Secret keys the CSRF tokens. Default: 32 random bytes per process
-	// (forms die with the process, which is fine for a login page).
+	// Secret keys the CSRF tokens. The gateway derives it from the KEK, so
+	// every host sharing a database accepts the forms the others served.
+	// Default: 32 random bytes per process (forms die with the process).
 	Secret []byte
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
