@@ -11,12 +11,18 @@ import (
 	"time"
 
 	"github.com/otpcgate/otpcgate/internal/db"
+	"github.com/otpcgate/otpcgate/internal/pgtest"
 	"github.com/otpcgate/otpcgate/keystore"
 )
 
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// TestPostgres runs every test of this package again on PostgreSQL.
+func TestPostgres(t *testing.T) { pgtest.RunOnPostgres(t) }
+
 func openTokens(t *testing.T) *Tokens {
 	t.Helper()
-	d, err := db.Open(context.Background(), filepath.Join(t.TempDir(), "admin.db"))
+	d, err := db.Open(context.Background(), pgtest.Target(t, filepath.Join(t.TempDir(), "admin.db")))
 	if err != nil {
 		t.Fatal(err)
 	}
