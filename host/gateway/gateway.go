@@ -174,6 +174,7 @@ func Open(ctx context.Context, opts Options) (_ *Gateway, err error) {
 	if g.DB, err = db.Open(ctx, opts.Database); err != nil {
 		return nil, err
 	}
+	log.Info("database open", "engine", db.EngineOf(g.DB), "at", db.Describe(opts.Database))
 	if g.Keys, err = keystore.Open(ctx, g.DB, opts.KEK); err != nil {
 		return nil, err
 	}

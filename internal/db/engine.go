@@ -25,6 +25,15 @@ func IsURL(target string) bool {
 	return strings.HasPrefix(target, "postgres://") || strings.HasPrefix(target, "postgresql://")
 }
 
+// Describe names target for logs and errors: a SQLite path as it is, a
+// PostgreSQL URL without its password or parameters.
+func Describe(target string) string {
+	if IsURL(target) {
+		return redactURL(target)
+	}
+	return target
+}
+
 // EngineOf reports the engine of a database opened by Open.
 func EngineOf(d *sql.DB) Engine {
 	if _, ok := d.Driver().(pgDriver); ok {

@@ -56,7 +56,7 @@ func startLiveGateway(t *testing.T) *liveGateway {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := gateway.Open(ctx, gateway.Options{DBPath: info.DBPath, KEK: kek,
+	g, err := gateway.Open(ctx, gateway.Options{Database: info.DBPath, KEK: kek,
 		Server:  server.Config{CertFile: info.CertFile, KeyFile: info.KeyFile},
 		Limiter: server.LimiterConfig{MaxQueue: 1024, MaxWait: 10 * time.Second},
 		Logger:  slog.New(slog.DiscardHandler)})

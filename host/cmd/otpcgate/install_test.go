@@ -13,12 +13,16 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/otpcgate/otpcgate/internal/db"
+	"github.com/otpcgate/otpcgate/internal/pgtest"
 	"github.com/otpcgate/otpcgate/internal/testenv"
 )
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
 
 // operationsDoc is the operator's guide whose first install is a script.
 const operationsDoc = "../../../docs/operations.md"
@@ -250,6 +254,74 @@ func TestOperationsInstall(t *testing.T) {
 			}
 		}
 	})
+	t.Run("moved to PostgreSQL", func(t *testing.T) { movedToPostgres(t, ctx, root, adminAddr) })
+}
+
+// movedToPostgres continues the documented install (stopped, on SQLite)
+// as an operator who outgrows one host would (operations.md, "Several
+// hosts on PostgreSQL"): otpcgate db migrate into an empty database, serve
+// on it with db_url, find the merchant and its plugin there; a second
+// migrate is refused and changes nothing.
+func movedToPostgres(t *testing.T, ctx context.Context, root, adminAddr string) {
+	url := pgtest.NewDatabase(t)
+	bin := filepath.Join(root, "bin", "otpcgate")
+	configPath := filepath.Join(root, "etc", "config.json")
+	token, err := os.ReadFile(filepath.Join(root, "etc", "operator.token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := append(installEnv(filepath.Join(root, "bin")), "OTPCGATE_ADMIN_TOKEN="+strings.TrimSpace(string(token)))
+	run := func(args ...string) (string, error) {
+		cmd := exec.CommandContext(ctx, bin, args...)
+		cmd.Env = env
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	out, err := run("db", "migrate", "--config", configPath, "--to", url)
+	if err != nil {
+		t.Fatalf("db migrate: %v\n%s", err, out)
+	}
+	t.Logf("db migrate:\n%s", out)
+	for _, want := range []string{"plugin_versions", "keystore_keys", "audit", "counts and digests match"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("db migrate output lacks %q", want)
+		}
+	}
+	sctx, scancel := context.WithCancel(ctx)
+	defer scancel()
+	serve := exec.CommandContext(sctx, bin, "serve", "--config", configPath, "--db-url", url)
+	serve.Env = env
+	var serveLog testenv.Buffer
+	serve.Stdout, serve.Stderr = &serveLog, &serveLog
+	if err := serve.Start(); err != nil {
+		t.Fatal(err)
+	}
+	healthy := false
+	for range 200 {
+		if out, err := run("merchants", "list", "--config", configPath); err == nil && strings.Contains(out, "acme") {
+			healthy = true
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !healthy {
+		serve.Process.Kill()
+		serve.Wait()
+		t.Fatalf("serve on PostgreSQL never listed the merchant:\n%s", serveLog.String())
+	}
+	if out, err := run("plugins", "list", "--merchant", "acme", "--config", configPath); err != nil || !strings.Contains(out, "2026-12-04.1") {
+		t.Errorf("plugins list on PostgreSQL: %v\n%s", err, out)
+	}
+	if out, err := run("db", "migrate", "--config", configPath, "--to", url); err == nil || !strings.Contains(out, "not empty") {
+		t.Errorf("a second db migrate was not refused: %v\n%s", err, out)
+	}
+	serve.Process.Signal(syscall.SIGTERM)
+	if err := serve.Wait(); err != nil {
+		t.Errorf("serve on PostgreSQL exited with %v after SIGTERM:\n%s", err, serveLog.String())
+	}
+	if !strings.Contains(serveLog.String(), "postgres") {
+		t.Errorf("serve's log does not say it runs on PostgreSQL:\n%s", serveLog.String())
+	}
 }
 
 // installEnv is the script's environment: this process's, without any
