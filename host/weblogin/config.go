@@ -53,13 +53,12 @@ type Config struct {
 	// a lockout. Defaults 5 and 15 min.
 	AccountMaxFailures int
 	AccountLockout     time.Duration
-	// IPMaxAttempts login attempts per IPWindow are allowed from one
-	// client address. Defaults 30 and 10 min.
+	// IPMaxAttempts login attempts per IPWindow (counted from the first)
+	// are allowed from one client address, across merchants. Counted in
+	// the ledger like lockouts, so every host sharing the database
+	// enforces one limit. Defaults 30 and 10 min.
 	IPMaxAttempts int
 	IPWindow      time.Duration
-	// MaxTracked bounds the in-memory table of client IPs. Default
-	// 100,000.
-	MaxTracked int
 	// Secret keys the CSRF tokens. The gateway derives it from the KEK, so
 	// every host sharing a database accepts the forms the others served.
 	// Default: 32 random bytes per process (forms die with the process).
@@ -94,9 +93,6 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.IPWindow <= 0 {
 		c.IPWindow = 10 * time.Minute
-	}
-	if c.MaxTracked <= 0 {
-		c.MaxTracked = 100_000
 	}
 	if len(c.Secret) == 0 {
 		c.Secret = make([]byte, 32)

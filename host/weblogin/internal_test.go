@@ -7,40 +7,6 @@ import (
 	"time"
 )
 
-func TestLimiter(t *testing.T) {
-	now := time.Unix(1_700_000_000, 0)
-	l := newLimiter(3, time.Minute, 4)
-	for i, want := range []bool{false, false, true} {
-		if got := l.add("a", now); got != want {
-			t.Fatalf("add %d: blocked %v", i+1, got)
-		}
-	}
-	if !l.blocked("a", now.Add(59*time.Second)) {
-		t.Fatal("not blocked within the window")
-	}
-	if l.blocked("a", now.Add(time.Minute)) {
-		t.Fatal("still blocked after the window")
-	}
-	if l.blocked("b", now) {
-		t.Fatal("another key is blocked")
-	}
-	// Bounded: a flood of distinct keys never grows past maxKeys.
-	for i := range 100 {
-		l.add(strings.Repeat("k", i+1), now)
-		if len(l.m) > 4 {
-			t.Fatalf("%d keys tracked, limit 4", len(l.m))
-		}
-	}
-	// Expired entries are dropped first.
-	l = newLimiter(3, time.Minute, 2)
-	l.add("old", now)
-	l.add("live", now.Add(50*time.Second))
-	l.add("new", now.Add(61*time.Second))
-	if _, ok := l.m["live"]; !ok || len(l.m) != 2 {
-		t.Fatalf("prune kept %v", l.m)
-	}
-}
-
 func TestCSRFToken(t *testing.T) {
 	secret := []byte("test-only-secret-0123456789abcdef")
 	now := time.Unix(1_700_000_000, 0)

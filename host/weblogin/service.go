@@ -48,7 +48,6 @@ type Service struct {
 	plugins Plugins
 	log     *slog.Logger
 	allow   map[string][]prefix
-	ipLim   *limiter
 }
 
 // New builds a Service that records sessions in l and checks credentials
@@ -62,7 +61,6 @@ func New(cfg Config, l *ledger.Ledger, plugins Plugins) (*Service, error) {
 		return nil, fmt.Errorf("%w: ledger and plugins are required", ErrConfig)
 	}
 	s := &Service{cfg: cfg, ledger: l, plugins: plugins, log: cfg.Logger, allow: map[string][]prefix{},
-		ipLim: newLimiter(cfg.IPMaxAttempts, cfg.IPWindow, cfg.MaxTracked),
 	}
 	for id, raws := range cfg.Callbacks {
 		for _, raw := range raws {
@@ -361,13 +359,23 @@ func (s *Service) submit(w http.ResponseWriter, r *http.Request, f *flow, name s
 		s.log.ErrorContext(ctx, "weblogin: "+what, append(logAttrs, "error", err)...)
 		s.showForm(w, r, f, name, http.StatusServiceUnavailable, account, MsgUnavailable, false)
 	}
-	if s.ipLim.blocked(ip, now) {
+	// The per-address limit and account lockouts live in the ledger: they
+	// survive a restart, are shared by every host, and no flood of other
+	// names or addresses can wipe them. Every attempt from an address
+	// counts, in a window opened by its first.
+	var ipAttempts ledger.LoginFailures
+	if err := s.ledger.Apply(ctx, func(tx *ledger.Tx) (err error) {
+		ipAttempts, err = tx.AddLoginFailure(ipLimitScope, ipKey(ip), now, s.cfg.IPWindow)
+		return err
+	}); err != nil {
+		unavailable("ledger", err)
+		return
+	}
+	if ipAttempts.Failures > s.cfg.IPMaxAttempts {
 		s.log.WarnContext(ctx, "weblogin: ip rate limited", logAttrs...)
 		s.showForm(w, r, f, name, http.StatusTooManyRequests, account, MsgIPLimited, true)
 		return
 	}
-	// Account lockouts live in the ledger: they survive a restart, are
-	// shared by every host, and no flood of other names can wipe them.
 	fails, err := s.ledger.LoginFailures(ctx, f.m.ID, acctKey, now)
 	if err != nil {
 		unavailable("ledger", err)
@@ -378,7 +386,6 @@ func (s *Service) submit(w http.ResponseWriter, r *http.Request, f *flow, name s
 		s.showForm(w, r, f, name, http.StatusTooManyRequests, account, MsgLocked, true)
 		return
 	}
-	s.ipLim.add(ip, now)
 	out, cs, err := s.authenticate(ctx, f, account, secret)
 	var ref *otpc.Refusal
 	if errors.As(err, &ref) {
@@ -521,6 +528,18 @@ func clientIP(r *http.Request) string {
 // accountHash names an account in logs without revealing it.
 // lockoutKey is how the ledger knows an account's failed sign-ins: a hash,
 // so the table holds no account names.
+// ipLimitScope is the merchant id under which the ledger's login_failures
+// table counts attempts per client address: no merchant has an empty id,
+// and the limit is the host's, across merchants.
+const ipLimitScope = ""
+
+// ipKey is the ledger key of a client address (a hash: the table holds
+// no addresses).
+func ipKey(ip string) string {
+	h := sha256.Sum256([]byte("otpcgate weblogin ip\x00" + ip))
+	return "ip:" + hex.EncodeToString(h[:])
+}
+
 func lockoutKey(merchant, account string) string {
 	h := sha256.Sum256([]byte("otpcgate weblogin lockout\x00" + merchant + "\x00" + account))
 	return hex.EncodeToString(h[:])

@@ -610,7 +610,7 @@ func TestUnavailable(t *testing.T) {
 // on a new one over the same ledger (a restart, or another host), and a
 // flood of other account names does not lift it.
 func TestLockoutSurvivesRestart(t *testing.T) {
-	cfg := func(c *weblogin.Config) { c.AccountMaxFailures, c.MaxTracked = 2, 10 }
+	cfg := func(c *weblogin.Config) { c.AccountMaxFailures = 2 }
 	e := newEnv(t, cfg)
 	login := func(e *env, account, password string) *response {
 		req := e.request("demo-pgp", sim.AuthOptions{})
@@ -624,11 +624,37 @@ func TestLockoutSurvivesRestart(t *testing.T) {
 	for range 2 {
 		login(e, demoAccount, "wrong-password")
 	}
-	for i := range 12 { // more names than MaxTracked
+	for i := range 12 {
 		login(e, fmt.Sprintf("flood-%d", i), "x")
 	}
 	restarted := newEnvKeepLockouts(t, cfg)
 	if res := login(restarted, demoAccount, demoPassword); res.StatusCode != http.StatusTooManyRequests || res.errorText() != weblogin.MsgLocked {
 		t.Fatalf("after a restart: status %d %q, want the lockout", res.StatusCode, res.errorText())
+	}
+}
+
+// TestIPLimitSharedByHosts: the per-address limit is counted in the
+// ledger, so attempts made on one Service count on another over the same
+// ledger (a restart, or another host behind the load balancer).
+func TestIPLimitSharedByHosts(t *testing.T) {
+	cfg := func(c *weblogin.Config) { c.IPMaxAttempts = 3 }
+	e := newEnv(t, cfg)
+	login := func(e *env, account, password string) *response {
+		req := e.request("demo-pgp", sim.AuthOptions{})
+		b := e.browser()
+		action, vals := b.get(req.URL).form(t)
+		vals.Set("account", account)
+		vals.Set("password", password)
+		vals.Set("action", "login")
+		return b.post(action, vals)
+	}
+	for i := range 3 {
+		if res := login(e, fmt.Sprintf("user-%d", i), "x"); res.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("attempt %d: status %d %q", i+1, res.StatusCode, res.errorText())
+		}
+	}
+	other := newEnvKeepLockouts(t, cfg)
+	if res := login(other, demoAccount, demoPassword); res.StatusCode != http.StatusTooManyRequests || res.errorText() != weblogin.MsgIPLimited {
+		t.Fatalf("4th attempt, on the other host: status %d %q, want the address limit", res.StatusCode, res.errorText())
 	}
 }
