@@ -60,8 +60,7 @@ func New(cfg Config, l *ledger.Ledger, plugins Plugins) (*Service, error) {
 	if l == nil || plugins == nil {
 		return nil, fmt.Errorf("%w: ledger and plugins are required", ErrConfig)
 	}
-	s := &Service{cfg: cfg, ledger: l, plugins: plugins, log: cfg.Logger, allow: map[string][]prefix{},
-	}
+	s := &Service{cfg: cfg, ledger: l, plugins: plugins, log: cfg.Logger, allow: map[string][]prefix{}}
 	for id, raws := range cfg.Callbacks {
 		for _, raw := range raws {
 			p, err := parsePrefix(raw)
