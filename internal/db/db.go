@@ -87,12 +87,24 @@ func openSQLite(ctx context.Context, path string) (*sql.DB, error) {
 	return d, nil
 }
 
+// createMigrations creates the version table if it is missing. It runs in
+// a write transaction: on PostgreSQL two hosts starting at once would
+// otherwise race in CREATE TABLE IF NOT EXISTS and one would fail on the
+// catalog's unique index.
 func createMigrations(ctx context.Context, d *sql.DB, e Engine) error {
-	if _, err := d.ExecContext(ctx, e.TranslateDDL(`CREATE TABLE IF NOT EXISTS schema_migrations (
+	tx, err := d.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("db: create schema_migrations: %w", err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, e.TranslateDDL(`CREATE TABLE IF NOT EXISTS schema_migrations (
 		component TEXT NOT NULL,
 		version   INTEGER NOT NULL,
 		applied_at INTEGER NOT NULL,
 		PRIMARY KEY (component, version))`)); err != nil {
+		return fmt.Errorf("db: create schema_migrations: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("db: create schema_migrations: %w", err)
 	}
 	return nil
