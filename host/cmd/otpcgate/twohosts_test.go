@@ -1,0 +1,291 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/otpcgate/otpcgate/host/gateway"
+	"github.com/otpcgate/otpcgate/host/sim"
+	"github.com/otpcgate/otpcgate/internal/db"
+	"github.com/otpcgate/otpcgate/internal/pgtest"
+	"github.com/otpcgate/otpcgate/internal/wasmbuild"
+	"github.com/otpcgate/otpcgate/sdk/otpc"
+)
+
+// serveProcess is a running `otpcgate serve` child.
+type serveProcess struct {
+	cmd  *exec.Cmd
+	done chan error
+	log  string
+}
+
+func (p *serveProcess) logs() string { b, _ := os.ReadFile(p.log); return string(b) }
+
+// startServe runs `otpcgate serve --config cfg` and waits for its
+// Google-facing listener at addr to answer /healthz.
+func startServe(t *testing.T, bin, cfg, addr, name string) *serveProcess {
+	t.Helper()
+	p := &serveProcess{cmd: exec.Command(bin, "serve", "--config", cfg), done: make(chan error, 1),
+		log: filepath.Join(t.TempDir(), name+".log")}
+	lf, err := os.Create(p.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lf.Close()
+	p.cmd.Stdout, p.cmd.Stderr = lf, lf
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	t.Cleanup(func() {
+		p.cmd.Process.Kill()
+	})
+	waitHealthy(t, addr, p.done, p.logs)
+	return p
+}
+
+// TestTwoHostsOnPostgres runs two `otpcgate serve` processes on one
+// PostgreSQL database, as two machines behind a load balancer, with
+// Google's traffic spread over both:
+//   - 8 copies of one request, split over the hosts at once, make one code
+//     and 8 identical answers;
+//   - the key-rotation drill (new keys on both sides, made in the shared
+//     database) runs through host B while traffic goes to host A too: no
+//     request fails on either;
+//   - host A is killed with SIGKILL mid-burst: every request either host
+//     acknowledged replays identically through host B.
+func TestTwoHostsOnPostgres(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary twice on a PostgreSQL server")
+	}
+	bin, err := testBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	dir := t.TempDir()
+	addrA, addrB := freeAddr(t), freeAddr(t)
+	wasm, err := wasmbuild.Build(ctx, "../../../plugins/konbini")
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := gateway.ProvisionDev(ctx, dir, addrA, gateway.DevPlugin{Version: "v1", Wasm: wasm, Config: gateway.DevKonbiniConfig}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := pgtest.NewDatabase(t)
+	if out, err := exec.Command(bin, "db", "migrate", "--data-dir", dir, "--db-path", info.DBPath,
+		"--kek-file", info.KEKFile, "--to", url).CombinedOutput(); err != nil {
+		t.Fatalf("db migrate: %v\n%s", err, out)
+	}
+	config := func(name, addr string) string {
+		b, _ := json.Marshal(map[string]any{
+			"data_dir": filepath.Join(dir, name), "db_url": url, "kek_file": info.KEKFile,
+			"listen": map[string]any{"addr": addr, "cert_file": info.CertFile, "key_file": info.KeyFile},
+			"admin":  map[string]any{"addr": ""},
+			"log":    map[string]any{"level": "warn", "format": "json"},
+		})
+		path := filepath.Join(dir, name+".json")
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	hostA := startServe(t, bin, config("a", addrA), addrA, "a")
+	hostB := startServe(t, bin, config("b", addrB), addrB, "b")
+
+	// Google's view, with its keys read from the shared database and
+	// followed as the drill changes them.
+	info.DBPath = url
+	s, err := openDevSession(ctx, info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.close()
+	wctx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	go s.store.Watch(wctx, 100*time.Millisecond)
+	onHost := func(m *sim.Merchant, addr string) *sim.Target {
+		tg := *m.Target
+		tg.BaseURL = strings.Replace(tg.BaseURL, addrA, addr, 1)
+		return &tg
+	}
+	request := func(m *sim.Merchant, micros int64) *otpc.GenerateReferenceNumberRequest {
+		return &otpc.GenerateReferenceNumberRequest{
+			RequestHeader:          s.client.Header(m.Target),
+			GooglePaymentToken:     otpc.GooglePaymentToken{IssuerID: otpc.IssuerID{Value: m.DemoIssuer}, Token: m.DemoToken},
+			TransactionDescription: "Google - two hosts",
+			Amount:                 otpc.Amount{AmountMicros: micros, CurrencyCode: "JPY"},
+		}
+	}
+	call := func(tg *sim.Target, req *otpc.GenerateReferenceNumberRequest) ([]byte, int, error) {
+		var resp otpc.GenerateReferenceNumberResponse
+		res, err := s.client.Call(ctx, tg, otpc.MethodGenerateReferenceNumber, req, &resp)
+		if err != nil {
+			return nil, 0, err
+		}
+		resp.ResponseHeader = otpc.ResponseHeader{}
+		return resp.AppendJSON(nil), res.Status, nil
+	}
+	d, err := db.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+
+	t.Run("duplicates split over the hosts", func(t *testing.T) {
+		for _, m := range s.merchants {
+			req := request(m, 120_000000)
+			answers := make([][]byte, 8)
+			var wg sync.WaitGroup
+			for i := range answers {
+				tg := onHost(m, addrA)
+				if i%2 == 1 {
+					tg = onHost(m, addrB)
+				}
+				wg.Go(func() {
+					body, status, err := call(tg, req)
+					if err != nil || status != 200 {
+						t.Errorf("copy %d: %v status %d", i, err, status)
+					}
+					answers[i] = body
+				})
+			}
+			wg.Wait()
+			for i := range answers {
+				if !bytes.Equal(answers[i], answers[0]) {
+					t.Fatalf("%s: copy %d answered differently:\n%s\n%s", m.ID, i, answers[0], answers[i])
+				}
+			}
+			var codes int
+			if err := d.QueryRowContext(ctx, `SELECT COUNT(*) FROM codes WHERE piaid = ? AND transaction_id = ?`,
+				m.Target.PIAID, req.RequestHeader.RequestID).Scan(&codes); err != nil || codes != 1 {
+				t.Fatalf("%s: %d codes (%v), want 1", m.ID, codes, err)
+			}
+		}
+	})
+
+	t.Run("key rotation drill through host B, traffic on both", func(t *testing.T) {
+		// dev.json of a second directory sends the drill to host B and
+		// its keys to the shared database.
+		drillInfo := *info
+		drillInfo.Merchants = append([]gateway.DevMerchant(nil), info.Merchants...)
+		for i := range drillInfo.Merchants {
+			drillInfo.Merchants[i].BaseURL = strings.Replace(drillInfo.Merchants[i].BaseURL, addrA, addrB, 1)
+		}
+		drillDir := t.TempDir()
+		b, _ := json.MarshalIndent(&drillInfo, "", "  ")
+		if err := os.WriteFile(filepath.Join(drillDir, gateway.DevFile), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		var sent, failed atomic.Int64
+		var firstErr atomic.Value
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		for w, m := range s.merchants {
+			wg.Go(func() {
+				for i := 0; ; i++ {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					_, status, err := call(onHost(m, addrA), request(m, int64(200+w*10000+i)*1_000000))
+					sent.Add(1)
+					if err != nil || status != 200 {
+						failed.Add(1)
+						firstErr.CompareAndSwap(nil, fmt.Sprintf("%s on host A: %v status %d", m.ID, err, status))
+					}
+				}
+			})
+		}
+		e, out, errb := testEnv(nil)
+		err := simRun(ctx, e, drillDir, "", "drill", false, 2500*time.Millisecond, 2)
+		close(stop)
+		wg.Wait()
+		if err != nil {
+			t.Fatalf("drill through host B: %v\n%s\n%s\nhost B log:\n%s", err, out, errb, hostB.logs())
+		}
+		if failed.Load() > 0 {
+			t.Fatalf("%d of %d requests to host A failed during the drill; first: %v\nhost A log:\n%s", failed.Load(), sent.Load(), firstErr.Load(), hostA.logs())
+		}
+		t.Logf("drill through host B passed; host A answered all %d requests meanwhile\n%s", sent.Load(), out)
+	})
+
+	t.Run("SIGKILL one host mid-burst", func(t *testing.T) {
+		type answered struct {
+			m    *sim.Merchant
+			req  *otpc.GenerateReferenceNumberRequest
+			resp []byte
+		}
+		var mu sync.Mutex
+		var acked []answered
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		for w := range 4 {
+			m := s.merchants[w%len(s.merchants)]
+			addr := addrA
+			if w >= 2 {
+				addr = addrB
+			}
+			wg.Go(func() {
+				for i := 0; ; i++ {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					req := request(m, int64(500+w*10000+i)*1_000000)
+					body, status, err := call(onHost(m, addr), req)
+					if err != nil || status != 200 {
+						continue // the kill cuts requests off; only 200s count
+					}
+					mu.Lock()
+					acked = append(acked, answered{m, req, body})
+					mu.Unlock()
+				}
+			})
+		}
+		for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(10 * time.Millisecond) {
+			mu.Lock()
+			n := len(acked)
+			mu.Unlock()
+			if n >= 200 || time.Now().After(deadline) {
+				break
+			}
+		}
+		hostA.cmd.Process.Signal(syscall.SIGKILL)
+		if err := <-hostA.done; err == nil {
+			t.Fatal("host A exited cleanly before the kill")
+		}
+		time.Sleep(200 * time.Millisecond) // host B keeps serving meanwhile
+		close(stop)
+		wg.Wait()
+		if len(acked) < 100 {
+			t.Fatalf("only %d requests acknowledged before the kill", len(acked))
+		}
+		s.client.HTTP.CloseIdleConnections()
+		for _, a := range acked {
+			a.req.RequestHeader.RequestTimestamp = otpc.TimestampOf(time.Now())
+			body, status, err := call(onHost(a.m, addrB), a.req)
+			if err != nil || status != 200 {
+				t.Fatalf("request %s acknowledged before the kill: through host B %v status %d", a.req.RequestHeader.RequestID, err, status)
+			}
+			if !bytes.Equal(body, a.resp) {
+				t.Fatalf("request %s replays differently through host B:\nbefore %s\nafter  %s", a.req.RequestHeader.RequestID, a.resp, body)
+			}
+		}
+		t.Logf("%d requests acknowledged by the two hosts before host A was killed; all replay identically through host B", len(acked))
+	})
+}
