@@ -3,8 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
+	"log/slog"
+	"net"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +20,7 @@ import (
 	"time"
 
 	"github.com/otpcgate/otpcgate/host/gateway"
+	"github.com/otpcgate/otpcgate/host/merchant"
 	"github.com/otpcgate/otpcgate/host/sim"
 	"github.com/otpcgate/otpcgate/internal/db"
 	"github.com/otpcgate/otpcgate/internal/pgtest"
@@ -32,12 +37,14 @@ type serveProcess struct {
 
 func (p *serveProcess) logs() string { b, _ := os.ReadFile(p.log); return string(b) }
 
-// startServe runs `otpcgate serve --config cfg` and waits for its
-// Google-facing listener at addr to answer /healthz.
-func startServe(t *testing.T, bin, cfg, addr, name string) *serveProcess {
+// startServe runs `otpcgate serve --config cfg` with env added to this
+// process's environment and waits for its Google-facing listener at addr
+// to answer /healthz.
+func startServe(t *testing.T, bin, cfg, addr, name string, env ...string) *serveProcess {
 	t.Helper()
 	p := &serveProcess{cmd: exec.Command(bin, "serve", "--config", cfg), done: make(chan error, 1),
 		log: filepath.Join(t.TempDir(), name+".log")}
+	p.cmd.Env = append(os.Environ(), env...)
 	lf, err := os.Create(p.log)
 	if err != nil {
 		t.Fatal(err)
@@ -89,22 +96,6 @@ func TestTwoHostsOnPostgres(t *testing.T) {
 		"--kek-file", info.KEKFile, "--to", url).CombinedOutput(); err != nil {
 		t.Fatalf("db migrate: %v\n%s", err, out)
 	}
-	config := func(name, addr string) string {
-		b, _ := json.Marshal(map[string]any{
-			"data_dir": filepath.Join(dir, name), "db_url": url, "kek_file": info.KEKFile,
-			"listen": map[string]any{"addr": addr, "cert_file": info.CertFile, "key_file": info.KeyFile},
-			"admin":  map[string]any{"addr": ""},
-			"log":    map[string]any{"level": "warn", "format": "json"},
-		})
-		path := filepath.Join(dir, name+".json")
-		if err := os.WriteFile(path, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return path
-	}
-	hostA := startServe(t, bin, config("a", addrA), addrA, "a")
-	hostB := startServe(t, bin, config("b", addrB), addrB, "b")
-
 	// Google's view, with its keys read from the shared database and
 	// followed as the drill changes them.
 	info.DBPath = url
@@ -116,6 +107,56 @@ func TestTwoHostsOnPostgres(t *testing.T) {
 	wctx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
 	go s.store.Watch(wctx, 100*time.Millisecond)
+	d, err := db.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+
+	// A simulated Google that receives the hosts' notifications over TLS
+	// (the dev certificate, trusted by the hosts through SSL_CERT_FILE),
+	// set as every merchant's endpoint before the hosts start.
+	accounts := make([]sim.DevAccount, len(info.Merchants))
+	for i, m := range info.Merchants {
+		accounts[i] = sim.DevAccount{PIAID: m.PIAID, Envelope: m.Envelope, KeysetID: m.SimKeysetID}
+	}
+	google, err := sim.NewDevGoogle(sim.GoogleConfig{Logger: slog.New(slog.DiscardHandler)}, s.store, accounts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	googleSrv := httptest.NewUnstartedServer(sim.DevHandler(gateway.SimGooglePath, google))
+	cert, err := tls.LoadX509KeyPair(info.CertFile, info.KeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	googleSrv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	googleSrv.StartTLS()
+	defer googleSrv.Close()
+	_, googlePort, _ := net.SplitHostPort(googleSrv.Listener.Addr().String())
+	if _, err := d.ExecContext(ctx, `UPDATE integrations SET google_endpoint = ?`,
+		"https://localhost:"+googlePort+gateway.SimGooglePath); err != nil {
+		t.Fatal(err)
+	}
+	adminA, adminB := freeAddr(t), freeAddr(t)
+	adminOf := map[string]string{addrA: adminA, addrB: adminB}
+	config := func(name, addr string) string {
+		b, _ := json.Marshal(map[string]any{
+			"data_dir": filepath.Join(dir, name), "db_url": url, "kek_file": info.KEKFile,
+			"listen": map[string]any{"addr": addr, "cert_file": info.CertFile, "key_file": info.KeyFile},
+			"admin":  map[string]any{"addr": adminOf[addr]},
+			"log":    map[string]any{"level": "warn", "format": "json"},
+		})
+		path := filepath.Join(dir, name+".json")
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	// Go reads extra roots from SSL_CERT_FILE: the hosts trust the
+	// stand-in Google's certificate as they would a real CA's.
+	trust := "SSL_CERT_FILE=" + info.CertFile
+	hostA := startServe(t, bin, config("a", addrA), addrA, "a", trust)
+	hostB := startServe(t, bin, config("b", addrB), addrB, "b", trust)
 	onHost := func(m *sim.Merchant, addr string) *sim.Target {
 		tg := *m.Target
 		tg.BaseURL = strings.Replace(tg.BaseURL, addrA, addr, 1)
@@ -138,12 +179,6 @@ func TestTwoHostsOnPostgres(t *testing.T) {
 		resp.ResponseHeader = otpc.ResponseHeader{}
 		return resp.AppendJSON(nil), res.Status, nil
 	}
-	d, err := db.Open(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-
 	t.Run("duplicates split over the hosts", func(t *testing.T) {
 		for _, m := range s.merchants {
 			req := request(m, 120_000000)
@@ -173,6 +208,79 @@ func TestTwoHostsOnPostgres(t *testing.T) {
 				m.Target.PIAID, req.RequestHeader.RequestID).Scan(&codes); err != nil || codes != 1 {
 				t.Fatalf("%s: %d codes (%v), want 1", m.ID, codes, err)
 			}
+		}
+	})
+
+	t.Run("payments reported to both hosts, each notified once", func(t *testing.T) {
+		tokens := map[string]string{}
+		for _, m := range info.Merchants {
+			tokens[m.ID] = m.MerchantToken
+		}
+		const n = 24
+		paid := map[string]bool{}
+		for i := range n {
+			m := s.merchants[i%len(s.merchants)]
+			addr := addrA
+			if i%4 >= 2 {
+				addr = addrB
+			}
+			req := request(m, int64(300+i)*1_000000)
+			var resp otpc.GenerateReferenceNumberResponse
+			res, err := s.client.Call(ctx, onHost(m, addr), otpc.MethodGenerateReferenceNumber, req, &resp)
+			if err != nil || res.Status != 200 || resp.Result.Success == nil {
+				t.Fatalf("generate %d: %v %v", i, err, res)
+			}
+			d := resp.Result.Success.DisplayableReferenceNumber
+			printable := ""
+			if d.PrintableString != nil {
+				printable = *d.PrintableString
+			} else if d.BarcodeWithPrintableString != nil {
+				printable = d.BarcodeWithPrintableString.PrintableString
+			}
+			// Reported through the other host's merchant API than the
+			// one that generated it.
+			other := adminB
+			if addr == addrB {
+				other = adminA
+			}
+			ev := &sim.RemoteMerchantEvents{BaseURL: "http://" + other, Tokens: tokens, HTTP: s.client.HTTP}
+			pr, err := ev.ReportPayment(ctx, m.ID, merchant.Payment{Key: "two-hosts-" + req.RequestHeader.RequestID,
+				Printable: printable, Amount: req.Amount, StoreID: "store-1"})
+			if err != nil || !pr.Accepted {
+				t.Fatalf("payment %d: %v %+v", i, err, pr)
+			}
+			paid[req.RequestHeader.RequestID] = true
+		}
+		wait, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		if _, err := google.WaitCalls(wait, n, otpc.MethodReferenceNumberPaidNotification); err != nil {
+			t.Fatalf("notifications: %v (%d calls so far)", err, len(google.Calls()))
+		}
+		// Both hosts' workers keep polling: give a duplicate time to come.
+		time.Sleep(2 * time.Second)
+		seen := map[string]int{}
+		for _, c := range google.Calls() {
+			if c.Method != otpc.MethodReferenceNumberPaidNotification {
+				continue
+			}
+			seen[c.Request.(*otpc.ReferenceNumberPaidNotificationRequest).GenerateReferenceNumberRequestID]++
+		}
+		for id := range paid {
+			if seen[id] != 1 {
+				t.Errorf("payment of %s notified %d times, want once", id, seen[id])
+			}
+		}
+		if len(seen) != n {
+			t.Errorf("%d codes notified, %d paid", len(seen), n)
+		}
+		var delivered, other int
+		if err := d.QueryRowContext(ctx, `SELECT
+			(SELECT COUNT(*) FROM outbox WHERE method = ? AND state = 'delivered'),
+			(SELECT COUNT(*) FROM outbox WHERE state <> 'delivered')`, otpc.MethodReferenceNumberPaidNotification).Scan(&delivered, &other); err != nil {
+			t.Fatal(err)
+		}
+		if delivered != n || other != 0 {
+			t.Errorf("outbox: %d delivered, %d not, want %d and 0", delivered, other, n)
 		}
 	})
 
