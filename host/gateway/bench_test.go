@@ -164,7 +164,17 @@ func (e *env) post(url string, tg *sim.Target, body []byte) (int, error) {
 // it took and each request's latency. Every answer must be a 200.
 func (e *env) drive(tb testing.TB, tg *sim.Target, bodies [][]byte, c int) (time.Duration, []time.Duration) {
 	tb.Helper()
-	url := tg.BaseURL + otpc.PathPrefix + otpc.MethodGenerateReferenceNumber
+	return e.driveOn(tb, []string{tg.BaseURL}, tg, bodies, c)
+}
+
+// driveOn is drive with request i sent to bases[i % len(bases)]: the
+// same merchant on several hosts, as a load balancer spreads it.
+func (e *env) driveOn(tb testing.TB, bases []string, tg *sim.Target, bodies [][]byte, c int) (time.Duration, []time.Duration) {
+	tb.Helper()
+	urls := make([]string, len(bases))
+	for i, b := range bases {
+		urls[i] = b + otpc.PathPrefix + otpc.MethodGenerateReferenceNumber
+	}
 	lat := make([]time.Duration, len(bodies))
 	var next atomic.Int64
 	var failed atomic.Int64
@@ -181,7 +191,7 @@ func (e *env) drive(tb testing.TB, tg *sim.Target, bodies [][]byte, c int) (time
 					return
 				}
 				t0 := time.Now()
-				status, err := e.post(url, tg, bodies[i])
+				status, err := e.post(urls[i%len(urls)], tg, bodies[i])
 				if err == nil && status != http.StatusOK {
 					err = fmt.Errorf("status %d", status)
 				}

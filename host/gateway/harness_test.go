@@ -104,10 +104,13 @@ func (c *cleanupTemplate) Run() int {
 // useCopy points e at its copy of the template: the SQLite file, or on
 // PostgreSQL a new database the file is copied into as otpcgate db
 // migrate does.
-func (e *env) useCopy() {
+func (e *env) useCopy() { e.useCopyOn(pgtest.OnPostgres()) }
+
+// useCopyOn is useCopy on PostgreSQL when pg is true, whatever the run.
+func (e *env) useCopyOn(pg bool) {
 	file := filepath.Join(e.dir, "otpcgate.db")
 	e.database = file
-	if !pgtest.OnPostgres() {
+	if !pg {
 		return
 	}
 	ctx := context.Background()
@@ -152,6 +155,12 @@ func copyDir(tb testing.TB, src, dst string) {
 // newEnv starts a gateway on a copy of the provisioned installation.
 func newEnv(tb testing.TB, mutate ...func(*Options)) *env {
 	tb.Helper()
+	return newEnvOn(tb, pgtest.OnPostgres(), mutate...)
+}
+
+// newEnvOn is newEnv on PostgreSQL when pg is true, on SQLite otherwise.
+func newEnvOn(tb testing.TB, pg bool, mutate ...func(*Options)) *env {
+	tb.Helper()
 	dir := tb.TempDir()
 	copyDir(tb, templateDir(tb), dir)
 	info, err := ReadDevInfo(dir)
@@ -159,7 +168,7 @@ func newEnv(tb testing.TB, mutate ...func(*Options)) *env {
 		tb.Fatal(err)
 	}
 	e := &env{t: tb, dir: dir, info: info}
-	e.useCopy()
+	e.useCopyOn(pg)
 	e.start(mutate...)
 	tb.Cleanup(e.stop)
 	return e

@@ -17,7 +17,7 @@ import (
 // pools, caches and ledger writer — as a second machine behind the load
 // balancer would be. (On SQLite both hosts share the file, which one
 // machine's processes can; several machines need PostgreSQL.)
-func (e *env) newPeer(t *testing.T, mutate ...func(*Options)) *env {
+func (e *env) newPeer(t testing.TB, mutate ...func(*Options)) *env {
 	t.Helper()
 	p := &env{t: t, dir: e.dir, info: e.info, database: e.database}
 	p.start(mutate...)

@@ -22,14 +22,19 @@ type Stats struct {
 	// Failed is the number of Apply closures that returned an error or were
 	// rolled back with their batch.
 	Failed int64
+	// Busy is the time the writer spent running batches, from BEGIN to
+	// COMMIT (fsync or the database's acknowledgement included): what the
+	// single writer can give, so Busy/Closures bounds the write rate.
+	Busy time.Duration
 }
 
-type stats struct{ tx, closures, failed atomic.Int64 }
+type stats struct{ tx, closures, failed, busyNS atomic.Int64 }
 
 // Stats returns the writer's counters; Closures/Transactions is the mean
 // group-commit batch size.
 func (l *Ledger) Stats() Stats {
-	return Stats{Transactions: l.stats.tx.Load(), Closures: l.stats.closures.Load(), Failed: l.stats.failed.Load()}
+	return Stats{Transactions: l.stats.tx.Load(), Closures: l.stats.closures.Load(), Failed: l.stats.failed.Load(),
+		Busy: time.Duration(l.stats.busyNS.Load())}
 }
 
 // commitReq is one Apply call waiting for the writer.
@@ -143,7 +148,9 @@ func (l *Ledger) run() {
 // commitBatch runs batch in one transaction and answers every caller.
 func (l *Ledger) commitBatch(batch []*commitReq, results []error) {
 	results = results[:len(batch)]
+	start := time.Now()
 	defer func() {
+		l.stats.busyNS.Add(int64(time.Since(start)))
 		for i, r := range batch {
 			if results[i] != nil {
 				l.stats.failed.Add(1)
