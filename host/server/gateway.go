@@ -3,6 +3,8 @@ package server
 import (
 	"context"
 	"time"
+
+	"github.com/otpcgate/otpcgate/internal/basepath"
 )
 
 // Gateway is what the request pipeline implements: it receives one
@@ -82,7 +84,7 @@ type ReadyFunc func(ctx context.Context) error
 
 // APIPathSegment is the fixed path segment between a base path and the
 // method name.
-const APIPathSegment = "refundable-one-time-payment-code-v2"
+const APIPathSegment = basepath.APIPathSegment
 
 // DefaultMethods returns the integrator-hosted methods of spec §5.
 func DefaultMethods() []string {

@@ -4,35 +4,21 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/otpcgate/otpcgate/internal/basepath"
 )
 
 // ErrBadRoute is returned for an invalid or duplicate Route.
 var ErrBadRoute = errors.New("server: bad route")
 
-// NormalizeBasePath validates a base path and returns its canonical form
-// ("/" becomes ""; the result has no trailing slash).
+// NormalizeBasePath is basepath.Normalize with its error matching
+// ErrBadRoute too.
 func NormalizeBasePath(p string) (string, error) {
-	if p == "" || p == "/" {
-		return "", nil
+	n, err := basepath.Normalize(p)
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", ErrBadRoute, err)
 	}
-	if !strings.HasPrefix(p, "/") {
-		return "", fmt.Errorf("%w: base path %q must start with /", ErrBadRoute, p)
-	}
-	p = strings.TrimSuffix(p, "/")
-	for _, seg := range strings.Split(p[1:], "/") {
-		if seg == "" || seg == "." || seg == ".." {
-			return "", fmt.Errorf("%w: base path %q has an empty or dot segment", ErrBadRoute, p)
-		}
-		if seg == APIPathSegment {
-			return "", fmt.Errorf("%w: base path %q must not contain %s", ErrBadRoute, p, APIPathSegment)
-		}
-		for _, r := range seg {
-			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-._~", r)) {
-				return "", fmt.Errorf("%w: base path %q: character %q not allowed", ErrBadRoute, p, r)
-			}
-		}
-	}
-	return p, nil
+	return n, nil
 }
 
 // routeTable is an immutable base path → merchant id map.

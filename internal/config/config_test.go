@@ -213,36 +213,3 @@ func TestValidateReportsAllProblems(t *testing.T) {
 		}
 	}
 }
-
-func TestServerConfigMapping(t *testing.T) {
-	c := validConfig(t)
-	c.Listen.TLS13 = false
-	sc := c.ServerConfig()
-	if !sc.DisableTLS13 || sc.BodyLimit != c.Limits.BodyLimit || len(sc.Routes) != 2 || sc.Routes[1].MerchantID != "shop" || sc.HandlerTimeout != 20*time.Second {
-		t.Fatalf("ServerConfig = %+v", sc)
-	}
-	if lc := c.LimiterConfig(); lc.MaxQueue != 64 || lc.MaxWait != time.Second {
-		t.Fatalf("LimiterConfig = %+v", lc)
-	}
-}
-
-func TestLimiterConfigPerMerchant(t *testing.T) {
-	tests := []struct {
-		inFlight, perMerchant, queue, queuePerMerchant int
-		wantPer, wantQueuePer                          int
-	}{
-		{inFlight: 4, queue: 64, wantPer: 3, wantQueuePer: 32},                // defaults: all but one slot, half the queue
-		{inFlight: 1, queue: 1, wantPer: 1, wantQueuePer: 1},                  // never below one
-		{inFlight: 4, perMerchant: -1, queue: 8, wantPer: 4, wantQueuePer: 4}, // no reserve
-		{inFlight: 4, perMerchant: 2, queue: 8, queuePerMerchant: 3, wantPer: 2, wantQueuePer: 3},
-	}
-	for _, tc := range tests {
-		c := Default()
-		c.Admission.MaxInFlight, c.Admission.MaxInFlightPerMerchant = tc.inFlight, tc.perMerchant
-		c.Admission.MaxQueue, c.Admission.MaxQueuePerMerchant = tc.queue, tc.queuePerMerchant
-		lc := c.LimiterConfig()
-		if lc.MaxInFlightPerKey != tc.wantPer || lc.MaxQueuePerKey != tc.wantQueuePer {
-			t.Errorf("%+v: per key %d, queue per key %d; want %d, %d", tc, lc.MaxInFlightPerKey, lc.MaxQueuePerKey, tc.wantPer, tc.wantQueuePer)
-		}
-	}
-}

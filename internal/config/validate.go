@@ -6,13 +6,12 @@ import (
 	"net"
 	"net/url"
 	"os"
-	goruntime "runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/otpcgate/otpcgate/host/server"
+	"github.com/otpcgate/otpcgate/internal/basepath"
 	"github.com/otpcgate/otpcgate/internal/db"
 	"github.com/otpcgate/otpcgate/internal/tlsutil"
 )
@@ -178,7 +177,7 @@ func (c *Config) validateMerchants() []error {
 		} else {
 			ids[m.ID] = i
 		}
-		if base, err := server.NormalizeBasePath(m.BasePath); err != nil {
+		if base, err := basepath.Normalize(m.BasePath); err != nil {
 			bad("base_path", "%v", err)
 		} else if j, dup := bases[base]; dup {
 			bad("base_path", "%q already used by merchants[%d]", m.BasePath, j)
@@ -254,60 +253,6 @@ func checkFile(path string) error {
 		return fmt.Errorf("%s is not a regular file", path)
 	}
 	return nil
-}
-
-// ServerConfig maps the listener settings and merchant base paths to a
-// server.Config.
-func (c *Config) ServerConfig() server.Config {
-	sc := server.Config{
-		Addr:               c.Listen.Addr,
-		CertFile:           c.Listen.CertFile,
-		KeyFile:            c.Listen.KeyFile,
-		CertReloadInterval: c.Listen.CertReloadInterval.D(),
-		DisableTLS13:       !c.Listen.TLS13,
-		AllowCBCSuites:     c.Listen.TLS12CBCSuites,
-		Curves:             c.Listen.Curves,
-		EnableHTTP2:        c.Listen.HTTP2,
-		BodyLimit:          c.Limits.BodyLimit,
-		MaxHeaderBytes:     c.Limits.MaxHeaderBytes,
-		ReadHeaderTimeout:  c.Limits.ReadHeaderTimeout.D(),
-		ReadTimeout:        c.Limits.ReadTimeout.D(),
-		WriteTimeout:       c.Limits.WriteTimeout.D(),
-		IdleTimeout:        c.Limits.IdleTimeout.D(),
-		HandlerTimeout:     c.Limits.HandlerTimeout.D(),
-		ShutdownTimeout:    c.Limits.ShutdownTimeout.D(),
-	}
-	for _, m := range c.Merchants {
-		sc.Routes = append(sc.Routes, server.Route{BasePath: m.BasePath, MerchantID: m.ID})
-	}
-	return sc
-}
-
-// LimiterConfig maps the admission settings.
-func (c *Config) LimiterConfig() server.LimiterConfig {
-	a := c.Admission
-	slots := a.MaxInFlight
-	if slots <= 0 {
-		slots = goruntime.GOMAXPROCS(0)
-	}
-	perMerchant := a.MaxInFlightPerMerchant
-	switch {
-	case perMerchant == 0:
-		perMerchant = max(1, slots-1)
-	case perMerchant < 0:
-		perMerchant = slots
-	}
-	queuePerMerchant := a.MaxQueuePerMerchant
-	if queuePerMerchant <= 0 {
-		queuePerMerchant = max(1, a.MaxQueue/2)
-	}
-	return server.LimiterConfig{
-		MaxInFlight:       a.MaxInFlight,
-		MaxQueue:          a.MaxQueue,
-		MaxWait:           a.MaxWait.D(),
-		MaxInFlightPerKey: perMerchant,
-		MaxQueuePerKey:    queuePerMerchant,
-	}
 }
 
 // CheckDBURL accepts a PostgreSQL URL without a password: a config file

@@ -43,7 +43,7 @@ func openGateway(ctx context.Context, cfg *config.Config, kek *keystore.KEK, d d
 		Database:       cfg.Database(),
 		KEK:            kek,
 		PluginCacheDir: cacheDir,
-		Server:         cfg.ServerConfig(),
+		Server:         serverConfig(cfg),
 		Admission:      d.limiter,
 		Metrics:        d.metrics,
 		Envelope:       envelope.Config{MaxBodyBytes: int(cfg.Limits.BodyLimit)},

@@ -27,7 +27,7 @@ func run(ctx context.Context, cfg *config.Config, e env, log *slog.Logger, ready
 	// One limiter per process: the pipeline acquires it around its
 	// CPU-bound part (decrypt, plugin, sign), so it is not given to the
 	// server as well.
-	lim := server.NewLimiter(cfg.LimiterConfig())
+	lim := server.NewLimiter(limiterConfig(cfg))
 	// One registry for the process; the admin listener exposes it.
 	reg := prometheus.NewRegistry()
 	if err := server.RegisterLimiterMetrics(reg, lim); err != nil {
