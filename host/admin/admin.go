@@ -72,6 +72,11 @@ type Config struct {
 	// IP. Defaults DefaultRate and DefaultBurst.
 	Rate  float64
 	Burst int
+	// SharedLimits counts those limits in the ledger (fixed windows of
+	// Burst/Rate seconds, at most Burst requests each) instead of in this
+	// process, so several hosts on one database enforce one limit. The
+	// gateway sets it on PostgreSQL.
+	SharedLimits bool
 	// Calls, if set, supplies per-version plugin counters and plugin
 	// metrics (the gateway's plugin-call service).
 	Calls Calls
@@ -111,8 +116,8 @@ type Server struct {
 	log    *slog.Logger
 	e      *echo.Echo
 	codecs map[keystore.Kind]envelope.Codec
-	ipLim  *rateLimiter
-	tokLim *rateLimiter
+	ipLim  limiter
+	tokLim limiter
 	tlsCfg *tls.Config
 
 	uploads *uploadSlots
@@ -149,6 +154,11 @@ func New(cfg Config, d Deps) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, d: d, uploads: newUploadSlots(cfg.MaxUploads), log: d.Logger.With("component", "admin"), codecs: map[keystore.Kind]envelope.Codec{},
 		ipLim: newRateLimiter(cfg.Rate, cfg.Burst), tokLim: newRateLimiter(cfg.Rate, cfg.Burst)}
+	if cfg.SharedLimits {
+		window := time.Duration(float64(cfg.Burst) / cfg.Rate * float64(time.Second))
+		s.ipLim = &sharedLimiter{l: d.Ledger, scope: "admin-ip", window: window, max: cfg.Burst, log: s.log}
+		s.tokLim = &sharedLimiter{l: d.Ledger, scope: "admin-token", window: window, max: cfg.Burst, log: s.log}
+	}
 	for _, sp := range envelope.Specs() {
 		c, err := envelope.New(sp.Format, envelope.Config{})
 		if err != nil {

@@ -96,19 +96,19 @@ func TestTokensStoreOnlyHashes(t *testing.T) {
 func TestRateLimiter(t *testing.T) {
 	l := newRateLimiter(10, 3)
 	for i := range 3 {
-		if _, ok := l.allow("a"); !ok {
+		if _, ok := l.allow(context.Background(), "a"); !ok {
 			t.Fatalf("call %d within burst refused", i)
 		}
 	}
-	wait, ok := l.allow("a")
+	wait, ok := l.allow(context.Background(), "a")
 	if ok || wait <= 0 || wait > 100*time.Millisecond {
 		t.Fatalf("4th call: ok %v wait %v", ok, wait)
 	}
-	if _, ok := l.allow("b"); !ok {
+	if _, ok := l.allow(context.Background(), "b"); !ok {
 		t.Fatal("another key shares the bucket")
 	}
 	time.Sleep(wait + 10*time.Millisecond)
-	if _, ok := l.allow("a"); !ok {
+	if _, ok := l.allow(context.Background(), "a"); !ok {
 		t.Fatal("bucket did not refill")
 	}
 }

@@ -1,8 +1,12 @@
 package admin
 
 import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"net/http"
 	"strconv"
@@ -12,6 +16,8 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/otpcgate/otpcgate/host/ledger"
 )
 
 // access is who may call a route.
@@ -119,7 +125,7 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		if wait, ok := s.tokLim.allow(t.ID); !ok {
+		if wait, ok := s.tokLim.allow(c.Request().Context(), t.ID); !ok {
 			return tooMany(c, wait)
 		}
 		c.Set(ctxToken, t)
@@ -150,7 +156,7 @@ func (s *Server) allowMerchant(next echo.HandlerFunc) echo.HandlerFunc {
 
 func (s *Server) limitIP(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if wait, ok := s.ipLim.allow(clientIP(c.Request())); !ok {
+		if wait, ok := s.ipLim.allow(c.Request().Context(), clientIP(c.Request())); !ok {
 			return tooMany(c, wait)
 		}
 		return next(c)
@@ -205,6 +211,38 @@ func (s *Server) metrics(c echo.Context) error {
 
 func (s *Server) whoami(c echo.Context) error { return c.JSON(http.StatusOK, tokenOf(c)) }
 
+// limiter bounds requests per key; wait is how long until the next is
+// allowed.
+type limiter interface {
+	allow(ctx context.Context, key string) (wait time.Duration, ok bool)
+}
+
+// sharedLimiter counts requests per key in the ledger, in fixed windows of
+// burst/rate seconds holding at most burst requests, so every host sharing
+// the database enforces one limit. If the ledger cannot count, the request
+// goes on: its own processing meets the same database and answers for it.
+type sharedLimiter struct {
+	l      *ledger.Ledger
+	scope  string
+	window time.Duration
+	max    int
+	log    *slog.Logger
+}
+
+func (s *sharedLimiter) allow(ctx context.Context, key string) (time.Duration, bool) {
+	now := time.Now()
+	h := sha256.Sum256([]byte("otpcgate admin limit\x00" + key))
+	got, err := s.l.CountInWindow(ctx, s.scope, hex.EncodeToString(h[:16]), now, s.window)
+	if err != nil {
+		s.log.Warn("admin: shared rate limit not counted", "scope", s.scope, "err", err)
+		return 0, true
+	}
+	if got.Failures > s.max {
+		return got.Until.Sub(now), false
+	}
+	return 0, true
+}
+
 // rateLimiter is a token bucket per key. Buckets idle long enough to be
 // full again are dropped on the way, so the map stays small.
 type rateLimiter struct {
@@ -226,7 +264,7 @@ func newRateLimiter(rate float64, burst int) *rateLimiter {
 }
 
 // allow takes one token from key's bucket, or says how long to wait.
-func (l *rateLimiter) allow(key string) (time.Duration, bool) {
+func (l *rateLimiter) allow(_ context.Context, key string) (time.Duration, bool) {
 	now := time.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()

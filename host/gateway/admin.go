@@ -21,6 +21,7 @@ import (
 	"github.com/otpcgate/otpcgate/host/envelope"
 	"github.com/otpcgate/otpcgate/host/ledger"
 	"github.com/otpcgate/otpcgate/host/runtime"
+	"github.com/otpcgate/otpcgate/internal/db"
 	"github.com/otpcgate/otpcgate/keystore"
 )
 
@@ -45,6 +46,10 @@ func (g *Gateway) AdminServer(ctx context.Context, cfg admin.Config, reg *promet
 			}
 		}
 		gatherer = reg
+	}
+	if db.EngineOf(g.DB) == db.Postgres {
+		// Several hosts share this database: one limit for all of them.
+		cfg.SharedLimits = true
 	}
 	srv, err := admin.New(cfg, admin.Deps{Backend: &adminBackend{g: g}, Keys: g.Keys, Ledger: g.Ledger, Tokens: tokens,
 		Counters: g.Counters, Events: g.Merchants, Gatherer: gatherer, Logger: g.log})

@@ -57,6 +57,22 @@ func (tx *Tx) AddLoginFailure(merchantID, account string, now time.Time, window 
 	return f, nil
 }
 
+// CountInWindow counts one event of key in scope at now and returns the
+// count of the key's current fixed window (opened by its first event, for
+// window). It is the rate counter every host sharing the database sees:
+// the login page's per-address limit and the admin API's limits use it. It
+// is kept in the login_failures table, named for its first use; scope is
+// stored as its merchant id, so scopes must not be merchant ids (use a
+// prefix such as "admin-ip").
+func (l *Ledger) CountInWindow(ctx context.Context, scope, key string, now time.Time, window time.Duration) (LoginFailures, error) {
+	var got LoginFailures
+	err := l.Apply(ctx, func(tx *Tx) (err error) {
+		got, err = tx.AddLoginFailure(scope, key, now, window)
+		return err
+	})
+	return got, err
+}
+
 // ClearLoginFailures forgets an account's failures (a successful sign-in).
 func (tx *Tx) ClearLoginFailures(merchantID, account string) error {
 	if err := tx.check(); err != nil {
