@@ -48,7 +48,23 @@ func newAdminEnv(t *testing.T, cfg admin.Config, mutate ...func(*Options)) *admi
 	}}, mutate...)...)
 	cfg.Calls = e.g.Calls
 	reg := prometheus.NewRegistry()
-	srv, err := e.g.AdminServer(context.Background(), cfg, reg)
+	srv, url := serveAdmin(t, e.g, cfg, reg)
+	toks, err := admin.OpenTokens(context.Background(), e.g.DB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, secret, err := toks.Bootstrap(context.Background(), "test operator", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &adminEnv{env: e, srv: srv, url: url, logs: logs, operator: secret, calls: e.g.Calls}
+}
+
+// serveAdmin serves g's admin API on a loopback port until the test ends
+// and returns it with its base URL.
+func serveAdmin(t testing.TB, g *Gateway, cfg admin.Config, reg *prometheus.Registry) (*admin.Server, string) {
+	t.Helper()
+	srv, err := g.AdminServer(context.Background(), cfg, reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,15 +81,7 @@ func newAdminEnv(t *testing.T, cfg admin.Config, mutate ...func(*Options)) *admi
 			t.Errorf("admin serve: %v", err)
 		}
 	})
-	toks, err := admin.OpenTokens(context.Background(), e.g.DB)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, secret, err := toks.Bootstrap(context.Background(), "test operator", false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &adminEnv{env: e, srv: srv, url: "http://" + ln.Addr().String(), logs: logs, operator: secret, calls: e.g.Calls}
+	return srv, "http://" + ln.Addr().String()
 }
 
 func (a *adminEnv) client(token string) *admin.Client {

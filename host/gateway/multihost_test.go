@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
+
 	"net/http"
 	"sync"
 	"testing"
@@ -118,25 +118,14 @@ func TestAdminLimitsSharedByHosts(t *testing.T) {
 	cfg := admin.Config{Rate: 1, Burst: 3, SharedLimits: true}
 	a := newAdminEnv(t, cfg)
 	b := a.newPeer(t)
-	srv, err := b.g.AdminServer(context.Background(), cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	defer func() { cancel(); <-done }()
-	onB := &admin.Client{BaseURL: "http://" + ln.Addr().String(), Token: a.operator, HTTP: &http.Client{Timeout: time.Minute}}
+	_, urlB := serveAdmin(t, b.g, cfg, nil)
+	onB := &admin.Client{BaseURL: urlB, Token: a.operator, HTTP: &http.Client{Timeout: time.Minute}}
 	for i := range 3 {
 		if err := a.client(a.operator).Do(context.Background(), http.MethodGet, "/v1/whoami", nil, nil); err != nil {
 			t.Fatalf("request %d on host A: %v", i+1, err)
 		}
 	}
-	err = onB.Do(context.Background(), http.MethodGet, "/v1/whoami", nil, nil)
+	err := onB.Do(context.Background(), http.MethodGet, "/v1/whoami", nil, nil)
 	if status(err) != http.StatusTooManyRequests {
 		t.Fatalf("4th request, on host B: %v, want 429", err)
 	}

@@ -612,23 +612,14 @@ func TestUnavailable(t *testing.T) {
 func TestLockoutSurvivesRestart(t *testing.T) {
 	cfg := func(c *weblogin.Config) { c.AccountMaxFailures = 2 }
 	e := newEnv(t, cfg)
-	login := func(e *env, account, password string) *response {
-		req := e.request("demo-pgp", sim.AuthOptions{})
-		b := e.browser()
-		action, vals := b.get(req.URL).form(t)
-		vals.Set("account", account)
-		vals.Set("password", password)
-		vals.Set("action", "login")
-		return b.post(action, vals)
-	}
 	for range 2 {
-		login(e, demoAccount, "wrong-password")
+		loginOnce(t, e, demoAccount, "wrong-password")
 	}
 	for i := range 12 {
-		login(e, fmt.Sprintf("flood-%d", i), "x")
+		loginOnce(t, e, fmt.Sprintf("flood-%d", i), "x")
 	}
 	restarted := newEnvKeepLockouts(t, cfg)
-	if res := login(restarted, demoAccount, demoPassword); res.StatusCode != http.StatusTooManyRequests || res.errorText() != weblogin.MsgLocked {
+	if res := loginOnce(t, restarted, demoAccount, demoPassword); res.StatusCode != http.StatusTooManyRequests || res.errorText() != weblogin.MsgLocked {
 		t.Fatalf("after a restart: status %d %q, want the lockout", res.StatusCode, res.errorText())
 	}
 }
@@ -639,22 +630,20 @@ func TestLockoutSurvivesRestart(t *testing.T) {
 func TestIPLimitSharedByHosts(t *testing.T) {
 	cfg := func(c *weblogin.Config) { c.IPMaxAttempts = 3 }
 	e := newEnv(t, cfg)
-	login := func(e *env, account, password string) *response {
-		req := e.request("demo-pgp", sim.AuthOptions{})
-		b := e.browser()
-		action, vals := b.get(req.URL).form(t)
-		vals.Set("account", account)
-		vals.Set("password", password)
-		vals.Set("action", "login")
-		return b.post(action, vals)
-	}
 	for i := range 3 {
-		if res := login(e, fmt.Sprintf("user-%d", i), "x"); res.StatusCode != http.StatusUnauthorized {
+		if res := loginOnce(t, e, fmt.Sprintf("user-%d", i), "x"); res.StatusCode != http.StatusUnauthorized {
 			t.Fatalf("attempt %d: status %d %q", i+1, res.StatusCode, res.errorText())
 		}
 	}
 	other := newEnvKeepLockouts(t, cfg)
-	if res := login(other, demoAccount, demoPassword); res.StatusCode != http.StatusTooManyRequests || res.errorText() != weblogin.MsgIPLimited {
+	if res := loginOnce(t, other, demoAccount, demoPassword); res.StatusCode != http.StatusTooManyRequests || res.errorText() != weblogin.MsgIPLimited {
 		t.Fatalf("4th attempt, on the other host: status %d %q, want the address limit", res.StatusCode, res.errorText())
 	}
+}
+
+// loginOnce signs in once on demo-pgp's login page in a new browser.
+func loginOnce(t *testing.T, e *env, account, password string) *response {
+	t.Helper()
+	_, res := e.browser().login(e.request("demo-pgp", sim.AuthOptions{}).URL, account, password)
+	return res
 }

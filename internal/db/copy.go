@@ -262,16 +262,7 @@ func copyTable(ctx context.Context, src *sql.DB, tx *sql.Tx, table string, cols 
 		return 0, sum, fmt.Errorf("db: copy: %s: %w", table, err)
 	}
 	defer ins.Close()
-	vals := make([]any, len(cols))
-	ptrs := make([]any, len(cols))
-	for i := range vals {
-		ptrs[i] = &vals[i]
-	}
-	var n int64
-	for rows.Next() {
-		if err := rows.Scan(ptrs...); err != nil {
-			return 0, sum, fmt.Errorf("db: copy: read %s: %w", table, err)
-		}
+	n, err := eachRow(rows, len(cols), func(vals []any) error {
 		for i, c := range cols {
 			// SQLite's dynamic typing may hand back text from a BLOB
 			// column or bytes from a TEXT one; the target's type decides.
@@ -287,13 +278,13 @@ func copyTable(ctx context.Context, src *sql.DB, tx *sql.Tx, table string, cols 
 			}
 		}
 		if _, err := ins.ExecContext(ctx, vals...); err != nil {
-			return 0, sum, fmt.Errorf("db: copy: write %s: %w", table, err)
+			return fmt.Errorf("write: %w", err)
 		}
 		addDigest(&sum, rowDigest(vals))
-		n++
-	}
-	if err := rows.Err(); err != nil {
-		return 0, sum, fmt.Errorf("db: copy: read %s: %w", table, err)
+		return nil
+	})
+	if err != nil {
+		return 0, sum, fmt.Errorf("db: copy %s: %w", table, err)
 	}
 	return n, sum, nil
 }
@@ -306,20 +297,35 @@ func digest(ctx context.Context, tx *sql.Tx, table string, cols []column) (int64
 		return 0, sum, fmt.Errorf("db: verify %s: %w", table, err)
 	}
 	defer rows.Close()
-	vals := make([]any, len(cols))
-	ptrs := make([]any, len(cols))
+	n, err := eachRow(rows, len(cols), func(vals []any) error {
+		addDigest(&sum, rowDigest(vals))
+		return nil
+	})
+	if err != nil {
+		return 0, sum, fmt.Errorf("db: verify %s: %w", table, err)
+	}
+	return n, sum, nil
+}
+
+// eachRow scans every row of rows (ncols columns, as driver values) into
+// one reused slice and hands it to fn; it returns how many rows it read.
+func eachRow(rows *sql.Rows, ncols int, fn func(vals []any) error) (int64, error) {
+	vals := make([]any, ncols)
+	ptrs := make([]any, ncols)
 	for i := range vals {
 		ptrs[i] = &vals[i]
 	}
 	var n int64
 	for rows.Next() {
 		if err := rows.Scan(ptrs...); err != nil {
-			return 0, sum, fmt.Errorf("db: verify %s: %w", table, err)
+			return n, err
 		}
-		addDigest(&sum, rowDigest(vals))
+		if err := fn(vals); err != nil {
+			return n, err
+		}
 		n++
 	}
-	return n, sum, rows.Err()
+	return n, rows.Err()
 }
 
 func advanceIdentities(ctx context.Context, tx *sql.Tx, table string, cols []column) error {

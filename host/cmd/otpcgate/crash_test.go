@@ -150,6 +150,9 @@ func (p *devProcess) stop(sig os.Signal) error {
 	return p.err
 }
 
+// logs returns what the child has written so far.
+func (p *devProcess) logs() string { b, _ := os.ReadFile(p.log); return string(b) }
+
 // exited reports whether the child has exited.
 func (p *devProcess) exited() bool {
 	select {
@@ -166,13 +169,19 @@ func (p *devProcess) exited() bool {
 // once with its output. The child is killed when the test ends.
 func startDev(t *testing.T, bin, dataDir, addr, adminAddr string) *devProcess {
 	t.Helper()
-	logf, err := os.Create(filepath.Join(t.TempDir(), "dev.log"))
+	return startChild(t, exec.Command(bin, "dev", "--data-dir", dataDir, "--addr", addr, "--admin-addr", adminAddr,
+		"--plugin", "../../../plugins/konbini", "--log-level", "warn"), addr)
+}
+
+// startChild starts cmd (otpcgate dev or serve) with its output in a log
+// file and waits until https://addr/healthz answers, as startDev says.
+func startChild(t *testing.T, cmd *exec.Cmd, addr string) *devProcess {
+	t.Helper()
+	logf, err := os.Create(filepath.Join(t.TempDir(), "child.log"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer logf.Close()
-	cmd := exec.Command(bin, "dev", "--data-dir", dataDir, "--addr", addr, "--admin-addr", adminAddr,
-		"--plugin", "../../../plugins/konbini", "--log-level", "warn")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -198,13 +207,13 @@ func startDev(t *testing.T, bin, dataDir, addr, adminAddr string) *devProcess {
 		select {
 		case <-p.done:
 			out, _ := os.ReadFile(p.log)
-			t.Fatalf("otpcgate dev exited during start (%v):\n%s", p.err, out)
+			t.Fatalf("%s exited during start (%v):\n%s", cmd.Args[1], p.err, out)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
 	_ = p.stop(syscall.SIGKILL)
 	out, _ := os.ReadFile(p.log)
-	t.Fatalf("otpcgate dev did not become healthy in 3 minutes:\n%s", out)
+	t.Fatalf("%s did not become healthy in 3 minutes:\n%s", cmd.Args[1], out)
 	return nil
 }
 

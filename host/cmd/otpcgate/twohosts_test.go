@@ -28,38 +28,13 @@ import (
 	"github.com/otpcgate/otpcgate/sdk/otpc"
 )
 
-// serveProcess is a running `otpcgate serve` child.
-type serveProcess struct {
-	cmd  *exec.Cmd
-	done chan error
-	log  string
-}
-
-func (p *serveProcess) logs() string { b, _ := os.ReadFile(p.log); return string(b) }
-
 // startServe runs `otpcgate serve --config cfg` with env added to this
-// process's environment and waits for its Google-facing listener at addr
-// to answer /healthz.
-func startServe(t *testing.T, bin, cfg, addr, name string, env ...string) *serveProcess {
+// process's environment and waits for its listener at addr.
+func startServe(t *testing.T, bin, cfg, addr string, env ...string) *devProcess {
 	t.Helper()
-	p := &serveProcess{cmd: exec.Command(bin, "serve", "--config", cfg), done: make(chan error, 1),
-		log: filepath.Join(t.TempDir(), name+".log")}
-	p.cmd.Env = append(os.Environ(), env...)
-	lf, err := os.Create(p.log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lf.Close()
-	p.cmd.Stdout, p.cmd.Stderr = lf, lf
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.done <- p.cmd.Wait() }()
-	t.Cleanup(func() {
-		p.cmd.Process.Kill()
-	})
-	waitHealthy(t, addr, p.done, p.logs)
-	return p
+	cmd := exec.Command(bin, "serve", "--config", cfg)
+	cmd.Env = append(os.Environ(), env...)
+	return startChild(t, cmd, addr)
 }
 
 // TestTwoHostsOnPostgres runs two `otpcgate serve` processes on one
@@ -155,8 +130,8 @@ func TestTwoHostsOnPostgres(t *testing.T) {
 	// Go reads extra roots from SSL_CERT_FILE: the hosts trust the
 	// stand-in Google's certificate as they would a real CA's.
 	trust := "SSL_CERT_FILE=" + info.CertFile
-	hostA := startServe(t, bin, config("a", addrA), addrA, "a", trust)
-	hostB := startServe(t, bin, config("b", addrB), addrB, "b", trust)
+	hostA := startServe(t, bin, config("a", addrA), addrA, trust)
+	hostB := startServe(t, bin, config("b", addrB), addrB, trust)
 	onHost := func(m *sim.Merchant, addr string) *sim.Target {
 		tg := *m.Target
 		tg.BaseURL = strings.Replace(tg.BaseURL, addrA, addr, 1)
@@ -373,8 +348,7 @@ func TestTwoHostsOnPostgres(t *testing.T) {
 				break
 			}
 		}
-		hostA.cmd.Process.Signal(syscall.SIGKILL)
-		if err := <-hostA.done; err == nil {
+		if err := hostA.stop(syscall.SIGKILL); err == nil {
 			t.Fatal("host A exited cleanly before the kill")
 		}
 		time.Sleep(200 * time.Millisecond) // host B keeps serving meanwhile
