@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -159,5 +160,38 @@ func TestDevCert(t *testing.T) {
 	e, _, errb := testEnv(nil)
 	if code := execute(context.Background(), args, e); code != 1 || !strings.Contains(errb.String(), "--force") {
 		t.Fatalf("second run without --force: exit %d, %q", code, errb.String())
+	}
+}
+
+// TestUnknownSubcommands: every command group (keys, plugins, sim, ...)
+// refuses a subcommand it does not have with a non-zero exit and a hint,
+// and prints its help, exiting 0, when called alone.
+func TestUnknownSubcommands(t *testing.T) {
+	e0, _, _ := testEnv(nil)
+	var groups [][]string
+	var walk func(c *cobra.Command, path []string)
+	walk = func(c *cobra.Command, path []string) {
+		for _, sub := range c.Commands() {
+			if sub.HasSubCommands() {
+				p := append(slices.Clone(path), sub.Name())
+				groups = append(groups, p)
+				walk(sub, p)
+			}
+		}
+	}
+	walk(newRootCmd(e0), nil)
+	if len(groups) < 6 {
+		t.Fatalf("found only %d command groups: %v", len(groups), groups)
+	}
+	for _, g := range groups {
+		e, _, stderr := testEnv(nil)
+		if code := execute(context.Background(), append(slices.Clone(g), "no-such-command"), e); code == 0 ||
+			!strings.Contains(stderr.String(), `unknown command "no-such-command"`) {
+			t.Errorf("%v no-such-command: exit %d, stderr %q", g, code, stderr)
+		}
+		e, out, _ := testEnv(nil)
+		if code := execute(context.Background(), g, e); code != 0 || !strings.Contains(out.String(), "Usage:") {
+			t.Errorf("%v alone: exit %d, output %q", g, code, out)
+		}
 	}
 }

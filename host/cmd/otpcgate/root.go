@@ -32,7 +32,27 @@ func newRootCmd(e env) *cobra.Command {
 	}
 	root.AddCommand(newServeCmd(e), newDevCmd(e), newSimCmd(e), newVersionCmd(e), newDevCertCmd(e),
 		newMerchantsCmd(e), newPluginsCmd(e), newKeysCmd(e), newTokensCmd(e), newAuditCmd(e), newDBCmd(e))
+	refuseUnknownSubcommands(root)
 	return root
+}
+
+// refuseUnknownSubcommands makes every group below root (keys, plugins,
+// sim, ...) fail on a subcommand it does not have instead of printing its
+// help and exiting 0, so a typo in a script is an error; the group alone
+// still prints its help. (cobra already does this for root itself.)
+func refuseUnknownSubcommands(root *cobra.Command) {
+	for _, c := range root.Commands() {
+		if c.HasSubCommands() && c.Run == nil && c.RunE == nil {
+			c.Args = cobra.ArbitraryArgs
+			c.RunE = func(cmd *cobra.Command, args []string) error {
+				if len(args) > 0 {
+					return fmt.Errorf("unknown command %q for %q\n  next: `%s --help` lists its commands", args[0], cmd.CommandPath(), cmd.CommandPath())
+				}
+				return cmd.Help()
+			}
+		}
+		refuseUnknownSubcommands(c)
+	}
 }
 
 // settingFlag records a flag's text; config.Load parses it later, after
