@@ -492,3 +492,31 @@ func TestCLIMerchantDelete(t *testing.T) {
 		t.Fatalf("list after delete: %v\n%s", err, out)
 	}
 }
+
+// TestCLIJSONErrors: with --json a failure is JSON on stdout too — the
+// API's refusal with its HTTP status, a local error with its hint — and
+// the exit code is 1.
+func TestCLIJSONErrors(t *testing.T) {
+	l := startLiveGateway(t)
+	secret := l.operatorToken(t)
+	for _, tc := range []struct {
+		name, token string
+		args        []string
+		status      int
+	}{
+		{"refused by the API", secret, []string{"merchants", "show", "no-such-merchant", "--json"}, http.StatusNotFound},
+		{"no token", "", []string{"merchants", "list", "--json"}, 0},
+	} {
+		e, out, _ := testEnv(map[string]string{adminURLEnv: l.adminURL, adminTokenEnv: tc.token})
+		if code := execute(context.Background(), tc.args, e); code != 1 {
+			t.Errorf("%s: exit %d, want 1", tc.name, code)
+		}
+		var got cliError
+		if err := json.Unmarshal(out.Bytes(), &got); err != nil || got.Error == "" || got.Status != tc.status {
+			t.Errorf("%s: stdout %q (%v), want a JSON error with status %d", tc.name, out, err, tc.status)
+		}
+		if tc.status == 0 && got.Next == "" {
+			t.Errorf("%s: no hint in %+v", tc.name, got)
+		}
+	}
+}
