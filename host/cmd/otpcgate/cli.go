@@ -103,6 +103,24 @@ func (f *apiFlags) call(cmd *cobra.Command, e env, method, path string, body, ou
 	return c.Do(cmd.Context(), method, path, body, out)
 }
 
+// resolveMerchant fills an empty --merchant from a merchant token (the
+// API tells whose it is), so a merchant's own tooling need not repeat its
+// id; an operator token serves every merchant and needs the flag.
+func (f *apiFlags) resolveMerchant(cmd *cobra.Command, e env, merchant *string) error {
+	if *merchant != "" {
+		return nil
+	}
+	var t admin.Token
+	if err := f.call(cmd, e, http.MethodGet, "/v1/whoami", nil, &t); err != nil {
+		return fmt.Errorf("--merchant is required: %w", err)
+	}
+	if t.Scope != admin.ScopeMerchant || t.MerchantID == "" {
+		return errors.New("--merchant is required with an operator token\n  next: list merchants with `otpcgate merchants list`")
+	}
+	*merchant = t.MerchantID
+	return nil
+}
+
 // print writes v as JSON with --json, else calls table.
 func (f *apiFlags) print(w io.Writer, v any, table func(tw *tabwriter.Writer)) error {
 	if f.json {

@@ -520,3 +520,28 @@ func TestCLIJSONErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestCLIMerchantFromToken: with a merchant token, --merchant defaults to
+// the token's merchant; with an operator token it is still required.
+func TestCLIMerchantFromToken(t *testing.T) {
+	l := startLiveGateway(t)
+	ctx := context.Background()
+	operator := l.operatorToken(t)
+	out, stderr, err := l.cli(ctx, operator, nil, "tokens", "issue", "--merchant", "demo-pgp", "--name", "ci", "--json")
+	if err != nil {
+		t.Fatalf("issue: %v\n%s", err, stderr)
+	}
+	var it admin.IssuedToken
+	if err := json.Unmarshal([]byte(out), &it); err != nil || it.Secret == "" {
+		t.Fatalf("issued %q: %v", out, err)
+	}
+	for _, args := range [][]string{{"plugins", "list", "--json"}, {"keys", "list", "--json"}} {
+		out, stderr, err := l.cli(ctx, it.Secret, nil, args...)
+		if err != nil || !strings.HasPrefix(strings.TrimSpace(out), "[") {
+			t.Errorf("%v with demo-pgp's token and no --merchant: %v\n%s%s", args, err, out, stderr)
+		}
+	}
+	if _, _, err := l.cli(ctx, operator, nil, "plugins", "list"); err == nil || !strings.Contains(err.Error(), "operator token") {
+		t.Errorf("plugins list with an operator token and no --merchant: %v", err)
+	}
+}

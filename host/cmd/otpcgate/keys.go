@@ -25,16 +25,10 @@ func newKeysCmd(e env) *cobra.Command {
 	var merchant string
 	cmd := &cobra.Command{Use: "keys", Short: "Manage a merchant's keys: ours and Google's (admin API)"}
 	addAPIFlags(cmd, &f)
-	cmd.PersistentFlags().StringVar(&merchant, "merchant", "", "merchant id (required)")
-	need := func() error {
-		if merchant == "" {
-			return errors.New("--merchant is required\n  next: list merchants with `otpcgate merchants list`")
-		}
-		return nil
-	}
+	cmd.PersistentFlags().StringVar(&merchant, "merchant", "", "merchant id (default: the merchant of a merchant token)")
 	list := &cobra.Command{Use: "list", Short: "List keys with state and days to expiry (warns at 30 and 7 days)", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := need(); err != nil {
+			if err := f.resolveMerchant(cmd, e, &merchant); err != nil {
 				return err
 			}
 			var ks []admin.KeyView
@@ -51,7 +45,7 @@ func newKeysCmd(e env) *cobra.Command {
 	var out string
 	export := &cobra.Command{Use: "export", Short: "Export public keys: armored PGP or a JWKS (default: ours in service, what Google needs)", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := need(); err != nil {
+			if err := f.resolveMerchant(cmd, e, &merchant); err != nil {
 				return err
 			}
 			b, err := exportPublic(cmd, e, &f, merchant, keyIDs)
@@ -73,7 +67,7 @@ func newKeysCmd(e env) *cobra.Command {
 	var quiet bool
 	generate := &cobra.Command{Use: "generate", Short: "Generate one of our keys (state pending)", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := need(); err != nil {
+			if err := f.resolveMerchant(cmd, e, &merchant); err != nil {
 				return err
 			}
 			var k admin.KeyView
@@ -98,7 +92,7 @@ func newKeysCmd(e env) *cobra.Command {
 	var file, passEnv, expires string
 	importCmd := &cobra.Command{Use: "import", Short: "Import keys as gpg exports them (armored or binary) or a JWK/JWKS", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := need(); err != nil {
+			if err := f.resolveMerchant(cmd, e, &merchant); err != nil {
 				return err
 			}
 			data, err := os.ReadFile(file)
@@ -143,7 +137,7 @@ func newKeysCmd(e env) *cobra.Command {
 	state := func(use string, st keystore.State, short string) *cobra.Command {
 		return &cobra.Command{Use: use + " KEY_ID", Short: short, Args: cobra.ExactArgs(1),
 			RunE: func(cmd *cobra.Command, args []string) error {
-				if err := need(); err != nil {
+				if err := f.resolveMerchant(cmd, e, &merchant); err != nil {
 					return err
 				}
 				k, err := setState(cmd, e, &f, merchant, args[0], st)
@@ -155,7 +149,7 @@ func newKeysCmd(e env) *cobra.Command {
 	}
 	verify := &cobra.Command{Use: "verify KEY_ID", Short: "Prove one of our keys works through the envelope (self round trip)", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := need(); err != nil {
+			if err := f.resolveMerchant(cmd, e, &merchant); err != nil {
 				return err
 			}
 			var r admin.VerifyResult
@@ -258,8 +252,8 @@ The echo call to Google with the new key is not made by this command: Google's
 sandbox must be reachable and configured for this merchant; send an echo with
 your Google contact once the key is installed.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if *merchant == "" {
-				return errors.New("--merchant is required")
+			if err := f.resolveMerchant(cmd, e, merchant); err != nil {
+				return err
 			}
 			w := cmd.ErrOrStderr()
 			step := func(n int, msg string, a ...any) { fmt.Fprintf(w, "[%d/7] %s\n", n, fmt.Sprintf(msg, a...)) }

@@ -22,13 +22,7 @@ func newPluginsCmd(e env) *cobra.Command {
 	var merchant string
 	cmd := &cobra.Command{Use: "plugins", Short: "Upload, activate and roll back merchant plugins (admin API)"}
 	addAPIFlags(cmd, &f)
-	cmd.PersistentFlags().StringVar(&merchant, "merchant", "", "merchant id (required)")
-	needMerchant := func() error {
-		if merchant == "" {
-			return fmt.Errorf("--merchant is required\n  next: list merchants with `otpcgate merchants list`")
-		}
-		return nil
-	}
+	cmd.PersistentFlags().StringVar(&merchant, "merchant", "", "merchant id (default: the merchant of a merchant token)")
 	table := func(vs []admin.PluginVersion) func(*tabwriter.Writer) {
 		return func(tw *tabwriter.Writer) {
 			fmt.Fprintln(tw, "VERSION\tACTIVE\tLOADED\tSIZE\tSHA256\tCREATED\tCALLS\tERRORS\tTRAPS\tTIMEOUTS\tP50\tP99")
@@ -48,7 +42,7 @@ func newPluginsCmd(e env) *cobra.Command {
 	}
 	list := &cobra.Command{Use: "list", Short: "List plugin versions with their counters", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := needMerchant(); err != nil {
+			if err := f.resolveMerchant(cmd, e, &merchant); err != nil {
 				return err
 			}
 			var vs []admin.PluginVersion
@@ -61,7 +55,7 @@ func newPluginsCmd(e env) *cobra.Command {
 	var activate bool
 	upload := &cobra.Command{Use: "upload", Short: "Upload a plugin: checked, compiled and warmed before it is stored or activated", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := needMerchant(); err != nil {
+			if err := f.resolveMerchant(cmd, e, &merchant); err != nil {
 				return err
 			}
 			wasm, err := os.ReadFile(file)
@@ -123,7 +117,7 @@ func newPluginsCmd(e env) *cobra.Command {
 	_ = upload.MarkFlagRequired("file")
 	activateCmd := &cobra.Command{Use: "activate VERSION", Short: "Switch traffic to an uploaded version (atomic, no request lost)", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := needMerchant(); err != nil {
+			if err := f.resolveMerchant(cmd, e, &merchant); err != nil {
 				return err
 			}
 			var pv admin.PluginVersion
@@ -135,7 +129,7 @@ func newPluginsCmd(e env) *cobra.Command {
 	var to string
 	rollback := &cobra.Command{Use: "rollback", Short: "Go back to the previous (or --to) version in one step", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := needMerchant(); err != nil {
+			if err := f.resolveMerchant(cmd, e, &merchant); err != nil {
 				return err
 			}
 			var pv admin.PluginVersion
@@ -148,7 +142,7 @@ func newPluginsCmd(e env) *cobra.Command {
 	rollback.Flags().StringVar(&to, "to", "", "version to go back to (default: the one uploaded before the active one)")
 	del := &cobra.Command{Use: "delete VERSION", Short: "Delete a stored version that is not active (stored versions are capped per merchant)", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := needMerchant(); err != nil {
+			if err := f.resolveMerchant(cmd, e, &merchant); err != nil {
 				return err
 			}
 			var pv admin.PluginVersion
