@@ -40,6 +40,7 @@ func addAPIFlags(cmd *cobra.Command, f *apiFlags) {
 	fs.StringVar(&f.caFile, "admin-ca-file", "", "PEM certificate(s) to trust for an https admin URL")
 	fs.BoolVar(&f.json, "json", false, "print JSON instead of tables")
 	fs.DurationVar(&f.timeout, "admin-timeout", 5*time.Minute, "time limit per API call")
+	addSettingFlags(fs, "admin.addr")
 }
 
 // client builds the API client from flags, then the environment, then the

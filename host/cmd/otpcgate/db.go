@@ -66,6 +66,7 @@ func newDBCmd(e env) *cobra.Command {
 			return nil
 		}}
 	migrate.Flags().StringVar(&to, "to", "", "the PostgreSQL database to fill (postgres://…, no password)")
+	addSettingFlags(migrate.Flags(), "data_dir", "db_path")
 	cmd.AddCommand(migrate)
 	return cmd
 }

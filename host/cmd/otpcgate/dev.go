@@ -87,6 +87,7 @@ func newDevCmd(e env) *cobra.Command {
 	f.StringVar(&dataDir, "data-dir", filepath.Join("data", "dev"), "development data directory (created once, reused)")
 	f.StringVar(&addr, "addr", "127.0.0.1:8443", "listen address written to dev.json on first start")
 	f.StringVar(&pluginDir, "plugin", "./plugins/konbini", "plugin package built and loaded for the demo merchants")
+	addSettingFlags(f)
 	return cmd
 }
 

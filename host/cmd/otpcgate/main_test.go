@@ -26,17 +26,20 @@ func testEnv(vars map[string]string) (env, *bytes.Buffer, *bytes.Buffer) {
 }
 
 // probe runs the root command with an extra subcommand that captures the
-// loaded configuration, so the real flag plumbing is exercised.
+// loaded configuration, with every setting as a flag as serve has them, so
+// the real flag plumbing is exercised.
 func probe(t *testing.T, vars map[string]string, args ...string) *config.Config {
 	t.Helper()
 	e, _, _ := testEnv(vars)
 	root := newRootCmd(e)
 	var got *config.Config
-	root.AddCommand(&cobra.Command{Use: "probe", RunE: func(cmd *cobra.Command, _ []string) error {
+	p := &cobra.Command{Use: "probe", RunE: func(cmd *cobra.Command, _ []string) error {
 		c, err := loadConfig(cmd, e)
 		got = c
 		return err
-	}})
+	}}
+	addSettingFlags(p.Flags())
+	root.AddCommand(p)
 	root.SetArgs(append([]string{"probe"}, args...))
 	if err := root.ExecuteContext(context.Background()); err != nil {
 		t.Fatal(err)
@@ -192,6 +195,53 @@ func TestUnknownSubcommands(t *testing.T) {
 		e, out, _ := testEnv(nil)
 		if code := execute(context.Background(), g, e); code != 0 || !strings.Contains(out.String(), "Usage:") {
 			t.Errorf("%v alone: exit %d, output %q", g, code, out)
+		}
+	}
+}
+
+// TestSettingFlagsScoped: the server's settings are flags of serve and
+// dev only; other commands take the few they use and refuse the rest.
+func TestSettingFlagsScoped(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		ok   bool
+	}{
+		{[]string{"keys", "list", "--listen-addr", ":1"}, false},
+		{[]string{"plugins", "list", "--kek-file", "k"}, false},
+		{[]string{"merchants", "list", "--limits-body-limit", "1"}, false},
+		{[]string{"sim", "smoke", "--db-path", "x"}, false},
+		{[]string{"db", "migrate", "--listen-tls13"}, false},
+		{[]string{"tokens", "bootstrap", "--timestamp-skew", "1s"}, false},
+	} {
+		e, _, stderr := testEnv(nil)
+		code := execute(context.Background(), tc.args, e)
+		if code == 0 || !strings.Contains(stderr.String(), "unknown flag") {
+			t.Errorf("%v: exit %d, stderr %q; want an unknown flag", tc.args, code, stderr)
+		}
+	}
+	root := newRootCmd(env{})
+	for _, path := range [][]string{{"serve"}, {"dev"}} {
+		c, _, err := root.Find(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range config.Settings() {
+			if c.Flags().Lookup(s.Flag) == nil {
+				t.Errorf("%v lacks --%s", path, s.Flag)
+			}
+		}
+	}
+	for _, path := range [][]string{{"keys", "list"}, {"tokens", "bootstrap"}, {"db", "migrate"}, {"sim", "run"}} {
+		c, _, err := root.Find(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string][]string{"keys": {"admin-addr"}, "tokens": {"admin-addr", "data-dir", "db-path", "db-url"},
+			"db": {"data-dir", "db-path"}, "sim": {"admin-addr"}}[path[0]]
+		for _, f := range want {
+			if c.Flags().Lookup(f) == nil && c.InheritedFlags().Lookup(f) == nil {
+				t.Errorf("%v lacks --%s", path, f)
+			}
 		}
 	}
 }

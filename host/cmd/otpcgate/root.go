@@ -2,8 +2,10 @@ package main
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/otpcgate/otpcgate/internal/config"
 )
@@ -22,14 +24,7 @@ func newRootCmd(e env) *cobra.Command {
 	}
 	root.SetOut(e.stdout)
 	root.SetErr(e.stderr)
-	fs := root.PersistentFlags()
-	fs.String("config", "", "JSON config file (or "+configEnv+")")
-	for _, s := range config.Settings() {
-		fs.Var(&settingFlag{typ: s.Type, val: s.Default}, s.Flag, s.Usage+" (env "+s.Env+")")
-		if s.Type == "bool" {
-			fs.Lookup(s.Flag).NoOptDefVal = "true"
-		}
-	}
+	root.PersistentFlags().String("config", "", "JSON config file (or "+configEnv+")")
 	root.AddCommand(newServeCmd(e), newDevCmd(e), newSimCmd(e), newVersionCmd(e), newDevCertCmd(e),
 		newMerchantsCmd(e), newPluginsCmd(e), newKeysCmd(e), newTokensCmd(e), newAuditCmd(e), newDBCmd(e))
 	refuseUnknownSubcommands(root)
@@ -52,6 +47,23 @@ func refuseUnknownSubcommands(root *cobra.Command) {
 			}
 		}
 		refuseUnknownSubcommands(c)
+	}
+}
+
+// addSettingFlags adds the configuration settings named by keys (every
+// setting when none is named) to fs as flags, so each command offers only
+// the settings it uses: serve and dev all of them, the API commands the
+// admin address, bootstrap and db migrate where the database is. A name the
+// command already defines for itself is left to it.
+func addSettingFlags(fs *pflag.FlagSet, keys ...string) {
+	for _, s := range config.Settings() {
+		if len(keys) > 0 && !slices.Contains(keys, s.Key) || fs.Lookup(s.Flag) != nil {
+			continue
+		}
+		fs.Var(&settingFlag{typ: s.Type, val: s.Default}, s.Flag, s.Usage+" (env "+s.Env+")")
+		if s.Type == "bool" {
+			fs.Lookup(s.Flag).NoOptDefVal = "true"
+		}
 	}
 }
 

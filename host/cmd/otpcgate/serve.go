@@ -7,7 +7,7 @@ import (
 )
 
 func newServeCmd(e env) *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve Google's calls on the TLS listener",
 		Long: "Loads and validates the configuration, builds the gateway and serves " +
@@ -28,4 +28,6 @@ func newServeCmd(e env) *cobra.Command {
 			return run(cmd.Context(), cfg, e, log, nil)
 		},
 	}
+	addSettingFlags(cmd.Flags())
+	return cmd
 }

@@ -89,6 +89,7 @@ func newSimRunCmd(e env, use string) *cobra.Command {
 	cmd.Flags().DurationVar(&keyWait, "key-wait", 2500*time.Millisecond,
 		"drill: wait after each key change for the gateway to pick it up (otpcgate polls its keystore every second)")
 	cmd.Flags().IntVar(&workers, "workers", 2, "drill: traffic goroutines per merchant")
+	addSettingFlags(cmd.Flags(), "admin.addr")
 	return cmd
 }
 

@@ -125,6 +125,7 @@ func newTokensCmd(e env) *cobra.Command {
 	bootstrap.Flags().StringVar(&out, "out", "", "write the secret to this new file (mode 0600) instead of stdout")
 	bootstrap.Flags().StringVar(&name, "name", "bootstrap", "who or what uses the token")
 	bootstrap.Flags().BoolVar(&force, "force", false, "issue even if an operator token exists")
+	addSettingFlags(bootstrap.Flags(), "data_dir", "db_path", "db_url")
 	cmd.AddCommand(list, issue, revoke, bootstrap)
 	return cmd
 }

@@ -68,7 +68,7 @@ func TestTwoHostsOnPostgres(t *testing.T) {
 	}
 	url := pgtest.NewDatabase(t)
 	if out, err := exec.Command(bin, "db", "migrate", "--data-dir", dir, "--db-path", info.DBPath,
-		"--kek-file", info.KEKFile, "--to", url).CombinedOutput(); err != nil {
+		"--to", url).CombinedOutput(); err != nil {
 		t.Fatalf("db migrate: %v\n%s", err, out)
 	}
 	// Google's view, with its keys read from the shared database and
