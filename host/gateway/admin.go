@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -437,17 +438,23 @@ func (b *adminBackend) UploadPlugin(ctx context.Context, merchantID string, up a
 		return admin.PluginVersion{}, fmt.Errorf("%w: sha256 of the upload is %s, you expected %s (corrupted transfer or wrong file)",
 			admin.ErrPluginRefused, got, up.SHA256)
 	}
+	cfg := up.Config
+	if len(cfg) == 0 {
+		cfg = []byte("{}")
+	}
 	if existing, err := b.g.Registry.PluginVersion(ctx, merchantID, up.Version); err == nil {
 		if existing.SHA256 != got {
 			return admin.PluginVersion{}, fmt.Errorf("%w: version %s exists with sha256 %s; versions are immutable, upload under a new version",
 				admin.ErrConflict, up.Version, existing.SHA256)
 		}
+		// The configuration is part of a version too: the same module with
+		// another configuration must not be taken as a no-op.
+		if !sameJSON(existing.Config, cfg) {
+			return admin.PluginVersion{}, fmt.Errorf("%w: version %s exists with another configuration; a version's configuration never changes, upload the module again under a new version",
+				admin.ErrConflict, up.Version)
+		}
 	} else if !errors.Is(err, ErrNotFound) {
 		return admin.PluginVersion{}, err
-	}
-	cfg := up.Config
-	if len(cfg) == 0 {
-		cfg = []byte("{}")
 	}
 	// Compile and warm before anything is stored: the warm-up call runs
 	// the plugin's configuration check, so a refused module or
@@ -603,4 +610,14 @@ func (r *Registry) PluginVersion(ctx context.Context, merchantID, version string
 	}
 	pv.Created = time.UnixMilli(created)
 	return pv, nil
+}
+
+// sameJSON reports whether two JSON documents are equal apart from
+// insignificant whitespace.
+func sameJSON(a, b []byte) bool {
+	var ca, cb bytes.Buffer
+	if json.Compact(&ca, a) != nil || json.Compact(&cb, b) != nil {
+		return bytes.Equal(a, b)
+	}
+	return bytes.Equal(ca.Bytes(), cb.Bytes())
 }

@@ -383,6 +383,8 @@ func TestAdminPluginLifecycle(t *testing.T) {
 		{"wrong sha256", admin.PluginUpload{Version: "bad5", Wasm: wasm, SHA256: strings.Repeat("ab", 32)}, 422, "sha256"},
 		{"bad configuration", admin.PluginUpload{Version: "bad6", Wasm: wasm, Config: badConfig}, 422, "expiry"},
 		{"immutable version", admin.PluginUpload{Version: "konbini-test", Wasm: abiV2()}, 409, "immutable"},
+		{"same module, another configuration", admin.PluginUpload{Version: "konbini-test", Wasm: wasm,
+			Config: bytes.Replace(konbiniConfig, []byte(`"prefix": "81"`), []byte(`"prefix": "83"`), 1)}, 409, "another configuration"},
 	}
 	for _, tc := range broken {
 		t.Run(tc.name, func(t *testing.T) {
@@ -398,6 +400,16 @@ func TestAdminPluginLifecycle(t *testing.T) {
 				t.Fatalf("a refused upload changed the versions: %+v", got)
 			}
 		})
+	}
+
+	// The same module and configuration again is a no-op (whitespace of
+	// the JSON aside), not a conflict.
+	var indented bytes.Buffer
+	if err := json.Indent(&indented, konbiniConfig, "", "    "); err != nil {
+		t.Fatal(err)
+	}
+	if err := op.Do(ctx, http.MethodPost, path, admin.PluginUpload{Version: "konbini-test", Wasm: wasm, Config: indented.Bytes()}, nil); err != nil {
+		t.Fatalf("re-upload of the same version: %v", err)
 	}
 
 	tr := startTraffic(a.env, a.pgp, 3)
@@ -464,8 +476,10 @@ func TestAdminPluginLifecycle(t *testing.T) {
 	for _, e := range audit {
 		acts = append(acts, e.Action)
 	}
-	if want := []string{"plugin.upload", "plugin.activate", "plugin.rollback"}; !slices.Equal(acts, want) {
-		t.Fatalf("audited %v, want %v (refused uploads change nothing and are not audited)", acts, want)
+	// The accepted no-op re-upload is audited like any upload; refused
+	// uploads change nothing and are not.
+	if want := []string{"plugin.upload", "plugin.upload", "plugin.activate", "plugin.rollback"}; !slices.Equal(acts, want) {
+		t.Fatalf("audited %v, want %v", acts, want)
 	}
 
 	var metrics []byte

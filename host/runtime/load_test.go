@@ -48,6 +48,7 @@ func TestLoadRefusals(t *testing.T) {
 		{"missing alloc", without("otpc_alloc"), "missing export otpc_alloc"},
 		{"missing version", without("otpc_abi_version"), "missing export otpc_abi_version"},
 		{"missing initialize", without("_initialize"), "missing export _initialize"},
+		{"a WASI command", buildWasm(nil, append([]wFunc{{export: "_start"}}, valid[1:]...), true), "build it with GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared"},
 		{"missing memory", buildWasm(nil, valid, false), "missing export memory"},
 		{"handle signature", buildWasm(nil, badHandle, true), "export otpc_handle has signature"},
 		{"wrong ABI version", buildWasm(nil, abiFuncs(2), true), "ABI version 2, host supports 1"},

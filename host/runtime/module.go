@@ -236,6 +236,14 @@ func checkExports(cm wazero.CompiledModule) error {
 		{abi.ExportHandle, []api.ValueType{i32, i32, i32}, []api.ValueType{i64}},
 	}
 	fns := cm.ExportedFunctions()
+	if _, ok := fns[abi.ExportInitialize]; !ok {
+		if _, isCommand := fns["_start"]; isCommand {
+			// The usual mistake: `go build` without -buildmode=c-shared
+			// makes a WASI command, which runs main and exits.
+			return fmt.Errorf("missing export %s: this is a WASI command (it exports _start), not a reactor; "+
+				"build it with GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared", abi.ExportInitialize)
+		}
+	}
 	for _, w := range want {
 		f, ok := fns[w.name]
 		if !ok {

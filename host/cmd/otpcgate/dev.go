@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/spf13/cobra"
 
@@ -43,7 +44,9 @@ func newDevCmd(e env) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("%w\n(run otpcgate dev from the repository root, or pass --plugin DIR)", err)
 			}
-			sum := sha256.Sum256(wasm)
+			// The version names module and configuration: a version's
+			// configuration never changes once stored.
+			sum := sha256.Sum256(append(slices.Clip(wasm), gateway.DevKonbiniConfig...))
 			plugin := gateway.DevPlugin{Version: "konbini-" + hex.EncodeToString(sum[:6]), Wasm: wasm, Config: gateway.DevKonbiniConfig}
 			_, statErr := os.Stat(filepath.Join(dataDir, gateway.DevFile))
 			reused := statErr == nil
