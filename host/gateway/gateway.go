@@ -136,6 +136,7 @@ type Gateway struct {
 	// directory was last loaded at (see watchDirectory).
 	syncInterval time.Duration
 	auditSeen    atomic.Int64
+	reloadMu     sync.Mutex
 	// quarantinedKeysets: merchant id → keyset id that failed to load at
 	// start (see Seed); cleared once it loads.
 	quarantinedKeysets sync.Map
@@ -490,7 +491,12 @@ func (g *Gateway) Seed(ctx context.Context, ms []SeedMerchant) error {
 }
 
 // Reload picks up integration and plugin changes made in the database.
+// Reloads run one at a time: the admin API's and the directory watcher's
+// (another host's change) may otherwise load the same plugin twice or
+// publish an older snapshot after a newer one.
 func (g *Gateway) Reload(ctx context.Context) error {
+	g.reloadMu.Lock()
+	defer g.reloadMu.Unlock()
 	routes, err := g.load(ctx)
 	if err != nil {
 		return err
