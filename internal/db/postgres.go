@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -158,11 +159,19 @@ func (c *pgConn) CheckNamedValue(v *driver.NamedValue) error {
 var sqlWriteLock = fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", writeLockKey)
 
 // rebinds caches rebind's results: the components' statements are
-// constants, so the map stays as small as the set of statements.
-var rebinds sync.Map
+// constants, so the map stays as small as the set of statements; a
+// statement built at run time (a list of placeholders of varying length)
+// is cached only while the cache holds fewer than maxRebinds.
+var (
+	rebinds     sync.Map
+	rebindCount atomic.Int64
+)
+
+const maxRebinds = 4096
 
 // rebind rewrites the ? placeholders of q to PostgreSQL's $1, $2, ...,
-// leaving string literals, quoted identifiers and comments alone.
+// leaving string literals, quoted identifiers and comments alone. (Dollar-
+// quoted bodies are not recognised: no component writes a ? in one.)
 func rebind(q string) string {
 	if !strings.Contains(q, "?") {
 		return q
@@ -199,6 +208,8 @@ func rebind(q string) string {
 		}
 	}
 	s := b.String()
-	rebinds.Store(q, s)
+	if rebindCount.Add(1) <= maxRebinds {
+		rebinds.Store(q, s)
+	}
 	return s
 }
