@@ -3,9 +3,7 @@ package protocol_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -19,15 +17,14 @@ import (
 	"github.com/otpcgate/otpcgate/host/runtime"
 	"github.com/otpcgate/otpcgate/host/runtime/runtimetest"
 	"github.com/otpcgate/otpcgate/host/server"
-	"github.com/otpcgate/otpcgate/internal/db"
 	"github.com/otpcgate/otpcgate/keystore"
+	"github.com/otpcgate/otpcgate/keystore/keystoretest"
 	"github.com/otpcgate/otpcgate/sdk/otpc"
 )
 
 const (
 	merchantID = "m1"
 	piaid      = "PIAID_M1"
-	actor      = "protocol test"
 )
 
 // directory is the pipeline's Directory over one merchant.
@@ -62,20 +59,7 @@ type pipeline struct {
 func newPipeline(t *testing.T) *pipeline {
 	t.Helper()
 	ctx := context.Background()
-	d, err := db.Open(ctx, filepath.Join(t.TempDir(), "p.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	kek, err := keystore.GenerateKEK()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ks, err := keystore.Open(ctx, d, kek)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ks.SetLogger(slog.New(slog.DiscardHandler))
+	ks, d := keystoretest.Open(t)
 	l, err := ledger.New(ctx, d, ledger.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -95,7 +79,7 @@ func newPipeline(t *testing.T) *pipeline {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	ours := keysetPair(t, ks)
+	ours := keystoretest.Exchange(t, ks, keystore.KindJWK)
 	rt := runtimetest.Manager(t, runtime.Options{})
 	wasm := runtimetest.Build(t, "../../plugins/konbini")
 	if _, err := rt.Load(ctx, merchantID, runtime.VersionSpec{Version: "v1", Wasm: wasm, Config: gateway.DevKonbiniConfig}); err != nil {
@@ -108,7 +92,7 @@ func newPipeline(t *testing.T) *pipeline {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := &protocol.Merchant{ID: merchantID, PIAIDs: map[string]bool{piaid: true}, KeysetID: ours.self, Codec: codec, PluginID: merchantID}
+	m := &protocol.Merchant{ID: merchantID, PIAIDs: map[string]bool{piaid: true}, KeysetID: ours.Ours, Codec: codec, PluginID: merchantID}
 	calls := &countedPlugins{Service: plugincall.New(plugincall.Config{}, rt, l)}
 	return &pipeline{
 		p:       protocol.New(protocol.Config{}, directory{merchantID: m}, ks, l, calls),
@@ -117,57 +101,12 @@ func newPipeline(t *testing.T) *pipeline {
 		plugins: calls,
 		codec:   codec,
 		google: func() *keystore.Keyset {
-			k, err := ks.Keyset(ctx, ours.google)
+			k, err := ks.Keyset(ctx, ours.Google)
 			if err != nil {
 				t.Fatal(err)
 			}
 			return k
 		},
-	}
-}
-
-type keysets struct{ self, google string }
-
-// keysetPair makes our keyset and Google's, each with a primary key, and
-// gives each the other's public key (spec §11's exchange).
-func keysetPair(t *testing.T, ks *keystore.Store) keysets {
-	t.Helper()
-	ctx := context.Background()
-	var ids [2]string
-	var pubs [2][]byte
-	for i, name := range []string{"ours", "google"} {
-		set, err := ks.CreateKeyset(ctx, actor, name, keystore.KindJWK, keystore.EnvSandbox)
-		if err != nil {
-			t.Fatal(err)
-		}
-		k, err := ks.Generate(ctx, actor, set.ID, keystore.GenerateOptions{Name: name})
-		if err != nil {
-			t.Fatal(err)
-		}
-		promote(t, ks, set.ID, k.ID)
-		if pubs[i], err = ks.ExportPublic(ctx, set.ID, k.ID); err != nil {
-			t.Fatal(err)
-		}
-		ids[i] = set.ID
-	}
-	for i, set := range ids {
-		keys, err := ks.Import(ctx, actor, set, keystore.OwnerPeer, pubs[1-i], keystore.ImportOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, k := range keys {
-			promote(t, ks, set, k.ID)
-		}
-	}
-	return keysets{self: ids[0], google: ids[1]}
-}
-
-func promote(t *testing.T, ks *keystore.Store, set, key string) {
-	t.Helper()
-	for _, st := range []keystore.State{keystore.StateActive, keystore.StatePrimary} {
-		if err := ks.SetState(context.Background(), actor, set, key, st); err != nil {
-			t.Fatal(err)
-		}
 	}
 }
 

@@ -8,15 +8,14 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/otpcgate/otpcgate/host/envelope"
 	"github.com/otpcgate/otpcgate/host/sim"
-	"github.com/otpcgate/otpcgate/internal/db"
 	"github.com/otpcgate/otpcgate/keystore"
+	"github.com/otpcgate/otpcgate/keystore/keystoretest"
 	"github.com/otpcgate/otpcgate/sdk/otpc"
 )
 
@@ -34,48 +33,8 @@ const googleSimPIAID = "SIM_TEST_PIAID"
 
 func newGoogleSimEnv(t *testing.T) *googleSimEnv {
 	t.Helper()
-	ctx := context.Background()
-	d, err := db.Open(ctx, filepath.Join(t.TempDir(), "keys.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	kek, err := keystore.GenerateKEK()
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := keystore.Open(ctx, d, kek)
-	if err != nil {
-		t.Fatal(err)
-	}
-	const actor = "sim test"
-	ids := map[string]string{}
-	keys := map[string]keystore.KeyInfo{}
-	for _, side := range []string{"merchant", "google"} {
-		ks, err := st.CreateKeyset(ctx, actor, side, keystore.KindPGP, keystore.EnvSandbox)
-		if err != nil {
-			t.Fatal(err)
-		}
-		k, err := st.Generate(ctx, actor, ks.ID, keystore.GenerateOptions{Name: side})
-		if err != nil {
-			t.Fatal(err)
-		}
-		promote(t, st, ks.ID, k.ID)
-		ids[side], keys[side] = ks.ID, k
-	}
-	exchange := func(from, to string) {
-		pub, err := st.ExportPublic(ctx, ids[from], keys[from].ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		imported, err := st.Import(ctx, actor, ids[to], keystore.OwnerPeer, pub, keystore.ImportOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		promote(t, st, ids[to], imported[0].ID)
-	}
-	exchange("merchant", "google")
-	exchange("google", "merchant")
+	st, _ := keystoretest.Open(t)
+	pair := keystoretest.Exchange(t, st, keystore.KindPGP)
 	codec, err := envelope.New(envelope.FormatPGP, envelope.Config{})
 	if err != nil {
 		t.Fatal(err)
@@ -84,20 +43,11 @@ func newGoogleSimEnv(t *testing.T) *googleSimEnv {
 		return func(ctx context.Context) (*keystore.Keyset, error) { return st.Keyset(ctx, id) }
 	}
 	g := sim.NewGoogle(sim.GoogleConfig{})
-	g.AddAccount(sim.GoogleAccount{PIAID: googleSimPIAID, Codec: codec, Keyset: keyset(ids["google"])})
+	g.AddAccount(sim.GoogleAccount{PIAID: googleSimPIAID, Codec: codec, Keyset: keyset(pair.Google)})
 	srv := httptest.NewTLSServer(http.StripPrefix("/deep", g))
 	t.Cleanup(srv.Close)
-	return &googleSimEnv{g: g, srv: srv, codec: codec, merchant: keyset(ids["merchant"]),
+	return &googleSimEnv{g: g, srv: srv, codec: codec, merchant: keyset(pair.Ours),
 		base: srv.URL + "/deep/any/prefix" + otpc.PathPrefix}
-}
-
-func promote(t *testing.T, st *keystore.Store, keysetID, keyID string) {
-	t.Helper()
-	for _, s := range []keystore.State{keystore.StateActive, keystore.StatePrimary} {
-		if err := st.SetState(context.Background(), "sim test", keysetID, keyID, s); err != nil {
-			t.Fatal(err)
-		}
-	}
 }
 
 func (e *googleSimEnv) header(requestID string) otpc.RequestHeader {
