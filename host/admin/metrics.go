@@ -18,6 +18,9 @@ type Sources struct {
 	Keys     *keystore.Store
 	Counters *keystore.Counters
 	Ledger   *ledger.Ledger
+	// QuotaDefaults are the host's limits for merchants without their own
+	// (otpcgate_merchant_quota{merchant=""}); zero fields are not exported.
+	QuotaDefaults ledger.MerchantQuotas
 	// Now is the clock for key expiry. Default time.Now.
 	Now func() time.Time
 }
@@ -46,6 +49,9 @@ var (
 		"A merchant's plugin KV quota in keys (its own, else the host's default, shown with merchant=\"\").", []string{"merchant"}, nil)
 	descKVQuotaBytes = prometheus.NewDesc("otpcgate_plugin_kv_quota_bytes",
 		"A merchant's plugin KV quota in bytes (its own, else the host's default, shown with merchant=\"\").", []string{"merchant"}, nil)
+	descQuota = prometheus.NewDesc("otpcgate_merchant_quota",
+		"A merchant's limit in force by quota (log_bytes_per_minute, plugin_versions, plugin_bytes, plugin_memory_mib), for merchants with limits of their own; merchant=\"\" is the host's default. KV quotas: otpcgate_plugin_kv_quota_*.",
+		[]string{"merchant", "quota"}, nil)
 	descDepth = prometheus.NewDesc("otpcgate_outbox_depth", "Pending outbox items (notifications to Google).", nil, nil)
 	descDead  = prometheus.NewDesc("otpcgate_outbox_dead_letters",
 		"Outbox items given up on (counted up to 10000).", nil, nil)
@@ -71,7 +77,7 @@ func NewCollector(src Sources) *Collector {
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descOutcomes, descRefusals, descKeyUses, descExpiry, descExpiring, descDepth, descDead,
-		descTx, descClosures, descFailed, descScrapeErr, descKVKeys, descKVBytes, descKVQuotaKeys, descKVQuotaBytes} {
+		descTx, descClosures, descFailed, descScrapeErr, descKVKeys, descKVBytes, descKVQuotaKeys, descKVQuotaBytes, descQuota} {
 		ch <- d
 	}
 }
@@ -148,10 +154,23 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descKVQuotaKeys, float64(def.MaxKeys), "")
 		gauge(descKVQuotaBytes, float64(def.MaxBytes), "")
 		own := map[string]ledger.KVQuota{}
+		quotas := func(id string, q ledger.MerchantQuotas) {
+			for _, v := range []struct {
+				name string
+				n    int64
+			}{{"log_bytes_per_minute", q.LogBytesPerMinute}, {"plugin_versions", q.PluginVersions},
+				{"plugin_bytes", q.PluginBytes}, {"plugin_memory_mib", q.PluginMemoryMiB}} {
+				if v.n > 0 {
+					gauge(descQuota, float64(v.n), id, v.name)
+				}
+			}
+		}
+		quotas("", c.src.QuotaDefaults)
 		if all, err := l.AllMerchantQuotas(ctx); err != nil {
 			scrapeErr("kv")
 		} else {
 			for id, q := range all {
+				quotas(id, q.Or(c.src.QuotaDefaults))
 				if q.KV != (ledger.KVQuota{}) {
 					own[id] = q.KV
 				}

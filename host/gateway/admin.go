@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"database/sql"
@@ -36,8 +37,12 @@ func (g *Gateway) AdminServer(ctx context.Context, cfg admin.Config, reg *promet
 	}
 	var gatherer prometheus.Gatherer
 	if reg != nil {
+		defaults := ledger.MerchantQuotas{KV: g.Ledger.KVQuota(), LogBytesPerMinute: int64(g.Plugins.DefaultLogBudget()),
+			PluginVersions:  int64(cmp.Or(cfg.MaxPluginVersions, admin.DefaultMaxPluginVersions)),
+			PluginBytes:     int64(cmp.Or(cfg.MaxPluginBytes, admin.DefaultMaxPluginBytes)),
+			PluginMemoryMiB: int64(g.Plugins.DefaultMemoryMiB())}
 		cs := []prometheus.Collector{admin.NewCollector(admin.Sources{Pipeline: g.Pipeline, Keys: g.Keys,
-			Counters: g.Counters, Ledger: g.Ledger}), quarantineCollector{g}}
+			Counters: g.Counters, Ledger: g.Ledger, QuotaDefaults: defaults}), quarantineCollector{g}}
 		if cfg.Calls != nil {
 			cs = append(cs, cfg.Calls)
 		}

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"maps"
 	"net/http"
 	"testing"
 
@@ -91,5 +92,46 @@ func TestKVQuotaThroughGateway(t *testing.T) {
 		got["otpcgate_plugin_kv_quota_keys/demo-jose"] != 10 || got["otpcgate_plugin_kv_quota_keys/demo-pgp"] != 5 ||
 		got["otpcgate_plugin_kv_bytes/demo-jose"] != float64(u.Bytes) || got["otpcgate_plugin_kv_keys/demo-pgp"] < 1 {
 		t.Fatalf("kv metrics %v", got)
+	}
+}
+
+// TestQuotaMetrics: every per-merchant quota is a metric — the host's
+// defaults under merchant="" and the limits in force for a merchant with
+// limits of its own — so an operator can alert on them.
+func TestQuotaMetrics(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	back := &adminBackend{g: e.g}
+	if _, err := back.UpdateMerchant(ctx, "demo-jose", admin.MerchantUpdate{Quotas: &admin.Quotas{LogBytesPerMinute: 4096, PluginMemoryMiB: 32}}); err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	if _, err := e.g.AdminServer(ctx, admin.Config{MaxPluginVersions: 7}, reg); err != nil {
+		t.Fatal(err)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() != "otpcgate_merchant_quota" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			key := ""
+			for _, lp := range m.GetLabel() {
+				key += "/" + lp.GetValue()
+			}
+			got[key] = m.GetGauge().GetValue()
+		}
+	}
+	want := map[string]float64{
+		"//log_bytes_per_minute": 1 << 20, "//plugin_versions": 7, "//plugin_bytes": admin.DefaultMaxPluginBytes, "//plugin_memory_mib": 64,
+		"/demo-jose/log_bytes_per_minute": 4096, "/demo-jose/plugin_versions": 7,
+		"/demo-jose/plugin_bytes": admin.DefaultMaxPluginBytes, "/demo-jose/plugin_memory_mib": 32,
+	}
+	if !maps.Equal(got, want) {
+		t.Fatalf("otpcgate_merchant_quota by merchant/quota:\n got %v\nwant %v", got, want)
 	}
 }

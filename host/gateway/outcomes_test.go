@@ -537,11 +537,15 @@ func TestCircuitOpenAnswersBeforeCrypto(t *testing.T) {
 		t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", e.pgp.Codec.ContentType())
+	t0 := time.Now()
 	res, err := e.client.HTTP.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	res.Body.Close()
+	if held := time.Since(t0); held < protocol.DefaultCircuitOpenPause {
+		t.Errorf("open circuit answered after %s, want it held at least %s so a caller ignoring Retry-After cannot flood", held, protocol.DefaultCircuitOpenPause)
+	}
 	if res.StatusCode != http.StatusServiceUnavailable || res.Header.Get("Retry-After") == "" {
 		t.Fatalf("open circuit, undecryptable body: %d Retry-After %q, want 503 with Retry-After before any crypto",
 			res.StatusCode, res.Header.Get("Retry-After"))

@@ -23,6 +23,18 @@ type MerchantQuotas struct {
 	PluginMemoryMiB int64
 }
 
+// Or returns q with each zero field taken from d (the host's defaults).
+func (q MerchantQuotas) Or(d MerchantQuotas) MerchantQuotas {
+	q.KV = q.KV.Or(d.KV)
+	for _, f := range []struct{ v, d *int64 }{{&q.LogBytesPerMinute, &d.LogBytesPerMinute},
+		{&q.PluginVersions, &d.PluginVersions}, {&q.PluginBytes, &d.PluginBytes}, {&q.PluginMemoryMiB, &d.PluginMemoryMiB}} {
+		if *f.v == 0 {
+			*f.v = *f.d
+		}
+	}
+	return q
+}
+
 const (
 	quotaColumns = `kv_max_keys, kv_max_bytes, log_bytes_per_minute, plugin_versions, plugin_bytes, plugin_memory_mib`
 	sqlQuotas    = `SELECT ` + quotaColumns + ` FROM merchant_quotas`

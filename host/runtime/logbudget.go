@@ -60,6 +60,16 @@ func (m *Manager) defaultLogRate() int {
 	return DefaultLogBytesPerMinute
 }
 
+// DefaultLogBudget returns the log budget of a plugin without one of its
+// own, in bytes per minute.
+func (m *Manager) DefaultLogBudget() int { return m.defaultLogRate() }
+
+// DefaultMemoryMiB returns the linear memory cap of an instance whose
+// version names none, in MiB.
+func (m *Manager) DefaultMemoryMiB() int {
+	return int(m.opts.Limits.withDefaults().MemoryPages / 16) // 64 KiB pages
+}
+
 // SetLogBudget gives pluginID a log budget of its own, in bytes per minute,
 // for its loaded versions and later ones; 0 returns it to
 // Options.LogBytesPerMinute.

@@ -149,9 +149,14 @@ type Admission struct {
 // InstancesPerVersion the instances a loaded version keeps, so a merchant's
 // plugin memory is at most 2 (active version and rollback target) ×
 // InstancesPerVersion × MemoryMiB. Defaults 64 and 4.
+//
+// CircuitOpenPause holds the 503 of a merchant whose circuit is open this
+// long, so a caller ignoring Retry-After cannot flood the host with cheap
+// refusals; "0s" sends it at once. Default "100ms".
 type PluginCalls struct {
 	BreakerTimeouts     int      `json:"breaker_timeouts"`
 	BreakerCoolDown     Duration `json:"breaker_cool_down"`
+	CircuitOpenPause    Duration `json:"circuit_open_pause"`
 	KVMaxKeys           int64    `json:"kv_max_keys"`
 	KVMaxBytes          int64    `json:"kv_max_bytes"`
 	LogBytesPerMinute   int      `json:"log_bytes_per_minute"`
@@ -274,7 +279,7 @@ func Default() *Config {
 		Admission:     Admission{MaxQueue: 64, MaxWait: Duration(time.Second)},
 		TimestampSkew: Duration(60 * time.Second),
 		CommitWindow:  Duration(200 * time.Microsecond),
-		PluginCalls: PluginCalls{BreakerTimeouts: 3, BreakerCoolDown: Duration(30 * time.Second), KVMaxKeys: 100_000, KVMaxBytes: 64 << 20,
+		PluginCalls: PluginCalls{BreakerTimeouts: 3, BreakerCoolDown: Duration(30 * time.Second), CircuitOpenPause: Duration(100 * time.Millisecond), KVMaxKeys: 100_000, KVMaxBytes: 64 << 20,
 			LogBytesPerMinute: 1 << 20, MemoryMiB: 64, InstancesPerVersion: 4},
 		Log:      Log{Level: "info", Format: "json"},
 		Admin:    Admin{Addr: "127.0.0.1:8444"},

@@ -76,6 +76,7 @@ func fields() []field {
 		{"commit_window", "how long the ledger writer waits for more commits after a batch (0s: no wait)", func(c *Config) any { return &c.CommitWindow }},
 		{"plugin_calls.breaker_timeouts", "consecutive plugin timeouts that open its circuit (fast 503s)", func(c *Config) any { return &c.PluginCalls.BreakerTimeouts }},
 		{"plugin_calls.breaker_cool_down", "how long an open plugin circuit answers 503 before a probe call", func(c *Config) any { return &c.PluginCalls.BreakerCoolDown }},
+		{"plugin_calls.circuit_open_pause", "how long a 503 for an open plugin circuit is held, against callers ignoring Retry-After (0s: none)", func(c *Config) any { return &c.PluginCalls.CircuitOpenPause }},
 		{"plugin_calls.kv_max_keys", "keys each merchant's plugin may store", func(c *Config) any { return &c.PluginCalls.KVMaxKeys }},
 		{"plugin_calls.kv_max_bytes", "bytes (keys and values) each merchant's plugin may store", func(c *Config) any { return &c.PluginCalls.KVMaxBytes }},
 		{"log.level", "log level: debug, info, warn, error", func(c *Config) any { return &c.Log.Level }},

@@ -123,6 +123,9 @@ func (c *Config) Validate() error {
 	if c.PluginCalls.LogBytesPerMinute < 1 {
 		bad("plugin_calls.log_bytes_per_minute", "must be >= 1, got %d", c.PluginCalls.LogBytesPerMinute)
 	}
+	if c.PluginCalls.CircuitOpenPause < 0 || c.PluginCalls.CircuitOpenPause.D() > 10*time.Second {
+		bad("plugin_calls.circuit_open_pause", "must be between 0s and 10s, got %s", c.PluginCalls.CircuitOpenPause)
+	}
 	if c.PluginCalls.BreakerCoolDown <= 0 {
 		bad("plugin_calls.breaker_cool_down", "must be > 0, got %s", c.PluginCalls.BreakerCoolDown)
 	}

@@ -47,7 +47,7 @@ func openGateway(ctx context.Context, cfg *config.Config, kek *keystore.KEK, d d
 		Admission:      d.limiter,
 		Metrics:        d.metrics,
 		Envelope:       envelope.Config{MaxBodyBytes: int(cfg.Limits.BodyLimit)},
-		Protocol:       protocol.Config{Skew: cfg.TimestampSkew.D()},
+		Protocol:       protocol.Config{Skew: cfg.TimestampSkew.D(), CircuitOpenPause: circuitOpenPause(cfg.PluginCalls.CircuitOpenPause.D())},
 		CommitWindow:   commitWindow(cfg.CommitWindow.D()),
 		Calls: plugincall.Config{BreakerTimeouts: cfg.PluginCalls.BreakerTimeouts,
 			BreakerCoolDown: cfg.PluginCalls.BreakerCoolDown.D()},
@@ -117,6 +117,15 @@ func loadKEK(cfg *config.Config, e env) (*keystore.KEK, error) {
 // commitWindow maps the configured window to gateway.Options: an explicit
 // "0s" means no waiting, which the gateway spells as a negative window.
 func commitWindow(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
+}
+
+// circuitOpenPause maps the config's circuit_open_pause, where "0s" means
+// no pause, to protocol.Config's, where zero means the default.
+func circuitOpenPause(d time.Duration) time.Duration {
 	if d == 0 {
 		return -1
 	}
