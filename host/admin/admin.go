@@ -27,6 +27,7 @@ import (
 	"github.com/otpcgate/otpcgate/host/envelope"
 	"github.com/otpcgate/otpcgate/host/ledger"
 	"github.com/otpcgate/otpcgate/host/plugincall"
+	"github.com/otpcgate/otpcgate/host/pluginlog"
 	"github.com/otpcgate/otpcgate/internal/tlsutil"
 	"github.com/otpcgate/otpcgate/keystore"
 )
@@ -102,6 +103,9 @@ type Deps struct {
 	// Events serves the merchant API's events (payments at stores, refund
 	// results, statements); nil answers them 503.
 	Events MerchantEvents
+	// PluginLogs serves each merchant's recent plugin log lines; nil
+	// answers them 503.
+	PluginLogs *pluginlog.Buffer
 	// Gatherer serves /metrics; nil serves an empty registry.
 	Gatherer prometheus.Gatherer
 	Logger   *slog.Logger

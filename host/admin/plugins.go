@@ -1,13 +1,18 @@
 package admin
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"sync"
+	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/otpcgate/otpcgate/host/pluginlog"
 )
 
 func (s *Server) withStats(merchantID string, vs []PluginVersion) []PluginVersion {
@@ -231,4 +236,62 @@ func (u *uploadSlots) acquire(merchant string) (release func(), ok bool) {
 		delete(u.active, merchant)
 		u.mu.Unlock()
 	}, true
+}
+
+// PluginLogs is the answer of GET /v1/merchants/{id}/plugin-logs: the
+// merchant's plugin log lines and failed-call reports after the asked Seq,
+// oldest first, and the Seq to ask after next time.
+type PluginLogs struct {
+	Entries []pluginlog.Entry `json:"entries"`
+	Next    uint64            `json:"next"`
+}
+
+// maxLogWait bounds a follower's wait for new lines, well inside the
+// server's write timeout.
+const maxLogWait = 60 * time.Second
+
+// pluginLogs answers the merchant's own buffer only: the merchant named by
+// the path, which a merchant token can only be its own.
+func (s *Server) pluginLogs(c echo.Context) error {
+	if s.d.PluginLogs == nil {
+		return fail(http.StatusServiceUnavailable, "plugin logs are not kept on this host", "")
+	}
+	id := c.Param("id")
+	if _, err := s.d.Backend.Merchant(c.Request().Context(), id); err != nil {
+		return err
+	}
+	var after uint64
+	if v := c.QueryParam("after"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return fail(http.StatusBadRequest, "after must be the next value of an earlier answer", "")
+		}
+		after = n
+	}
+	limit := 100
+	if v := c.QueryParam("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			return fail(http.StatusBadRequest, "limit must be 1..1000", "")
+		}
+		limit = n
+	}
+	if v := c.QueryParam("wait"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 || d > maxLogWait {
+			return fail(http.StatusBadRequest, "wait must be a duration up to "+maxLogWait.String(), "e.g. wait=30s")
+		}
+		ctx, cancel := context.WithTimeout(c.Request().Context(), d)
+		defer cancel()
+		_ = s.d.PluginLogs.Wait(ctx, id, after) // no new line within wait: an empty answer
+	}
+	es, next := s.d.PluginLogs.Since(id, after, limit)
+	version, failures := c.QueryParam("version"), c.QueryParam("failures") == "true"
+	out := PluginLogs{Entries: make([]pluginlog.Entry, 0, len(es)), Next: next}
+	for _, e := range es {
+		if (version == "" || e.Version == version) && (!failures || e.Failure != "") {
+			out.Entries = append(out.Entries, e)
+		}
+	}
+	return c.JSON(http.StatusOK, out)
 }

@@ -60,6 +60,7 @@ func (s *Server) Routes() []Route {
 		{http.MethodPost, "/v1/merchants/:id/plugins", merchant, s.uploadPlugin},
 		{http.MethodPost, "/v1/merchants/:id/plugins/:version/activate", merchant, s.activatePlugin},
 		{http.MethodPost, "/v1/merchants/:id/plugins/rollback", merchant, s.rollbackPlugin},
+		{http.MethodGet, "/v1/merchants/:id/plugin-logs", merchant, s.pluginLogs},
 		{http.MethodDelete, "/v1/merchants/:id/plugins/:version", merchant, s.deletePlugin},
 
 		{http.MethodPost, "/v1/merchants/:id/payments", merchant, s.reportPayment},

@@ -58,7 +58,7 @@ func (g *Gateway) AdminServer(ctx context.Context, cfg admin.Config, reg *promet
 		cfg.SharedLimits = true
 	}
 	srv, err := admin.New(cfg, admin.Deps{Backend: &adminBackend{g: g}, Keys: g.Keys, Ledger: g.Ledger, Tokens: tokens,
-		Counters: g.Counters, Events: g.Merchants, Gatherer: gatherer, Logger: g.log})
+		Counters: g.Counters, Events: g.Merchants, PluginLogs: g.PluginLogs, Gatherer: gatherer, Logger: g.log})
 	if err != nil {
 		return nil, err
 	}

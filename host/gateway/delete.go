@@ -57,6 +57,7 @@ func (b *adminBackend) DeleteMerchant(ctx context.Context, actor, id string, als
 	if err != nil {
 		return admin.Merchant{}, ledgerRefusal(err)
 	}
+	b.g.PluginLogs.Forget(id) // a merchant created later under the id starts clean
 	if err := b.g.Reload(ctx); err != nil {
 		return before, err
 	}

@@ -28,6 +28,7 @@ import (
 	"github.com/otpcgate/otpcgate/host/ledger"
 	"github.com/otpcgate/otpcgate/host/merchant"
 	"github.com/otpcgate/otpcgate/host/plugincall"
+	"github.com/otpcgate/otpcgate/host/pluginlog"
 	"github.com/otpcgate/otpcgate/host/protocol"
 	"github.com/otpcgate/otpcgate/host/runtime"
 	"github.com/otpcgate/otpcgate/host/server"
@@ -73,6 +74,8 @@ type Options struct {
 	// KVQuota bounds each merchant's plugin KV data; zero fields mean
 	// ledger.DefaultKVQuota's.
 	KVQuota ledger.KVQuota
+	// PluginLogs bounds each merchant's buffer of recent plugin log lines.
+	PluginLogs pluginlog.Config
 	// Calls tunes the plugin-call service (its circuit breaker); its
 	// Logger is set here.
 	Calls plugincall.Config
@@ -121,6 +124,9 @@ type Gateway struct {
 	// Google calls Google-hosted methods; Outbox delivers notifications.
 	Google *google.Client
 	Outbox *google.Worker
+	// PluginLogs keeps each merchant's recent plugin log lines and failed
+	// calls for the merchant to read.
+	PluginLogs *pluginlog.Buffer
 	// Merchants handles the events merchants report (payments at stores,
 	// asynchronous refund results, statement acceptance).
 	Merchants *merchant.Service
@@ -195,6 +201,9 @@ func Open(ctx context.Context, opts Options) (_ *Gateway, err error) {
 	}
 	ropts := opts.Runtime
 	ropts.Logger = log
+	// Each merchant can read its own plugin's recent lines (admin API).
+	g.PluginLogs = pluginlog.New(opts.PluginLogs)
+	ropts.LogSink = g.PluginLogs.Add
 	if opts.PluginCacheDir != "" {
 		// Cache entries are authenticated with a key derived from the KEK,
 		// so a tampered cache directory never runs.

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"strings"
@@ -556,5 +557,83 @@ func TestCircuitOpenAnswersBeforeCrypto(t *testing.T) {
 	}
 	if r, err := e.client.Call(ctx, e.jose, gen.method, gen.request(t, e, e.jose, "success-"+sim.NewRequestID()), gen.response()); err != nil || r.Status != http.StatusOK {
 		t.Fatalf("the other merchant: %v %+v", err, r)
+	}
+}
+
+// TestPluginLogsPerMerchant: a merchant reads its own plugin's log lines
+// and failed calls (a trap with the guest's trace and file:line), each with
+// the request id, through its merchant token — never another merchant's
+// lines, and not another merchant's buffer at all — and a follower wakes
+// for its next line.
+func TestPluginLogsPerMerchant(t *testing.T) {
+	a := outcomesEnv(t)
+	e := a.env
+	ctx := context.Background()
+	gen := googleOps()[0]
+	call := func(tg *sim.Target, outcome string, want int) {
+		t.Helper()
+		res, err := e.client.Call(ctx, tg, gen.method, gen.request(t, e, tg, outcome+"-"+sim.NewRequestID()), gen.response())
+		if err != nil || res.Status != want {
+			t.Fatalf("%s: %v %+v", outcome, err, res)
+		}
+	}
+	call(e.pgp, "success", http.StatusOK)
+	call(e.pgp, "trap", http.StatusServiceUnavailable)
+	call(e.jose, "decline", http.StatusOK)
+	call(e.jose, "decline", http.StatusOK)
+
+	pgp, jose := a.client(a.issue(t, "demo-pgp").Secret), a.client(a.issue(t, "demo-jose").Secret)
+	var pl admin.PluginLogs
+	if err := pgp.Do(ctx, http.MethodGet, "/v1/merchants/demo-pgp/plugin-logs", nil, &pl); err != nil {
+		t.Fatal(err)
+	}
+	var texts []string
+	for _, en := range pl.Entries {
+		if en.RequestID == "" || en.Version != "outcomes" {
+			t.Errorf("entry without request id or version: %+v", en)
+		}
+		texts = append(texts, en.Failure+":"+en.Text)
+		if en.Failure == "trap" && (!strings.Contains(en.Stack, "panic: outcomes: trap requested") || !strings.Contains(en.Stack, "main.go:")) {
+			t.Errorf("trap report without the guest's trace: %+v", en)
+		}
+	}
+	if len(texts) != 3 || texts[0] != ":outcome success" || texts[1] != ":outcome trap" || !strings.HasPrefix(texts[2], "trap:") {
+		t.Fatalf("demo-pgp's plugin logs %q, want its two lines and the trap", texts)
+	}
+	if err := pgp.Do(ctx, http.MethodGet, "/v1/merchants/demo-jose/plugin-logs", nil, &admin.PluginLogs{}); status(err) != http.StatusForbidden {
+		t.Fatalf("demo-pgp reading demo-jose's plugin logs: %v, want 403", err)
+	}
+	var jl admin.PluginLogs
+	if err := jose.Do(ctx, http.MethodGet, "/v1/merchants/demo-jose/plugin-logs?failures=true", nil, &jl); err != nil || len(jl.Entries) != 0 {
+		t.Fatalf("demo-jose's failures %+v %v, want none", jl, err)
+	}
+	if err := jose.Do(ctx, http.MethodGet, "/v1/merchants/demo-jose/plugin-logs", nil, &jl); err != nil || len(jl.Entries) != 2 ||
+		jl.Entries[0].Text != "outcome decline" || jl.Entries[1].Text != "outcome decline" {
+		t.Fatalf("demo-jose's plugin logs %+v %v, want its two decline lines only", jl, err)
+	}
+
+	// Follow: a long poll after the last entry wakes for the next line.
+	got := make(chan admin.PluginLogs, 1)
+	go func() {
+		var next admin.PluginLogs
+		if err := pgp.Do(ctx, http.MethodGet, fmt.Sprintf("/v1/merchants/demo-pgp/plugin-logs?after=%d&wait=20s", pl.Next), nil, &next); err != nil {
+			t.Error(err)
+		}
+		got <- next
+	}()
+	call(e.jose, "decline", http.StatusOK) // another merchant's line does not wake it
+	select {
+	case n := <-got:
+		t.Fatalf("the follower woke on another merchant's line: %+v", n)
+	case <-time.After(100 * time.Millisecond):
+	}
+	call(e.pgp, "success", http.StatusOK)
+	select {
+	case n := <-got:
+		if len(n.Entries) != 1 || n.Entries[0].Text != "outcome success" || n.Next != pl.Next+1 {
+			t.Fatalf("follower got %+v", n)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the follower was not woken by its merchant's new line")
 	}
 }

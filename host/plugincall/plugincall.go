@@ -167,6 +167,20 @@ type invalidOutput struct{ err error }
 func (e *invalidOutput) Error() string { return e.err.Error() }
 func (e *invalidOutput) Unwrap() error { return e.err }
 
+type requestIDKey struct{}
+
+// WithRequestID returns ctx carrying the id of the request a plugin call
+// serves, for the plugin's log lines and failure reports.
+func WithRequestID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, requestIDKey{}, id)
+}
+
+// RequestID returns the id WithRequestID put in ctx, or "".
+func RequestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
+}
+
 // result is one runtime call, before its output is decoded.
 type result struct {
 	out             []byte
@@ -189,7 +203,8 @@ func (s *Service) raw(ctx context.Context, t Target, op otpc.Op, input []byte, n
 		return r
 	}
 	start := time.Now()
-	r.out, r.cs, r.err = s.run.Call(ctx, r.plugin, op, input, runtime.CallEnv{Namespace: t.Merchant, KV: s.kv, Now: now})
+	r.out, r.cs, r.err = s.run.Call(ctx, r.plugin, op, input, runtime.CallEnv{Namespace: t.Merchant, KV: s.kv, Now: now,
+		RequestID: RequestID(ctx)})
 	r.took = time.Since(start)
 	if s.breaker.record(ctx, r.plugin, r.err) {
 		s.log.Warn("plugin circuit opened: its calls keep running into their time limit; calls fail at once (503) during the cool-down",

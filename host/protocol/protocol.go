@@ -239,6 +239,7 @@ func (p *Pipeline) Serve(ctx context.Context, r *server.Request) *server.Respons
 		p.stats.Unavailable.Add(1)
 		return &server.Response{Status: http.StatusServiceUnavailable}
 	}
+	ctx = plugincall.WithRequestID(ctx, r.RequestID)
 	c := &call{r: r, m: m, ks: ks, received: r.Received, release: func() {}}
 	if c.received.IsZero() {
 		c.received = p.cfg.Now()

@@ -225,7 +225,7 @@ func TestSDKHostServices(t *testing.T) {
 		}
 		kv.Apply(cs)
 	}
-	if !strings.Contains(logs.String(), "msg=\"plugin log\" plugin=bench version=v1 msg=\"host tour\"") {
+	if !strings.Contains(logs.String(), "msg=\"plugin log\" merchant=bench version=v1 request_id=\"\" line=\"host tour\"") {
 		t.Fatalf("plugin log line missing: %s", logs.String())
 	}
 }
@@ -265,7 +265,7 @@ func TestLogBudgetPerPlugin(t *testing.T) {
 	}
 	lines := func(plugin string) (logged, warnings int) {
 		for _, l := range strings.Split(buf.String(), "\n") {
-			if !strings.Contains(l, `"plugin":"`+plugin+`"`) {
+			if !strings.Contains(l, `"merchant":"`+plugin+`"`) {
 				continue
 			}
 			if strings.Contains(l, `"msg":"plugin log"`) {
@@ -323,5 +323,58 @@ func TestLinearMemoryOffHeap(t *testing.T) {
 	// The bomb grew a 64 MiB memory; a new 8 MiB-ish instance replaces it.
 	if grew := after.TotalAlloc - before.TotalAlloc; grew > 16<<20 {
 		t.Fatalf("the host heap allocated %d MiB for a plugin's memory growth", grew>>20)
+	}
+}
+
+// TestLogSinkAndStack: the sink gets each log line with its merchant,
+// version, request id and level, and a failed call's report with its kind
+// and, for a panic, the guest's message and goroutine trace (file:line);
+// the host log gets the panic's first line only.
+func TestLogSinkAndStack(t *testing.T) {
+	var buf testenv.Buffer
+	var mu sync.Mutex
+	var got []runtime.LogLine
+	m := runtimetest.Manager(t, cached(runtime.Options{Limits: evilLimits, Logger: slog.New(slog.NewJSONHandler(&buf, nil)),
+		LogSink: func(l runtime.LogLine) { mu.Lock(); got = append(got, l); mu.Unlock() }}))
+	loadEvil(t, m, "m1", runtime.PoolConfig{})
+	env := runtime.CallEnv{Namespace: "m1", Now: time.Now(), RequestID: "req-7"}
+	if _, _, err := m.Call(context.Background(), "m1", otpc.OpGenerate, []byte("logflood"), env); !runtime.IsKind(err, runtime.KindLimit) {
+		t.Fatalf("logflood: %v", err)
+	}
+	_, _, err := m.Call(context.Background(), "m1", otpc.OpGenerate, []byte("panic"), env)
+	var ce *runtime.CallError
+	if !errors.As(err, &ce) || ce.Kind != runtime.KindTrap {
+		t.Fatalf("panic: %v", err)
+	}
+	if !strings.HasPrefix(ce.Stack, "panic: plugin bug: boom") || !strings.Contains(ce.Stack, "goroutine ") || !strings.Contains(ce.Stack, ".go:") {
+		t.Fatalf("stack %q, want the panic with its goroutine trace and file:line", ce.Stack)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	var lines, failures, limits int
+	for _, l := range got {
+		if l.Plugin != "m1" || l.Version != "v1" || l.RequestID != "req-7" {
+			t.Fatalf("line without its merchant, version or request id: %+v", l)
+		}
+		switch {
+		case l.Failure == "":
+			lines++
+			if l.Level != slog.LevelInfo || len(l.Text) != 1024 {
+				t.Fatalf("log line %+v", l)
+			}
+		case l.Failure == "limit":
+			limits++
+		case l.Failure == "trap":
+			failures++
+			if l.Stack != ce.Stack || l.Op != "generate" || l.Level != slog.LevelError {
+				t.Fatalf("trap report %+v", l)
+			}
+		}
+	}
+	if lines != 16 || limits != 1 || failures != 1 {
+		t.Fatalf("%d log lines, %d limit and %d trap reports in the sink, want 16 (the 17th breaks the per-call 16 KiB), 1 and 1", lines, limits, failures)
+	}
+	if host := buf.String(); strings.Contains(host, "goroutine ") || !strings.Contains(host, `"request_id":"req-7"`) {
+		t.Fatalf("host log: want the request id and no guest trace:\n%s", host)
 	}
 }

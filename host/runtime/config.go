@@ -111,9 +111,14 @@ type Options struct {
 	// its versions; lines beyond are dropped and counted. Default
 	// DefaultLogBytesPerMinute.
 	LogBytesPerMinute int
-	// Logger receives plugin log lines (with plugin, version, level) and
-	// runtime events. Nil discards.
+	// Logger receives plugin log lines (with merchant, version, request
+	// id and level) and runtime events. Nil discards.
 	Logger *slog.Logger
+	// LogSink, if set, also receives every plugin log line within the
+	// plugin's budget and every failed call, e.g. for a per-merchant
+	// buffer the merchant may read. It is called on the calling
+	// goroutine and must not block.
+	LogSink func(LogLine)
 
 	// noInterrupt compiles without wazero's termination checks. Only the
 	// benchmarks set it (export_test.go), to measure what the checks cost;

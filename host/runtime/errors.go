@@ -69,6 +69,11 @@ type CallError struct {
 	// Refusal is the body of a refusal frame (KindRefusal only): the JSON
 	// of an otpc.ErrorResponse, copied out of guest memory.
 	Refusal []byte
+	// Stack is what the guest printed from its panic on (message and
+	// goroutine trace with the handler's file:line), at most 4 KiB, for
+	// the plugin's author; "" when it printed none. It is the plugin's own
+	// text and never goes into the host's log.
+	Stack string
 }
 
 // Error formats the error.

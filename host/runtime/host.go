@@ -23,6 +23,8 @@ type callState struct {
 	config []byte
 	logger *slog.Logger
 	logs   *logBudget
+	sink   func(LogLine)
+	reqID  string
 	stats  *counters
 	plugin string
 	ver    string
@@ -38,7 +40,7 @@ type callState struct {
 }
 
 func (st *callState) reset(env *CallEnv, config []byte) {
-	st.ns, st.kv, st.now, st.config = env.Namespace, env.KV, env.Now.UnixMilli(), config
+	st.ns, st.kv, st.now, st.config, st.reqID = env.Namespace, env.KV, env.Now.UnixMilli(), config, env.RequestID
 	if env.Config != nil {
 		st.config = env.Config
 	}
@@ -142,7 +144,7 @@ func hostLog(ctx context.Context, mod api.Module, stack []uint64) {
 			}
 			if report > 0 {
 				st.logger.LogAttrs(context.Background(), slog.LevelWarn, "plugin log lines dropped: over the plugin's log budget per minute",
-					slog.String("plugin", st.plugin), slog.Uint64("dropped", report))
+					slog.String("merchant", st.plugin), slog.Uint64("dropped", report))
 			}
 			return
 		}
@@ -158,8 +160,11 @@ func hostLog(ctx context.Context, mod api.Module, stack []uint64) {
 	}
 	if st.logger.Enabled(context.Background(), lvl) {
 		st.logger.LogAttrs(context.Background(), lvl, "plugin log",
-			slog.String("plugin", st.plugin), slog.String("version", st.ver),
-			slog.String("msg", string(msg)))
+			slog.String("merchant", st.plugin), slog.String("version", st.ver),
+			slog.String("request_id", st.reqID), slog.String("line", string(msg)))
+	}
+	if st.sink != nil {
+		st.sink(LogLine{Time: time.Now(), Plugin: st.plugin, Version: st.ver, RequestID: st.reqID, Level: lvl, Text: string(msg)})
 	}
 }
 

@@ -6,7 +6,9 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/otpcgate/otpcgate/sdk/abi"
@@ -27,6 +29,25 @@ type CallEnv struct {
 	Now time.Time
 	// Config overrides the version's configuration JSON when non-nil.
 	Config []byte
+	// RequestID names the request the call serves in its log lines.
+	RequestID string
+}
+
+// LogLine is one line of a plugin's log, or the report of one of its
+// failed calls (Failure set), as given to Options.LogSink. Text is the
+// plugin's own text; the host adds nothing of the request's payload.
+type LogLine struct {
+	Time      time.Time
+	Plugin    string // the plugin (merchant) id
+	Version   string
+	RequestID string
+	Level     slog.Level
+	Text      string
+	// Failure is the failed call's kind ("trap", "timeout", …) and Stack
+	// the guest's panic and goroutine trace, if it printed one.
+	Failure string
+	Op      string
+	Stack   string
 }
 
 // instance is one warm guest instance. It is used by one goroutine at a
@@ -42,6 +63,10 @@ type instance struct {
 	broken bool
 }
 
+// maxStderr is how much of a call's stderr is kept: a Go panic's message
+// and the top of its goroutine trace (the handler's file:line).
+const maxStderr = 4096
+
 // stdio counts the guest's stdout/stderr against the call's log limit and
 // keeps the head of stderr for error messages (a Go panic prints there).
 type stdio struct {
@@ -55,8 +80,8 @@ func (w stdio) Write(p []byte) (int, error) {
 		return len(p), nil
 	}
 	st.logBytes += len(p)
-	if w.stderr && len(st.stderr) < 512 {
-		st.stderr = append(st.stderr, p[:min(len(p), 512-len(st.stderr))]...)
+	if w.stderr && len(st.stderr) < maxStderr {
+		st.stderr = append(st.stderr, p[:min(len(p), maxStderr-len(st.stderr))]...)
 	}
 	if st.logBytes > st.lim.MaxLogBytes {
 		// Go's print ignores write errors, so stop the guest: wazero turns
@@ -72,7 +97,7 @@ func (w stdio) Write(p []byte) (int, error) {
 func (v *version) newInstance(ctx context.Context) (*instance, error) {
 	in := &instance{v: v}
 	in.st.lim = &v.lim
-	in.st.logger, in.st.logs, in.st.plugin, in.st.ver = v.logger, v.logs, v.plugin, v.name
+	in.st.logger, in.st.logs, in.st.sink, in.st.plugin, in.st.ver = v.logger, v.logs, v.sink, v.plugin, v.name
 	in.st.stats = v.stats
 
 	ctx, cancel := context.WithTimeout(ctx, v.lim.InitTimeout)
@@ -212,13 +237,13 @@ func (in *instance) classify(ctx context.Context, err error, fn string) *CallErr
 			Err: ErrMemoryLimit}
 	}
 	if exit != nil {
-		return &CallError{Kind: KindTrap, Msg: fmt.Sprintf("%s: guest exited with code %d%s", fn, exit.ExitCode(), detail)}
+		return &CallError{Kind: KindTrap, Msg: fmt.Sprintf("%s: guest exited with code %d%s", fn, exit.ExitCode(), detail), Stack: panicText(in.st.stderr)}
 	}
 	what := firstLine(err.Error())
 	if errors.Is(err, errAbort) {
 		what = "guest crashed"
 	}
-	return &CallError{Kind: KindTrap, Msg: fn + " trapped: " + what + detail}
+	return &CallError{Kind: KindTrap, Msg: fn + " trapped: " + what + detail, Stack: panicText(in.st.stderr)}
 }
 
 func (in *instance) nearMemoryLimit() bool {
@@ -242,6 +267,16 @@ func panicLine(stderr []byte) string {
 	for _, pfx := range []string{"panic: ", "fatal error: ", "runtime: "} {
 		if i := bytes.Index(stderr, []byte(pfx)); i >= 0 {
 			return " (" + strconv.QuoteToGraphic(firstLine(string(stderr[i:]))) + ")"
+		}
+	}
+	return ""
+}
+
+// panicText is stderr from its panic on, valid UTF-8, for CallError.Stack.
+func panicText(stderr []byte) string {
+	for _, pfx := range []string{"panic: ", "fatal error: ", "runtime: "} {
+		if i := bytes.Index(stderr, []byte(pfx)); i >= 0 {
+			return strings.ToValidUTF8(string(stderr[i:]), "\uFFFD")
 		}
 	}
 	return ""

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/otpcgate/otpcgate/sdk/otpc"
 )
@@ -241,22 +242,22 @@ func (m *Manager) Close() error {
 func (v *version) call(ctx context.Context, op otpc.Op, input []byte, env *CallEnv) ([]byte, ChangeSet, error) {
 	if err := ctx.Err(); err != nil {
 		// Do not hand a healthy instance a context that would kill it.
-		return nil, ChangeSet{}, v.annotate(&CallError{Kind: KindTimeout, Msg: "context done before the call", Err: err}, op)
+		return nil, ChangeSet{}, v.annotate(&CallError{Kind: KindTimeout, Msg: "context done before the call", Err: err}, op, env)
 	}
 	v.stats.calls.Add(1)
 	in, err := v.pool.get(ctx)
 	if err != nil {
-		return nil, ChangeSet{}, v.annotate(err, op)
+		return nil, ChangeSet{}, v.annotate(err, op, env)
 	}
 	out, cs, err := in.call(ctx, int32(op), input, env)
 	v.pool.put(in)
 	if err != nil {
-		return nil, ChangeSet{}, v.annotate(err, op)
+		return nil, ChangeSet{}, v.annotate(err, op, env)
 	}
 	return out, cs, nil
 }
 
-func (v *version) annotate(err error, op otpc.Op) error {
+func (v *version) annotate(err error, op otpc.Op, env *CallEnv) error {
 	if ce, ok := err.(*CallError); ok {
 		ce.Plugin, ce.Version, ce.Op = v.plugin, v.name, op
 		if ce.Kind == KindRefusal {
@@ -264,8 +265,12 @@ func (v *version) annotate(err error, op otpc.Op) error {
 		}
 		v.stats.failure(ce.Kind)
 		if ce.Kind != KindPluginError {
-			v.logger.Warn("plugin call failed", "plugin", v.plugin, "version", v.name,
-				"op", op.String(), "kind", ce.Kind.String(), "msg", ce.Msg)
+			v.logger.Warn("plugin call failed", "merchant", v.plugin, "version", v.name, "request_id", env.RequestID,
+				"op", op.String(), "kind", ce.Kind.String(), "error", ce.Msg)
+		}
+		if v.sink != nil {
+			v.sink(LogLine{Time: time.Now(), Plugin: v.plugin, Version: v.name, RequestID: env.RequestID,
+				Level: slog.LevelError, Text: ce.Msg, Failure: ce.Kind.String(), Op: op.String(), Stack: ce.Stack})
 		}
 	}
 	return err

@@ -53,6 +53,7 @@ type version struct {
 	lim          Limits
 	config       []byte
 	logger       *slog.Logger
+	sink         func(LogLine)
 	logs         *logBudget // the plugin's, shared by its versions
 	rt           wazero.Runtime
 	cache        wazero.CompilationCache
@@ -144,7 +145,7 @@ func loadVersion(ctx context.Context, o *Options, cacheLocks *sync.Map, stats *c
 	}
 	rt := wazero.NewRuntimeWithConfig(ctx, rc)
 	v = &version{plugin: plugin, name: spec.Version, lim: lim, config: spec.Config,
-		logger: o.Logger, logs: logs, rt: rt, cache: cache, stats: stats}
+		logger: o.Logger, sink: o.LogSink, logs: logs, rt: rt, cache: cache, stats: stats}
 	v.refs.Store(1)
 	defer func() {
 		if err != nil {

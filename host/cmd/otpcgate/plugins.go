@@ -6,14 +6,20 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"net/url"
 	"os"
+	"slices"
+	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/otpcgate/otpcgate/host/admin"
+	"github.com/otpcgate/otpcgate/host/pluginlog"
 )
 
 // newPluginsCmd: otpcgate plugins list|upload|activate|rollback|delete.
@@ -155,6 +161,125 @@ func newPluginsCmd(e env) *cobra.Command {
 			_, err := fmt.Fprintf(cmd.OutOrStdout(), "deleted version %s of %s (sha256 %s)\n", pv.Version, merchant, pv.SHA256)
 			return err
 		}}
-	cmd.AddCommand(list, upload, activateCmd, rollback, del)
+	cmd.AddCommand(list, upload, activateCmd, rollback, del, newPluginLogsCmd(e, &f, &merchant), newPluginShowCmd(e, &f, &merchant, table),
+		newPluginCallCmd())
 	return cmd
+}
+
+// printLogEntry writes one plugin log entry as a line (its stack, if any,
+// indented below it).
+func printLogEntry(w io.Writer, en pluginlog.Entry) {
+	rid := en.RequestID
+	if rid == "" {
+		rid = "-"
+	}
+	text := en.Text
+	if en.Failure != "" {
+		text = en.Failure + " in " + en.Op + ": " + text
+	}
+	fmt.Fprintf(w, "%s %-5s %s %s %s\n", en.Time.Format("2006-01-02T15:04:05.000Z"), en.Level, en.Version, rid, text)
+	for _, l := range strings.Split(strings.TrimRight(en.Stack, "\n"), "\n") {
+		if l != "" {
+			fmt.Fprintf(w, "    %s\n", l)
+		}
+	}
+}
+
+// newPluginLogsCmd: otpcgate plugins logs [--follow].
+func newPluginLogsCmd(e env, f *apiFlags, merchant *string) *cobra.Command {
+	var follow, failures bool
+	var version string
+	var after uint64
+	cmd := &cobra.Command{Use: "logs", Short: "Show (or --follow) the merchant's recent plugin log lines and failed calls", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := f.resolveMerchant(cmd, e, merchant); err != nil {
+				return err
+			}
+			c, err := f.client(cmd, e)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			enc := json.NewEncoder(out)
+			for {
+				q := url.Values{"after": {strconv.FormatUint(after, 10)}, "limit": {"1000"}}
+				if version != "" {
+					q.Set("version", version)
+				}
+				if failures {
+					q.Set("failures", "true")
+				}
+				if follow {
+					q.Set("wait", "30s")
+				}
+				var pl admin.PluginLogs
+				if err := c.Do(cmd.Context(), http.MethodGet, admin.MerchantPath(*merchant, "plugin-logs")+"?"+q.Encode(), nil, &pl); err != nil {
+					return err
+				}
+				for _, en := range pl.Entries {
+					if f.json {
+						if err := enc.Encode(en); err != nil {
+							return err
+						}
+						continue
+					}
+					printLogEntry(out, en)
+				}
+				full := pl.Next > after && len(pl.Entries) == 1000
+				after = pl.Next
+				if !follow && !full {
+					return nil
+				}
+			}
+		}}
+	fl := cmd.Flags()
+	fl.BoolVarP(&follow, "follow", "f", false, "keep printing new lines as they come (until interrupted)")
+	fl.BoolVar(&failures, "failures", false, "only failed calls (trap, timeout, limit, …) with the guest's panic trace")
+	fl.StringVar(&version, "version", "", "only this plugin version's lines")
+	fl.Uint64Var(&after, "after", 0, "only lines after this sequence number")
+	return cmd
+}
+
+// newPluginShowCmd: otpcgate plugins show VERSION — the version's row and
+// its last failed calls.
+func newPluginShowCmd(e env, f *apiFlags, merchant *string, table func([]admin.PluginVersion) func(*tabwriter.Writer)) *cobra.Command {
+	return &cobra.Command{Use: "show VERSION", Short: "One plugin version: counters and its last failed calls with their traces", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := f.resolveMerchant(cmd, e, merchant); err != nil {
+				return err
+			}
+			var vs []admin.PluginVersion
+			if err := f.call(cmd, e, http.MethodGet, admin.MerchantPath(*merchant, "plugins"), nil, &vs); err != nil {
+				return err
+			}
+			i := slices.IndexFunc(vs, func(v admin.PluginVersion) bool { return v.Version == args[0] })
+			if i < 0 {
+				return fmt.Errorf("merchant %s has no plugin version %q\n  next: `otpcgate plugins list`", *merchant, args[0])
+			}
+			q := url.Values{"version": {args[0]}, "failures": {"true"}, "limit": {"1000"}}
+			var pl admin.PluginLogs
+			if err := f.call(cmd, e, http.MethodGet, admin.MerchantPath(*merchant, "plugin-logs")+"?"+q.Encode(), nil, &pl); err != nil {
+				return err
+			}
+			last := pl.Entries[max(0, len(pl.Entries)-10):]
+			if f.json {
+				return f.print(cmd.OutOrStdout(), struct {
+					admin.PluginVersion
+					LastFailures []pluginlog.Entry `json:"lastFailures"`
+				}{vs[i], last}, nil)
+			}
+			w := cmd.OutOrStdout()
+			if err := f.print(w, vs[i], table(vs[i:i+1])); err != nil {
+				return err
+			}
+			if len(last) == 0 {
+				_, err := fmt.Fprintln(w, "\nno failed calls kept for this version")
+				return err
+			}
+			fmt.Fprintf(w, "\nlast %d failed calls:\n", len(last))
+			for _, en := range last {
+				printLogEntry(w, en)
+			}
+			return nil
+		}}
 }

@@ -44,7 +44,7 @@ func newSimCmd(e env) *cobra.Command {
 		},
 	}
 	smoke.Flags().StringVar(&dataDir, "data-dir", filepath.Join("data", "dev"), "data directory of otpcgate dev")
-	cmd.AddCommand(smoke, newSimRunCmd(e, "run"), newSimRunCmd(e, "drill"), newSimEchoCmd(e), newSimLoadCmd(e))
+	cmd.AddCommand(smoke, newSimRunCmd(e, "run"), newSimRunCmd(e, "drill"), newSimEchoCmd(e), newSimLoadCmd(e), newSimCallCmd(e))
 	return cmd
 }
 

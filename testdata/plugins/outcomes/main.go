@@ -49,6 +49,7 @@ func main() {}
 func decide(c *sdk.Context, key string, refusal *otpc.Refusal) (string, error) {
 	outcome, _, _ := strings.Cut(key, "-")
 	c.KV().Put("last", []byte(outcome))
+	c.Log(sdk.LevelInfo, "outcome "+outcome) // for the merchant's own plugin logs
 	if kind, ok := strings.CutPrefix(outcome, "refuse_"); ok {
 		return "", refusalOf(kind)
 	}

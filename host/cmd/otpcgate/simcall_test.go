@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/otpcgate/otpcgate/host/gateway"
+	"github.com/otpcgate/otpcgate/host/runtime/runtimetest"
+)
+
+// TestSimCallAndPluginLogs sends chosen Google requests with `otpcgate sim
+// call` to a live gateway — success, a refusal, a replay, a trap and a
+// timeout — and reads the trap's trace back with the merchant's own
+// `plugins logs --failures`, which never shows the other merchant's lines.
+func TestSimCallAndPluginLogs(t *testing.T) {
+	l := startLiveGateway(t)
+	ctx := context.Background()
+	// dev.json with the listener's real address, as `otpcgate dev` writes it.
+	b, err := json.MarshalIndent(l.info, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(l.info.DataDir, gateway.DevFile), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// demo-jose runs the outcomes plugin, whose requestId prefix picks what it does.
+	wasm := runtimetest.Build(t, "../../../testdata/plugins/outcomes")
+	if _, err := l.g.Registry.AddPluginVersion(ctx, gateway.PluginVersion{MerchantID: "demo-jose", Version: "outcomes", Wasm: wasm}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.g.Registry.ActivatePluginVersion(ctx, "demo-jose", "outcomes"); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.g.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	call := func(args ...string) simCallResult {
+		t.Helper()
+		out, _, err := l.cli(ctx, "", nil, append([]string{"sim", "call", "--data-dir", l.info.DataDir, "--json"}, args...)...)
+		if err != nil {
+			t.Fatalf("sim call %q: %v", args, err)
+		}
+		var r simCallResult
+		if err := json.Unmarshal([]byte(out), &r); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+		return r
+	}
+	ok := call("generateReferenceNumber", "--merchant", "demo-pgp", "--amount", "1500")
+	if ok.Status != 200 || !strings.Contains(string(ok.Answer), `"printableString"`) {
+		t.Fatalf("generate: %+v", ok)
+	}
+	if r := call("generateReferenceNumber", "--merchant", "demo-pgp", "--amount", "99"); r.Status != 400 || r.Member != "invalidFieldValue" {
+		t.Fatalf("generate 99 JPY: %+v, want 400 invalidFieldValue", r)
+	}
+	replay := call("generateReferenceNumber", "--merchant", "demo-pgp", "--amount", "1500", "--request-id", ok.RequestID)
+	result := func(r simCallResult) string {
+		var v struct{ Result json.RawMessage }
+		if err := json.Unmarshal(r.Answer, &v); err != nil || len(v.Result) == 0 {
+			t.Fatalf("answer %s: %v", r.Answer, err)
+		}
+		return string(v.Result)
+	}
+	if replay.Status != 200 || result(replay) != result(ok) {
+		t.Fatalf("replay: %+v, want the first answer's code %s", replay, result(ok))
+	}
+	if r := call("cancelReferenceNumber", "--merchant", "demo-pgp", "--transaction", ok.RequestID); r.Status != 200 || !strings.Contains(string(r.Answer), `"success"`) {
+		t.Fatalf("cancel: %+v", r)
+	}
+	if r := call("generateReferenceNumber", "--merchant", "demo-jose", "--request-id", "trap-"+ok.RequestID); r.Status != 503 || r.RetryAfter == "" {
+		t.Fatalf("trap: %+v, want 503 with Retry-After", r)
+	}
+	if r := call("generateReferenceNumber", "--merchant", "demo-jose", "--request-id", "timeout-"+ok.RequestID); r.Status != 503 || r.RetryAfter == "" {
+		t.Fatalf("timeout: %+v, want 503 with Retry-After", r)
+	}
+
+	logs := func(merchant string, args ...string) string {
+		t.Helper()
+		out, _, err := l.cli(ctx, l.merchant(merchant).MerchantToken, nil, append([]string{"plugins", "logs", "--admin-url", l.adminURL}, args...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	jose := logs("demo-jose", "--failures")
+	for _, want := range []string{"trap in generate", "panic: outcomes: trap requested", "main.go:", "timeout in generate"} {
+		if !strings.Contains(jose, want) {
+			t.Errorf("demo-jose's plugins logs --failures lack %q:\n%s", want, jose)
+		}
+	}
+	if all := logs("demo-jose"); !strings.Contains(all, "outcome trap") {
+		t.Errorf("demo-jose's plugins logs lack its own line:\n%s", all)
+	}
+	if pgp := logs("demo-pgp"); strings.Contains(pgp, "outcome") || strings.Contains(pgp, "trap") {
+		t.Errorf("demo-pgp's plugins logs show demo-jose's lines:\n%s", pgp)
+	}
+	if _, _, err := l.cli(ctx, l.merchant("demo-pgp").MerchantToken, nil, "plugins", "logs", "--admin-url", l.adminURL, "--merchant", "demo-jose"); err == nil {
+		t.Error("demo-pgp's token read demo-jose's plugin logs")
+	}
+	show, _, err := l.cli(ctx, l.merchant("demo-jose").MerchantToken, nil, "plugins", "show", "outcomes", "--admin-url", l.adminURL)
+	if err != nil || !strings.Contains(show, "last 2 failed calls") || !strings.Contains(show, "main.go:") {
+		t.Errorf("plugins show: %v\n%s", err, show)
+	}
+}
