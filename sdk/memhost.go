@@ -1,6 +1,7 @@
 package sdk
 
 import (
+	"context"
 	"crypto/rand"
 	"log/slog"
 	"time"
@@ -13,8 +14,10 @@ type MemHost struct {
 	KV         map[string][]byte
 	Now        time.Time
 	ConfigJSON []byte
-	Logs       []string
-	// Logger, if set, also receives log lines.
+	// Logs holds each logged message and Levels its level, index by index.
+	Logs   []string
+	Levels []Level
+	// Logger, if set, also receives log lines at their level.
 	Logger *slog.Logger
 }
 
@@ -23,11 +26,12 @@ func NewMemHost(now time.Time, config []byte) *MemHost {
 	return &MemHost{KV: map[string][]byte{}, Now: now, ConfigJSON: config}
 }
 
-// Log records msg.
+// Log records msg with its level.
 func (h *MemHost) Log(level Level, msg string) {
 	h.Logs = append(h.Logs, msg)
+	h.Levels = append(h.Levels, level)
 	if h.Logger != nil {
-		h.Logger.Info("plugin log", "level", int(level), "msg", msg)
+		h.Logger.Log(context.Background(), level.slog(), "plugin log", "line", msg)
 	}
 }
 
@@ -51,3 +55,16 @@ func (h *MemHost) NowMillis() int64 { return h.Now.UnixMilli() }
 
 // Config returns ConfigJSON.
 func (h *MemHost) Config() []byte { return h.ConfigJSON }
+
+// slog maps l to the slog level the host logs it at.
+func (l Level) slog() slog.Level {
+	switch l {
+	case LevelDebug:
+		return slog.LevelDebug
+	case LevelWarn:
+		return slog.LevelWarn
+	case LevelError:
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}

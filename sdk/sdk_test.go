@@ -1,8 +1,10 @@
 package sdk_test
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -77,9 +79,15 @@ func TestContextHost(t *testing.T) {
 	if string(b) == string(make([]byte, 32)) {
 		t.Fatal("Random left zeros")
 	}
+	var buf bytes.Buffer
+	h.Logger = slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	c.Log(sdk.LevelInfo, "hello")
-	if len(h.Logs) != 1 || h.Logs[0] != "hello" {
-		t.Fatalf("logs %q", h.Logs)
+	c.Log(sdk.LevelWarn, "careful")
+	if len(h.Logs) != 2 || h.Logs[0] != "hello" || h.Levels[0] != sdk.LevelInfo || h.Levels[1] != sdk.LevelWarn {
+		t.Fatalf("logs %q levels %v", h.Logs, h.Levels)
+	}
+	if got := buf.String(); !strings.Contains(got, `level=WARN msg="plugin log" line=careful`) {
+		t.Fatalf("the logger lost the level: %s", got)
 	}
 }
 

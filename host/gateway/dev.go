@@ -134,7 +134,7 @@ func ProvisionDev(ctx context.Context, dir, addr string, plugin DevPlugin, log *
 	}
 	info, err := ReadDevInfo(dir)
 	if err == nil {
-		return info, refreshDevPlugin(ctx, info, plugin)
+		return info, refreshDevPlugin(ctx, info, plugin, log)
 	}
 	if !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
@@ -369,8 +369,11 @@ func installPlugin(ctx context.Context, reg *Registry, merchantID string, plugin
 }
 
 // refreshDevPlugin installs plugin for every demo merchant if it is new
-// (a rebuilt plugin gets a new content-derived version).
-func refreshDevPlugin(ctx context.Context, info *DevInfo, plugin DevPlugin) error {
+// (a rebuilt plugin gets a new content-derived version) and activates it,
+// unless the merchant's active version is one dev did not install (the
+// author uploaded and activated it through the admin API): that stays
+// active across restarts, and dev's build is only stored.
+func refreshDevPlugin(ctx context.Context, info *DevInfo, plugin DevPlugin, log *slog.Logger) error {
 	if plugin.Wasm == nil {
 		return nil
 	}
@@ -384,12 +387,22 @@ func refreshDevPlugin(ctx context.Context, info *DevInfo, plugin DevPlugin) erro
 		return err
 	}
 	for i := range info.Merchants {
-		if err := installPlugin(ctx, reg, info.Merchants[i].ID, plugin); err != nil {
+		m := &info.Merchants[i]
+		if active, err := reg.ActivePluginVersion(ctx, m.ID); err == nil && active.Version != m.Plugin && active.Version != plugin.Version {
+			if _, err := reg.AddPluginVersion(ctx, PluginVersion{MerchantID: m.ID, Version: plugin.Version,
+				Wasm: plugin.Wasm, Config: plugin.Config}); err != nil {
+				return err
+			}
+			log.Info("dev: keeping the plugin version activated through the admin API; dev's build is stored, not activated",
+				"merchant", m.ID, "active", active.Version, "dev_build", plugin.Version)
+			continue
+		}
+		if err := installPlugin(ctx, reg, m.ID, plugin); err != nil {
 			return err
 		}
-		info.Merchants[i].Plugin = plugin.Version
+		m.Plugin = plugin.Version
 	}
-	return nil
+	return writeDevInfo(info.DataDir, info)
 }
 
 // DevKonbiniConfig configures the konbini plugin for the demo merchants:

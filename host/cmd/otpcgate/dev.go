@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -15,7 +16,7 @@ import (
 )
 
 func newDevCmd(e env) *cobra.Command {
-	var dataDir, addr, pluginDir string
+	var dataDir, addr, pluginDir, pluginConfig string
 	cmd := &cobra.Command{
 		Use:   "dev",
 		Short: "Start a working development gateway with two demo merchants",
@@ -42,12 +43,19 @@ func newDevCmd(e env) *cobra.Command {
 			fmt.Fprintf(e.stdout, "building plugin %s ...\n", pluginDir)
 			wasm, err := wasmbuild.Build(ctx, pluginDir)
 			if err != nil {
-				return fmt.Errorf("%w\n(run otpcgate dev from the repository root, or pass --plugin DIR)", err)
+				if !cmd.Flags().Changed("plugin") {
+					return fmt.Errorf("%w\n  next: run otpcgate dev from the repository root, or pass --plugin DIR", err)
+				}
+				return fmt.Errorf("%w\n  next: check that %s is a Go plugin package (main, importing the otpcgate sdk) that builds with GOOS=wasip1 GOARCH=wasm", err, pluginDir)
+			}
+			name, config, err := devPluginConfig(pluginDir, pluginConfig)
+			if err != nil {
+				return err
 			}
 			// The version names module and configuration: a version's
 			// configuration never changes once stored.
-			sum := sha256.Sum256(append(slices.Clip(wasm), gateway.DevKonbiniConfig...))
-			plugin := gateway.DevPlugin{Version: "konbini-" + hex.EncodeToString(sum[:6]), Wasm: wasm, Config: gateway.DevKonbiniConfig}
+			sum := sha256.Sum256(append(slices.Clip(wasm), config...))
+			plugin := gateway.DevPlugin{Version: name + "-" + hex.EncodeToString(sum[:6]), Wasm: wasm, Config: config}
 			_, statErr := os.Stat(filepath.Join(dataDir, gateway.DevFile))
 			reused := statErr == nil
 			info, err := gateway.ProvisionDev(ctx, dataDir, addr, plugin, log)
@@ -89,7 +97,8 @@ func newDevCmd(e env) *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&dataDir, "data-dir", filepath.Join("data", "dev"), "development data directory (created once, reused)")
 	f.StringVar(&addr, "addr", "127.0.0.1:8443", "listen address written to dev.json on first start")
-	f.StringVar(&pluginDir, "plugin", "./plugins/konbini", "plugin package built and loaded for the demo merchants")
+	f.StringVar(&pluginDir, "plugin", "./plugins/konbini", "plugin package built and loaded for the demo merchants (a directory, e.g. a module of its own from `plugins new`)")
+	f.StringVar(&pluginConfig, "plugin-config", "", "the plugin's configuration JSON file (default: DIR/config.json if there is one, konbini's demo configuration for konbini, else {})")
 	addSettingFlags(f)
 	return cmd
 }
@@ -121,5 +130,36 @@ func printDevInfo(e env, info *gateway.DevInfo, loginPath, adminAddr string, reu
 	}
 	fmt.Fprintf(w, "\nNext, in another terminal:\n")
 	fmt.Fprintf(w, "  go run ./host/cmd/otpcgate sim smoke --data-dir %s   # play Google against both merchants\n", info.DataDir)
-	fmt.Fprintf(w, "  ./scripts/setup && go test ./...                        # the whole test suite (free ports; runs beside this)\n\n")
+	fmt.Fprintf(w, "  ./scripts/setup && go test ./... ./sdk/...                # the whole test suite (free ports; runs beside this)\n\n")
+}
+
+// devPluginConfig names dev's plugin after its directory and finds its
+// configuration: file if given, else the directory's config.json (as
+// `plugins new` writes it), else konbini's demo configuration for konbini,
+// else an empty object.
+func devPluginConfig(dir, file string) (name string, config []byte, err error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", nil, err
+	}
+	name = filepath.Base(abs)
+	switch {
+	case file != "":
+		config, err = os.ReadFile(file)
+	case fileExists(filepath.Join(abs, "config.json")):
+		config, err = os.ReadFile(filepath.Join(abs, "config.json"))
+	case name == "konbini":
+		config = gateway.DevKonbiniConfig
+	default:
+		config = []byte("{}")
+	}
+	if err == nil && !json.Valid(config) {
+		err = fmt.Errorf("the plugin configuration of %s is not JSON", dir)
+	}
+	return name, config, err
+}
+
+func fileExists(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && !st.IsDir()
 }

@@ -162,7 +162,7 @@ func newPluginsCmd(e env) *cobra.Command {
 			return err
 		}}
 	cmd.AddCommand(list, upload, activateCmd, rollback, del, newPluginLogsCmd(e, &f, &merchant), newPluginShowCmd(e, &f, &merchant, table),
-		newPluginCallCmd())
+		newPluginCallCmd(), newPluginNewCmd())
 	return cmd
 }
 

@@ -1,0 +1,3 @@
+module github.com/otpcgate/otpcgate/sdk
+
+go 1.24
