@@ -31,7 +31,7 @@ func Handle(p *Plugin, c *Context, op otpc.Op, input, out []byte) []byte {
 				return errFrame(out, abi.StatusError, err.Error())
 			}
 		}
-		return append(out, byte(abi.StatusOK))
+		return p.appendOps(append(out, byte(abi.StatusOK)))
 	case otpc.OpGenerate:
 		return run[otpc.GenerateInput, otpc.GenerateOutput](c, p.Generate, input, out)
 	case otpc.OpCancel:
@@ -80,4 +80,30 @@ func run[I, O any, PI decoder[I], PO encoder[O]](c *Context, h func(*Context, *I
 func errFrame(out []byte, s abi.Status, msg string) []byte {
 	out = append(out, byte(s))
 	return append(out, msg...)
+}
+
+// appendOps appends {"ops":[…]}, the ops p has handlers for, as the
+// warm-up's output: the host reports them at upload, so a merchant learns
+// which methods its plugin cannot serve before Google calls one.
+func (p *Plugin) appendOps(out []byte) []byte {
+	out = append(out, `{"ops":[`...)
+	first := true
+	for _, h := range []struct {
+		op  otpc.Op
+		set bool
+	}{{otpc.OpGenerate, p.Generate != nil}, {otpc.OpCancel, p.Cancel != nil}, {otpc.OpRefund, p.Refund != nil},
+		{otpc.OpAsyncRefund, p.AsyncRefund != nil}, {otpc.OpAssociate, p.Associate != nil}, {otpc.OpRemittance, p.Remittance != nil},
+		{otpc.OpPaid, p.Paid != nil}, {otpc.OpRefundDone, p.RefundDone != nil}, {otpc.OpAuthenticate, p.Authenticate != nil}} {
+		if !h.set {
+			continue
+		}
+		if !first {
+			out = append(out, ',')
+		}
+		first = false
+		out = append(out, '"')
+		out = append(out, h.op.String()...)
+		out = append(out, '"')
+	}
+	return append(out, "]}"...)
 }

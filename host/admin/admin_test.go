@@ -223,12 +223,19 @@ func TestUploadSlots(t *testing.T) {
 	}
 }
 
-// TestRollbackTarget: the version uploaded just before the active one.
+// TestRollbackTarget: the version active before the active one (marked),
+// else, without that history, the version uploaded just before it.
 func TestRollbackTarget(t *testing.T) {
 	vs := []PluginVersion{{Version: "a"}, {Version: "b"}, {Version: "c"}}
 	for active, want := range map[string]string{"c": "b", "b": "a", "a": "", "": "", "gone": ""} {
 		if got := RollbackTarget(vs, active); got != want {
-			t.Errorf("RollbackTarget(%q) = %q, want %q", active, got, want)
+			t.Errorf("upload order: RollbackTarget(%q) = %q, want %q", active, got, want)
+		}
+	}
+	vs[2].RollbackTarget = true // c was active before
+	for active, want := range map[string]string{"a": "c", "b": "c", "c": "b"} {
+		if got := RollbackTarget(vs, active); got != want {
+			t.Errorf("history: RollbackTarget(%q) = %q, want %q", active, got, want)
 		}
 	}
 }

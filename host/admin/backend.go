@@ -184,13 +184,19 @@ type PluginUpload struct {
 
 // PluginVersion is one stored plugin version with its counters.
 type PluginVersion struct {
-	Version     string        `json:"version"`
-	SHA256      string        `json:"sha256"`
-	Size        int           `json:"size"`
-	Created     time.Time     `json:"created"`
-	Active      bool          `json:"active"`
-	Loaded      bool          `json:"loaded"`
-	CompileTime time.Duration `json:"compileTimeNs,omitempty"`
-	CacheHit    bool          `json:"cacheHit,omitempty"`
-	Stats       *CallStats    `json:"stats,omitempty"`
+	Version string    `json:"version"`
+	SHA256  string    `json:"sha256"`
+	Size    int       `json:"size"`
+	Created time.Time `json:"created"`
+	Active  bool      `json:"active"`
+	// RollbackTarget marks the version a rollback without a name goes
+	// back to: the one active before the active one.
+	RollbackTarget bool          `json:"rollbackTarget,omitempty"`
+	Loaded         bool          `json:"loaded"`
+	CompileTime    time.Duration `json:"compileTimeNs,omitempty"`
+	CacheHit       bool          `json:"cacheHit,omitempty"`
+	// Ops are the ops the plugin has handlers for, as its warm-up reported
+	// them (at upload, and while the version is loaded); empty if unknown.
+	Ops   []string   `json:"ops,omitempty"`
+	Stats *CallStats `json:"stats,omitempty"`
 }

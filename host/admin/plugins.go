@@ -2,6 +2,8 @@ package admin
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -83,27 +85,26 @@ func (s *Server) uploadPlugin(c echo.Context) error {
 		return err
 	}
 	if len(up.Wasm) > maxBytes {
-		return fail(http.StatusRequestEntityTooLarge, fmt.Sprintf("plugin is %d bytes, over the %d-byte limit", len(up.Wasm), maxBytes),
-			"build with -ldflags='-s -w' and check for embedded data")
+		return s.uploadRefused(c, id, &up, fail(http.StatusRequestEntityTooLarge, fmt.Sprintf("plugin is %d bytes, over the %d-byte limit", len(up.Wasm), maxBytes),
+			"build with -ldflags='-s -w' and check for embedded data"))
 	}
 	if up.Version == "" || len(up.Wasm) == 0 {
-		return fail(http.StatusBadRequest, "version and wasm are required", "")
+		return s.uploadRefused(c, id, &up, fail(http.StatusBadRequest, "version and wasm are required", ""))
 	}
 	if len(vs) >= maxVersions && !slices.ContainsFunc(vs, func(v PluginVersion) bool { return v.Version == up.Version }) {
-		return fail(http.StatusConflict, fmt.Sprintf("merchant %s stores %d plugin versions, the limit", id, len(vs)),
-			"delete versions no longer needed: `otpcgate plugins delete --merchant "+id+" VERSION` (never the active one)")
+		return s.uploadRefused(c, id, &up, fail(http.StatusConflict, fmt.Sprintf("merchant %s stores %d plugin versions, the limit", id, len(vs)),
+			"delete versions no longer needed: `otpcgate plugins delete --merchant "+id+" VERSION` (never the active one)"))
 	}
 	before, _ := s.activeVersion(c, id)
 	pv, err := s.d.Backend.UploadPlugin(ctx, id, up)
 	if err != nil {
+		if errors.Is(err, ErrPluginRefused) || errors.Is(err, ErrConflict) || errors.Is(err, ErrInvalid) {
+			return s.uploadRefused(c, id, &up, err)
+		}
 		return err
 	}
-	type rec struct {
-		Version, SHA256 string
-		Size            int
-		Activated       bool
-	}
-	if err := s.audit(c, "plugin.upload", MerchantSubject(id), nil, rec{pv.Version, pv.SHA256, pv.Size, up.Activate}); err != nil {
+	if err := s.audit(c, "plugin.upload", MerchantSubject(id), nil,
+		uploadRecord{Version: pv.Version, SHA256: pv.SHA256, Size: pv.Size, Activated: up.Activate}); err != nil {
 		return err
 	}
 	if up.Activate {
@@ -113,6 +114,34 @@ func (s *Server) uploadPlugin(c echo.Context) error {
 		}
 	}
 	return c.JSON(http.StatusCreated, pv)
+}
+
+// uploadRecord is an upload's audit payload, named as the API names things.
+type uploadRecord struct {
+	Version   string `json:"version"`
+	SHA256    string `json:"sha256"`
+	Size      int    `json:"size"`
+	Activated bool   `json:"activated,omitempty"`
+	Reason    string `json:"reason,omitempty"`
+}
+
+// uploadRefused audits a refused upload with its reason (what the caller
+// is told) and returns refusal. Nothing else changed, so a failed audit is
+// logged, not answered.
+func (s *Server) uploadRefused(c echo.Context, id string, up *PluginUpload, refusal error) error {
+	sum := sha256.Sum256(up.Wasm)
+	reason := refusal.Error()
+	var he *echo.HTTPError
+	if errors.As(refusal, &he) {
+		if m, ok := he.Message.(apiError); ok {
+			reason = m.Error
+		}
+	}
+	rec := uploadRecord{Version: up.Version, SHA256: hex.EncodeToString(sum[:]), Size: len(up.Wasm), Reason: reason}
+	if err := s.audit(c, "plugin.upload_refused", MerchantSubject(id), nil, rec); err != nil {
+		s.log.Error("refused plugin upload not audited", "merchant", id, "err", err)
+	}
+	return refusal
 }
 
 func (s *Server) activeVersion(c echo.Context, id string) (string, error) {
@@ -149,7 +178,7 @@ func (s *Server) activatePlugin(c echo.Context) error {
 }
 
 // rollbackRequest names the version to go back to; empty means the
-// version uploaded just before the active one.
+// version active before the active one.
 type rollbackRequest struct {
 	Version string `json:"version,omitempty"`
 }
@@ -180,10 +209,15 @@ func (s *Server) rollbackPlugin(c echo.Context) error {
 }
 
 // RollbackTarget is the version a rollback without a name goes back to:
-// the one uploaded just before active in vs (oldest first), or "" if none.
-// The gateway keeps it loaded beside the active one, so that this rollback
-// is instant.
+// the one active before active (activation history, marked
+// RollbackTarget in vs), or else, for a merchant with no such history, the
+// one uploaded just before active (vs is oldest first); "" if none. The
+// gateway keeps it loaded beside the active one, so that this rollback is
+// instant.
 func RollbackTarget(vs []PluginVersion, active string) string {
+	if i := slices.IndexFunc(vs, func(v PluginVersion) bool { return v.RollbackTarget && v.Version != active }); i >= 0 {
+		return vs[i].Version
+	}
 	i := slices.IndexFunc(vs, func(v PluginVersion) bool { return v.Version == active })
 	if i <= 0 {
 		return ""

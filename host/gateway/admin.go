@@ -417,6 +417,10 @@ func (b *adminBackend) PluginVersions(ctx context.Context, merchantID string) ([
 		return nil, err
 	}
 	active, _ := b.g.Registry.ActivePluginVersion(ctx, merchantID)
+	previous, err := b.g.Registry.PreviousPluginVersion(ctx, merchantID)
+	if err != nil {
+		return nil, err
+	}
 	loaded := map[string]runtime.VersionInfo{}
 	for _, v := range b.g.Plugins.Versions(merchantID) {
 		loaded[v.Version] = v
@@ -425,7 +429,8 @@ func (b *adminBackend) PluginVersions(ctx context.Context, merchantID string) ([
 	for _, v := range vs {
 		li, ok := loaded[v.Version]
 		out = append(out, admin.PluginVersion{Version: v.Version, SHA256: v.SHA256, Size: v.Size, Created: v.Created,
-			Active: v.Version == active.Version, Loaded: ok, CompileTime: li.CompileTime, CacheHit: li.CacheHit})
+			Active: v.Version == active.Version, RollbackTarget: v.Version == previous && previous != active.Version,
+			Loaded: ok, CompileTime: li.CompileTime, CacheHit: li.CacheHit, Ops: li.Ops})
 	}
 	return out, nil
 }
@@ -465,7 +470,10 @@ func (b *adminBackend) UploadPlugin(ctx context.Context, merchantID string, up a
 	// the plugin's configuration check, so a refused module or
 	// configuration leaves the registry and traffic untouched.
 	loadedHere := false
-	if !slices.ContainsFunc(b.g.Plugins.Versions(merchantID), func(v runtime.VersionInfo) bool { return v.Version == up.Version }) {
+	var ops []string
+	if i := slices.IndexFunc(b.g.Plugins.Versions(merchantID), func(v runtime.VersionInfo) bool { return v.Version == up.Version }); i >= 0 {
+		ops = b.g.Plugins.Versions(merchantID)[i].Ops
+	} else {
 		loadedHere = true
 		start := time.Now()
 		spec, err := b.g.versionSpec(ctx, PluginVersion{MerchantID: merchantID, Version: up.Version, Wasm: up.Wasm, SHA256: got, Config: cfg})
@@ -481,7 +489,8 @@ func (b *adminBackend) UploadPlugin(ctx context.Context, merchantID string, up a
 			return admin.PluginVersion{}, err
 		}
 		b.g.log.Info("plugin uploaded and warmed", "merchant", merchantID, "version", up.Version, "sha256", got,
-			"engine", info.Engine, "took", time.Since(start).Round(time.Millisecond))
+			"engine", info.Engine, "ops", info.Ops, "took", time.Since(start).Round(time.Millisecond))
+		ops = info.Ops
 	}
 	if _, err := b.g.Registry.AddPluginVersion(ctx, PluginVersion{MerchantID: merchantID, Version: up.Version,
 		SHA256: got, Wasm: up.Wasm, Config: cfg}); err != nil {
@@ -498,7 +507,11 @@ func (b *adminBackend) UploadPlugin(ctx context.Context, merchantID string, up a
 	if err := b.trimLoaded(ctx, merchantID); err != nil {
 		return admin.PluginVersion{}, err
 	}
-	return b.version(ctx, merchantID, up.Version)
+	pv, err := b.version(ctx, merchantID, up.Version)
+	if pv.Ops == nil {
+		pv.Ops = ops // reported by its warm-up even if it is not kept loaded
+	}
+	return pv, err
 }
 
 func (b *adminBackend) version(ctx context.Context, merchantID, version string) (admin.PluginVersion, error) {

@@ -473,13 +473,34 @@ func TestAdminPluginLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	var acts []string
+	refused := map[string]string{}
 	for _, e := range audit {
 		acts = append(acts, e.Action)
+		var rec map[string]any
+		if err := json.Unmarshal(e.After, &rec); err != nil {
+			t.Fatalf("audit %s payload %s: %v", e.Action, e.After, err)
+		}
+		if _, ok := rec["version"]; !ok {
+			t.Errorf("audit %s payload %s: no camelCase version field", e.Action, e.After)
+		}
+		if e.Action == "plugin.upload_refused" {
+			refused[rec["version"].(string)], _ = rec["reason"].(string)
+		}
 	}
-	// The accepted no-op re-upload is audited like any upload; refused
-	// uploads change nothing and are not.
-	if want := []string{"plugin.upload", "plugin.upload", "plugin.activate", "plugin.rollback"}; !slices.Equal(acts, want) {
+	// Every refused upload is audited with its reason; the accepted no-op
+	// re-upload is audited like any upload.
+	var want []string
+	for range broken {
+		want = append(want, "plugin.upload_refused")
+	}
+	want = append(want, "plugin.upload", "plugin.upload", "plugin.activate", "plugin.rollback")
+	if !slices.Equal(acts, want) {
 		t.Fatalf("audited %v, want %v", acts, want)
+	}
+	for _, tc := range broken {
+		if r := refused[tc.up.Version]; tc.up.Version != "konbini-test" && !strings.Contains(r, tc.msg) {
+			t.Errorf("refused upload %s audited with reason %q, want it to mention %q", tc.up.Version, r, tc.msg)
+		}
 	}
 
 	var metrics []byte

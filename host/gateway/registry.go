@@ -53,7 +53,10 @@ CREATE TABLE integrations_v2 (
 );
 INSERT INTO integrations_v2 SELECT merchant_id, base_path, envelope, keyset_id, google_endpoint, updated_ms FROM integrations;
 DROP TABLE integrations;
-ALTER TABLE integrations_v2 RENAME TO integrations;`}}
+ALTER TABLE integrations_v2 RENAME TO integrations;`}, {Version: 3, SQL: `
+-- The version active before the current one: a rollback without a name
+-- goes back to it (activation history, not upload order).
+ALTER TABLE plugin_active ADD COLUMN previous TEXT NOT NULL DEFAULT '';`}}
 
 // Integration is how one merchant is reached and protected: its base path
 // on the Google-facing listener, its envelope and keyset, and Google's
@@ -207,13 +210,31 @@ func (r *Registry) AddPluginVersion(ctx context.Context, pv PluginVersion) (Plug
 
 // ActivatePluginVersion records version as the merchant's active plugin.
 func (r *Registry) ActivatePluginVersion(ctx context.Context, merchantID, version string) error {
-	_, err := r.db.ExecContext(ctx, `INSERT INTO plugin_active (merchant_id, version, activated_ms) VALUES (?, ?, ?)
-		ON CONFLICT (merchant_id) DO UPDATE SET version = excluded.version, activated_ms = excluded.activated_ms`,
+	// Every SET expression reads the row as it was, on both engines.
+	_, err := r.db.ExecContext(ctx, `INSERT INTO plugin_active (merchant_id, version, activated_ms, previous) VALUES (?, ?, ?, '')
+		ON CONFLICT (merchant_id) DO UPDATE SET version = excluded.version, activated_ms = excluded.activated_ms,
+			previous = CASE WHEN plugin_active.version = excluded.version THEN plugin_active.previous ELSE plugin_active.version END`,
 		merchantID, version, time.Now().UnixMilli())
 	if err != nil {
 		return fmt.Errorf("gateway: activate plugin %s %s: %w", merchantID, version, err)
 	}
 	return nil
+}
+
+// PreviousPluginVersion returns the version that was active before the
+// merchant's active one, or "" if none was or it has been deleted.
+func (r *Registry) PreviousPluginVersion(ctx context.Context, merchantID string) (string, error) {
+	var prev string
+	err := r.db.QueryRowContext(ctx, `SELECT a.previous FROM plugin_active a
+		JOIN plugin_versions v ON v.merchant_id = a.merchant_id AND v.version = a.previous
+		WHERE a.merchant_id = ?`, merchantID).Scan(&prev)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("gateway: previous plugin of %s: %w", merchantID, err)
+	}
+	return prev, nil
 }
 
 // ActivePluginVersion returns the merchant's active plugin version.

@@ -29,7 +29,7 @@ func TestPluginVersionsBounded(t *testing.T) {
 	path := admin.MerchantPath("demo-pgp", "plugins")
 	list := func() []admin.PluginVersion { return a.pluginVersions(t, "demo-pgp") }
 	// checkLoaded: the active version is loaded, and nothing but it and
-	// the version uploaded just before it.
+	// its rollback target (admin.RollbackTarget).
 	checkLoaded := func(step string) {
 		t.Helper()
 		vs := list()
@@ -37,8 +37,9 @@ func TestPluginVersionsBounded(t *testing.T) {
 		if i < 0 || !vs[i].Loaded {
 			t.Fatalf("%s: active version not loaded: %+v", step, vs)
 		}
+		target := admin.RollbackTarget(vs, vs[i].Version)
 		for j, v := range vs {
-			if v.Loaded && j != i && j != i-1 {
+			if v.Loaded && j != i && v.Version != target {
 				t.Fatalf("%s: version %s is loaded, neither active (%s) nor its rollback target", step, v.Version, vs[i].Version)
 			}
 		}
@@ -92,12 +93,30 @@ func TestPluginVersionsBounded(t *testing.T) {
 	if p := generate(); !strings.HasPrefix(p, "83") {
 		t.Fatalf("v3 answered with %q", p)
 	}
-	if err := op.Do(ctx, http.MethodPost, path+"/rollback", nil, nil); err != nil {
+	// A rollback follows activation history, not upload order: back to v5,
+	// active before v3; a second one undoes the first.
+	for i, want := range []string{"85", "83"} {
+		if err := op.Do(ctx, http.MethodPost, path+"/rollback", nil, nil); err != nil {
+			t.Fatal(err)
+		}
+		checkLoaded("rollback")
+		if p := generate(); !strings.HasPrefix(p, want) {
+			t.Fatalf("after rollback %d: %q, want the %s… version", i+1, p, want)
+		}
+	}
+	// After `rollback --to v2`, a plain rollback goes back to v3.
+	if err := op.Do(ctx, http.MethodPost, path+"/rollback", map[string]string{"version": "v2"}, nil); err != nil {
 		t.Fatal(err)
 	}
-	checkLoaded("rollback")
+	checkLoaded("rollback --to v2")
 	if p := generate(); !strings.HasPrefix(p, "82") {
-		t.Fatalf("after rollback to v2: %q", p)
+		t.Fatalf("after rollback --to v2: %q", p)
+	}
+	if err := op.Do(ctx, http.MethodPost, path+"/rollback", nil, nil); err != nil {
+		t.Fatalf("a plain rollback after rollback --to: %v", err)
+	}
+	if p := generate(); !strings.HasPrefix(p, "83") {
+		t.Fatalf("after rollback --to v2 and a plain rollback: %q, want v3 again", p)
 	}
 	// A merchant's own cap: demo-jose may store one version, which it has.
 	one := admin.Quotas{PluginVersions: 1, LogBytesPerMinute: 2048}

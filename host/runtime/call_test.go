@@ -378,3 +378,21 @@ func TestLogSinkAndStack(t *testing.T) {
 		t.Fatalf("host log: want the request id and no guest trace:\n%s", host)
 	}
 }
+
+// TestVersionOps: a version built with the sdk reports the ops it has
+// handlers for through its warm-up; a module that reports none (the raw
+// evil plugin) has no ops.
+func TestVersionOps(t *testing.T) {
+	m := runtimetest.Manager(t, cached(runtime.Options{}))
+	info, err := m.Load(context.Background(), "b", runtime.VersionSpec{Version: "v1", Wasm: runtimetest.Build(t, benchDir)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(info.Ops) == 0 || info.Ops[0] != "generate" {
+		t.Fatalf("bench plugin ops %q", info.Ops)
+	}
+	info, err = m.Load(context.Background(), "e", runtime.VersionSpec{Version: "v1", Wasm: runtimetest.Build(t, evilDir)})
+	if err != nil || info.Ops != nil {
+		t.Fatalf("evil plugin: ops %q, %v; want none", info.Ops, err)
+	}
+}

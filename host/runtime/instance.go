@@ -4,14 +4,17 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/otpcgate/otpcgate/sdk/abi"
+	"github.com/otpcgate/otpcgate/sdk/otpc"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/experimental"
@@ -142,14 +145,43 @@ func (v *version) newInstance(ctx context.Context) (*instance, error) {
 	}
 	// One warm-up call so the first real request does not pay for lazy
 	// initialisation inside the guest.
-	if _, _, err := in.call(ctx, opWarmup, []byte("{}"), &env); err != nil {
+	out, _, err := in.call(ctx, opWarmup, []byte("{}"), &env)
+	if err != nil {
 		return fail(err)
+	}
+	if v.ops.Load() == nil {
+		v.ops.CompareAndSwap(nil, parseWarmOps(out))
 	}
 	v.stats.created.Add(1)
 	return in, nil
 }
 
 const opWarmup = 0
+
+// warmOps is the warm-up's report of the ops a plugin handles.
+type warmOps struct {
+	ops []string
+}
+
+// parseWarmOps reads {"ops":[…]} from a warm-up output; anything else (an
+// older sdk's empty output) reports nothing. Only known op names are kept.
+func parseWarmOps(out []byte) *warmOps {
+	var w struct {
+		Ops []string `json:"ops"`
+	}
+	if len(out) == 0 || json.Unmarshal(out, &w) != nil {
+		return &warmOps{}
+	}
+	var ops []string
+	for _, name := range w.Ops {
+		for o := otpc.OpGenerate; o.Valid(); o++ {
+			if o.String() == name && !slices.Contains(ops, name) {
+				ops = append(ops, name)
+			}
+		}
+	}
+	return &warmOps{ops: ops}
+}
 
 // call runs one op. The output is a fresh copy owned by the caller.
 func (in *instance) call(ctx context.Context, op int32, input []byte, env *CallEnv) ([]byte, ChangeSet, error) {

@@ -43,6 +43,9 @@ type VersionInfo struct {
 	CompileTime time.Duration
 	CacheHit    bool     // machine code came from the verified disk cache
 	WASI        []string // the WASI functions the module imports
+	// Ops are the ops the plugin has handlers for, as its warm-up call
+	// reported them (the sdk does); nil when it reported none.
+	Ops []string
 }
 
 // version is a loaded plugin version: its own wazero runtime (memory cap,
@@ -54,7 +57,8 @@ type version struct {
 	config       []byte
 	logger       *slog.Logger
 	sink         func(LogLine)
-	logs         *logBudget // the plugin's, shared by its versions
+	ops          atomic.Pointer[warmOps] // what the first warm-up reported
+	logs         *logBudget              // the plugin's, shared by its versions
 	rt           wazero.Runtime
 	cache        wazero.CompilationCache
 	cm           wazero.CompiledModule
@@ -191,6 +195,7 @@ func loadVersion(ctx context.Context, o *Options, cacheLocks *sync.Map, stats *c
 		v.pool.close()
 		return nil, lerr("instantiate", err)
 	}
+	v.info.Ops = v.ops.Load().ops
 	return v, nil
 }
 

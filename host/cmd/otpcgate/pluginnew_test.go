@@ -90,9 +90,16 @@ func TestPluginsNew(t *testing.T) {
 	}
 	for _, m := range l.info.Merchants {
 		// Each merchant uploads with its own token (the merchant comes from the token).
-		if _, stderr, err := l.cli(ctx, m.MerchantToken, nil, "plugins", "upload", "--admin-url", l.adminURL,
-			"--file", wasmFile, "--config-file", configFile, "--version", "acme-1", "--activate"); err != nil {
+		out, stderr, err := l.cli(ctx, m.MerchantToken, nil, "plugins", "upload", "--admin-url", l.adminURL,
+			"--file", wasmFile, "--config-file", configFile, "--version", "acme-1", "--activate")
+		if err != nil {
 			t.Fatalf("upload for %s: %v\n%s", m.ID, err, stderr)
+		}
+		// The upload says what the plugin handles and what fails without the rest.
+		for _, want := range []string{"handles: generate, cancel, refund, paid", "warning: no associate handler: Google's associateAccount"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("upload output lacks %q:\n%s", want, out)
+			}
 		}
 	}
 	smoke, _, err := l.cli(ctx, "", nil, "sim", "smoke", "--data-dir", l.info.DataDir)

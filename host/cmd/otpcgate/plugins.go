@@ -112,7 +112,11 @@ func newPluginsCmd(e env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return f.print(cmd.OutOrStdout(), pv, table([]admin.PluginVersion{pv}))
+			if err := f.print(cmd.OutOrStdout(), pv, table([]admin.PluginVersion{pv})); err != nil || f.json {
+				return err
+			}
+			printOps(cmd.OutOrStdout(), pv.Ops)
+			return nil
 		}}
 	uf := upload.Flags()
 	uf.StringVar(&file, "file", "", "the plugin's .wasm file (required)")
@@ -133,7 +137,7 @@ func newPluginsCmd(e env) *cobra.Command {
 			return f.print(cmd.OutOrStdout(), pv, table([]admin.PluginVersion{pv}))
 		}}
 	var to string
-	rollback := &cobra.Command{Use: "rollback", Short: "Go back to the previous (or --to) version in one step", Args: cobra.NoArgs,
+	rollback := &cobra.Command{Use: "rollback", Short: "Go back to the version active before (or --to VERSION) in one step", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := f.resolveMerchant(cmd, e, &merchant); err != nil {
 				return err
@@ -145,7 +149,7 @@ func newPluginsCmd(e env) *cobra.Command {
 			}
 			return f.print(cmd.OutOrStdout(), pv, table([]admin.PluginVersion{pv}))
 		}}
-	rollback.Flags().StringVar(&to, "to", "", "version to go back to (default: the one uploaded before the active one)")
+	rollback.Flags().StringVar(&to, "to", "", "version to go back to (default: the one active before the active one)")
 	del := &cobra.Command{Use: "delete VERSION", Short: "Delete a stored version that is not active (stored versions are capped per merchant)", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := f.resolveMerchant(cmd, e, &merchant); err != nil {
@@ -164,6 +168,35 @@ func newPluginsCmd(e env) *cobra.Command {
 	cmd.AddCommand(list, upload, activateCmd, rollback, del, newPluginLogsCmd(e, &f, &merchant), newPluginShowCmd(e, &f, &merchant, table),
 		newPluginCallCmd(), newPluginNewCmd())
 	return cmd
+}
+
+// opNeeds says what fails for a merchant whose plugin has no handler for
+// an op.
+var opNeeds = []struct{ op, needed string }{
+	{"generate", "Google's generateReferenceNumber"},
+	{"cancel", "Google's cancelReferenceNumber"},
+	{"refund", "Google's refund"},
+	{"asyncRefund", "Google's asynchronousRefund"},
+	{"associate", "Google's associateAccount"},
+	{"authenticate", "the login page (web-redirect authentication before associateAccount)"},
+	{"remittance", "Google's remittanceStatementNotification"},
+	{"paid", "payments reported at stores (merchant API)"},
+	{"refundDone", "asynchronous refund results (merchant API)"},
+}
+
+// printOps says which ops an uploaded plugin handles and warns about the
+// flows that fail (503) without the others.
+func printOps(w io.Writer, ops []string) {
+	if len(ops) == 0 {
+		fmt.Fprintln(w, "\nthe plugin did not report its handlers (built with an older sdk?)")
+		return
+	}
+	fmt.Fprintf(w, "\nhandles: %s\n", strings.Join(ops, ", "))
+	for _, n := range opNeeds {
+		if !slices.Contains(ops, n.op) {
+			fmt.Fprintf(w, "warning: no %s handler: %s will fail (503) for this merchant\n", n.op, n.needed)
+		}
+	}
 }
 
 // printLogEntry writes one plugin log entry as a line (its stack, if any,
