@@ -422,3 +422,58 @@ var DevKonbiniConfig = []byte(`{
     "demo-closed": {"closed": true}
   }
 }`)
+
+// RefreshDevKeyFiles rewrites each demo merchant's key files named in
+// info (our public key, the simulated Google's public and private keys)
+// from the keystore's primary keys, so external clients reading dev.json
+// (gpg, another JOSE library) keep working after a rotation such as `sim
+// drill`. A keyset without a primary self key keeps its old file.
+func RefreshDevKeyFiles(ctx context.Context, info *DevInfo, ks *keystore.Store) error {
+	primary := func(keysetID string) (string, error) {
+		keys, err := ks.List(ctx, keysetID)
+		if err != nil {
+			return "", err
+		}
+		for _, k := range keys {
+			if k.Owner == keystore.OwnerSelf && k.State == keystore.StatePrimary {
+				return k.ID, nil
+			}
+		}
+		return "", nil
+	}
+	for _, m := range info.Merchants {
+		files := []struct {
+			path, keyset string
+			private      bool
+			mode         os.FileMode
+		}{{m.OurPublicKeys, m.KeysetID, false, 0o644}, {m.GooglePublicKeys, m.SimKeysetID, false, 0o644},
+			{m.GooglePrivateKeys, m.SimKeysetID, true, 0o600}}
+		for _, f := range files {
+			if f.path == "" {
+				continue
+			}
+			id, err := primary(f.keyset)
+			if err != nil || id == "" {
+				return err
+			}
+			var b []byte
+			if f.private {
+				b, err = ks.ExportPrivate(ctx, f.keyset, id)
+			} else {
+				b, err = ks.ExportPublic(ctx, f.keyset, id)
+			}
+			if err != nil {
+				return fmt.Errorf("gateway: dev key file %s: %w", f.path, err)
+			}
+			// Written aside and renamed, so a reader never sees half a key.
+			tmp := f.path + ".tmp"
+			if err := os.WriteFile(tmp, b, f.mode); err != nil {
+				return err
+			}
+			if err := os.Rename(tmp, f.path); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

@@ -139,6 +139,11 @@ func simRun(ctx context.Context, e env, dataDir, adminAddr, suite string, asJSON
 		},
 	}
 	rep := sim.Run(ctx, senv, scenarios...)
+	// The drill leaves the installation on new keys: dev.json's key files
+	// follow, so external clients reading them keep working.
+	if err := gateway.RefreshDevKeyFiles(ctx, info, s.store); err != nil {
+		return fmt.Errorf("sim: the run is over, but dev.json's key files were not refreshed: %w", err)
+	}
 	if asJSON {
 		err = rep.WriteJSON(e.stdout)
 	} else {

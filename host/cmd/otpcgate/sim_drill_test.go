@@ -3,15 +3,18 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/otpcgate/otpcgate/host/gateway"
 	"github.com/otpcgate/otpcgate/host/sim"
+	"github.com/otpcgate/otpcgate/internal/testenv"
 )
 
 // TestSimDrillLive runs the key-rotation drill the way an operator does
@@ -94,6 +97,23 @@ func TestSimDrillLive(t *testing.T) {
 	}
 	if notified != 6 { // three notifications per demo merchant
 		t.Errorf("notifications suite ran %d steps, want 6", notified)
+	}
+
+	// dev.json's key files followed the rotation: an external client with
+	// nothing but those files and gpg still gets a verified echo.
+	info, err := gateway.ReadDevInfo(dataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := info.GoogleTransport()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range info.Merchants {
+		if m.Envelope == "pgp" {
+			testenv.GPGEcho(t, &http.Client{Transport: tr, Timeout: 30 * time.Second}, "https://"+info.Addr+m.BasePath, m.PIAID,
+				m.GooglePrivateKeys, m.OurPublicKeys)
+		}
 	}
 
 	// Older and newer dev.json files.
