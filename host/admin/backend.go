@@ -175,6 +175,10 @@ type PluginUpload struct {
 	// SHA256, when set, must match the module (hex).
 	SHA256 string `json:"sha256,omitempty"`
 	Wasm   []byte `json:"wasm"`
+	// From, instead of Wasm, takes the module of this stored version: a
+	// version's configuration never changes, so a new configuration is
+	// the same module stored under a new version.
+	From string `json:"from,omitempty"`
 	// Config is the plugin configuration JSON; the warm-up call validates
 	// it (the plugin parses it there and fails the load if it is wrong).
 	Config []byte `json:"config,omitempty"`

@@ -88,8 +88,8 @@ func (s *Server) uploadPlugin(c echo.Context) error {
 		return s.uploadRefused(c, id, &up, fail(http.StatusRequestEntityTooLarge, fmt.Sprintf("plugin is %d bytes, over the %d-byte limit", len(up.Wasm), maxBytes),
 			"build with -ldflags='-s -w' and check for embedded data"))
 	}
-	if up.Version == "" || len(up.Wasm) == 0 {
-		return s.uploadRefused(c, id, &up, fail(http.StatusBadRequest, "version and wasm are required", ""))
+	if up.Version == "" || len(up.Wasm) == 0 && up.From == "" || len(up.Wasm) > 0 && up.From != "" {
+		return s.uploadRefused(c, id, &up, fail(http.StatusBadRequest, "version and one of wasm or from are required", ""))
 	}
 	if len(vs) >= maxVersions && !slices.ContainsFunc(vs, func(v PluginVersion) bool { return v.Version == up.Version }) {
 		return s.uploadRefused(c, id, &up, fail(http.StatusConflict, fmt.Sprintf("merchant %s stores %d plugin versions, the limit", id, len(vs)),
@@ -113,7 +113,7 @@ func (s *Server) uploadPlugin(c echo.Context) error {
 			return err
 		}
 	}
-	return c.JSON(http.StatusCreated, pv)
+	return c.JSON(http.StatusCreated, s.withStats(id, []PluginVersion{pv})[0])
 }
 
 // uploadRecord is an upload's audit payload, named as the API names things.
@@ -170,7 +170,8 @@ func (s *Server) activate(c echo.Context, id, version, action string) error {
 		map[string]string{"version": pv.Version, "sha256": pv.SHA256}); err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, pv)
+	// The same counters as the listing, not a fresh zero.
+	return c.JSON(http.StatusOK, s.withStats(id, []PluginVersion{pv})[0])
 }
 
 func (s *Server) activatePlugin(c echo.Context) error {

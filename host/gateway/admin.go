@@ -438,6 +438,13 @@ func (b *adminBackend) PluginVersions(ctx context.Context, merchantID string) ([
 func (b *adminBackend) UploadPlugin(ctx context.Context, merchantID string, up admin.PluginUpload) (admin.PluginVersion, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if up.From != "" {
+		src, err := b.g.Registry.PluginVersion(ctx, merchantID, up.From)
+		if err != nil {
+			return admin.PluginVersion{}, fmt.Errorf("%w: --from: %w", admin.ErrInvalid, err)
+		}
+		up.Wasm = src.Wasm
+	}
 	if !bytes.HasPrefix(up.Wasm, []byte("\x00asm")) {
 		return admin.PluginVersion{}, fmt.Errorf("%w: not a WebAssembly module (no \\0asm header); upload the .wasm file the build wrote",
 			admin.ErrPluginRefused)

@@ -1,7 +1,10 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -222,5 +225,33 @@ func TestPluginUploadsBounded(t *testing.T) {
 	})
 	if got := status(op.Do(ctx, http.MethodPost, path, admin.PluginUpload{}, nil)); got != http.StatusBadRequest {
 		t.Fatalf("after the slow upload ended: %d, want 400 (a slot, then the empty upload refused)", got)
+	}
+}
+
+// TestUploadFromStoredVersion: a new configuration is the same module
+// stored under a new version with `from`, without sending the module again;
+// both wasm and from, or an unknown from, are refused and audited.
+func TestUploadFromStoredVersion(t *testing.T) {
+	a := newAdminEnv(t, admin.Config{})
+	ctx := context.Background()
+	op := a.client(a.operator)
+	path := admin.MerchantPath("demo-pgp", "plugins")
+	cfg := bytes.Replace(konbiniConfig, []byte(`"prefix": "81"`), []byte(`"prefix": "84"`), 1)
+	var pv admin.PluginVersion
+	if err := op.Do(ctx, http.MethodPost, path, admin.PluginUpload{Version: "prefix-84", From: "konbini-test", Config: cfg, Activate: true}, &pv); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(konbini(t).Wasm)
+	if !pv.Active || pv.SHA256 != hex.EncodeToString(sum[:]) {
+		t.Fatalf("from konbini-test: %+v, want it active with the same module", pv)
+	}
+	_, resp := a.env.generate(a.pgp, 1_000_000_000)
+	if p := printable(resp.Result.Success.DisplayableReferenceNumber); !strings.HasPrefix(p, "84") {
+		t.Fatalf("the new version's configuration is not in force: %q", p)
+	}
+	for _, up := range []admin.PluginUpload{{Version: "x1", From: "nope", Config: cfg}, {Version: "x2", From: "konbini-test", Wasm: konbini(t).Wasm}} {
+		if got := status(op.Do(ctx, http.MethodPost, path, up, nil)); got != http.StatusBadRequest {
+			t.Errorf("upload %+v: %d, want 400", up.Version, got)
+		}
 	}
 }

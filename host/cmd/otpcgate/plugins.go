@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -57,18 +58,28 @@ func newPluginsCmd(e env) *cobra.Command {
 			}
 			return f.print(cmd.OutOrStdout(), vs, table(vs))
 		}}
-	var file, version, sum, configFile string
+	var file, version, sum, configFile, from string
 	var activate bool
 	upload := &cobra.Command{Use: "upload", Short: "Upload a plugin: checked, compiled and warmed before it is stored or activated", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := f.resolveMerchant(cmd, e, &merchant); err != nil {
 				return err
 			}
-			wasm, err := os.ReadFile(file)
-			if err != nil {
-				return fmt.Errorf("read plugin: %w\n  next: build it with `task plugins` or GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared", err)
+			if (file == "") == (from == "") {
+				return errors.New("give the module as --file FILE, or --from VERSION to store a stored version's module under a new version (e.g. with another --config-file)")
 			}
-			up := admin.PluginUpload{Version: version, SHA256: sum, Wasm: wasm, Activate: activate}
+			if from != "" && version == "" {
+				return errors.New("--from needs --version: the new version's name (versions never change)")
+			}
+			var wasm []byte
+			if file != "" {
+				var err error
+				if wasm, err = os.ReadFile(file); err != nil {
+					return fmt.Errorf("read plugin: %w\n  next: build it with `task plugins` or GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared", err)
+				}
+			}
+			var err error
+			up := admin.PluginUpload{Version: version, SHA256: sum, Wasm: wasm, From: from, Activate: activate}
 			if version == "" {
 				h := sha256.Sum256(wasm)
 				up.Version = "sha-" + hex.EncodeToString(h[:6])
@@ -119,12 +130,12 @@ func newPluginsCmd(e env) *cobra.Command {
 			return nil
 		}}
 	uf := upload.Flags()
-	uf.StringVar(&file, "file", "", "the plugin's .wasm file (required)")
+	uf.StringVar(&file, "file", "", "the plugin's .wasm file")
+	uf.StringVar(&from, "from", "", "instead of --file: the module of this stored version (to change the configuration, store it under a new --version)")
 	uf.StringVar(&version, "version", "", "version name (default: sha- and the first 12 hex digits of its sha256)")
 	uf.StringVar(&sum, "sha256", "", "refuse the upload unless the module has this sha256 (hex)")
 	uf.StringVar(&configFile, "config-file", "", "plugin configuration JSON (validated by the plugin's warm-up call)")
 	uf.BoolVar(&activate, "activate", false, "switch traffic to the version once it is warm")
-	_ = upload.MarkFlagRequired("file")
 	activateCmd := &cobra.Command{Use: "activate VERSION", Short: "Switch traffic to an uploaded version (atomic, no request lost)", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := f.resolveMerchant(cmd, e, &merchant); err != nil {
