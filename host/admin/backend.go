@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/otpcgate/otpcgate/host/ledger"
+	"github.com/otpcgate/otpcgate/host/plugincall"
 )
 
 // Backend is what the admin API changes in the gateway: merchants with
@@ -46,6 +47,13 @@ type Backend interface {
 	// ActivatePlugin makes an uploaded version the active one (also a
 	// rollback); calls in flight finish on the version they started on.
 	ActivatePlugin(ctx context.Context, merchantID, version string) (PluginVersion, error)
+	// StartShadow runs a stored version beside the active one on a sample
+	// (0 < sample <= 1) of the merchant's calls, comparing answers and
+	// keeping nothing of the candidate's; StopShadow ends it and returns
+	// its last report; ShadowReport reads it.
+	StartShadow(ctx context.Context, merchantID, version string, sample float64) (plugincall.ShadowReport, error)
+	StopShadow(ctx context.Context, merchantID string) (plugincall.ShadowReport, error)
+	ShadowReport(ctx context.Context, merchantID string) (plugincall.ShadowReport, error)
 }
 
 // Exec runs one statement in the Backend's write transaction and returns

@@ -14,6 +14,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/otpcgate/otpcgate/host/plugincall"
 	"github.com/otpcgate/otpcgate/host/pluginlog"
 )
 
@@ -329,4 +330,66 @@ func (s *Server) pluginLogs(c echo.Context) error {
 		}
 	}
 	return c.JSON(http.StatusOK, out)
+}
+
+// ShadowRequest starts a shadow: the candidate version and the share of
+// calls it runs on (default 1, every call).
+type ShadowRequest struct {
+	Version string  `json:"version"`
+	Sample  float64 `json:"sample,omitempty"`
+}
+
+func (s *Server) shadowReport(c echo.Context) error {
+	rep, err := s.d.Backend.ShadowReport(c.Request().Context(), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, rep)
+}
+
+func (s *Server) startShadow(c echo.Context) error {
+	var req ShadowRequest
+	if err := bind(c, maxJSONBody, &req); err != nil {
+		return err
+	}
+	if req.Version == "" {
+		return fail(http.StatusBadRequest, "version is required", "the stored version to run beside the active one")
+	}
+	if req.Sample == 0 {
+		req.Sample = 1
+	}
+	id := c.Param("id")
+	before, err := s.d.Backend.ShadowReport(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	rep, err := s.d.Backend.StartShadow(c.Request().Context(), id, req.Version, req.Sample)
+	if err != nil {
+		return err
+	}
+	if err := s.audit(c, "plugin.shadow_start", MerchantSubject(id), shadowRecord(before),
+		map[string]any{"version": rep.Version, "sample": rep.Sample}); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, rep)
+}
+
+func (s *Server) stopShadow(c echo.Context) error {
+	id := c.Param("id")
+	rep, err := s.d.Backend.StopShadow(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	if err := s.audit(c, "plugin.shadow_stop", MerchantSubject(id), shadowRecord(rep), nil); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, rep)
+}
+
+// shadowRecord is a shadow's audit payload: what ran and what it found.
+func shadowRecord(r plugincall.ShadowReport) any {
+	if r.Version == "" {
+		return nil
+	}
+	return map[string]any{"version": r.Version, "sample": r.Sample, "compared": r.Compared, "different": r.Different}
 }

@@ -61,6 +61,9 @@ func (s *Server) Routes() []Route {
 		{http.MethodPost, "/v1/merchants/:id/plugins/:version/activate", merchant, s.activatePlugin},
 		{http.MethodPost, "/v1/merchants/:id/plugins/rollback", merchant, s.rollbackPlugin},
 		{http.MethodGet, "/v1/merchants/:id/plugin-logs", merchant, s.pluginLogs},
+		{http.MethodGet, "/v1/merchants/:id/plugin-shadow", merchant, s.shadowReport},
+		{http.MethodPut, "/v1/merchants/:id/plugin-shadow", merchant, s.startShadow},
+		{http.MethodDelete, "/v1/merchants/:id/plugin-shadow", merchant, s.stopShadow},
 		{http.MethodDelete, "/v1/merchants/:id/plugins/:version", merchant, s.deletePlugin},
 
 		{http.MethodPost, "/v1/merchants/:id/payments", merchant, s.reportPayment},

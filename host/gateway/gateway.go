@@ -227,6 +227,7 @@ func Open(ctx context.Context, opts Options) (_ *Gateway, err error) {
 	pcfg.Logger = log
 	ccfg := opts.Calls
 	ccfg.Logger = log
+	ccfg.ShadowAdmission = pcfg.Limiter
 	g.Calls = plugincall.New(ccfg, g.Plugins, g.Ledger)
 	g.Pipeline = protocol.New(pcfg, &g.dir, g.Keys, g.Ledger, g.Calls)
 	if g.Google, err = google.NewClient(google.Config{Transport: opts.GoogleTransport, Logger: log}); err != nil {
@@ -294,6 +295,10 @@ func (g *Gateway) load(ctx context.Context) ([]server.Route, error) {
 	if err != nil {
 		return nil, err
 	}
+	shadows, err := g.Registry.Shadows(ctx)
+	if err != nil {
+		return nil, err
+	}
 	for _, in := range ins {
 		g.Plugins.SetLogBudget(in.MerchantID, int(quotas[in.MerchantID].LogBytesPerMinute))
 		m, err := g.Ledger.Merchant(ctx, in.MerchantID)
@@ -318,6 +323,7 @@ func (g *Gateway) load(ctx context.Context) ([]server.Route, error) {
 				return nil, err
 			}
 		}
+		g.loadShadow(ctx, in.MerchantID, shadows[in.MerchantID])
 		rules, err := g.Ledger.AmountRules(ctx, in.MerchantID)
 		if err != nil {
 			return nil, err
@@ -567,6 +573,9 @@ func (g *Gateway) run(ctx context.Context, serve func(context.Context) error) er
 // Close releases everything Open opened, in reverse order.
 func (g *Gateway) Close() error {
 	var errs []error
+	if g.Calls != nil {
+		g.Calls.Close() // the shadow worker first: it calls the runtime
+	}
 	if g.Plugins != nil {
 		errs = append(errs, g.Plugins.Close())
 	}

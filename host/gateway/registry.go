@@ -56,7 +56,15 @@ DROP TABLE integrations;
 ALTER TABLE integrations_v2 RENAME TO integrations;`}, {Version: 3, SQL: `
 -- The version active before the current one: a rollback without a name
 -- goes back to it (activation history, not upload order).
-ALTER TABLE plugin_active ADD COLUMN previous TEXT NOT NULL DEFAULT '';`}}
+ALTER TABLE plugin_active ADD COLUMN previous TEXT NOT NULL DEFAULT '';`}, {Version: 4, SQL: `
+-- A candidate version run beside the active one on a sample of its calls.
+CREATE TABLE plugin_shadow (
+	merchant_id TEXT PRIMARY KEY,
+	version     TEXT NOT NULL,
+	sample      REAL NOT NULL,
+	started_ms  INTEGER NOT NULL,
+	FOREIGN KEY (merchant_id, version) REFERENCES plugin_versions (merchant_id, version)
+);`}}
 
 // Integration is how one merchant is reached and protected: its base path
 // on the Google-facing listener, its envelope and keyset, and Google's
@@ -105,6 +113,7 @@ func OpenRegistry(ctx context.Context, d *sql.DB) (*Registry, error) {
 // through exec (the ledger transaction that deletes the merchant).
 func (r *Registry) deleteMerchant(exec func(q string, args ...any) (int64, error), merchantID string) error {
 	for _, q := range []string{
+		`DELETE FROM plugin_shadow WHERE merchant_id = ?`,
 		`DELETE FROM plugin_active WHERE merchant_id = ?`,
 		`DELETE FROM plugin_versions WHERE merchant_id = ?`,
 		`DELETE FROM integrations WHERE merchant_id = ?`,
@@ -121,8 +130,9 @@ func (r *Registry) deleteMerchant(exec func(q string, args ...any) (int64, error
 // slip between the check and the delete.
 func (r *Registry) DeletePluginVersion(ctx context.Context, merchantID, version string) error {
 	res, err := r.db.ExecContext(ctx, `DELETE FROM plugin_versions WHERE merchant_id = ? AND version = ?
-		AND NOT EXISTS (SELECT 1 FROM plugin_active a WHERE a.merchant_id = ? AND a.version = ?)`,
-		merchantID, version, merchantID, version)
+		AND NOT EXISTS (SELECT 1 FROM plugin_active a WHERE a.merchant_id = ? AND a.version = ?)
+		AND NOT EXISTS (SELECT 1 FROM plugin_shadow s WHERE s.merchant_id = ? AND s.version = ?)`,
+		merchantID, version, merchantID, version, merchantID, version)
 	if err != nil {
 		return fmt.Errorf("gateway: delete plugin version: %w", err)
 	}
@@ -131,6 +141,9 @@ func (r *Registry) DeletePluginVersion(ctx context.Context, merchantID, version 
 	}
 	if _, err := r.PluginVersion(ctx, merchantID, version); err != nil {
 		return err
+	}
+	if sh, err := r.Shadows(ctx); err == nil && sh[merchantID].Version == version {
+		return fmt.Errorf("%w: %s %s runs in shadow; stop the shadow first", ErrActiveVersion, merchantID, version)
 	}
 	return fmt.Errorf("%w: %s %s", ErrActiveVersion, merchantID, version)
 }
@@ -219,6 +232,51 @@ func (r *Registry) ActivatePluginVersion(ctx context.Context, merchantID, versio
 		return fmt.Errorf("gateway: activate plugin %s %s: %w", merchantID, version, err)
 	}
 	return nil
+}
+
+// Shadow is a candidate plugin version run beside a merchant's active one.
+type Shadow struct {
+	MerchantID, Version string
+	// Sample is the share of calls shadowed, 0 < Sample <= 1.
+	Sample  float64
+	Started time.Time
+}
+
+// SetShadow starts (or changes) a merchant's shadow; an empty version
+// stops it.
+func (r *Registry) SetShadow(ctx context.Context, sh Shadow) error {
+	var err error
+	if sh.Version == "" {
+		_, err = r.db.ExecContext(ctx, `DELETE FROM plugin_shadow WHERE merchant_id = ?`, sh.MerchantID)
+	} else {
+		_, err = r.db.ExecContext(ctx, `INSERT INTO plugin_shadow (merchant_id, version, sample, started_ms) VALUES (?, ?, ?, ?)
+			ON CONFLICT (merchant_id) DO UPDATE SET version = excluded.version, sample = excluded.sample, started_ms = excluded.started_ms`,
+			sh.MerchantID, sh.Version, sh.Sample, sh.Started.UnixMilli())
+	}
+	if err != nil {
+		return fmt.Errorf("gateway: shadow of %s: %w", sh.MerchantID, err)
+	}
+	return nil
+}
+
+// Shadows returns every merchant's shadow, by merchant.
+func (r *Registry) Shadows(ctx context.Context) (map[string]Shadow, error) {
+	rows, err := r.db.QueryContext(ctx, `SELECT merchant_id, version, sample, started_ms FROM plugin_shadow`)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: shadows: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]Shadow{}
+	for rows.Next() {
+		var sh Shadow
+		var started int64
+		if err := rows.Scan(&sh.MerchantID, &sh.Version, &sh.Sample, &started); err != nil {
+			return nil, err
+		}
+		sh.Started = time.UnixMilli(started)
+		out[sh.MerchantID] = sh
+	}
+	return out, rows.Err()
 }
 
 // PreviousPluginVersion returns the version that was active before the

@@ -24,6 +24,10 @@ func (b *adminBackend) trimLoaded(ctx context.Context, merchantID string) error 
 		}
 		keep[active.Version], keep[admin.RollbackTarget(vs, active.Version)] = true, true
 	}
+	// A candidate in shadow runs on every sampled call.
+	if sh := b.g.Calls.Shadow(merchantID); sh.Version != "" {
+		keep[sh.Version] = true
+	}
 	for _, v := range b.g.Plugins.Versions(merchantID) {
 		if !keep[v.Version] {
 			if err := b.g.Plugins.Unload(merchantID, v.Version); err != nil {

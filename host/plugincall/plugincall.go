@@ -17,10 +17,12 @@
 package plugincall
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/otpcgate/otpcgate/host/ledger"
@@ -50,6 +52,13 @@ type Config struct {
 	BreakerCoolDown time.Duration
 	// Logger receives circuit openings; nil discards them.
 	Logger *slog.Logger
+	// ShadowAdmission, if set, is the admission limiter shadow calls yield
+	// to: one runs only while a slot is free and no request waits (see
+	// SetShadow); without one, shadow calls run one at a time regardless.
+	ShadowAdmission Admission
+	// ShadowQueue bounds the shadow calls waiting to run; 0 means
+	// DefaultShadowQueue.
+	ShadowQueue int
 }
 
 // Service calls merchant plugins. It is safe for concurrent use.
@@ -59,6 +68,9 @@ type Service struct {
 	metrics *metrics
 	breaker *breaker
 	log     *slog.Logger
+	shadow  *shadows
+
+	closeOnce sync.Once
 }
 
 // New returns a Service that runs plugins on run and reads their KV from kv.
@@ -67,8 +79,10 @@ func New(cfg Config, run Runner, kv KV) *Service {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{run: run, kv: kvReader{kv}, metrics: newMetrics(),
+	s := &Service{run: run, kv: kvReader{kv}, metrics: newMetrics(),
 		breaker: newBreaker(cfg.BreakerTimeouts, cfg.BreakerCoolDown), log: log}
+	s.shadow = newShadows(run, s.kv, cfg.ShadowAdmission, cfg.ShadowQueue)
+	return s
 }
 
 // Target names whose plugin a call runs.
@@ -202,10 +216,21 @@ func (s *Service) raw(ctx context.Context, t Target, op otpc.Op, input []byte, n
 	if r.err = s.breaker.allow(r.plugin); r.err != nil {
 		return r
 	}
+	env := runtime.CallEnv{Namespace: t.Merchant, KV: s.kv, Now: now, RequestID: RequestID(ctx)}
+	candidate, shadowed := s.shadow.sampled(t.Merchant, op)
+	if shadowed {
+		env.Record = &runtime.Tape{}
+	}
 	start := time.Now()
-	r.out, r.cs, r.err = s.run.Call(ctx, r.plugin, op, input, runtime.CallEnv{Namespace: t.Merchant, KV: s.kv, Now: now,
-		RequestID: RequestID(ctx)})
+	r.out, r.cs, r.err = s.run.Call(ctx, r.plugin, op, input, env)
 	r.took = time.Since(start)
+	if shadowed && candidate != r.version {
+		// The candidate gets exactly this call's input, time, randomness
+		// and KV reads, later and elsewhere; nothing it does is kept.
+		s.shadow.enqueue(shadowJob{merchant: t.Merchant, plugin: r.plugin, version: candidate, reqID: env.RequestID, op: op,
+			input: bytes.Clone(input), now: now, tape: env.Record, active: side(r.out, r.cs, r.err), activeCS: r.cs,
+			activeOut: answer(r.out, r.err)})
+	}
 	if s.breaker.record(ctx, r.plugin, r.err) {
 		s.log.Warn("plugin circuit opened: its calls keep running into their time limit; calls fail at once (503) during the cool-down",
 			"merchant", t.Merchant, "plugin", r.plugin, "version", r.version, "cool_down", s.breaker.coolDown)

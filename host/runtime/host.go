@@ -25,6 +25,8 @@ type callState struct {
 	logs   *logBudget
 	sink   func(LogLine)
 	reqID  string
+	record *Tape
+	replay *Tape
 	stats  *counters
 	plugin string
 	ver    string
@@ -41,6 +43,7 @@ type callState struct {
 
 func (st *callState) reset(env *CallEnv, config []byte) {
 	st.ns, st.kv, st.now, st.config, st.reqID = env.Namespace, env.KV, env.Now.UnixMilli(), config, env.RequestID
+	st.record, st.replay = env.Record, env.Replay
 	if env.Config != nil {
 		st.config = env.Config
 	}
@@ -176,15 +179,22 @@ func hostKVGet(ctx context.Context, mod api.Module, stack []uint64) {
 	vptr, vcap := uint32(stack[2]), uint32(stack[3])
 	var val []byte
 	found := false
+	taped := false
 	if c, ok := st.ov.lookup(key); ok {
 		val, found = c.Value, !c.Delete
-	} else if st.kv != nil {
+	} else if st.replay != nil {
+		val, found, taped = st.replay.read(string(key))
+	}
+	if _, own := st.ov.lookup(key); !own && !taped && st.kv != nil {
 		v, ok, err := st.kv.Get(ctx, st.ns, string(key))
 		if err != nil {
 			st.failf(KindHost, "KV read failed: %v", err)
 			panic(errAbort)
 		}
 		val, found = v, ok
+		if st.record != nil {
+			st.record.KV = append(st.record.KV, TapeRead{Key: string(key), Value: append([]byte(nil), v...), Found: ok})
+		}
 	}
 	if !found {
 		stack[0] = api.EncodeI32(abi.KVNotFound)
@@ -237,7 +247,13 @@ func hostRandom(ctx context.Context, mod api.Module, stack []uint64) {
 		panic(errAbort)
 	}
 	buf := read(st, mod, uint32(stack[0]), n, "random buffer")
+	if st.replay != nil && st.replay.random(buf) {
+		return
+	}
 	_, _ = rand.Read(buf) // crypto/rand never fails on supported platforms
+	if st.record != nil {
+		st.record.Random = append(st.record.Random, append([]byte(nil), buf...))
+	}
 }
 
 func hostNow(ctx context.Context, _ api.Module, stack []uint64) {

@@ -34,6 +34,13 @@ type CallEnv struct {
 	Config []byte
 	// RequestID names the request the call serves in its log lines.
 	RequestID string
+	// Record, if set, is filled with the random bytes and committed KV
+	// reads the host gives the call (see Tape).
+	Record *Tape
+	// Replay, if set, answers the call's random and committed KV reads
+	// from a recorded call's tape instead (see Tape); what it cannot
+	// answer is answered live and counted as a miss.
+	Replay *Tape
 }
 
 // LogLine is one line of a plugin's log, or the report of one of its

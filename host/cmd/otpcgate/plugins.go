@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/otpcgate/otpcgate/host/admin"
+	"github.com/otpcgate/otpcgate/host/plugincall"
 	"github.com/otpcgate/otpcgate/host/pluginlog"
 )
 
@@ -177,7 +178,7 @@ func newPluginsCmd(e env) *cobra.Command {
 			return err
 		}}
 	cmd.AddCommand(list, upload, activateCmd, rollback, del, newPluginLogsCmd(e, &f, &merchant), newPluginShowCmd(e, &f, &merchant, table),
-		newPluginCallCmd(), newPluginNewCmd())
+		newPluginCallCmd(), newPluginNewCmd(), newPluginShadowCmd(e, &f, &merchant), newPluginDiffCmd(e, &f, &merchant))
 	return cmd
 }
 
@@ -326,4 +327,82 @@ func newPluginShowCmd(e env, f *apiFlags, merchant *string, table func([]admin.P
 			}
 			return nil
 		}}
+}
+
+// newPluginShadowCmd: otpcgate plugins shadow VERSION [--sample F] | --stop.
+func newPluginShadowCmd(e env, f *apiFlags, merchant *string) *cobra.Command {
+	var sample float64
+	var stop bool
+	cmd := &cobra.Command{Use: "shadow [VERSION]",
+		Short: "Run a stored version beside the active one on live calls and compare (nothing of it is kept or sent); --stop ends it",
+		Long: "Runs VERSION beside the active version on a sample of the merchant's live plugin calls, with exactly the\n" +
+			"active call's input, time, random bytes and KV reads, off the request's path. Its answers are compared\n" +
+			"with the active version's and never committed or sent. `otpcgate plugins diff` shows where they differ.",
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := f.resolveMerchant(cmd, e, merchant); err != nil {
+				return err
+			}
+			var rep plugincall.ShadowReport
+			path := admin.MerchantPath(*merchant, "plugin-shadow")
+			switch {
+			case stop && len(args) == 0:
+				if err := f.call(cmd, e, http.MethodDelete, path, nil, &rep); err != nil {
+					return err
+				}
+			case !stop && len(args) == 1:
+				if err := f.call(cmd, e, http.MethodPut, path, admin.ShadowRequest{Version: args[0], Sample: sample}, &rep); err != nil {
+					return err
+				}
+			default:
+				return errors.New("give a VERSION to shadow, or --stop")
+			}
+			return printShadow(cmd.OutOrStdout(), f, rep)
+		}}
+	cmd.Flags().Float64Var(&sample, "sample", 1, "share of calls to shadow, 0 < sample <= 1")
+	cmd.Flags().BoolVar(&stop, "stop", false, "stop the shadow (its last report is printed)")
+	return cmd
+}
+
+// newPluginDiffCmd: otpcgate plugins diff — the shadow's report.
+func newPluginDiffCmd(e env, f *apiFlags, merchant *string) *cobra.Command {
+	return &cobra.Command{Use: "diff", Short: "Where the shadowed candidate's answers differ from the active version's", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := f.resolveMerchant(cmd, e, merchant); err != nil {
+				return err
+			}
+			var rep plugincall.ShadowReport
+			if err := f.call(cmd, e, http.MethodGet, admin.MerchantPath(*merchant, "plugin-shadow"), nil, &rep); err != nil {
+				return err
+			}
+			return printShadow(cmd.OutOrStdout(), f, rep)
+		}}
+}
+
+func printShadow(w io.Writer, f *apiFlags, rep plugincall.ShadowReport) error {
+	if f.json {
+		return f.print(w, rep, nil)
+	}
+	if rep.Version == "" {
+		_, err := fmt.Fprintln(w, "no shadow runs\n  next: `otpcgate plugins shadow VERSION`")
+		return err
+	}
+	fmt.Fprintf(w, "shadow of %s on %.0f%% of calls since %s: %d compared, %d different, %d dropped, %d candidate failures\n",
+		rep.Version, rep.Sample*100, rep.Since.Format(time.RFC3339), rep.Compared, rep.Different, rep.Dropped, rep.CandidateFailures)
+	ops := make([]string, 0, len(rep.ByOp))
+	for op := range rep.ByOp {
+		ops = append(ops, op)
+	}
+	slices.Sort(ops)
+	for _, op := range ops {
+		fmt.Fprintf(w, "  %-12s %d compared, %d different\n", op, rep.ByOp[op].Compared, rep.ByOp[op].Different)
+	}
+	for _, d := range rep.Samples {
+		fmt.Fprintf(w, "\n%s %s %s\n  active:    %s %s\n  candidate: %s %s\n", d.Time.Format(time.RFC3339), d.Op, d.RequestID,
+			d.Active.Outcome, d.Active.Output, d.Candidate.Outcome, d.Candidate.Output)
+		if strings.Join(d.Active.KV, ",") != strings.Join(d.Candidate.KV, ",") {
+			fmt.Fprintf(w, "  kv: active %v, candidate %v\n", d.Active.KV, d.Candidate.KV)
+		}
+	}
+	return nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"os"
@@ -9,7 +10,9 @@ import (
 	"testing"
 
 	"github.com/otpcgate/otpcgate/host/gateway"
+	"github.com/otpcgate/otpcgate/host/plugincall"
 	"github.com/otpcgate/otpcgate/host/runtime/runtimetest"
+	"github.com/otpcgate/otpcgate/internal/testenv"
 )
 
 // TestSimCallAndPluginLogs sends chosen Google requests with `otpcgate sim
@@ -104,5 +107,63 @@ func TestSimCallAndPluginLogs(t *testing.T) {
 	show, _, err := l.cli(ctx, l.merchant("demo-jose").MerchantToken, nil, "plugins", "show", "outcomes", "--admin-url", l.adminURL)
 	if err != nil || !strings.Contains(show, "last 2 failed calls") || !strings.Contains(show, "main.go:") {
 		t.Errorf("plugins show: %v\n%s", err, show)
+	}
+}
+
+// TestCLIShadowAndDiff: a merchant shadows a candidate with its own token
+// (`plugins shadow`), sends chosen requests (`sim call`), and `plugins diff`
+// names the requests on which the candidate would have decided otherwise.
+func TestCLIShadowAndDiff(t *testing.T) {
+	l := startLiveGateway(t)
+	ctx := context.Background()
+	b, err := json.MarshalIndent(l.info, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(l.info.DataDir, gateway.DevFile), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(t.TempDir(), "max-2000.json")
+	if err := os.WriteFile(cfg, bytes.Replace(gateway.DevKonbiniConfig, []byte(`"maxAmountMicros": 300000000000`), []byte(`"maxAmountMicros": 2000000000`), 1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tok := l.merchant("demo-pgp").MerchantToken
+	cli := func(args ...string) string {
+		t.Helper()
+		out, stderr, err := l.cli(ctx, tok, nil, append(args, "--admin-url", l.adminURL)...)
+		if err != nil {
+			t.Fatalf("%q: %v\n%s", args, err, stderr)
+		}
+		return out
+	}
+	cli("plugins", "upload", "--from", "konbini-1", "--version", "max-2000", "--config-file", cfg)
+	if out := cli("plugins", "shadow", "max-2000"); !strings.Contains(out, "shadow of max-2000 on 100% of calls") {
+		t.Fatalf("plugins shadow: %s", out)
+	}
+	for _, amount := range []string{"1500", "5000", "1500", "9000"} {
+		out, _, err := l.cli(ctx, "", nil, "sim", "call", "generateReferenceNumber", "--data-dir", l.info.DataDir, "--amount", amount)
+		if err != nil || !strings.Contains(out, "HTTP 200") {
+			t.Fatalf("sim call %s: %v %s", amount, err, out)
+		}
+	}
+	var rep plugincall.ShadowReport
+	testenv.WaitFor(t, func() string {
+		if err := json.Unmarshal([]byte(cli("plugins", "diff", "--json")), &rep); err != nil {
+			return err.Error()
+		}
+		if rep.Compared < 4 {
+			return "not compared yet"
+		}
+		return ""
+	})
+	out := cli("plugins", "diff")
+	if rep.Different != 2 || !strings.Contains(out, "4 compared, 2 different") || strings.Count(out, "candidate: refusal") != 2 {
+		t.Fatalf("plugins diff:\n%s", out)
+	}
+	if out := cli("plugins", "shadow", "--stop"); !strings.Contains(out, "2 different") {
+		t.Fatalf("plugins shadow --stop: %s", out)
+	}
+	if out := cli("plugins", "diff"); !strings.Contains(out, "no shadow runs") {
+		t.Fatalf("after stop: %s", out)
 	}
 }
