@@ -54,6 +54,13 @@ type Backend interface {
 	StartShadow(ctx context.Context, merchantID, version string, sample float64) (plugincall.ShadowReport, error)
 	StopShadow(ctx context.Context, merchantID string) (plugincall.ShadowReport, error)
 	ShadowReport(ctx context.Context, merchantID string) (plugincall.ShadowReport, error)
+	// SetRecording turns the recording of the merchant's plugin calls on
+	// (bounded by a retention and a count) or off; Recording reads it.
+	SetRecording(ctx context.Context, merchantID string, req RecordingRequest) (RecordingState, error)
+	Recording(ctx context.Context, merchantID string) (RecordingState, error)
+	// Replay runs a stored version on the merchant's recorded calls and
+	// reports where its answers differ from the recorded ones.
+	Replay(ctx context.Context, merchantID string, req ReplayRequest) (ReplayReport, error)
 }
 
 // Exec runs one statement in the Backend's write transaction and returns
@@ -211,4 +218,54 @@ type PluginVersion struct {
 	// them (at upload, and while the version is loaded); empty if unknown.
 	Ops   []string   `json:"ops,omitempty"`
 	Stats *CallStats `json:"stats,omitempty"`
+}
+
+// RecordingRequest turns recording on (for Retention, default 24h, keeping
+// at most Max recordings, default 10,000) or off.
+type RecordingRequest struct {
+	On        bool   `json:"on"`
+	Retention string `json:"retention,omitempty"`
+	Max       int    `json:"max,omitempty"`
+}
+
+// RecordingState is a merchant's recording: whether it runs and until
+// when, and how many recordings are kept (Dropped: not written because the
+// writer was behind).
+type RecordingState struct {
+	On        bool      `json:"on"`
+	Until     time.Time `json:"until,omitzero"`
+	Retention string    `json:"retention,omitempty"`
+	Max       int       `json:"max,omitempty"`
+	Recorded  int64     `json:"recorded"`
+	Dropped   int64     `json:"dropped"`
+}
+
+// ReplayRequest names the version to replay the recordings on, and at
+// most how many (oldest first; default all kept).
+type ReplayRequest struct {
+	Version string `json:"version"`
+	Limit   int    `json:"limit,omitempty"`
+}
+
+// ReplayReport is a replay's outcome: how many recordings ran, how many
+// answered as recorded, and the first 100 that did not.
+type ReplayReport struct {
+	Version     string       `json:"version"`
+	Replayed    int64        `json:"replayed"`
+	Same        int64        `json:"same"`
+	Different   int64        `json:"different"`
+	Unreadable  int64        `json:"unreadable,omitempty"`
+	Differences []ReplayDiff `json:"differences"`
+}
+
+// ReplayDiff is one recording the replayed version answered otherwise.
+type ReplayDiff struct {
+	Recording       string                `json:"recording"`
+	RecordedVersion string                `json:"recordedVersion"`
+	Op              string                `json:"op"`
+	RequestID       string                `json:"requestId,omitempty"`
+	At              time.Time             `json:"at"`
+	Recorded        plugincall.ShadowSide `json:"recorded"`
+	Replayed        plugincall.ShadowSide `json:"replayed"`
+	Misses          int                   `json:"misses,omitempty"`
 }

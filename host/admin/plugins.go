@@ -393,3 +393,43 @@ func shadowRecord(r plugincall.ShadowReport) any {
 	}
 	return map[string]any{"version": r.Version, "sample": r.Sample, "compared": r.Compared, "different": r.Different}
 }
+
+func (s *Server) recording(c echo.Context) error {
+	st, err := s.d.Backend.Recording(c.Request().Context(), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, st)
+}
+
+func (s *Server) setRecording(c echo.Context) error {
+	var req RecordingRequest
+	if err := bind(c, maxJSONBody, &req); err != nil {
+		return err
+	}
+	id := c.Param("id")
+	st, err := s.d.Backend.SetRecording(c.Request().Context(), id, req)
+	if err != nil {
+		return err
+	}
+	action := "plugin.recording_stop"
+	if req.On {
+		action = "plugin.recording_start"
+	}
+	if err := s.audit(c, action, MerchantSubject(id), nil, map[string]any{"on": st.On, "retention": st.Retention, "max": st.Max}); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, st)
+}
+
+func (s *Server) replay(c echo.Context) error {
+	var req ReplayRequest
+	if err := bind(c, maxJSONBody, &req); err != nil {
+		return err
+	}
+	rep, err := s.d.Backend.Replay(c.Request().Context(), c.Param("id"), req)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, rep)
+}

@@ -64,6 +64,9 @@ func (s *Server) Routes() []Route {
 		{http.MethodGet, "/v1/merchants/:id/plugin-shadow", merchant, s.shadowReport},
 		{http.MethodPut, "/v1/merchants/:id/plugin-shadow", merchant, s.startShadow},
 		{http.MethodDelete, "/v1/merchants/:id/plugin-shadow", merchant, s.stopShadow},
+		{http.MethodGet, "/v1/merchants/:id/plugin-recording", merchant, s.recording},
+		{http.MethodPut, "/v1/merchants/:id/plugin-recording", merchant, s.setRecording},
+		{http.MethodPost, "/v1/merchants/:id/plugin-replay", merchant, s.replay},
 		{http.MethodDelete, "/v1/merchants/:id/plugins/:version", merchant, s.deletePlugin},
 
 		{http.MethodPost, "/v1/merchants/:id/payments", merchant, s.reportPayment},

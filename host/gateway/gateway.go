@@ -131,10 +131,16 @@ type Gateway struct {
 	// asynchronous refund results, statement acceptance).
 	Merchants *merchant.Service
 
-	log    *slog.Logger
-	codecs map[envelope.Format]envelope.Codec
-	dir    directory
-	quar   quarantines
+	log *slog.Logger
+	rec *recorder
+	// admission is the CPU slots' limiter; background work yields to it.
+	admission *server.Limiter
+	// replaying pins versions a replay runs on ("merchant\x00version"),
+	// so trimLoaded does not unload them under it.
+	replaying sync.Map
+	codecs    map[envelope.Format]envelope.Codec
+	dir       directory
+	quar      quarantines
 	// admitted is Calls behind the admission limiter, for callers that hold
 	// no slot (merchant events, the login page).
 	admitted *plugincall.Admitted
@@ -228,8 +234,14 @@ func Open(ctx context.Context, opts Options) (_ *Gateway, err error) {
 	ccfg := opts.Calls
 	ccfg.Logger = log
 	ccfg.ShadowAdmission = pcfg.Limiter
+	g.admission = pcfg.Limiter
 	g.Calls = plugincall.New(ccfg, g.Plugins, g.Ledger)
 	g.Pipeline = protocol.New(pcfg, &g.dir, g.Keys, g.Ledger, g.Calls)
+	// Recorded plugin calls are sealed with a key of their own.
+	if g.rec, err = newRecorder(g, opts.KEK.Derive("plugin recordings v1")); err != nil {
+		return nil, err
+	}
+	g.Calls.SetRecorder(g.rec.add)
 	if g.Google, err = google.NewClient(google.Config{Transport: opts.GoogleTransport, Logger: log}); err != nil {
 		return nil, err
 	}
@@ -299,6 +311,10 @@ func (g *Gateway) load(ctx context.Context) ([]server.Route, error) {
 	if err != nil {
 		return nil, err
 	}
+	recording, err := g.Registry.RecordingSettings(ctx)
+	if err != nil {
+		return nil, err
+	}
 	for _, in := range ins {
 		g.Plugins.SetLogBudget(in.MerchantID, int(quotas[in.MerchantID].LogBytesPerMinute))
 		m, err := g.Ledger.Merchant(ctx, in.MerchantID)
@@ -324,6 +340,8 @@ func (g *Gateway) load(ctx context.Context) ([]server.Route, error) {
 			}
 		}
 		g.loadShadow(ctx, in.MerchantID, shadows[in.MerchantID])
+		st, rec := recording[in.MerchantID]
+		g.loadRecording(in.MerchantID, st, rec)
 		rules, err := g.Ledger.AmountRules(ctx, in.MerchantID)
 		if err != nil {
 			return nil, err
@@ -575,6 +593,9 @@ func (g *Gateway) Close() error {
 	var errs []error
 	if g.Calls != nil {
 		g.Calls.Close() // the shadow worker first: it calls the runtime
+	}
+	if g.rec != nil {
+		g.rec.close()
 	}
 	if g.Plugins != nil {
 		errs = append(errs, g.Plugins.Close())

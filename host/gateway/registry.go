@@ -64,7 +64,25 @@ CREATE TABLE plugin_shadow (
 	sample      REAL NOT NULL,
 	started_ms  INTEGER NOT NULL,
 	FOREIGN KEY (merchant_id, version) REFERENCES plugin_versions (merchant_id, version)
-);`}}
+);`}, {Version: 5, SQL: `
+-- Opt-in recording of plugin calls for replay on other versions: each
+-- recording is sealed with a key derived from the KEK (it holds the
+-- request's payload) and bounded by a retention and a count per merchant.
+CREATE TABLE plugin_recording (
+	merchant_id  TEXT PRIMARY KEY,
+	until_ms     INTEGER NOT NULL,
+	retention_ms INTEGER NOT NULL,
+	max_records  INTEGER NOT NULL
+);
+CREATE TABLE plugin_recordings (
+	id          INTEGER PRIMARY KEY AUTOINCREMENT,
+	merchant_id TEXT NOT NULL,
+	version     TEXT NOT NULL,
+	op          INTEGER NOT NULL,
+	at_ms       INTEGER NOT NULL,
+	sealed      BLOB NOT NULL
+);
+CREATE INDEX plugin_recordings_merchant ON plugin_recordings (merchant_id, id);`}}
 
 // Integration is how one merchant is reached and protected: its base path
 // on the Google-facing listener, its envelope and keyset, and Google's
@@ -114,6 +132,8 @@ func OpenRegistry(ctx context.Context, d *sql.DB) (*Registry, error) {
 func (r *Registry) deleteMerchant(exec func(q string, args ...any) (int64, error), merchantID string) error {
 	for _, q := range []string{
 		`DELETE FROM plugin_shadow WHERE merchant_id = ?`,
+		`DELETE FROM plugin_recording WHERE merchant_id = ?`,
+		`DELETE FROM plugin_recordings WHERE merchant_id = ?`,
 		`DELETE FROM plugin_active WHERE merchant_id = ?`,
 		`DELETE FROM plugin_versions WHERE merchant_id = ?`,
 		`DELETE FROM integrations WHERE merchant_id = ?`,

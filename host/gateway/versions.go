@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
+	"sync/atomic"
 
 	"github.com/otpcgate/otpcgate/host/admin"
 	"github.com/otpcgate/otpcgate/host/runtime"
@@ -24,10 +26,17 @@ func (b *adminBackend) trimLoaded(ctx context.Context, merchantID string) error 
 		}
 		keep[active.Version], keep[admin.RollbackTarget(vs, active.Version)] = true, true
 	}
-	// A candidate in shadow runs on every sampled call.
+	// A candidate in shadow runs on every sampled call; a replay pins its
+	// version while it runs.
 	if sh := b.g.Calls.Shadow(merchantID); sh.Version != "" {
 		keep[sh.Version] = true
 	}
+	b.g.replaying.Range(func(k, n any) bool {
+		if m, v, _ := strings.Cut(k.(string), "\x00"); m == merchantID && n.(*atomic.Int64).Load() > 0 {
+			keep[v] = true
+		}
+		return true
+	})
 	for _, v := range b.g.Plugins.Versions(merchantID) {
 		if !keep[v.Version] {
 			if err := b.g.Plugins.Unload(merchantID, v.Version); err != nil {

@@ -69,6 +69,7 @@ type Service struct {
 	breaker *breaker
 	log     *slog.Logger
 	shadow  *shadows
+	rec     recordings
 
 	closeOnce sync.Once
 }
@@ -218,18 +219,22 @@ func (s *Service) raw(ctx context.Context, t Target, op otpc.Op, input []byte, n
 	}
 	env := runtime.CallEnv{Namespace: t.Merchant, KV: s.kv, Now: now, RequestID: RequestID(ctx)}
 	candidate, shadowed := s.shadow.sampled(t.Merchant, op)
-	if shadowed {
+	sink := s.rec.recording(t.Merchant, op)
+	if shadowed || sink != nil {
 		env.Record = &runtime.Tape{}
 	}
 	start := time.Now()
 	r.out, r.cs, r.err = s.run.Call(ctx, r.plugin, op, input, env)
 	r.took = time.Since(start)
+	if sink != nil && !errors.Is(r.err, context.Canceled) {
+		sink(newRecording(t, r.version, op, env.RequestID, now, input, env.Record, r.out, r.cs, r.err))
+	}
 	if shadowed && candidate != r.version {
 		// The candidate gets exactly this call's input, time, randomness
 		// and KV reads, later and elsewhere; nothing it does is kept.
 		s.shadow.enqueue(shadowJob{merchant: t.Merchant, plugin: r.plugin, version: candidate, reqID: env.RequestID, op: op,
-			input: bytes.Clone(input), now: now, tape: env.Record, active: side(r.out, r.cs, r.err), activeCS: r.cs,
-			activeOut: answer(r.out, r.err)})
+			input: bytes.Clone(input), now: now, tape: env.Record, active: Side(r.out, r.cs, r.err), activeCS: r.cs,
+			activeOut: Answer(r.out, r.err)})
 	}
 	if s.breaker.record(ctx, r.plugin, r.err) {
 		s.log.Warn("plugin circuit opened: its calls keep running into their time limit; calls fail at once (503) during the cool-down",

@@ -219,12 +219,8 @@ func (sh *shadows) compare(j shadowJob) {
 	out, cs, err := sh.run.CallVersion(ctx, j.plugin, j.version, j.op, j.input,
 		runtime.CallEnv{Namespace: j.merchant, KV: sh.kv, Now: j.now, RequestID: j.reqID, Replay: j.tape})
 	clear(j.input)
-	cand := side(out, cs, err)
-	same := cand.Outcome == j.active.Outcome && bytes.Equal(answer(out, err), j.activeOut) && sameChanges(cs, j.activeCS)
-	if cand.Outcome != j.active.Outcome || cand.Outcome != "ok" && cand.Outcome != "refusal" {
-		// Failures compare by kind only: their messages name the version.
-		same = cand.Outcome == j.active.Outcome
-	}
+	cand := Side(out, cs, err)
+	same := Agree(j.active.Outcome, j.activeOut, j.activeCS.Changes, cand.Outcome, Answer(out, err), cs.Changes)
 	misses := j.tape.Misses()
 	sh.update(j.merchant, j.version, func(r *ShadowReport) {
 		op := r.ByOp[j.op.String()]
@@ -258,11 +254,28 @@ type idler interface {
 // only on CPU the live requests leave, one at a time, so it never queues
 // a request behind it.
 func (sh *shadows) idleSlot() bool {
-	id, ok := sh.adm.(idler)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-sh.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return WaitIdle(ctx, sh.adm, shadowWait)
+}
+
+// WaitIdle waits, up to wait, until a has a slot free that no request
+// waits for, for background work (shadow calls, replays) that must only
+// use CPU the live requests leave. An Admission that cannot tell (or nil)
+// is taken as idle.
+func WaitIdle(ctx context.Context, a Admission, wait time.Duration) bool {
+	id, ok := a.(idler)
 	if !ok {
 		return true
 	}
-	deadline := time.Now().Add(shadowWait)
+	deadline := time.Now().Add(wait)
 	for {
 		if inFlight, queued := id.Stats(); inFlight < id.MaxInFlight() && queued == 0 {
 			return true
@@ -272,7 +285,7 @@ func (sh *shadows) idleSlot() bool {
 		}
 		select {
 		case <-time.After(time.Millisecond):
-		case <-sh.stop:
+		case <-ctx.Done():
 			return false
 		}
 	}
@@ -282,9 +295,22 @@ func (sh *shadows) idleSlot() bool {
 // is dropped: under sustained full load, shadowing yields entirely.
 const shadowWait = time.Second
 
-// side describes one version's answer: what the runtime returned, before
-// the host's decoding (the same bytes for both versions if they agree).
-func side(out []byte, cs runtime.ChangeSet, err error) ShadowSide {
+// Agree reports whether two runs of a call answered alike: the same
+// outcome and, for an output or a refusal, the same bytes and KV changes.
+// Failures agree by kind only: their messages name the version.
+func Agree(outcomeA string, answerA []byte, kvA []runtime.KVChange, outcomeB string, answerB []byte, kvB []runtime.KVChange) bool {
+	if outcomeA != outcomeB {
+		return false
+	}
+	if outcomeA != "ok" && outcomeA != "refusal" {
+		return true
+	}
+	return bytes.Equal(answerA, answerB) && sameChanges(kvA, kvB)
+}
+
+// Side describes one run's answer as the runtime returned it, before the
+// host's decoding (the same bytes for two versions that agree).
+func Side(out []byte, cs runtime.ChangeSet, err error) ShadowSide {
 	var s ShadowSide
 	var ce *runtime.CallError
 	switch {
@@ -307,9 +333,9 @@ func side(out []byte, cs runtime.ChangeSet, err error) ShadowSide {
 	return s
 }
 
-// answer is the bytes a version answered with: the output, or the
-// refusal frame's body; nil for a failure.
-func answer(out []byte, err error) []byte {
+// Answer is the bytes a run answered with: the output, or the refusal
+// frame's body; nil for a failure.
+func Answer(out []byte, err error) []byte {
 	var ce *runtime.CallError
 	if errors.As(err, &ce) {
 		if ce.Kind == runtime.KindRefusal {
@@ -320,6 +346,7 @@ func answer(out []byte, err error) []byte {
 	return out
 }
 
+// clipOutput bounds an output kept in a report.
 func clipOutput(b []byte) string {
 	if len(b) > maxSampleOutput {
 		b = b[:maxSampleOutput]
@@ -327,12 +354,12 @@ func clipOutput(b []byte) string {
 	return string(b)
 }
 
-func sameChanges(a, b runtime.ChangeSet) bool {
-	if len(a.Changes) != len(b.Changes) {
+func sameChanges(a, b []runtime.KVChange) bool {
+	if len(a) != len(b) {
 		return false
 	}
-	for i := range a.Changes {
-		x, y := a.Changes[i], b.Changes[i]
+	for i := range a {
+		x, y := a[i], b[i]
 		if x.Key != y.Key || x.Delete != y.Delete || !bytes.Equal(x.Value, y.Value) {
 			return false
 		}

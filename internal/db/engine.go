@@ -63,6 +63,8 @@ var ddlRewrites = []struct {
 	{regexp.MustCompile(`(?i)\)\s*WITHOUT ROWID\s*;`), `);`},
 	{regexp.MustCompile(`(?i)\bINTEGER\b`), `BIGINT`},
 	{regexp.MustCompile(`(?i)\bBLOB\b`), `BYTEA`},
+	// SQLite's REAL is 8 bytes; PostgreSQL's is 4.
+	{regexp.MustCompile(`(?i)\bREAL\b`), `DOUBLE PRECISION`},
 	// Bytewise text order, as SQLite compares, whatever the database's
 	// locale: keys, cursors and listings sort the same on both engines.
 	{regexp.MustCompile(`(?i)\bTEXT\b`), `TEXT COLLATE "C"`},

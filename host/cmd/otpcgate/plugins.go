@@ -178,7 +178,8 @@ func newPluginsCmd(e env) *cobra.Command {
 			return err
 		}}
 	cmd.AddCommand(list, upload, activateCmd, rollback, del, newPluginLogsCmd(e, &f, &merchant), newPluginShowCmd(e, &f, &merchant, table),
-		newPluginCallCmd(), newPluginNewCmd(), newPluginShadowCmd(e, &f, &merchant), newPluginDiffCmd(e, &f, &merchant))
+		newPluginCallCmd(), newPluginNewCmd(), newPluginShadowCmd(e, &f, &merchant), newPluginDiffCmd(e, &f, &merchant),
+		newPluginRecordCmd(e, &f, &merchant), newPluginReplayCmd(e, &f, &merchant))
 	return cmd
 }
 
@@ -405,4 +406,83 @@ func printShadow(w io.Writer, f *apiFlags, rep plugincall.ShadowReport) error {
 		}
 	}
 	return nil
+}
+
+// newPluginRecordCmd: otpcgate plugins record --on|--off.
+func newPluginRecordCmd(e env, f *apiFlags, merchant *string) *cobra.Command {
+	var on, off bool
+	var retention string
+	var maxRecords int
+	cmd := &cobra.Command{Use: "record", Short: "Record the merchant's plugin calls for replay (--on, --off; no flag shows the state)",
+		Long: "Records each plugin call with what it needs to run again on any version: its input, time, random bytes\n" +
+			"and KV reads, and the answer. Recordings are sealed with a key derived from the KEK (they hold the\n" +
+			"request's payload), kept for --retention (recording stops then too) and at most --max of them.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := f.resolveMerchant(cmd, e, merchant); err != nil {
+				return err
+			}
+			if on && off {
+				return errors.New("--on or --off, not both")
+			}
+			var st admin.RecordingState
+			path := admin.MerchantPath(*merchant, "plugin-recording")
+			var err error
+			if on || off {
+				err = f.call(cmd, e, http.MethodPut, path, admin.RecordingRequest{On: on, Retention: retention, Max: maxRecords}, &st)
+			} else {
+				err = f.call(cmd, e, http.MethodGet, path, nil, &st)
+			}
+			if err != nil {
+				return err
+			}
+			if f.json {
+				return f.print(cmd.OutOrStdout(), st, nil)
+			}
+			state := "off"
+			if st.On {
+				state = fmt.Sprintf("on until %s (retention %s, at most %d)", st.Until.Format(time.RFC3339), st.Retention, st.Max)
+			}
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "recording %s: %d recordings kept, %d dropped\n", state, st.Recorded, st.Dropped)
+			return err
+		}}
+	fl := cmd.Flags()
+	fl.BoolVar(&on, "on", false, "start recording")
+	fl.BoolVar(&off, "off", false, "stop recording (the recordings stay until their retention ends)")
+	fl.StringVar(&retention, "retention", "", "how long recordings are kept and recording runs (default 24h, at most 720h)")
+	fl.IntVar(&maxRecords, "max", 0, "recordings kept, the oldest go first (default 10000)")
+	return cmd
+}
+
+// newPluginReplayCmd: otpcgate plugins replay --version V.
+func newPluginReplayCmd(e env, f *apiFlags, merchant *string) *cobra.Command {
+	var version string
+	var limit int
+	cmd := &cobra.Command{Use: "replay", Short: "Run a stored version on the recorded calls and list where it answers otherwise",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := f.resolveMerchant(cmd, e, merchant); err != nil {
+				return err
+			}
+			var rep admin.ReplayReport
+			if err := f.call(cmd, e, http.MethodPost, admin.MerchantPath(*merchant, "plugin-replay"),
+				admin.ReplayRequest{Version: version, Limit: limit}, &rep); err != nil {
+				return err
+			}
+			if f.json {
+				return f.print(cmd.OutOrStdout(), rep, nil)
+			}
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "replayed %d recordings on %s: %d as recorded, %d different\n", rep.Replayed, rep.Version, rep.Same, rep.Different)
+			for _, d := range rep.Differences {
+				fmt.Fprintf(w, "\nrecording %s (%s, recorded on %s) %s %s\n  recorded: %s %s\n  replayed: %s %s\n", d.Recording,
+					d.At.Format(time.RFC3339), d.RecordedVersion, d.Op, d.RequestID, d.Recorded.Outcome, d.Recorded.Output,
+					d.Replayed.Outcome, d.Replayed.Output)
+			}
+			return nil
+		}}
+	cmd.Flags().StringVar(&version, "version", "", "the stored version to replay on (required)")
+	cmd.Flags().IntVar(&limit, "limit", 0, "replay at most this many recordings, oldest first (default all)")
+	_ = cmd.MarkFlagRequired("version")
+	return cmd
 }

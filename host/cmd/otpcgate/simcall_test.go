@@ -111,8 +111,10 @@ func TestSimCallAndPluginLogs(t *testing.T) {
 }
 
 // TestCLIShadowAndDiff: a merchant shadows a candidate with its own token
-// (`plugins shadow`), sends chosen requests (`sim call`), and `plugins diff`
-// names the requests on which the candidate would have decided otherwise.
+// (`plugins shadow`) and records its calls (`plugins record`), sends chosen
+// requests (`sim call`); `plugins diff` names the requests on which the
+// candidate would have decided otherwise, and `plugins replay` finds the
+// same on the recordings while the recorded version reproduces them.
 func TestCLIShadowAndDiff(t *testing.T) {
 	l := startLiveGateway(t)
 	ctx := context.Background()
@@ -140,6 +142,9 @@ func TestCLIShadowAndDiff(t *testing.T) {
 	if out := cli("plugins", "shadow", "max-2000"); !strings.Contains(out, "shadow of max-2000 on 100% of calls") {
 		t.Fatalf("plugins shadow: %s", out)
 	}
+	if out := cli("plugins", "record", "--on", "--retention", "2h"); !strings.Contains(out, "recording on until") {
+		t.Fatalf("plugins record --on: %s", out)
+	}
 	for _, amount := range []string{"1500", "5000", "1500", "9000"} {
 		out, _, err := l.cli(ctx, "", nil, "sim", "call", "generateReferenceNumber", "--data-dir", l.info.DataDir, "--amount", amount)
 		if err != nil || !strings.Contains(out, "HTTP 200") {
@@ -163,6 +168,20 @@ func TestCLIShadowAndDiff(t *testing.T) {
 	if out := cli("plugins", "shadow", "--stop"); !strings.Contains(out, "2 different") {
 		t.Fatalf("plugins shadow --stop: %s", out)
 	}
+	// The same four calls, recorded, replayed offline on both versions.
+	testenv.WaitFor(t, func() string {
+		if out := cli("plugins", "record"); !strings.Contains(out, "4 recordings kept") {
+			return out
+		}
+		return ""
+	})
+	if out := cli("plugins", "replay", "--version", "konbini-1"); !strings.Contains(out, "replayed 4 recordings on konbini-1: 4 as recorded, 0 different") {
+		t.Fatalf("replay on the recorded version: %s", out)
+	}
+	if out := cli("plugins", "replay", "--version", "max-2000"); !strings.Contains(out, "2 as recorded, 2 different") || strings.Count(out, "replayed: refusal") != 2 {
+		t.Fatalf("replay on max-2000: %s", out)
+	}
+	cli("plugins", "record", "--off")
 	if out := cli("plugins", "diff"); !strings.Contains(out, "no shadow runs") {
 		t.Fatalf("after stop: %s", out)
 	}

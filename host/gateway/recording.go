@@ -1,0 +1,372 @@
+package gateway
+
+import (
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/otpcgate/otpcgate/host/admin"
+	"github.com/otpcgate/otpcgate/host/plugincall"
+	"github.com/otpcgate/otpcgate/host/runtime"
+)
+
+// Recording defaults (admin.RecordingRequest).
+const (
+	DefaultRecordingRetention = 24 * time.Hour
+	DefaultRecordingMax       = 10_000
+	maxRecordingMax           = 100_000
+	// recordQueue bounds recorded calls waiting to be written; beyond it
+	// they are dropped (counted), never delaying a request.
+	recordQueue = 1024
+)
+
+// recorder writes the recorded plugin calls of the merchants that record,
+// sealed with a key derived from the KEK: a recording holds the request's
+// payload. One goroutine writes, in batches, off the requests' path.
+type recorder struct {
+	g     *Gateway
+	aead  cipher.AEAD
+	queue chan plugincall.Recording
+	stop  chan struct{}
+	done  chan struct{}
+
+	mu      sync.Mutex
+	dropped map[string]int64
+}
+
+func newRecorder(g *Gateway, key []byte) (*recorder, error) {
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, err
+	}
+	r := &recorder{g: g, aead: aead, queue: make(chan plugincall.Recording, recordQueue), stop: make(chan struct{}),
+		done: make(chan struct{}), dropped: map[string]int64{}}
+	go r.run()
+	return r, nil
+}
+
+// add queues a recorded call (plugincall's sink).
+func (r *recorder) add(rec plugincall.Recording) {
+	select {
+	case r.queue <- rec:
+	default:
+		r.mu.Lock()
+		r.dropped[rec.Merchant]++
+		r.mu.Unlock()
+	}
+}
+
+func (r *recorder) close() {
+	close(r.stop)
+	<-r.done
+}
+
+func (r *recorder) run() {
+	defer close(r.done)
+	for {
+		select {
+		case <-r.stop:
+			return
+		case rec := <-r.queue:
+			batch := []plugincall.Recording{rec}
+			for len(batch) < 64 {
+				select {
+				case rec := <-r.queue:
+					batch = append(batch, rec)
+					continue
+				default:
+				}
+				break
+			}
+			if err := r.write(batch); err != nil {
+				r.g.log.Error("plugin recordings not written", "n", len(batch), "err", err)
+			}
+		}
+	}
+}
+
+// aad binds a sealed recording to its merchant, so a row moved to
+// another merchant does not open.
+func aad(merchant string) []byte { return []byte("otpcgate plugin recording\x00" + merchant) }
+
+func (r *recorder) seal(rec plugincall.Recording) ([]byte, error) {
+	plain, err := json.Marshal(rec)
+	if err != nil {
+		return nil, err
+	}
+	nonce := make([]byte, r.aead.NonceSize(), r.aead.NonceSize()+len(plain)+r.aead.Overhead())
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, err
+	}
+	sealed := r.aead.Seal(nonce, nonce, plain, aad(rec.Merchant))
+	clear(plain)
+	return sealed, nil
+}
+
+func (r *recorder) open(merchant string, sealed []byte) (plugincall.Recording, error) {
+	var rec plugincall.Recording
+	n := r.aead.NonceSize()
+	if len(sealed) < n {
+		return rec, errors.New("gateway: recording too short")
+	}
+	plain, err := r.aead.Open(nil, sealed[:n], sealed[n:], aad(merchant))
+	if err != nil {
+		return rec, fmt.Errorf("gateway: recording does not open: %w", err)
+	}
+	err = json.Unmarshal(plain, &rec)
+	clear(plain)
+	return rec, err
+}
+
+// write stores a batch and applies each merchant's bounds: recordings past
+// their retention and beyond the maximum count (oldest first) go.
+func (r *recorder) write(batch []plugincall.Recording) error {
+	ctx := context.Background()
+	settings, err := r.g.Registry.RecordingSettings(ctx)
+	if err != nil {
+		return err
+	}
+	tx, err := r.g.DB.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	touched := map[string]bool{}
+	for _, rec := range batch {
+		st, ok := settings[rec.Merchant]
+		if !ok || time.Now().After(st.Until) {
+			continue // stopped meanwhile
+		}
+		sealed, err := r.seal(rec)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO plugin_recordings (merchant_id, version, op, at_ms, sealed) VALUES (?, ?, ?, ?, ?)`,
+			rec.Merchant, rec.Version, int(rec.Op), rec.Now.UnixMilli(), sealed); err != nil {
+			return err
+		}
+		touched[rec.Merchant] = true
+	}
+	for m := range touched {
+		st := settings[m]
+		if _, err := tx.ExecContext(ctx, `DELETE FROM plugin_recordings WHERE merchant_id = ? AND (at_ms < ? OR id <= (
+			SELECT id FROM plugin_recordings WHERE merchant_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?))`,
+			m, time.Now().Add(-st.Retention).UnixMilli(), m, st.Max); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+// RecordingSettings is a merchant's recording: on until Until, keeping
+// recordings for Retention, at most Max of them.
+type RecordingSettings struct {
+	Until     time.Time
+	Retention time.Duration
+	Max       int
+}
+
+// RecordingSettings returns the settings of every merchant that records.
+func (r *Registry) RecordingSettings(ctx context.Context) (map[string]RecordingSettings, error) {
+	rows, err := r.db.QueryContext(ctx, `SELECT merchant_id, until_ms, retention_ms, max_records FROM plugin_recording`)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: recording settings: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]RecordingSettings{}
+	for rows.Next() {
+		var id string
+		var until, retention int64
+		var st RecordingSettings
+		if err := rows.Scan(&id, &until, &retention, &st.Max); err != nil {
+			return nil, err
+		}
+		st.Until, st.Retention = time.UnixMilli(until), time.Duration(retention)*time.Millisecond
+		out[id] = st
+	}
+	return out, rows.Err()
+}
+
+// setRecording starts (st non-nil) or stops a merchant's recording.
+func (r *Registry) setRecording(ctx context.Context, merchantID string, st *RecordingSettings) error {
+	var err error
+	if st == nil {
+		_, err = r.db.ExecContext(ctx, `DELETE FROM plugin_recording WHERE merchant_id = ?`, merchantID)
+	} else {
+		_, err = r.db.ExecContext(ctx, `INSERT INTO plugin_recording (merchant_id, until_ms, retention_ms, max_records) VALUES (?, ?, ?, ?)
+			ON CONFLICT (merchant_id) DO UPDATE SET until_ms = excluded.until_ms, retention_ms = excluded.retention_ms, max_records = excluded.max_records`,
+			merchantID, st.Until.UnixMilli(), st.Retention.Milliseconds(), st.Max)
+	}
+	if err != nil {
+		return fmt.Errorf("gateway: recording of %s: %w", merchantID, err)
+	}
+	return nil
+}
+
+// recordingOf reports a merchant's recording state for the admin API.
+func (b *adminBackend) recordingOf(ctx context.Context, merchantID string) (admin.RecordingState, error) {
+	settings, err := b.g.Registry.RecordingSettings(ctx)
+	if err != nil {
+		return admin.RecordingState{}, err
+	}
+	var out admin.RecordingState
+	if st, ok := settings[merchantID]; ok && time.Now().Before(st.Until) {
+		out.On, out.Until, out.Retention, out.Max = true, st.Until.UTC(), st.Retention.String(), st.Max
+	}
+	if err := b.g.DB.QueryRowContext(ctx, `SELECT COUNT(*) FROM plugin_recordings WHERE merchant_id = ?`, merchantID).Scan(&out.Recorded); err != nil {
+		return out, err
+	}
+	b.g.rec.mu.Lock()
+	out.Dropped = b.g.rec.dropped[merchantID]
+	b.g.rec.mu.Unlock()
+	return out, nil
+}
+
+// SetRecording starts or stops recording a merchant's plugin calls
+// (admin.Backend).
+func (b *adminBackend) SetRecording(ctx context.Context, merchantID string, req admin.RecordingRequest) (admin.RecordingState, error) {
+	if _, err := b.g.Registry.Integration(ctx, merchantID); err != nil {
+		return admin.RecordingState{}, fmt.Errorf("%w: merchant %s", admin.ErrNotFound, merchantID)
+	}
+	if !req.On {
+		if err := b.g.Registry.setRecording(ctx, merchantID, nil); err != nil {
+			return admin.RecordingState{}, err
+		}
+	} else {
+		st := RecordingSettings{Retention: DefaultRecordingRetention, Max: DefaultRecordingMax}
+		if req.Retention != "" {
+			d, err := time.ParseDuration(req.Retention)
+			if err != nil || d <= 0 || d > 30*24*time.Hour {
+				return admin.RecordingState{}, fmt.Errorf("%w: retention must be a duration up to 720h, got %q", admin.ErrInvalid, req.Retention)
+			}
+			st.Retention = d
+		}
+		if req.Max != 0 {
+			if req.Max < 1 || req.Max > maxRecordingMax {
+				return admin.RecordingState{}, fmt.Errorf("%w: max must be 1..%d, got %d", admin.ErrInvalid, maxRecordingMax, req.Max)
+			}
+			st.Max = req.Max
+		}
+		st.Until = time.Now().Add(st.Retention)
+		if err := b.g.Registry.setRecording(ctx, merchantID, &st); err != nil {
+			return admin.RecordingState{}, err
+		}
+	}
+	if err := b.g.Reload(ctx); err != nil {
+		return admin.RecordingState{}, err
+	}
+	return b.recordingOf(ctx, merchantID)
+}
+
+// Recording reports a merchant's recording (admin.Backend).
+func (b *adminBackend) Recording(ctx context.Context, merchantID string) (admin.RecordingState, error) {
+	if _, err := b.g.Registry.Integration(ctx, merchantID); err != nil {
+		return admin.RecordingState{}, fmt.Errorf("%w: merchant %s", admin.ErrNotFound, merchantID)
+	}
+	return b.recordingOf(ctx, merchantID)
+}
+
+// Replay runs a stored version on a merchant's recorded calls, with each
+// call's own input, time and tape, and compares its answers with the ones
+// recorded (admin.Backend). Nothing it does is kept; it yields to live
+// requests like a shadow.
+func (b *adminBackend) Replay(ctx context.Context, merchantID string, req admin.ReplayRequest) (admin.ReplayReport, error) {
+	if req.Version == "" {
+		return admin.ReplayReport{}, fmt.Errorf("%w: version is required", admin.ErrInvalid)
+	}
+	if _, err := b.version(ctx, merchantID, req.Version); err != nil {
+		return admin.ReplayReport{}, err
+	}
+	limit := req.Limit
+	if limit <= 0 || limit > maxRecordingMax {
+		limit = maxRecordingMax
+	}
+	pin := merchantID + "\x00" + req.Version
+	b.mu.Lock()
+	n, _ := b.g.replaying.LoadOrStore(pin, new(atomic.Int64))
+	n.(*atomic.Int64).Add(1)
+	err := b.g.ensureLoaded(ctx, merchantID, req.Version)
+	b.mu.Unlock()
+	defer n.(*atomic.Int64).Add(-1)
+	if err != nil {
+		return admin.ReplayReport{}, fmt.Errorf("%w: the version does not load: %v", admin.ErrPluginRefused, err)
+	}
+	defer func() {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		_ = b.trimLoaded(context.Background(), merchantID) // unload it again unless it is needed
+	}()
+	rows, err := b.g.DB.QueryContext(ctx, `SELECT id, version, sealed FROM plugin_recordings WHERE merchant_id = ? ORDER BY id LIMIT ?`,
+		merchantID, limit)
+	if err != nil {
+		return admin.ReplayReport{}, err
+	}
+	type row struct {
+		id      int64
+		version string
+		sealed  []byte
+	}
+	var all []row
+	for rows.Next() {
+		var r row
+		if err := rows.Scan(&r.id, &r.version, &r.sealed); err != nil {
+			rows.Close()
+			return admin.ReplayReport{}, err
+		}
+		all = append(all, r)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return admin.ReplayReport{}, err
+	}
+	rep := admin.ReplayReport{Version: req.Version, Differences: []admin.ReplayDiff{}}
+	for _, r := range all {
+		rec, err := b.g.rec.open(merchantID, r.sealed)
+		if err != nil {
+			rep.Unreadable++
+			continue
+		}
+		if !plugincall.WaitIdle(ctx, b.g.admission, time.Minute) {
+			return rep, fmt.Errorf("%w: no CPU slot free of live requests for a minute; replay later", admin.ErrConflict)
+		}
+		rec.Tape.Rewind()
+		out, cs, err := b.g.Plugins.CallVersion(ctx, merchantID, req.Version, rec.Op, rec.Input,
+			runtime.CallEnv{Namespace: merchantID, Now: rec.Now, RequestID: rec.RequestID, Replay: rec.Tape})
+		clear(rec.Input)
+		if ctx.Err() != nil {
+			return rep, ctx.Err()
+		}
+		rep.Replayed++
+		got := plugincall.Side(out, cs, err)
+		if plugincall.Agree(rec.Outcome, rec.Output, rec.KV, got.Outcome, plugincall.Answer(out, err), cs.Changes) {
+			rep.Same++
+			continue
+		}
+		rep.Different++
+		if len(rep.Differences) < 100 {
+			rep.Differences = append(rep.Differences, admin.ReplayDiff{Recording: strconv.FormatInt(r.id, 10), RecordedVersion: r.version,
+				Op: rec.Op.String(), RequestID: rec.RequestID, At: rec.Now.UTC(),
+				Recorded: plugincall.ShadowSide{Outcome: rec.Outcome, Output: string(rec.Output[:min(len(rec.Output), 4<<10)])}, Replayed: got,
+				Misses: rec.Tape.Misses()})
+		}
+	}
+	return rep, nil
+}
+
+// loadRecording applies a merchant's recording settings to the plugin-call
+// service.
+func (g *Gateway) loadRecording(merchantID string, st RecordingSettings, ok bool) {
+	g.Calls.SetRecording(merchantID, ok && time.Now().Before(st.Until))
+}
