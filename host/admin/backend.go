@@ -54,6 +54,13 @@ type Backend interface {
 	StartShadow(ctx context.Context, merchantID, version string, sample float64) (plugincall.ShadowReport, error)
 	StopShadow(ctx context.Context, merchantID string) (plugincall.ShadowReport, error)
 	ShadowReport(ctx context.Context, merchantID string) (plugincall.ShadowReport, error)
+	// StartCanary sends a fraction of the merchant's new transactions to a
+	// stored version, rolled back on its own past its limits; StopCanary
+	// ends it (promote: the candidate becomes the active version);
+	// CanaryState reads it.
+	StartCanary(ctx context.Context, merchantID string, req CanaryRequest) (plugincall.CanaryState, error)
+	StopCanary(ctx context.Context, merchantID string, promote bool) (plugincall.CanaryState, error)
+	CanaryState(ctx context.Context, merchantID string) (plugincall.CanaryState, error)
 	// SetRecording turns the recording of the merchant's plugin calls on
 	// (bounded by a retention and a count) or off; Recording reads it.
 	SetRecording(ctx context.Context, merchantID string, req RecordingRequest) (RecordingState, error)
@@ -268,4 +275,15 @@ type ReplayDiff struct {
 	Recorded        plugincall.ShadowSide `json:"recorded"`
 	Replayed        plugincall.ShadowSide `json:"replayed"`
 	Misses          int                   `json:"misses,omitempty"`
+}
+
+// CanaryRequest starts a canary: the candidate, the fraction of new
+// transactions it serves, and the limits past which it is rolled back on
+// its own (failed calls, default 3; calls slower than MaxLatency, default
+// 500ms, as many).
+type CanaryRequest struct {
+	Version     string  `json:"version"`
+	Fraction    float64 `json:"fraction"`
+	MaxFailures int     `json:"maxFailures,omitempty"`
+	MaxLatency  string  `json:"maxLatency,omitempty"`
 }

@@ -433,3 +433,51 @@ func (s *Server) replay(c echo.Context) error {
 	}
 	return c.JSON(http.StatusOK, rep)
 }
+
+func (s *Server) canaryState(c echo.Context) error {
+	st, err := s.d.Backend.CanaryState(c.Request().Context(), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, st)
+}
+
+func (s *Server) startCanary(c echo.Context) error {
+	var req CanaryRequest
+	if err := bind(c, maxJSONBody, &req); err != nil {
+		return err
+	}
+	if req.Version == "" {
+		return fail(http.StatusBadRequest, "version is required", "the stored version to serve a fraction of new transactions")
+	}
+	id := c.Param("id")
+	st, err := s.d.Backend.StartCanary(c.Request().Context(), id, req)
+	if err != nil {
+		return err
+	}
+	if err := s.audit(c, "plugin.canary_start", MerchantSubject(id), nil, map[string]any{"version": st.Version,
+		"fraction": st.Fraction, "maxFailures": st.Limits.MaxFailures, "maxLatency": st.Limits.MaxLatency.String()}); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, st)
+}
+
+func (s *Server) stopCanary(c echo.Context) error    { return s.endCanary(c, false) }
+func (s *Server) promoteCanary(c echo.Context) error { return s.endCanary(c, true) }
+
+func (s *Server) endCanary(c echo.Context, promote bool) error {
+	id := c.Param("id")
+	st, err := s.d.Backend.StopCanary(c.Request().Context(), id, promote)
+	if err != nil {
+		return err
+	}
+	action := "plugin.canary_stop"
+	if promote {
+		action = "plugin.canary_promote"
+	}
+	if err := s.audit(c, action, MerchantSubject(id), map[string]any{"version": st.Version, "fraction": st.Fraction,
+		"calls": st.Calls, "failures": st.Failures}, nil); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, st)
+}

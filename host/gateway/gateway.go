@@ -242,6 +242,7 @@ func Open(ctx context.Context, opts Options) (_ *Gateway, err error) {
 		return nil, err
 	}
 	g.Calls.SetRecorder(g.rec.add)
+	g.Calls.OnCanaryRollback(g.canaryRolledBack)
 	if g.Google, err = google.NewClient(google.Config{Transport: opts.GoogleTransport, Logger: log}); err != nil {
 		return nil, err
 	}
@@ -315,6 +316,10 @@ func (g *Gateway) load(ctx context.Context) ([]server.Route, error) {
 	if err != nil {
 		return nil, err
 	}
+	canaries, err := g.Registry.Canaries(ctx)
+	if err != nil {
+		return nil, err
+	}
 	for _, in := range ins {
 		g.Plugins.SetLogBudget(in.MerchantID, int(quotas[in.MerchantID].LogBytesPerMinute))
 		m, err := g.Ledger.Merchant(ctx, in.MerchantID)
@@ -340,6 +345,7 @@ func (g *Gateway) load(ctx context.Context) ([]server.Route, error) {
 			}
 		}
 		g.loadShadow(ctx, in.MerchantID, shadows[in.MerchantID])
+		g.loadCanary(ctx, in.MerchantID, canaries[in.MerchantID])
 		st, rec := recording[in.MerchantID]
 		g.loadRecording(in.MerchantID, st, rec)
 		rules, err := g.Ledger.AmountRules(ctx, in.MerchantID)

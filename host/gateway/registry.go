@@ -82,7 +82,17 @@ CREATE TABLE plugin_recordings (
 	at_ms       INTEGER NOT NULL,
 	sealed      BLOB NOT NULL
 );
-CREATE INDEX plugin_recordings_merchant ON plugin_recordings (merchant_id, id);`}}
+CREATE INDEX plugin_recordings_merchant ON plugin_recordings (merchant_id, id);`}, {Version: 6, SQL: `
+-- A candidate version serving a fraction of a merchant's transactions.
+CREATE TABLE plugin_canary (
+	merchant_id    TEXT PRIMARY KEY,
+	version        TEXT NOT NULL,
+	fraction       REAL NOT NULL,
+	max_failures   INTEGER NOT NULL,
+	max_latency_ms INTEGER NOT NULL,
+	started_ms     INTEGER NOT NULL,
+	FOREIGN KEY (merchant_id, version) REFERENCES plugin_versions (merchant_id, version)
+);`}}
 
 // Integration is how one merchant is reached and protected: its base path
 // on the Google-facing listener, its envelope and keyset, and Google's
@@ -132,6 +142,7 @@ func OpenRegistry(ctx context.Context, d *sql.DB) (*Registry, error) {
 func (r *Registry) deleteMerchant(exec func(q string, args ...any) (int64, error), merchantID string) error {
 	for _, q := range []string{
 		`DELETE FROM plugin_shadow WHERE merchant_id = ?`,
+		`DELETE FROM plugin_canary WHERE merchant_id = ?`,
 		`DELETE FROM plugin_recording WHERE merchant_id = ?`,
 		`DELETE FROM plugin_recordings WHERE merchant_id = ?`,
 		`DELETE FROM plugin_active WHERE merchant_id = ?`,
@@ -151,8 +162,9 @@ func (r *Registry) deleteMerchant(exec func(q string, args ...any) (int64, error
 func (r *Registry) DeletePluginVersion(ctx context.Context, merchantID, version string) error {
 	res, err := r.db.ExecContext(ctx, `DELETE FROM plugin_versions WHERE merchant_id = ? AND version = ?
 		AND NOT EXISTS (SELECT 1 FROM plugin_active a WHERE a.merchant_id = ? AND a.version = ?)
-		AND NOT EXISTS (SELECT 1 FROM plugin_shadow s WHERE s.merchant_id = ? AND s.version = ?)`,
-		merchantID, version, merchantID, version, merchantID, version)
+		AND NOT EXISTS (SELECT 1 FROM plugin_shadow s WHERE s.merchant_id = ? AND s.version = ?)
+		AND NOT EXISTS (SELECT 1 FROM plugin_canary c WHERE c.merchant_id = ? AND c.version = ?)`,
+		merchantID, version, merchantID, version, merchantID, version, merchantID, version)
 	if err != nil {
 		return fmt.Errorf("gateway: delete plugin version: %w", err)
 	}
@@ -164,6 +176,9 @@ func (r *Registry) DeletePluginVersion(ctx context.Context, merchantID, version 
 	}
 	if sh, err := r.Shadows(ctx); err == nil && sh[merchantID].Version == version {
 		return fmt.Errorf("%w: %s %s runs in shadow; stop the shadow first", ErrActiveVersion, merchantID, version)
+	}
+	if c, err := r.Canaries(ctx); err == nil && c[merchantID].Version == version {
+		return fmt.Errorf("%w: %s %s runs as a canary; stop or promote it first", ErrActiveVersion, merchantID, version)
 	}
 	return fmt.Errorf("%w: %s %s", ErrActiveVersion, merchantID, version)
 }

@@ -31,6 +31,9 @@ func (b *adminBackend) trimLoaded(ctx context.Context, merchantID string) error 
 	if sh := b.g.Calls.Shadow(merchantID); sh.Version != "" {
 		keep[sh.Version] = true
 	}
+	if c := b.g.Calls.Canary(merchantID); c.Version != "" {
+		keep[c.Version] = true // serves its share of transactions
+	}
 	b.g.replaying.Range(func(k, n any) bool {
 		if m, v, _ := strings.Cut(k.(string), "\x00"); m == merchantID && n.(*atomic.Int64).Load() > 0 {
 			keep[v] = true

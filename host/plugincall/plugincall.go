@@ -70,6 +70,7 @@ type Service struct {
 	log     *slog.Logger
 	shadow  *shadows
 	rec     recordings
+	canary  canaries
 
 	closeOnce sync.Once
 }
@@ -132,7 +133,7 @@ func (c Changes) Apply(tx *ledger.Tx) error {
 // login page's password) that should not linger in a buffer the host owns.
 func (s *Service) Call(ctx context.Context, t Target, op otpc.Op, now time.Time, in, out otpc.Message) (Changes, error) {
 	input := in.AppendJSON(nil)
-	r := s.raw(ctx, t, op, input, now)
+	r := s.raw(ctx, t, op, input, now, transaction(in))
 	clear(input)
 	err := r.err
 	var ce *runtime.CallError
@@ -146,6 +147,9 @@ func (s *Service) Call(ctx context.Context, t Target, op otpc.Op, now time.Time,
 		}
 	}
 	s.metrics.record(t.Merchant, r.plugin, r.version, op, r.took, err)
+	if r.canary {
+		s.canary.record(t.Merchant, r.version, r.took, err)
+	}
 	if err != nil {
 		return Changes{}, err
 	}
@@ -203,21 +207,34 @@ type result struct {
 	err             error
 	plugin, version string
 	took            time.Duration
+	canary          bool // a canary transaction: the candidate ran
 }
 
 // raw runs one call on the runtime and notes the version that served it:
 // the failing version named by a *runtime.CallError, else the version
 // active when the call started (a call racing an activation may be counted
 // under the old version; it did run on one of the two).
-func (s *Service) raw(ctx context.Context, t Target, op otpc.Op, input []byte, now time.Time) result {
+func (s *Service) raw(ctx context.Context, t Target, op otpc.Op, input []byte, now time.Time, txn string) result {
 	r := result{plugin: t.plugin()}
+	env := runtime.CallEnv{Namespace: t.Merchant, KV: s.kv, Now: now, RequestID: RequestID(ctx)}
+	if candidate := s.canary.route(t.Merchant, txn); candidate != "" {
+		// A canary transaction: the candidate serves it, outside the
+		// active version's circuit breaker; the canary's own limits roll
+		// it back.
+		r.version = candidate
+		if vr, ok := s.run.(VersionRunner); ok {
+			start := time.Now()
+			r.out, r.cs, r.err = vr.CallVersion(ctx, r.plugin, candidate, op, input, env)
+			r.took, r.canary = time.Since(start), true
+			return r
+		}
+	}
 	if vi, ok := s.run.Active(r.plugin); ok {
 		r.version = vi.Version
 	}
 	if r.err = s.breaker.allow(r.plugin); r.err != nil {
 		return r
 	}
-	env := runtime.CallEnv{Namespace: t.Merchant, KV: s.kv, Now: now, RequestID: RequestID(ctx)}
 	candidate, shadowed := s.shadow.sampled(t.Merchant, op)
 	sink := s.rec.recording(t.Merchant, op)
 	if shadowed || sink != nil {

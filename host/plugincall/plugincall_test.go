@@ -22,7 +22,7 @@ func (noKV) KVGet(context.Context, string, string) ([]byte, bool, error) { retur
 // call is Call without the decoding: the adversarial plugin speaks raw
 // modes, not the op's JSON.
 func (s *Service) rawCall(ctx context.Context, t Target, op otpc.Op, input []byte) error {
-	r := s.raw(ctx, t, op, input, time.Now())
+	r := s.raw(ctx, t, op, input, time.Now(), "")
 	s.metrics.record(t.Merchant, r.plugin, r.version, op, r.took, r.err)
 	return r.err
 }

@@ -179,7 +179,7 @@ func newPluginsCmd(e env) *cobra.Command {
 		}}
 	cmd.AddCommand(list, upload, activateCmd, rollback, del, newPluginLogsCmd(e, &f, &merchant), newPluginShowCmd(e, &f, &merchant, table),
 		newPluginCallCmd(), newPluginNewCmd(), newPluginShadowCmd(e, &f, &merchant), newPluginDiffCmd(e, &f, &merchant),
-		newPluginRecordCmd(e, &f, &merchant), newPluginReplayCmd(e, &f, &merchant))
+		newPluginRecordCmd(e, &f, &merchant), newPluginReplayCmd(e, &f, &merchant), newPluginCanaryCmd(e, &f, &merchant))
 	return cmd
 }
 
@@ -484,5 +484,69 @@ func newPluginReplayCmd(e env, f *apiFlags, merchant *string) *cobra.Command {
 	cmd.Flags().StringVar(&version, "version", "", "the stored version to replay on (required)")
 	cmd.Flags().IntVar(&limit, "limit", 0, "replay at most this many recordings, oldest first (default all)")
 	_ = cmd.MarkFlagRequired("version")
+	return cmd
+}
+
+// newPluginCanaryCmd: otpcgate plugins canary [VERSION --fraction F] | --stop | --promote.
+func newPluginCanaryCmd(e env, f *apiFlags, merchant *string) *cobra.Command {
+	var fraction float64
+	var maxFailures int
+	var maxLatency string
+	var stop, promote bool
+	cmd := &cobra.Command{Use: "canary [VERSION]",
+		Short: "Send a fraction of new transactions to a stored version, rolled back on its own if it fails; --promote, --stop",
+		Long: "Sends --fraction of the merchant's new transactions to VERSION, chosen by transaction so that each\n" +
+			"transaction's generate, cancel, refunds and payment run on one version. After --max-failures failed\n" +
+			"calls (or as many slower than --max-latency) the canary is rolled back on its own and the audit log\n" +
+			"says why. --promote makes VERSION the active version; --stop ends the canary. No argument shows it.",
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := f.resolveMerchant(cmd, e, merchant); err != nil {
+				return err
+			}
+			var st plugincall.CanaryState
+			path := admin.MerchantPath(*merchant, "plugin-canary")
+			var err error
+			switch {
+			case len(args) == 1 && !stop && !promote:
+				err = f.call(cmd, e, http.MethodPut, path, admin.CanaryRequest{Version: args[0], Fraction: fraction,
+					MaxFailures: maxFailures, MaxLatency: maxLatency}, &st)
+			case len(args) == 0 && stop && !promote:
+				err = f.call(cmd, e, http.MethodDelete, path, nil, &st)
+			case len(args) == 0 && promote && !stop:
+				err = f.call(cmd, e, http.MethodPost, path+"/promote", nil, &st)
+			case len(args) == 0 && !stop && !promote:
+				err = f.call(cmd, e, http.MethodGet, path, nil, &st)
+			default:
+				return errors.New("give a VERSION to start a canary, or one of --stop and --promote")
+			}
+			if err != nil {
+				return err
+			}
+			if f.json {
+				return f.print(cmd.OutOrStdout(), st, nil)
+			}
+			w := cmd.OutOrStdout()
+			if st.Version == "" {
+				_, err := fmt.Fprintln(w, "no canary runs")
+				return err
+			}
+			verb := "runs"
+			if stop || promote {
+				verb = "ended"
+			}
+			fmt.Fprintf(w, "canary %s %s on %.0f%% of new transactions since %s: %d calls, %d failed, %d slow (limits: %d, %s)\n",
+				st.Version, verb, st.Fraction*100, st.Since.Format(time.RFC3339), st.Calls, st.Failures, st.Slow, st.Limits.MaxFailures, st.Limits.MaxLatency)
+			if promote {
+				fmt.Fprintf(w, "%s is the active version\n", st.Version)
+			}
+			return nil
+		}}
+	fl := cmd.Flags()
+	fl.Float64Var(&fraction, "fraction", 0.1, "share of new transactions the candidate serves, 0 < fraction <= 1")
+	fl.IntVar(&maxFailures, "max-failures", 0, "failed (or slow) calls before the automatic rollback (default 3)")
+	fl.StringVar(&maxLatency, "max-latency", "", "a call slower than this counts against the limit (default 500ms)")
+	fl.BoolVar(&stop, "stop", false, "end the canary: every transaction on the active version")
+	fl.BoolVar(&promote, "promote", false, "make the candidate the active version and end the canary")
 	return cmd
 }
