@@ -1,12 +1,16 @@
 package plugincall
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/otpcgate/otpcgate/host/runtime"
 	"github.com/otpcgate/otpcgate/sdk/otpc"
 )
 
@@ -114,5 +118,59 @@ func TestCanaryRollback(t *testing.T) {
 				t.Fatal("a rolled-back canary still routes")
 			}
 		})
+	}
+}
+
+// fakeRunner runs nothing; it lets a Service shadow (it is a VersionRunner).
+type fakeRunner struct{}
+
+func (fakeRunner) Call(context.Context, string, otpc.Op, []byte, runtime.CallEnv) ([]byte, runtime.ChangeSet, error) {
+	return nil, runtime.ChangeSet{}, nil
+}
+func (fakeRunner) CallVersion(context.Context, string, string, otpc.Op, []byte, runtime.CallEnv) ([]byte, runtime.ChangeSet, error) {
+	return nil, runtime.ChangeSet{}, nil
+}
+func (fakeRunner) Active(string) (runtime.VersionInfo, bool) { return runtime.VersionInfo{}, false }
+
+// TestShadowCanaryMetrics: shadow and canary counters are exported per
+// merchant and version.
+func TestShadowCanaryMetrics(t *testing.T) {
+	s := New(Config{}, fakeRunner{}, noKV{})
+	defer s.Close()
+	s.SetShadow("m", "cand", 1)
+	s.shadow.update("m", "cand", func(r *ShadowReport) {
+		r.ByOp["generate"] = ShadowOp{Compared: 5, Different: 2}
+		r.Dropped = 1
+	})
+	s.SetCanary("m", "can", 0.5, CanaryLimits{})
+	s.canary.record("m", "can", time.Millisecond, nil)
+	s.canary.record("m", "can", time.Millisecond, errors.New("boom"))
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(s)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			key := mf.GetName()
+			for _, lp := range m.GetLabel() {
+				key += "/" + lp.GetValue()
+			}
+			got[key] = m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		}
+	}
+	for k, want := range map[string]float64{
+		"otpcgate_plugin_shadow_calls_total/m/generate/same/cand":      3,
+		"otpcgate_plugin_shadow_calls_total/m/generate/different/cand": 2,
+		"otpcgate_plugin_shadow_dropped_total/m/cand":                  1,
+		"otpcgate_plugin_canary_calls_total/m/ok/can":                  1,
+		"otpcgate_plugin_canary_calls_total/m/failed/can":              1,
+		"otpcgate_plugin_canary_rolled_back/m/can":                     0,
+	} {
+		if got[k] != want {
+			t.Errorf("%s = %v, want %v (all: %v)", k, got[k], want, got)
+		}
 	}
 }

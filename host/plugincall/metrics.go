@@ -197,12 +197,26 @@ var (
 	descPluginOutcomes = prometheus.NewDesc("otpcgate_plugin_outcomes_total",
 		"Plugin calls by merchant, op and outcome (ok, refusal, error, invalid, trap, timeout, limit), from every caller: Google pipeline, merchant API, login page.",
 		[]string{"merchant", "op", "outcome"}, nil)
+	descShadow = prometheus.NewDesc("otpcgate_plugin_shadow_calls_total",
+		"Shadowed calls of a merchant's candidate by op and result (same, different), since its shadow started.",
+		[]string{"merchant", "version", "op", "result"}, nil)
+	descShadowDropped = prometheus.NewDesc("otpcgate_plugin_shadow_dropped_total",
+		"Sampled calls not shadowed (queue full, no free CPU slot), since the shadow started.", []string{"merchant", "version"}, nil)
+	descCanary = prometheus.NewDesc("otpcgate_plugin_canary_calls_total",
+		"Calls a merchant's canary candidate served, by result (ok, failed, slow), since the canary started.",
+		[]string{"merchant", "version", "result"}, nil)
+	descCanaryRolledBack = prometheus.NewDesc("otpcgate_plugin_canary_rolled_back",
+		"1 while a merchant's canary is rolled back on its own (until the registry drops it).", []string{"merchant", "version"}, nil)
 )
 
 // Describe implements prometheus.Collector.
 func (s *Service) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descPluginCalls
 	ch <- descPluginOutcomes
+	ch <- descShadow
+	ch <- descShadowDropped
+	ch <- descCanary
+	ch <- descCanaryRolledBack
 	s.metrics.hist.Describe(ch)
 }
 
@@ -226,4 +240,28 @@ func (s *Service) Collect(ch chan<- prometheus.Metric) {
 	}
 	m.mu.Unlock()
 	m.hist.Collect(ch)
+	counter := func(d *prometheus.Desc, v int64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	s.shadow.mu.Lock()
+	for merchant, r := range s.shadow.per {
+		for op, o := range r.ByOp {
+			counter(descShadow, o.Compared-o.Different, merchant, r.Version, op, "same")
+			counter(descShadow, o.Different, merchant, r.Version, op, "different")
+		}
+		counter(descShadowDropped, r.Dropped, merchant, r.Version)
+	}
+	s.shadow.mu.Unlock()
+	s.canary.mu.Lock()
+	for merchant, st := range s.canary.per {
+		counter(descCanary, st.Calls-st.Failures, merchant, st.Version, "ok")
+		counter(descCanary, st.Failures, merchant, st.Version, "failed")
+		counter(descCanary, st.Slow, merchant, st.Version, "slow")
+		rolled := 0.0
+		if st.RolledBack {
+			rolled = 1
+		}
+		ch <- prometheus.MustNewConstMetric(descCanaryRolledBack, prometheus.GaugeValue, rolled, merchant, st.Version)
+	}
+	s.canary.mu.Unlock()
 }
