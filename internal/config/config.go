@@ -147,8 +147,9 @@ type Admission struct {
 //
 // MemoryMiB caps each plugin instance's linear memory and
 // InstancesPerVersion the instances a loaded version keeps, so a merchant's
-// plugin memory is at most 2 (active version and rollback target) ×
-// InstancesPerVersion × MemoryMiB. Defaults 64 and 4.
+// plugin memory is at most 2 (active version and rollback target; 4 while
+// a shadow and a canary candidate run) × InstancesPerVersion × MemoryMiB.
+// Defaults 64 and 4.
 //
 // CircuitOpenPause holds the 503 of a merchant whose circuit is open this
 // long, so a caller ignoring Retry-After cannot flood the host with cheap
