@@ -4,12 +4,14 @@ import (
 	"context"
 	"maps"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/otpcgate/otpcgate/host/admin"
 	"github.com/otpcgate/otpcgate/host/ledger"
+	"github.com/otpcgate/otpcgate/internal/testenv"
 	"github.com/otpcgate/otpcgate/sdk/otpc"
 )
 
@@ -74,20 +76,7 @@ func TestKVQuotaThroughGateway(t *testing.T) {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(admin.NewCollector(admin.Sources{Ledger: e.g.Ledger}))
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]float64{}
-	for _, mf := range mfs {
-		for _, m := range mf.GetMetric() {
-			key := mf.GetName()
-			for _, lp := range m.GetLabel() {
-				key += "/" + lp.GetValue()
-			}
-			got[key] = m.GetGauge().GetValue()
-		}
-	}
+	got := testenv.Metrics(t, reg)
 	if got["otpcgate_plugin_kv_keys/demo-jose"] != 6 || got["otpcgate_plugin_kv_quota_keys/"] != 5 ||
 		got["otpcgate_plugin_kv_quota_keys/demo-jose"] != 10 || got["otpcgate_plugin_kv_quota_keys/demo-pgp"] != 5 ||
 		got["otpcgate_plugin_kv_bytes/demo-jose"] != float64(u.Bytes) || got["otpcgate_plugin_kv_keys/demo-pgp"] < 1 {
@@ -109,21 +98,10 @@ func TestQuotaMetrics(t *testing.T) {
 	if _, err := e.g.AdminServer(ctx, admin.Config{MaxPluginVersions: 7}, reg); err != nil {
 		t.Fatal(err)
 	}
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
 	got := map[string]float64{}
-	for _, mf := range mfs {
-		if mf.GetName() != "otpcgate_merchant_quota" {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			key := ""
-			for _, lp := range m.GetLabel() {
-				key += "/" + lp.GetValue()
-			}
-			got[key] = m.GetGauge().GetValue()
+	for k, v := range testenv.Metrics(t, reg) {
+		if q, ok := strings.CutPrefix(k, "otpcgate_merchant_quota"); ok {
+			got[q] = v
 		}
 	}
 	want := map[string]float64{

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/otpcgate/otpcgate/host/runtime"
+	"github.com/otpcgate/otpcgate/internal/testenv"
 	"github.com/otpcgate/otpcgate/sdk/otpc"
 )
 
@@ -147,20 +148,7 @@ func TestShadowCanaryMetrics(t *testing.T) {
 	s.canary.record("m", "can", time.Millisecond, errors.New("boom"))
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(s)
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]float64{}
-	for _, mf := range mfs {
-		for _, m := range mf.GetMetric() {
-			key := mf.GetName()
-			for _, lp := range m.GetLabel() {
-				key += "/" + lp.GetValue()
-			}
-			got[key] = m.GetCounter().GetValue() + m.GetGauge().GetValue()
-		}
-	}
+	got := testenv.Metrics(t, reg)
 	for k, want := range map[string]float64{
 		"otpcgate_plugin_shadow_calls_total/m/generate/same/cand":      3,
 		"otpcgate_plugin_shadow_calls_total/m/generate/different/cand": 2,

@@ -103,6 +103,19 @@ func startLiveGateway(t *testing.T) *liveGateway {
 			MaxIdleConnsPerHost: 16}}}}
 }
 
+// writeDevInfo writes dev.json with the listeners' real addresses, as
+// `otpcgate dev` does, for commands that read it (sim).
+func (l *liveGateway) writeDevInfo(t *testing.T) {
+	t.Helper()
+	b, err := json.MarshalIndent(l.info, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(l.info.DataDir, gateway.DevFile), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func (l *liveGateway) merchant(id string) gateway.DevMerchant {
 	for _, m := range l.info.Merchants {
 		if m.ID == id {

@@ -15,23 +15,31 @@ import (
 	"github.com/otpcgate/otpcgate/internal/wasmbuild"
 )
 
+// newPluginModule runs `otpcgate plugins new acme` into a temp dir outside
+// the repository, without --sdk (found above the working directory, as in
+// a checkout), and returns the module's directory.
+func newPluginModule(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "acme")
+	e, out, _ := testEnv(nil)
+	root := newRootCmd(e)
+	root.SetArgs([]string{"plugins", "new", "acme", "--dir", dir})
+	if err := root.ExecuteContext(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "go test ./...") {
+		t.Errorf("no next step printed: %s", out)
+	}
+	return dir
+}
+
 // TestPluginsNew does what a new plugin author does: `otpcgate plugins new`
 // outside the repository, the generated module's own tests, a wasm build,
 // a run in the real runtime with `plugins call`, an upload with the
 // merchant's token to a live gateway, and `sim smoke` against it.
 func TestPluginsNew(t *testing.T) {
 	ctx := context.Background()
-	dir := filepath.Join(t.TempDir(), "acme")
-	e, out, _ := testEnv(nil)
-	root := newRootCmd(e)
-	// No --sdk: found above the working directory, as in a checkout.
-	root.SetArgs([]string{"plugins", "new", "acme", "--dir", dir})
-	if err := root.ExecuteContext(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(out.String(), "go test ./...") {
-		t.Errorf("no next step printed: %s", out)
-	}
+	dir := newPluginModule(t)
 	mod, err := os.ReadFile(filepath.Join(dir, "go.mod"))
 	if err != nil || !strings.Contains(string(mod), "require "+sdkModule) || strings.Contains(string(mod), "wazero") {
 		t.Fatalf("go.mod %v:\n%s", err, mod)
@@ -81,13 +89,7 @@ func TestPluginsNew(t *testing.T) {
 	}
 
 	l := startLiveGateway(t)
-	b, err := json.MarshalIndent(l.info, "", "  ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(l.info.DataDir, gateway.DevFile), b, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	l.writeDevInfo(t)
 	for _, m := range l.info.Merchants {
 		// Each merchant uploads with its own token (the merchant comes from the token).
 		out, stderr, err := l.cli(ctx, m.MerchantToken, nil, "plugins", "upload", "--admin-url", l.adminURL,
@@ -125,13 +127,7 @@ func TestDevWithAuthorsPlugin(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	dir := filepath.Join(t.TempDir(), "acme")
-	e, _, _ := testEnv(nil)
-	root := newRootCmd(e)
-	root.SetArgs([]string{"plugins", "new", "acme", "--dir", dir})
-	if err := root.ExecuteContext(ctx); err != nil {
-		t.Fatal(err)
-	}
+	dir := newPluginModule(t)
 	dataDir := t.TempDir()
 	addr, adminAddr := freeAddr(t), freeAddr(t)
 	dev := func() *devProcess {

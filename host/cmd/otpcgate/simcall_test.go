@@ -22,14 +22,7 @@ import (
 func TestSimCallAndPluginLogs(t *testing.T) {
 	l := startLiveGateway(t)
 	ctx := context.Background()
-	// dev.json with the listener's real address, as `otpcgate dev` writes it.
-	b, err := json.MarshalIndent(l.info, "", "  ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(l.info.DataDir, gateway.DevFile), b, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	l.writeDevInfo(t)
 	// demo-jose runs the outcomes plugin, whose requestId prefix picks what it does.
 	wasm := runtimetest.Build(t, "../../../testdata/plugins/outcomes")
 	if _, err := l.g.Registry.AddPluginVersion(ctx, gateway.PluginVersion{MerchantID: "demo-jose", Version: "outcomes", Wasm: wasm}); err != nil {
@@ -118,13 +111,7 @@ func TestSimCallAndPluginLogs(t *testing.T) {
 func TestCLIShadowAndDiff(t *testing.T) {
 	l := startLiveGateway(t)
 	ctx := context.Background()
-	b, err := json.MarshalIndent(l.info, "", "  ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(l.info.DataDir, gateway.DevFile), b, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	l.writeDevInfo(t)
 	cfg := filepath.Join(t.TempDir(), "max-2000.json")
 	if err := os.WriteFile(cfg, bytes.Replace(gateway.DevKonbiniConfig, []byte(`"maxAmountMicros": 300000000000`), []byte(`"maxAmountMicros": 2000000000`), 1), 0o600); err != nil {
 		t.Fatal(err)
