@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/otpcgate/otpcgate/host/ledger"
+	"github.com/otpcgate/otpcgate/internal/reqid"
 )
 
 // access is who may call a route.
@@ -97,7 +98,7 @@ func (s *Server) routes() *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.errorHandler
-	e.Use(s.recoverer, s.requestLog, s.limitIP)
+	e.Use(s.requestID, s.recoverer, s.requestLog, s.limitIP)
 	for _, r := range s.Routes() {
 		h := r.h
 		switch r.access {
@@ -199,6 +200,17 @@ func (s *Server) recoverer(next echo.HandlerFunc) echo.HandlerFunc {
 
 // requestLog writes one line per request: method, route, status, time and
 // the token id. Never the Authorization header, bodies or query values.
+// requestID names each admin request (X-Request-Id, and in its context:
+// a store payment's plugin call logs it).
+func (s *Server) requestID(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		id := reqid.New()
+		c.Response().Header().Set(echo.HeaderXRequestID, id)
+		c.SetRequest(c.Request().WithContext(reqid.With(c.Request().Context(), id)))
+		return next(c)
+	}
+}
+
 func (s *Server) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		start := time.Now()
@@ -206,8 +218,8 @@ func (s *Server) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			c.Error(err)
 		}
-		attrs := []any{"method", c.Request().Method, "route", c.Path(), "status", c.Response().Status,
-			"took", time.Since(start).Round(time.Microsecond), "ip", clientIP(c.Request())}
+		attrs := []any{"request_id", reqid.From(c.Request().Context()), "method", c.Request().Method, "route", c.Path(),
+			"status", c.Response().Status, "took", time.Since(start).Round(time.Microsecond), "ip", clientIP(c.Request())}
 		if t := tokenOf(c); t.ID != "" {
 			attrs = append(attrs, "token_id", t.ID)
 		}

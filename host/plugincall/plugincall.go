@@ -27,6 +27,7 @@ import (
 
 	"github.com/otpcgate/otpcgate/host/ledger"
 	"github.com/otpcgate/otpcgate/host/runtime"
+	"github.com/otpcgate/otpcgate/internal/reqid"
 	"github.com/otpcgate/otpcgate/sdk/otpc"
 )
 
@@ -186,20 +187,6 @@ type invalidOutput struct{ err error }
 func (e *invalidOutput) Error() string { return e.err.Error() }
 func (e *invalidOutput) Unwrap() error { return e.err }
 
-type requestIDKey struct{}
-
-// WithRequestID returns ctx carrying the id of the request a plugin call
-// serves, for the plugin's log lines and failure reports.
-func WithRequestID(ctx context.Context, id string) context.Context {
-	return context.WithValue(ctx, requestIDKey{}, id)
-}
-
-// RequestID returns the id WithRequestID put in ctx, or "".
-func RequestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey{}).(string)
-	return id
-}
-
 // result is one runtime call, before its output is decoded.
 type result struct {
 	out             []byte
@@ -216,7 +203,7 @@ type result struct {
 // under the old version; it did run on one of the two).
 func (s *Service) raw(ctx context.Context, t Target, op otpc.Op, input []byte, now time.Time, txn string) result {
 	r := result{plugin: t.plugin()}
-	env := runtime.CallEnv{Namespace: t.Merchant, KV: s.kv, Now: now, RequestID: RequestID(ctx)}
+	env := runtime.CallEnv{Namespace: t.Merchant, KV: s.kv, Now: now, RequestID: reqid.From(ctx)}
 	if candidate := s.canary.route(t.Merchant, txn); candidate != "" {
 		// A canary transaction: the candidate serves it, outside the
 		// active version's circuit breaker; the canary's own limits roll

@@ -23,6 +23,7 @@ import (
 	"github.com/otpcgate/otpcgate/host/ledger"
 	"github.com/otpcgate/otpcgate/host/plugincall"
 	"github.com/otpcgate/otpcgate/host/server"
+	"github.com/otpcgate/otpcgate/internal/reqid"
 	"github.com/otpcgate/otpcgate/keystore"
 	"github.com/otpcgate/otpcgate/sdk/otpc"
 )
@@ -239,7 +240,9 @@ func (p *Pipeline) Serve(ctx context.Context, r *server.Request) *server.Respons
 		p.stats.Unavailable.Add(1)
 		return &server.Response{Status: http.StatusServiceUnavailable}
 	}
-	ctx = plugincall.WithRequestID(ctx, r.RequestID)
+	if reqid.From(ctx) == "" {
+		ctx = reqid.With(ctx, r.RequestID) // a caller other than the server
+	}
 	c := &call{r: r, m: m, ks: ks, received: r.Received, release: func() {}}
 	if c.received.IsZero() {
 		c.received = p.cfg.Now()

@@ -2,8 +2,6 @@ package server
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +15,8 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/otpcgate/otpcgate/internal/reqid"
 )
 
 // Echo context keys for the access log.
@@ -192,11 +192,11 @@ func (s *Server) readyz(c echo.Context) error {
 // Incoming ids are ignored: the caller is not trusted to pick log keys.
 func (s *Server) requestID(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		var b [8]byte
-		_, _ = rand.Read(b[:]) // never fails since Go 1.24
-		id := hex.EncodeToString(b[:])
+		id := reqid.New()
 		c.Set(keyRequestID, id)
 		c.Response().Header().Set(echo.HeaderXRequestID, id)
+		// In the context too: what the request calls (a plugin) logs it.
+		c.SetRequest(c.Request().WithContext(reqid.With(c.Request().Context(), id)))
 		return next(c)
 	}
 }

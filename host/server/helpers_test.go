@@ -9,6 +9,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"github.com/otpcgate/otpcgate/internal/reqid"
 	"math/big"
 	"net"
 	"net/http"
@@ -172,6 +173,7 @@ func (ts *testServer) handshake(tc *tls.Config) (tls.ConnectionState, error) {
 type recorder struct {
 	mu    sync.Mutex
 	calls []Request
+	ctxID []string // reqid.From of each call's context
 	resp  func(r *Request) *Response
 }
 
@@ -180,6 +182,7 @@ func (g *recorder) Serve(ctx context.Context, r *Request) *Response {
 	cp := *r
 	cp.Body = append([]byte(nil), r.Body...)
 	g.calls = append(g.calls, cp)
+	g.ctxID = append(g.ctxID, reqid.From(ctx))
 	g.mu.Unlock()
 	if g.resp != nil {
 		return g.resp(r)

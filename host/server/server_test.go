@@ -109,6 +109,12 @@ func TestRouting(t *testing.T) {
 			if resp.Header.Get("X-Request-Id") != got.RequestID {
 				t.Fatal("X-Request-Id does not match the gateway's request id")
 			}
+			g.mu.Lock()
+			ctxID := g.ctxID[len(g.ctxID)-1]
+			g.mu.Unlock()
+			if ctxID != got.RequestID {
+				t.Fatalf("the request's context carries id %q, want %q (what a plugin call logs)", ctxID, got.RequestID)
+			}
 			for _, h := range []string{"Strict-Transport-Security", "X-Content-Type-Options", "Cache-Control"} {
 				if resp.Header.Get(h) == "" {
 					t.Fatalf("missing %s", h)
