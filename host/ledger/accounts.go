@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -90,9 +91,48 @@ func (tx *Tx) Associate(a Association) error {
 
 // AccountByGPT returns the association of a payment token (the raw token is
 // hashed here and not kept), or ErrNotFound.
+//
+// Found associations are cached: an association never changes and is
+// never deleted (a PIAID or merchant holding one cannot be), so a cached
+// one is right on every host; an unknown token is asked again each time,
+// since it may be associated later.
 func (l *Ledger) AccountByGPT(ctx context.Context, piaid, token string) (Association, error) {
-	return scanAssoc(l.readRow(ctx, `SELECT `+assocCols+` FROM associations WHERE piaid = ? AND gpt_hash = ?`,
-		piaid, GPTHash(token)))
+	h := GPTHash(token)
+	key := piaid + "\x00" + string(h)
+	if a, ok := l.assocs.get(key); ok {
+		return a, nil
+	}
+	a, err := scanAssoc(l.readRow(ctx, `SELECT `+assocCols+` FROM associations WHERE piaid = ? AND gpt_hash = ?`, piaid, h))
+	if err == nil {
+		l.assocs.put(key, a)
+	}
+	return a, err
+}
+
+// maxCachedAssocs bounds the association cache (a few hundred bytes each).
+const maxCachedAssocs = 50_000
+
+// assocCache holds found associations by PIAID and token hash. When full
+// it starts again empty: bounded, and simple enough to be obviously right.
+type assocCache struct {
+	mu sync.RWMutex
+	m  map[string]Association
+}
+
+func (c *assocCache) get(key string) (Association, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	a, ok := c.m[key]
+	return a, ok
+}
+
+func (c *assocCache) put(key string, a Association) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= maxCachedAssocs {
+		c.m = make(map[string]Association)
+	}
+	c.m[key] = a
 }
 
 // Association returns an association by its id, or ErrNotFound.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 )
 
@@ -132,5 +133,42 @@ func TestStatements(t *testing.T) {
 	}
 	if s, _ := l.Statement(ctx, testPIAID, "st2"); s.State != StatementAcceptedWithModifications {
 		t.Fatalf("st2 state %s", s.State)
+	}
+}
+
+// TestAccountByGPTCache: a found association is served from the cache (the
+// row could not change, so the test makes the database unreadable to
+// prove it); an unknown token is not cached, so an association made after
+// a miss is found; the cache stays within its bound.
+func TestAccountByGPTCache(t *testing.T) {
+	ctx := context.Background()
+	l, _ := openTest(t, Options{})
+	if _, err := l.AccountByGPT(ctx, testPIAID, "later"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("unknown token: %v", err)
+	}
+	a := Association{PIAID: testPIAID, AssociationID: "as1", RequestID: "req1", IssuerID: "iss",
+		GPTHash: GPTHash("later"), AccountID: "acct-1", AuthRequestID: "auth1"}
+	mustApply(t, l, func(tx *Tx) error { return tx.Associate(a) })
+	if got, err := l.AccountByGPT(ctx, testPIAID, "later"); err != nil || got.AccountID != "acct-1" {
+		t.Fatalf("after associating, a miss before must not hide it: %+v %v", got, err)
+	}
+	// Served without the database now.
+	if _, err := l.DB().ExecContext(ctx, `ALTER TABLE associations RENAME TO associations_gone`); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := l.AccountByGPT(ctx, testPIAID, "later"); err != nil || got.AccountID != "acct-1" {
+		t.Fatalf("cached association: %+v %v", got, err)
+	}
+	if _, err := l.AccountByGPT(ctx, testPIAID, "other"); err == nil || errors.Is(err, ErrNotFound) {
+		t.Fatalf("an uncached token must reach the (now broken) database: %v", err)
+	}
+	if _, err := l.DB().ExecContext(ctx, `ALTER TABLE associations_gone RENAME TO associations`); err != nil {
+		t.Fatal(err)
+	}
+	for i := range maxCachedAssocs + 10 {
+		l.assocs.put(fmt.Sprint(i), a)
+	}
+	if n := len(l.assocs.m); n > maxCachedAssocs {
+		t.Fatalf("%d cached associations, bound %d", n, maxCachedAssocs)
 	}
 }

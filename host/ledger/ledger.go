@@ -101,6 +101,7 @@ type Ledger struct {
 	locks     keyedLocks
 	stats     stats
 	read      readStmts
+	assocs    assocCache
 	ownsDB    bool
 	closeErr  error
 }
