@@ -26,8 +26,6 @@ func lockThread() func() {
 	return runtime.UnlockOSThread
 }
 
-const cpuClock = "thread CPU time"
-
 // processCPU returns the user+system CPU time of the whole process (all
 // threads, GC included): the capacity a parallel benchmark really consumes.
 func processCPU() time.Duration {

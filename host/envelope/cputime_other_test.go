@@ -9,7 +9,5 @@ func threadCPU() time.Duration { return time.Duration(time.Now().UnixNano()) }
 
 func lockThread() func() { return func() {} }
 
-const cpuClock = "wall time"
-
 // processCPU is unavailable here; metrics based on it read zero.
 func processCPU() time.Duration { return 0 }

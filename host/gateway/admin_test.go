@@ -22,7 +22,6 @@ import (
 
 	"github.com/otpcgate/otpcgate/host/admin"
 	"github.com/otpcgate/otpcgate/host/plugincall"
-	"github.com/otpcgate/otpcgate/host/runtime"
 	"github.com/otpcgate/otpcgate/host/runtime/runtimetest"
 	"github.com/otpcgate/otpcgate/host/sim"
 	"github.com/otpcgate/otpcgate/sdk/otpc"
@@ -261,10 +260,6 @@ func TestAdminRateLimitAndTLS(t *testing.T) {
 	if err := plain.Do(context.Background(), http.MethodGet, "/healthz", nil, nil); status(err) == http.StatusOK {
 		t.Fatal("plain HTTP accepted on the TLS listener")
 	}
-}
-
-func runtimeEnv() runtime.CallEnv {
-	return runtime.CallEnv{Namespace: "demo-pgp", Now: time.Now()}
 }
 
 // abiV2 is a module that exports the whole ABI but claims version 2.

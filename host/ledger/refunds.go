@@ -30,10 +30,6 @@ const (
 	RefundFailed       RefundState = "failed"
 )
 
-// counts reports whether a refund in state s uses up paid money: succeeded
-// ones did, acknowledged ones may still.
-func (s RefundState) counts() bool { return s == RefundSucceeded || s == RefundAcknowledged }
-
 // Refund is one refund of a paid code. (PIAID, RefundID) is its key;
 // RefundID is the refund request's requestId.
 type Refund struct {
