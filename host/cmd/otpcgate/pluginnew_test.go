@@ -33,6 +33,21 @@ func newPluginModule(t *testing.T) string {
 	return dir
 }
 
+// buildPluginFile builds the plugin module in dir to a .wasm file and
+// returns its path.
+func buildPluginFile(t *testing.T, dir string) string {
+	t.Helper()
+	wasm, err := wasmbuild.Build(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := filepath.Join(t.TempDir(), "acme.wasm")
+	if err := os.WriteFile(f, wasm, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
 // TestPluginsNew does what a new plugin author does: `otpcgate plugins new`
 // outside the repository, the generated module's own tests, a wasm build,
 // a run in the real runtime with `plugins call`, an upload with the
@@ -66,14 +81,7 @@ func TestPluginsNew(t *testing.T) {
 	if b, err := exec.CommandContext(ctx, "gofmt", "-l", dir).CombinedOutput(); err != nil || len(b) > 0 {
 		t.Errorf("generated code not gofmt-clean: %v %s", err, b)
 	}
-	wasm, err := wasmbuild.Build(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	wasmFile := filepath.Join(t.TempDir(), "acme.wasm")
-	if err := os.WriteFile(wasmFile, wasm, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	wasmFile := buildPluginFile(t, dir)
 	configFile := filepath.Join(dir, "config.json")
 	for amount, want := range map[string]string{"1500": "ok", "99": "refusal"} {
 		e, out, _ := testEnv(nil)
@@ -161,14 +169,7 @@ func TestDevWithAuthorsPlugin(t *testing.T) {
 		t.Fatalf("1500 JPY: %s", out)
 	}
 	// The author uploads a build of their own and activates it.
-	wasm, err := wasmbuild.Build(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	wasmFile := filepath.Join(t.TempDir(), "acme.wasm")
-	if err := os.WriteFile(wasmFile, wasm, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	wasmFile := buildPluginFile(t, dir)
 	cli("plugins", "upload", "--file", wasmFile, "--config-file", filepath.Join(dir, "config.json"), "--version", "acme-mine", "--activate")
 	if err := proc.stop(syscall.SIGTERM); err != nil {
 		t.Fatalf("dev did not stop cleanly: %v", err)
