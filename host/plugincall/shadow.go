@@ -212,13 +212,13 @@ func (sh *shadows) work() {
 func (sh *shadows) compare(j shadowJob) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	defer clear(j.input) // the request's payload does not outlive the job
 	if !sh.idleSlot() {
 		sh.update(j.merchant, j.version, func(r *ShadowReport) { r.Dropped++ })
 		return
 	}
 	out, cs, err := sh.run.CallVersion(ctx, j.plugin, j.version, j.op, j.input,
 		runtime.CallEnv{Namespace: j.merchant, KV: sh.kv, Now: j.now, RequestID: j.reqID, Replay: j.tape})
-	clear(j.input)
 	cand := Side(out, cs, err)
 	same := Agree(j.active.Outcome, j.activeOut, j.activeCS.Changes, cand.Outcome, Answer(out, err), cs.Changes)
 	misses := j.tape.Misses()
