@@ -182,6 +182,7 @@ func (sh *shadows) enqueue(j shadowJob) {
 	select {
 	case sh.queue <- j:
 	default:
+		clear(j.input)
 		sh.update(j.merchant, j.version, func(r *ShadowReport) { r.Dropped++ })
 	}
 }
