@@ -18,17 +18,20 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/otpcgate/otpcgate/host/admin"
 	"github.com/otpcgate/otpcgate/host/plugincall"
 	"github.com/otpcgate/otpcgate/host/pluginlog"
 )
 
-// newPluginsCmd: otpcgate plugins list|upload|activate|rollback|delete.
+// newPluginsCmd: otpcgate plugins — write and run a plugin locally (new,
+// call), and through the admin API list, upload, activate, roll back,
+// delete, read logs, shadow, canary, record and replay.
 func newPluginsCmd(e env) *cobra.Command {
 	var f apiFlags
 	var merchant string
-	cmd := &cobra.Command{Use: "plugins", Short: "Upload, activate and roll back merchant plugins (admin API)"}
+	cmd := &cobra.Command{Use: "plugins", Short: "Write and run plugins locally; upload, activate, try (shadow, canary, replay) and roll them back (admin API)"}
 	addAPIFlags(cmd, &f)
 	cmd.PersistentFlags().StringVar(&merchant, "merchant", "", "merchant id (default: the merchant of a merchant token)")
 	table := func(vs []admin.PluginVersion) func(*tabwriter.Writer) {
@@ -178,7 +181,7 @@ func newPluginsCmd(e env) *cobra.Command {
 			return err
 		}}
 	cmd.AddCommand(list, upload, activateCmd, rollback, del, newPluginLogsCmd(e, &f, &merchant), newPluginShowCmd(e, &f, &merchant, table),
-		newPluginCallCmd(), newPluginNewCmd(), newPluginShadowCmd(e, &f, &merchant), newPluginDiffCmd(e, &f, &merchant),
+		localCmd(newPluginCallCmd()), localCmd(newPluginNewCmd()), newPluginShadowCmd(e, &f, &merchant), newPluginDiffCmd(e, &f, &merchant),
 		newPluginRecordCmd(e, &f, &merchant), newPluginReplayCmd(e, &f, &merchant), newPluginCanaryCmd(e, &f, &merchant))
 	return cmd
 }
@@ -548,5 +551,19 @@ func newPluginCanaryCmd(e env, f *apiFlags, merchant *string) *cobra.Command {
 	fl.StringVar(&maxLatency, "max-latency", "", "a call slower than this counts against the limit (default 500ms)")
 	fl.BoolVar(&stop, "stop", false, "end the canary: every transaction on the active version")
 	fl.BoolVar(&promote, "promote", false, "make the candidate the active version and end the canary")
+	return cmd
+}
+
+// localCmd hides the admin API's flags from the help of a subcommand that
+// runs locally and never uses them.
+func localCmd(cmd *cobra.Command) *cobra.Command {
+	cmd.SetHelpFunc(func(c *cobra.Command, args []string) {
+		c.InheritedFlags().VisitAll(func(f *pflag.Flag) {
+			if f.Name != "help" {
+				f.Hidden = true
+			}
+		})
+		c.Parent().HelpFunc()(c, args)
+	})
 	return cmd
 }
