@@ -566,6 +566,11 @@ func (b *adminBackend) activate(ctx context.Context, merchantID, version string)
 			return fmt.Errorf("%w: %v", admin.ErrPluginRefused, err)
 		}
 	}
+	// Under the reload lock: a reload (another host's change seen by
+	// sync) that read the registry before this activation must not apply
+	// its older active version to the runtime after it.
+	b.g.reloadMu.Lock()
+	defer b.g.reloadMu.Unlock()
 	if err := b.g.Plugins.Activate(merchantID, version); err != nil {
 		return err
 	}
