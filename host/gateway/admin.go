@@ -5,7 +5,6 @@ import (
 	"cmp"
 	"context"
 	"crypto/sha256"
-	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -20,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/otpcgate/otpcgate/host/admin"
+	"github.com/otpcgate/otpcgate/host/directory"
 	"github.com/otpcgate/otpcgate/host/envelope"
 	"github.com/otpcgate/otpcgate/host/ledger"
 	"github.com/otpcgate/otpcgate/host/runtime"
@@ -81,21 +81,8 @@ type adminBackend struct {
 }
 
 func (b *adminBackend) Merchants(ctx context.Context) ([]admin.Merchant, error) {
-	rows, err := b.g.DB.QueryContext(ctx, `SELECT id FROM merchants ORDER BY id`)
+	ids, err := b.g.Ledger.MerchantIDs(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("gateway: list merchants: %w", err)
-	}
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return nil, err
 	}
 	out := make([]admin.Merchant, 0, len(ids))
@@ -144,17 +131,17 @@ func (b *adminBackend) Merchant(ctx context.Context, id string) (admin.Merchant,
 		return m, err
 	}
 	m.KV = &admin.KVUsage{Keys: u.Keys, Bytes: u.Bytes, QuotaKeys: q.MaxKeys, QuotaBytes: q.MaxBytes}
-	in, err := b.g.Registry.Integration(ctx, id)
+	in, err := b.g.Directory.Integration(ctx, id)
 	switch {
 	case err == nil:
 		m.BasePath, m.Envelope, m.KeysetID, m.GoogleEndpoint = in.BasePath, string(in.Envelope), in.KeysetID, in.GoogleEndpoint
 		if ks, err := b.g.Keys.Keyset(ctx, in.KeysetID); err == nil {
 			m.Environment = string(ks.Env)
 		}
-	case !errors.Is(err, ErrNotFound):
+	case !errors.Is(err, directory.ErrNotFound):
 		return m, err
 	}
-	if pv, err := b.g.Registry.ActivePluginVersion(ctx, id); err == nil {
+	if pv, err := b.g.Directory.ActivePluginVersion(ctx, id); err == nil {
 		m.ActivePlugin = pv.Version
 	}
 	return m, nil
@@ -206,7 +193,7 @@ func (b *adminBackend) CreateMerchant(ctx context.Context, actor string, spec ad
 	if err := checkQuotas(spec.Quotas); err != nil {
 		return admin.Merchant{}, err
 	}
-	in := Integration{MerchantID: spec.ID, BasePath: spec.BasePath, Envelope: format, KeysetID: spec.KeysetID,
+	in := directory.Integration{MerchantID: spec.ID, BasePath: spec.BasePath, Envelope: format, KeysetID: spec.KeysetID,
 		GoogleEndpoint: spec.GoogleEndpoint}
 	if err := b.checkIntegration(ctx, in); err != nil {
 		return admin.Merchant{}, err
@@ -240,7 +227,7 @@ func (b *adminBackend) CreateMerchant(ctx context.Context, actor string, spec ad
 	}); err != nil {
 		return admin.Merchant{}, err
 	}
-	if err := b.g.Registry.PutIntegration(ctx, in); err != nil {
+	if err := b.g.Directory.PutIntegration(ctx, in); err != nil {
 		return admin.Merchant{}, invalid("%v", err)
 	}
 	if err := b.g.Reload(ctx); err != nil {
@@ -292,7 +279,7 @@ func setRules(tx *ledger.Tx, rules map[string]ledger.AmountRules) error {
 
 // checkIntegration refuses a base path used by another merchant before
 // anything is written.
-func (b *adminBackend) checkIntegration(ctx context.Context, in Integration) error {
+func (b *adminBackend) checkIntegration(ctx context.Context, in directory.Integration) error {
 	if in.GoogleEndpoint != "" {
 		// Notifications carry payment data: only to an https host, never
 		// plain http, a file or another scheme.
@@ -301,7 +288,7 @@ func (b *adminBackend) checkIntegration(ctx context.Context, in Integration) err
 			return invalid("googleEndpoint must be an https URL without credentials, got %q", in.GoogleEndpoint)
 		}
 	}
-	ins, err := b.g.Registry.Integrations(ctx)
+	ins, err := b.g.Directory.Integrations(ctx)
 	if err != nil {
 		return err
 	}
@@ -330,7 +317,7 @@ func (b *adminBackend) UpdateMerchant(ctx context.Context, id string, u admin.Me
 	if u.Name != nil {
 		return admin.Merchant{}, invalid("renaming is not supported by the ledger; the name is set at creation")
 	}
-	in, err := b.g.Registry.Integration(ctx, id)
+	in, err := b.g.Directory.Integration(ctx, id)
 	if err != nil {
 		return admin.Merchant{}, err
 	}
@@ -371,7 +358,7 @@ func (b *adminBackend) UpdateMerchant(ctx context.Context, id string, u admin.Me
 	if err := checkQuotas(u.Quotas); err != nil {
 		return admin.Merchant{}, err
 	}
-	if err := b.g.Registry.PutIntegration(ctx, in); err != nil {
+	if err := b.g.Directory.PutIntegration(ctx, in); err != nil {
 		return admin.Merchant{}, invalid("%v", err)
 	}
 	if err := b.g.Ledger.Apply(ctx, func(tx *ledger.Tx) error {
@@ -412,12 +399,12 @@ func (b *adminBackend) SetMerchantDisabled(ctx context.Context, id string, disab
 }
 
 func (b *adminBackend) PluginVersions(ctx context.Context, merchantID string) ([]admin.PluginVersion, error) {
-	vs, err := b.g.Registry.PluginVersions(ctx, merchantID)
+	vs, err := b.g.Directory.PluginVersions(ctx, merchantID)
 	if err != nil {
 		return nil, err
 	}
-	active, _ := b.g.Registry.ActivePluginVersion(ctx, merchantID)
-	previous, err := b.g.Registry.PreviousPluginVersion(ctx, merchantID)
+	active, _ := b.g.Directory.ActivePluginVersion(ctx, merchantID)
+	previous, err := b.g.Directory.PreviousPluginVersion(ctx, merchantID)
 	if err != nil {
 		return nil, err
 	}
@@ -439,7 +426,7 @@ func (b *adminBackend) UploadPlugin(ctx context.Context, merchantID string, up a
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if up.From != "" {
-		src, err := b.g.Registry.PluginVersion(ctx, merchantID, up.From)
+		src, err := b.g.Directory.PluginVersion(ctx, merchantID, up.From)
 		if err != nil {
 			return admin.PluginVersion{}, fmt.Errorf("%w: --from: %w", admin.ErrInvalid, err)
 		}
@@ -459,7 +446,7 @@ func (b *adminBackend) UploadPlugin(ctx context.Context, merchantID string, up a
 	if len(cfg) == 0 {
 		cfg = []byte("{}")
 	}
-	if existing, err := b.g.Registry.PluginVersion(ctx, merchantID, up.Version); err == nil {
+	if existing, err := b.g.Directory.PluginVersion(ctx, merchantID, up.Version); err == nil {
 		if existing.SHA256 != got {
 			return admin.PluginVersion{}, fmt.Errorf("%w: version %s exists with sha256 %s; versions are immutable, upload under a new version",
 				admin.ErrConflict, up.Version, existing.SHA256)
@@ -470,7 +457,7 @@ func (b *adminBackend) UploadPlugin(ctx context.Context, merchantID string, up a
 			return admin.PluginVersion{}, fmt.Errorf("%w: version %s exists with another configuration; a version's configuration never changes, upload the module again under a new version",
 				admin.ErrConflict, up.Version)
 		}
-	} else if !errors.Is(err, ErrNotFound) {
+	} else if !errors.Is(err, directory.ErrNotFound) {
 		return admin.PluginVersion{}, err
 	}
 	// Compile and warm before anything is stored: the warm-up call runs
@@ -483,7 +470,7 @@ func (b *adminBackend) UploadPlugin(ctx context.Context, merchantID string, up a
 	} else {
 		loadedHere = true
 		start := time.Now()
-		spec, err := b.g.versionSpec(ctx, PluginVersion{MerchantID: merchantID, Version: up.Version, Wasm: up.Wasm, SHA256: got, Config: cfg})
+		spec, err := b.g.versionSpec(ctx, directory.PluginVersion{MerchantID: merchantID, Version: up.Version, Wasm: up.Wasm, SHA256: got, Config: cfg})
 		if err != nil {
 			return admin.PluginVersion{}, err
 		}
@@ -499,7 +486,7 @@ func (b *adminBackend) UploadPlugin(ctx context.Context, merchantID string, up a
 			"engine", info.Engine, "ops", info.Ops, "took", time.Since(start).Round(time.Millisecond))
 		ops = info.Ops
 	}
-	if _, err := b.g.Registry.AddPluginVersion(ctx, PluginVersion{MerchantID: merchantID, Version: up.Version,
+	if _, err := b.g.Directory.AddPluginVersion(ctx, directory.PluginVersion{MerchantID: merchantID, Version: up.Version,
 		SHA256: got, Wasm: up.Wasm, Config: cfg}); err != nil {
 		if loadedHere {
 			_ = b.g.Plugins.Unload(merchantID, up.Version) // not stored: do not keep it warm
@@ -550,8 +537,8 @@ func (b *adminBackend) ActivatePlugin(ctx context.Context, merchantID, version s
 // since), records it and switches the runtime: one atomic pointer swap,
 // calls in flight finish on the old version.
 func (b *adminBackend) activate(ctx context.Context, merchantID, version string) error {
-	pv, err := b.g.Registry.PluginVersion(ctx, merchantID, version)
-	if errors.Is(err, ErrNotFound) {
+	pv, err := b.g.Directory.PluginVersion(ctx, merchantID, version)
+	if errors.Is(err, directory.ErrNotFound) {
 		return fmt.Errorf("%w: plugin %s has no version %s", admin.ErrNotFound, merchantID, version)
 	}
 	if err != nil {
@@ -574,72 +561,11 @@ func (b *adminBackend) activate(ctx context.Context, merchantID, version string)
 	if err := b.g.Plugins.Activate(merchantID, version); err != nil {
 		return err
 	}
-	if err := b.g.Registry.ActivatePluginVersion(ctx, merchantID, version); err != nil {
+	if err := b.g.Directory.ActivatePluginVersion(ctx, merchantID, version); err != nil {
 		return err
 	}
 	b.g.endQuarantine(merchantID)
 	return nil
-}
-
-// Integration returns one merchant's integration (ErrNotFound if none).
-func (r *Registry) Integration(ctx context.Context, merchantID string) (Integration, error) {
-	var in Integration
-	var env string
-	err := r.db.QueryRowContext(ctx, `SELECT merchant_id, base_path, envelope, keyset_id, google_endpoint
-		FROM integrations WHERE merchant_id = ?`, merchantID).Scan(&in.MerchantID, &in.BasePath, &env, &in.KeysetID, &in.GoogleEndpoint)
-	if errors.Is(err, sql.ErrNoRows) {
-		return in, fmt.Errorf("%w: no integration for %s", ErrNotFound, merchantID)
-	}
-	if err != nil {
-		return in, fmt.Errorf("gateway: integration %s: %w", merchantID, err)
-	}
-	in.Envelope = envelope.Format(env)
-	return in, nil
-}
-
-// PluginVersionInfo describes a stored plugin version without its bytes.
-type PluginVersionInfo struct {
-	Version string
-	SHA256  string
-	Size    int
-	Created time.Time
-}
-
-// PluginVersions lists a merchant's plugin versions, oldest first.
-func (r *Registry) PluginVersions(ctx context.Context, merchantID string) ([]PluginVersionInfo, error) {
-	rows, err := r.db.QueryContext(ctx, `SELECT version, sha256, length(wasm), created_ms FROM plugin_versions
-		WHERE merchant_id = ? ORDER BY created_ms, version`, merchantID)
-	if err != nil {
-		return nil, fmt.Errorf("gateway: plugin versions of %s: %w", merchantID, err)
-	}
-	defer rows.Close()
-	var out []PluginVersionInfo
-	for rows.Next() {
-		var pv PluginVersionInfo
-		var created int64
-		if err := rows.Scan(&pv.Version, &pv.SHA256, &pv.Size, &created); err != nil {
-			return nil, fmt.Errorf("gateway: plugin versions of %s: %w", merchantID, err)
-		}
-		pv.Created = time.UnixMilli(created)
-		out = append(out, pv)
-	}
-	return out, rows.Err()
-}
-
-// PluginVersion returns one stored version with its bytes.
-func (r *Registry) PluginVersion(ctx context.Context, merchantID, version string) (PluginVersion, error) {
-	pv := PluginVersion{MerchantID: merchantID, Version: version}
-	var created int64
-	err := r.db.QueryRowContext(ctx, `SELECT sha256, wasm, config, created_ms FROM plugin_versions
-		WHERE merchant_id = ? AND version = ?`, merchantID, version).Scan(&pv.SHA256, &pv.Wasm, &pv.Config, &created)
-	if errors.Is(err, sql.ErrNoRows) {
-		return pv, fmt.Errorf("%w: plugin %s %s", ErrNotFound, merchantID, version)
-	}
-	if err != nil {
-		return pv, fmt.Errorf("gateway: plugin %s %s: %w", merchantID, version, err)
-	}
-	pv.Created = time.UnixMilli(created)
-	return pv, nil
 }
 
 // sameJSON reports whether two JSON documents are equal apart from

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/otpcgate/otpcgate/host/directory"
 	"github.com/otpcgate/otpcgate/host/ledger"
 	"github.com/otpcgate/otpcgate/host/merchant"
 	"github.com/otpcgate/otpcgate/host/runtime/runtimetest"
@@ -26,10 +27,10 @@ func TestBankTransferRules(t *testing.T) {
 		t.Fatal(err)
 	}
 	wasm := runtimetest.Build(t, "../../plugins/banktransfer")
-	if _, err := e.g.Registry.AddPluginVersion(ctx, PluginVersion{MerchantID: "demo-jose", Version: "bt", Wasm: wasm, Config: cfg}); err != nil {
+	if _, err := e.g.Directory.AddPluginVersion(ctx, directory.PluginVersion{MerchantID: "demo-jose", Version: "bt", Wasm: wasm, Config: cfg}); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.g.Registry.ActivatePluginVersion(ctx, "demo-jose", "bt"); err != nil {
+	if err := e.g.Directory.ActivatePluginVersion(ctx, "demo-jose", "bt"); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.g.Reload(ctx); err != nil {

@@ -7,67 +7,21 @@ import (
 	"time"
 
 	"github.com/otpcgate/otpcgate/host/admin"
+	"github.com/otpcgate/otpcgate/host/directory"
 	"github.com/otpcgate/otpcgate/host/ledger"
 	"github.com/otpcgate/otpcgate/host/plugincall"
 )
 
-// Canary is a candidate version serving a fraction of a merchant's new
-// transactions.
-type Canary struct {
-	MerchantID, Version string
-	Fraction            float64
-	Limits              plugincall.CanaryLimits
-	Started             time.Time
-}
-
-// Canaries returns every merchant's canary, by merchant.
-func (r *Registry) Canaries(ctx context.Context) (map[string]Canary, error) {
-	rows, err := r.db.QueryContext(ctx, `SELECT merchant_id, version, fraction, max_failures, max_latency_ms, started_ms FROM plugin_canary`)
-	if err != nil {
-		return nil, fmt.Errorf("gateway: canaries: %w", err)
-	}
-	defer rows.Close()
-	out := map[string]Canary{}
-	for rows.Next() {
-		var c Canary
-		var latency, started int64
-		if err := rows.Scan(&c.MerchantID, &c.Version, &c.Fraction, &c.Limits.MaxFailures, &latency, &started); err != nil {
-			return nil, err
-		}
-		c.Limits.MaxLatency, c.Started = time.Duration(latency)*time.Millisecond, time.UnixMilli(started)
-		out[c.MerchantID] = c
-	}
-	return out, rows.Err()
-}
-
-// setCanary starts or changes a merchant's canary (c.Version non-empty) or
-// ends it.
-func (r *Registry) setCanary(ctx context.Context, c Canary) error {
-	var err error
-	if c.Version == "" {
-		_, err = r.db.ExecContext(ctx, `DELETE FROM plugin_canary WHERE merchant_id = ?`, c.MerchantID)
-	} else {
-		_, err = r.db.ExecContext(ctx, `INSERT INTO plugin_canary (merchant_id, version, fraction, max_failures, max_latency_ms, started_ms)
-			VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (merchant_id) DO UPDATE SET version = excluded.version, fraction = excluded.fraction,
-			max_failures = excluded.max_failures, max_latency_ms = excluded.max_latency_ms, started_ms = excluded.started_ms`,
-			c.MerchantID, c.Version, c.Fraction, c.Limits.MaxFailures, c.Limits.MaxLatency.Milliseconds(), c.Started.UnixMilli())
-	}
-	if err != nil {
-		return fmt.Errorf("gateway: canary of %s: %w", c.MerchantID, err)
-	}
-	return nil
-}
-
 // loadCanary makes merchantID's canary in the registry the plugin-call
 // service's; a candidate that does not load runs no canary (logged).
-func (g *Gateway) loadCanary(ctx context.Context, merchantID string, c Canary) {
+func (g *Gateway) loadCanary(ctx context.Context, merchantID string, c directory.Canary) {
 	if c.Version != "" {
 		if err := g.ensureLoaded(ctx, merchantID, c.Version); err != nil {
 			g.log.Error("plugin canary not started: its candidate does not load", "merchant", merchantID, "version", c.Version, "err", err)
 			c.Version = ""
 		}
 	}
-	g.Calls.SetCanary(merchantID, c.Version, c.Fraction, c.Limits)
+	g.Calls.SetCanary(merchantID, c.Version, c.Fraction, plugincall.CanaryLimits{MaxFailures: c.MaxFailures, MaxLatency: c.MaxLatency})
 }
 
 // canaryRolledBack ends a canary that crossed its limits, on every host
@@ -76,11 +30,11 @@ func (g *Gateway) canaryRolledBack(merchantID string, st plugincall.CanaryState)
 	ctx := context.Background()
 	g.log.Warn("plugin canary rolled back: every transaction is on the active version again", "merchant", merchantID,
 		"version", st.Version, "reason", st.Reason)
-	cur, err := g.Registry.Canaries(ctx)
+	cur, err := g.Directory.Canaries(ctx)
 	if err != nil || cur[merchantID].Version != st.Version {
 		return // changed meanwhile (or unreadable: the next reload decides)
 	}
-	if err := g.Registry.setCanary(ctx, Canary{MerchantID: merchantID}); err != nil {
+	if err := g.Directory.SetCanary(ctx, directory.Canary{MerchantID: merchantID}); err != nil {
 		g.log.Error("plugin canary rollback not stored", "merchant", merchantID, "err", err)
 		return
 	}
@@ -117,14 +71,14 @@ func (b *adminBackend) StartCanary(ctx context.Context, merchantID string, req a
 	if _, err := b.version(ctx, merchantID, req.Version); err != nil {
 		return plugincall.CanaryState{}, err
 	}
-	if active, err := b.g.Registry.ActivePluginVersion(ctx, merchantID); err == nil && active.Version == req.Version {
+	if active, err := b.g.Directory.ActivePluginVersion(ctx, merchantID); err == nil && active.Version == req.Version {
 		return plugincall.CanaryState{}, fmt.Errorf("%w: %s is the active version; a canary is a candidate", admin.ErrConflict, req.Version)
 	}
 	if err := b.g.ensureLoaded(ctx, merchantID, req.Version); err != nil {
 		return plugincall.CanaryState{}, fmt.Errorf("%w: the candidate does not load: %v", admin.ErrPluginRefused, err)
 	}
-	c := Canary{MerchantID: merchantID, Version: req.Version, Fraction: req.Fraction, Limits: lim, Started: time.Now()}
-	if err := b.g.Registry.setCanary(ctx, c); err != nil {
+	c := directory.Canary{MerchantID: merchantID, Version: req.Version, Fraction: req.Fraction, MaxFailures: lim.MaxFailures, MaxLatency: lim.MaxLatency, Started: time.Now()}
+	if err := b.g.Directory.SetCanary(ctx, c); err != nil {
 		return plugincall.CanaryState{}, err
 	}
 	if err := b.g.Reload(ctx); err != nil {
@@ -137,7 +91,7 @@ func (b *adminBackend) StartCanary(ctx context.Context, merchantID string, req a
 // promote, the candidate becomes the active version (admin.Backend).
 func (b *adminBackend) StopCanary(ctx context.Context, merchantID string, promote bool) (plugincall.CanaryState, error) {
 	st := b.g.Calls.Canary(merchantID)
-	cur, err := b.g.Registry.Canaries(ctx)
+	cur, err := b.g.Directory.Canaries(ctx)
 	if err != nil {
 		return st, err
 	}
@@ -154,7 +108,7 @@ func (b *adminBackend) StopCanary(ctx context.Context, merchantID string, promot
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if err := b.g.Registry.setCanary(ctx, Canary{MerchantID: merchantID}); err != nil {
+	if err := b.g.Directory.SetCanary(ctx, directory.Canary{MerchantID: merchantID}); err != nil {
 		return st, err
 	}
 	if err := b.g.Reload(ctx); err != nil {
@@ -165,7 +119,7 @@ func (b *adminBackend) StopCanary(ctx context.Context, merchantID string, promot
 
 // CanaryState returns merchantID's canary (admin.Backend).
 func (b *adminBackend) CanaryState(ctx context.Context, merchantID string) (plugincall.CanaryState, error) {
-	if _, err := b.g.Registry.Integration(ctx, merchantID); err != nil {
+	if _, err := b.g.Directory.Integration(ctx, merchantID); err != nil {
 		return plugincall.CanaryState{}, fmt.Errorf("%w: merchant %s", admin.ErrNotFound, merchantID)
 	}
 	return b.g.Calls.Canary(merchantID), nil

@@ -44,7 +44,7 @@ func (b *adminBackend) DeleteMerchant(ctx context.Context, actor, id string, als
 		if err := tx.DeleteMerchant(id); err != nil {
 			return err
 		}
-		if err := b.g.Registry.deleteMerchant(tx.Exec, id); err != nil {
+		if err := b.g.Directory.DeleteMerchant(tx.Exec, id); err != nil {
 			return err
 		}
 		if also != nil {
@@ -74,7 +74,7 @@ func (b *adminBackend) retireKeys(ctx context.Context, actor, keysetID, deleted 
 	if keysetID == "" {
 		return nil
 	}
-	ins, err := b.g.Registry.Integrations(ctx)
+	ins, err := b.g.Directory.Integrations(ctx)
 	if err != nil {
 		return err
 	}

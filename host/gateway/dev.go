@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/otpcgate/otpcgate/host/admin"
+	"github.com/otpcgate/otpcgate/host/directory"
 	"github.com/otpcgate/otpcgate/host/envelope"
 	"github.com/otpcgate/otpcgate/host/google"
 	"github.com/otpcgate/otpcgate/host/ledger"
@@ -172,7 +173,7 @@ func ProvisionDev(ctx context.Context, dir, addr string, plugin DevPlugin, log *
 		return nil, err
 	}
 	defer l.Close()
-	reg, err := OpenRegistry(ctx, d)
+	reg, err := directory.Open(ctx, d)
 	if err != nil {
 		return nil, err
 	}
@@ -237,7 +238,7 @@ func RecordDevAdmin(dir, addr string) (*DevInfo, error) {
 
 const devActor = "otpcgate dev"
 
-func provisionDevMerchant(ctx context.Context, dir, addr string, ks *keystore.Store, l *ledger.Ledger, reg *Registry,
+func provisionDevMerchant(ctx context.Context, dir, addr string, ks *keystore.Store, l *ledger.Ledger, reg *directory.Store,
 	id, piaid string, kind keystore.Kind, plugin DevPlugin) (DevMerchant, error) {
 	format, err := envelope.ForKind(kind)
 	if err != nil {
@@ -313,7 +314,7 @@ func provisionDevMerchant(ctx context.Context, dir, addr string, ks *keystore.St
 	} else {
 		return m, err
 	}
-	if err := reg.PutIntegration(ctx, Integration{MerchantID: id, BasePath: m.BasePath, Envelope: format, KeysetID: ours.ID,
+	if err := reg.PutIntegration(ctx, directory.Integration{MerchantID: id, BasePath: m.BasePath, Envelope: format, KeysetID: ours.ID,
 		GoogleEndpoint: "https://" + addr + SimGooglePath}); err != nil {
 		return m, err
 	}
@@ -360,8 +361,8 @@ func importPrimary(ctx context.Context, ks *keystore.Store, keysetID string, pub
 	return nil
 }
 
-func installPlugin(ctx context.Context, reg *Registry, merchantID string, plugin DevPlugin) error {
-	if _, err := reg.AddPluginVersion(ctx, PluginVersion{MerchantID: merchantID, Version: plugin.Version,
+func installPlugin(ctx context.Context, reg *directory.Store, merchantID string, plugin DevPlugin) error {
+	if _, err := reg.AddPluginVersion(ctx, directory.PluginVersion{MerchantID: merchantID, Version: plugin.Version,
 		Wasm: plugin.Wasm, Config: plugin.Config}); err != nil {
 		return err
 	}
@@ -382,14 +383,14 @@ func refreshDevPlugin(ctx context.Context, info *DevInfo, plugin DevPlugin, log 
 		return err
 	}
 	defer d.Close()
-	reg, err := OpenRegistry(ctx, d)
+	reg, err := directory.Open(ctx, d)
 	if err != nil {
 		return err
 	}
 	for i := range info.Merchants {
 		m := &info.Merchants[i]
 		if active, err := reg.ActivePluginVersion(ctx, m.ID); err == nil && active.Version != m.Plugin && active.Version != plugin.Version {
-			if _, err := reg.AddPluginVersion(ctx, PluginVersion{MerchantID: m.ID, Version: plugin.Version,
+			if _, err := reg.AddPluginVersion(ctx, directory.PluginVersion{MerchantID: m.ID, Version: plugin.Version,
 				Wasm: plugin.Wasm, Config: plugin.Config}); err != nil {
 				return err
 			}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/otpcgate/otpcgate/host/directory"
 	"github.com/otpcgate/otpcgate/host/ledger"
 	"github.com/otpcgate/otpcgate/host/protocol"
 	"github.com/otpcgate/otpcgate/host/runtime/runtimetest"
@@ -409,10 +410,10 @@ func testPluginFailure(t *testing.T, dir string) {
 	e := newEnv(t)
 	ctx := context.Background()
 	bad := runtimetest.Build(t, dir)
-	if _, err := e.g.Registry.AddPluginVersion(ctx, PluginVersion{MerchantID: "demo-pgp", Version: "bad", Wasm: bad}); err != nil {
+	if _, err := e.g.Directory.AddPluginVersion(ctx, directory.PluginVersion{MerchantID: "demo-pgp", Version: "bad", Wasm: bad}); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.g.Registry.ActivatePluginVersion(ctx, "demo-pgp", "bad"); err != nil {
+	if err := e.g.Directory.ActivatePluginVersion(ctx, "demo-pgp", "bad"); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.g.Reload(ctx); err != nil {
@@ -438,7 +439,7 @@ func testPluginFailure(t *testing.T, dir string) {
 	if _, ok, _ := e.g.Ledger.KVGet(ctx, "demo-pgp", "trap"); ok {
 		t.Fatal("plugin KV write committed after trap")
 	}
-	if err := e.g.Registry.ActivatePluginVersion(ctx, "demo-pgp", m.Plugin); err != nil {
+	if err := e.g.Directory.ActivatePluginVersion(ctx, "demo-pgp", m.Plugin); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.g.Reload(ctx); err != nil {

@@ -23,6 +23,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/otpcgate/otpcgate/host/directory"
 	"github.com/otpcgate/otpcgate/host/envelope"
 	"github.com/otpcgate/otpcgate/host/google"
 	"github.com/otpcgate/otpcgate/host/ledger"
@@ -110,12 +111,12 @@ const DefaultSyncInterval = time.Second
 
 // Gateway is a running otpcgate host.
 type Gateway struct {
-	DB       *sql.DB
-	Keys     *keystore.Store
-	Ledger   *ledger.Ledger
-	Registry *Registry
-	Plugins  *runtime.Manager
-	Pipeline *protocol.Pipeline
+	DB        *sql.DB
+	Keys      *keystore.Store
+	Ledger    *ledger.Ledger
+	Directory *directory.Store
+	Plugins   *runtime.Manager
+	Pipeline  *protocol.Pipeline
 	// Calls is the one plugin-call service over Plugins: the pipeline,
 	// merchant events and the login page call plugins through it.
 	Calls    *plugincall.Service
@@ -139,7 +140,7 @@ type Gateway struct {
 	// so trimLoaded does not unload them under it.
 	replaying sync.Map
 	codecs    map[envelope.Format]envelope.Codec
-	dir       directory
+	dir       snapshot
 	quar      quarantines
 	// admitted is Calls behind the admission limiter, for callers that hold
 	// no slot (merchant events, the login page).
@@ -154,14 +155,14 @@ type Gateway struct {
 	quarantinedKeysets sync.Map
 }
 
-// directory is the pipeline's merchant table and the integrations behind
+// snapshot is the pipeline's merchant table and the integrations behind
 // it, swapped atomically on Reload.
-type directory struct {
+type snapshot struct {
 	p  atomic.Pointer[map[string]*protocol.Merchant]
-	in atomic.Pointer[map[string]Integration]
+	in atomic.Pointer[map[string]directory.Integration]
 }
 
-func (d *directory) Merchant(id string) (*protocol.Merchant, bool) {
+func (d *snapshot) Merchant(id string) (*protocol.Merchant, bool) {
 	m := d.p.Load()
 	if m == nil {
 		return nil, false
@@ -202,7 +203,7 @@ func Open(ctx context.Context, opts Options) (_ *Gateway, err error) {
 	if g.Ledger, err = ledger.New(ctx, g.DB, ledger.Options{Logger: log, GroupWindow: window, KVQuota: opts.KVQuota}); err != nil {
 		return nil, err
 	}
-	if g.Registry, err = OpenRegistry(ctx, g.DB); err != nil {
+	if g.Directory, err = directory.Open(ctx, g.DB); err != nil {
 		return nil, err
 	}
 	ropts := opts.Runtime
@@ -297,26 +298,26 @@ func Open(ctx context.Context, opts Options) (_ *Gateway, err error) {
 // load reads the integrations, loads plugins that are not loaded yet and
 // publishes a new merchant table. It returns the route table.
 func (g *Gateway) load(ctx context.Context) ([]server.Route, error) {
-	ins, err := g.Registry.Integrations(ctx)
+	ins, err := g.Directory.Integrations(ctx)
 	if err != nil {
 		return nil, err
 	}
 	table := make(map[string]*protocol.Merchant, len(ins))
-	byID := make(map[string]Integration, len(ins))
+	byID := make(map[string]directory.Integration, len(ins))
 	routes := make([]server.Route, 0, len(ins))
 	quotas, err := g.Ledger.AllMerchantQuotas(ctx)
 	if err != nil {
 		return nil, err
 	}
-	shadows, err := g.Registry.Shadows(ctx)
+	shadows, err := g.Directory.Shadows(ctx)
 	if err != nil {
 		return nil, err
 	}
-	recording, err := g.Registry.RecordingSettings(ctx)
+	recording, err := g.Directory.RecordingSettings(ctx)
 	if err != nil {
 		return nil, err
 	}
-	canaries, err := g.Registry.Canaries(ctx)
+	canaries, err := g.Directory.Canaries(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -368,8 +369,8 @@ func (g *Gateway) load(ctx context.Context) ([]server.Route, error) {
 
 // ensurePlugin makes the registry's active version the runtime's active one.
 func (g *Gateway) ensurePlugin(ctx context.Context, merchantID string) error {
-	pv, err := g.Registry.ActivePluginVersion(ctx, merchantID)
-	if errors.Is(err, ErrNotFound) {
+	pv, err := g.Directory.ActivePluginVersion(ctx, merchantID)
+	if errors.Is(err, directory.ErrNotFound) {
 		// Served, but every plugin-backed method answers 503 until a
 		// plugin is activated; echo works.
 		g.log.Warn("merchant has no active plugin", "merchant", merchantID)
@@ -413,7 +414,7 @@ func (g *Gateway) ensurePlugin(ctx context.Context, merchantID string) error {
 
 // SeedMerchant is one merchant as the configuration file describes it.
 type SeedMerchant struct {
-	Integration Integration
+	Integration directory.Integration
 	PIAIDs      []string
 	// AmountRules by PIAID; PIAIDs not named keep theirs.
 	AmountRules map[string]ledger.AmountRules
@@ -431,7 +432,7 @@ type SeedMerchant struct {
 // part in one transaction. A configuration that fails a check leaves the
 // database as it was. Call Reload afterwards.
 func (g *Gateway) Seed(ctx context.Context, ms []SeedMerchant) error {
-	existing, err := g.Registry.Integrations(ctx)
+	existing, err := g.Directory.Integrations(ctx)
 	if err != nil {
 		return err
 	}
@@ -522,7 +523,7 @@ func (g *Gateway) Seed(ctx context.Context, ms []SeedMerchant) error {
 		return err
 	}
 	for _, sm := range ms {
-		if err := g.Registry.PutIntegration(ctx, sm.Integration); err != nil {
+		if err := g.Directory.PutIntegration(ctx, sm.Integration); err != nil {
 			return err
 		}
 	}

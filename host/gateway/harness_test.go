@@ -237,13 +237,13 @@ func (e *env) start(mutate ...func(*Options)) {
 	e.g, e.ln, e.addr, e.cancel, e.done = g, ln, ln.Addr().String(), cancel, make(chan error, 1)
 	// The template was provisioned before the port was known: point the
 	// merchants' Google endpoint at this listener's simulated Google.
-	ins, err := g.Registry.Integrations(ctx)
+	ins, err := g.Directory.Integrations(ctx)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	for _, in := range ins {
 		in.GoogleEndpoint = "https://" + e.addr + SimGooglePath
-		if err := g.Registry.PutIntegration(ctx, in); err != nil {
+		if err := g.Directory.PutIntegration(ctx, in); err != nil {
 			e.t.Fatal(err)
 		}
 	}

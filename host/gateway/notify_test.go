@@ -103,7 +103,7 @@ func TestAsyncRefundReported(t *testing.T) {
 	}
 	// Another merchant cannot touch it.
 	if _, err := e.g.Merchants.ReportRefundResult(ctx, "demo-pgp", out); !errors.Is(err, merchant.ErrNotFound) {
-		t.Fatalf("other merchant: %v, want ErrNotFound", err)
+		t.Fatalf("other merchant: %v, want directory.ErrNotFound", err)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/otpcgate/otpcgate/host/admin"
+	"github.com/otpcgate/otpcgate/host/directory"
 	"github.com/otpcgate/otpcgate/host/ledger"
 	"github.com/otpcgate/otpcgate/host/merchant"
 	"github.com/otpcgate/otpcgate/host/plugincall"
@@ -35,10 +36,10 @@ func outcomesEnv(t *testing.T) *adminEnv {
 	ctx := context.Background()
 	wasm := runtimetest.Build(t, "../../testdata/plugins/outcomes")
 	for _, id := range []string{"demo-pgp", "demo-jose"} {
-		if _, err := a.g.Registry.AddPluginVersion(ctx, PluginVersion{MerchantID: id, Version: "outcomes", Wasm: wasm}); err != nil {
+		if _, err := a.g.Directory.AddPluginVersion(ctx, directory.PluginVersion{MerchantID: id, Version: "outcomes", Wasm: wasm}); err != nil {
 			t.Fatal(err)
 		}
-		if err := a.g.Registry.ActivatePluginVersion(ctx, id, "outcomes"); err != nil {
+		if err := a.g.Directory.ActivatePluginVersion(ctx, id, "outcomes"); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -476,10 +477,10 @@ func TestExamplePluginsRefuse(t *testing.T) {
 		t.Fatal(err)
 	}
 	wasm := runtimetest.Build(t, "../../plugins/banktransfer")
-	if _, err := e.g.Registry.AddPluginVersion(ctx, PluginVersion{MerchantID: "demo-jose", Version: "bt", Wasm: wasm, Config: cfg}); err != nil {
+	if _, err := e.g.Directory.AddPluginVersion(ctx, directory.PluginVersion{MerchantID: "demo-jose", Version: "bt", Wasm: wasm, Config: cfg}); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.g.Registry.ActivatePluginVersion(ctx, "demo-jose", "bt"); err != nil {
+	if err := e.g.Directory.ActivatePluginVersion(ctx, "demo-jose", "bt"); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.g.Reload(ctx); err != nil {

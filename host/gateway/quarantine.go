@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/otpcgate/otpcgate/host/directory"
 	"github.com/otpcgate/otpcgate/host/ledger"
 )
 
@@ -127,16 +128,16 @@ func (g *Gateway) quarantine(ctx context.Context, merchantID string, lf *pluginL
 // loadFallback loads and activates, in the runtime only, the newest stored
 // version older than broken that loads. It returns "" if none does.
 func (g *Gateway) loadFallback(ctx context.Context, merchantID, broken string) (string, error) {
-	vs, err := g.Registry.PluginVersions(ctx, merchantID) // oldest first
+	vs, err := g.Directory.PluginVersions(ctx, merchantID) // oldest first
 	if err != nil {
 		return "", err
 	}
-	i := slices.IndexFunc(vs, func(v PluginVersionInfo) bool { return v.Version == broken })
+	i := slices.IndexFunc(vs, func(v directory.PluginVersionInfo) bool { return v.Version == broken })
 	if i < 0 {
 		i = len(vs)
 	}
 	for j := i - 1; j >= 0; j-- {
-		pv, err := g.Registry.PluginVersion(ctx, merchantID, vs[j].Version)
+		pv, err := g.Directory.PluginVersion(ctx, merchantID, vs[j].Version)
 		if err != nil {
 			return "", err
 		}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/otpcgate/otpcgate/host/admin"
+	"github.com/otpcgate/otpcgate/host/directory"
 	"github.com/otpcgate/otpcgate/host/plugincall"
 	"github.com/otpcgate/otpcgate/host/runtime"
 )
@@ -130,94 +131,23 @@ func (r *recorder) open(merchant string, sealed []byte) (plugincall.Recording, e
 	return rec, err
 }
 
-// write stores a batch and applies each merchant's bounds: recordings past
-// their retention and beyond the maximum count (oldest first) go.
+// write seals a batch and stores it; the directory applies each
+// merchant's bounds.
 func (r *recorder) write(batch []plugincall.Recording) error {
-	ctx := context.Background()
-	settings, err := r.g.Registry.RecordingSettings(ctx)
-	if err != nil {
-		return err
-	}
-	tx, err := r.g.DB.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	touched := map[string]bool{}
+	recs := make([]directory.NewRecording, 0, len(batch))
 	for _, rec := range batch {
-		st, ok := settings[rec.Merchant]
-		if !ok || time.Now().After(st.Until) {
-			continue // stopped meanwhile
-		}
 		sealed, err := r.seal(rec)
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO plugin_recordings (merchant_id, version, op, at_ms, sealed) VALUES (?, ?, ?, ?, ?)`,
-			rec.Merchant, rec.Version, int(rec.Op), rec.Now.UnixMilli(), sealed); err != nil {
-			return err
-		}
-		touched[rec.Merchant] = true
+		recs = append(recs, directory.NewRecording{MerchantID: rec.Merchant, Version: rec.Version, Op: int(rec.Op), At: rec.Now, Sealed: sealed})
 	}
-	for m := range touched {
-		st := settings[m]
-		if _, err := tx.ExecContext(ctx, `DELETE FROM plugin_recordings WHERE merchant_id = ? AND (at_ms < ? OR id <= (
-			SELECT id FROM plugin_recordings WHERE merchant_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?))`,
-			m, time.Now().Add(-st.Retention).UnixMilli(), m, st.Max); err != nil {
-			return err
-		}
-	}
-	return tx.Commit()
-}
-
-// RecordingSettings is a merchant's recording: on until Until, keeping
-// recordings for Retention, at most Max of them.
-type RecordingSettings struct {
-	Until     time.Time
-	Retention time.Duration
-	Max       int
-}
-
-// RecordingSettings returns the settings of every merchant that records.
-func (r *Registry) RecordingSettings(ctx context.Context) (map[string]RecordingSettings, error) {
-	rows, err := r.db.QueryContext(ctx, `SELECT merchant_id, until_ms, retention_ms, max_records FROM plugin_recording`)
-	if err != nil {
-		return nil, fmt.Errorf("gateway: recording settings: %w", err)
-	}
-	defer rows.Close()
-	out := map[string]RecordingSettings{}
-	for rows.Next() {
-		var id string
-		var until, retention int64
-		var st RecordingSettings
-		if err := rows.Scan(&id, &until, &retention, &st.Max); err != nil {
-			return nil, err
-		}
-		st.Until, st.Retention = time.UnixMilli(until), time.Duration(retention)*time.Millisecond
-		out[id] = st
-	}
-	return out, rows.Err()
-}
-
-// setRecording starts (st non-nil) or stops a merchant's recording.
-func (r *Registry) setRecording(ctx context.Context, merchantID string, st *RecordingSettings) error {
-	var err error
-	if st == nil {
-		_, err = r.db.ExecContext(ctx, `DELETE FROM plugin_recording WHERE merchant_id = ?`, merchantID)
-	} else {
-		_, err = r.db.ExecContext(ctx, `INSERT INTO plugin_recording (merchant_id, until_ms, retention_ms, max_records) VALUES (?, ?, ?, ?)
-			ON CONFLICT (merchant_id) DO UPDATE SET until_ms = excluded.until_ms, retention_ms = excluded.retention_ms, max_records = excluded.max_records`,
-			merchantID, st.Until.UnixMilli(), st.Retention.Milliseconds(), st.Max)
-	}
-	if err != nil {
-		return fmt.Errorf("gateway: recording of %s: %w", merchantID, err)
-	}
-	return nil
+	return r.g.Directory.AddRecordings(context.Background(), recs)
 }
 
 // recordingOf reports a merchant's recording state for the admin API.
 func (b *adminBackend) recordingOf(ctx context.Context, merchantID string) (admin.RecordingState, error) {
-	settings, err := b.g.Registry.RecordingSettings(ctx)
+	settings, err := b.g.Directory.RecordingSettings(ctx)
 	if err != nil {
 		return admin.RecordingState{}, err
 	}
@@ -225,9 +155,11 @@ func (b *adminBackend) recordingOf(ctx context.Context, merchantID string) (admi
 	if st, ok := settings[merchantID]; ok && time.Now().Before(st.Until) {
 		out.On, out.Until, out.Retention, out.Max = true, st.Until.UTC(), st.Retention.String(), st.Max
 	}
-	if err := b.g.DB.QueryRowContext(ctx, `SELECT COUNT(*) FROM plugin_recordings WHERE merchant_id = ?`, merchantID).Scan(&out.Recorded); err != nil {
+	n, err := b.g.Directory.RecordingCount(ctx, merchantID)
+	if err != nil {
 		return out, err
 	}
+	out.Recorded = n
 	b.g.rec.mu.Lock()
 	out.Dropped = b.g.rec.dropped[merchantID]
 	b.g.rec.mu.Unlock()
@@ -237,15 +169,15 @@ func (b *adminBackend) recordingOf(ctx context.Context, merchantID string) (admi
 // SetRecording starts or stops recording a merchant's plugin calls
 // (admin.Backend).
 func (b *adminBackend) SetRecording(ctx context.Context, merchantID string, req admin.RecordingRequest) (admin.RecordingState, error) {
-	if _, err := b.g.Registry.Integration(ctx, merchantID); err != nil {
+	if _, err := b.g.Directory.Integration(ctx, merchantID); err != nil {
 		return admin.RecordingState{}, fmt.Errorf("%w: merchant %s", admin.ErrNotFound, merchantID)
 	}
 	if !req.On {
-		if err := b.g.Registry.setRecording(ctx, merchantID, nil); err != nil {
+		if err := b.g.Directory.SetRecording(ctx, merchantID, nil); err != nil {
 			return admin.RecordingState{}, err
 		}
 	} else {
-		st := RecordingSettings{Retention: DefaultRecordingRetention, Max: DefaultRecordingMax}
+		st := directory.RecordingSettings{Retention: DefaultRecordingRetention, Max: DefaultRecordingMax}
 		if req.Retention != "" {
 			d, err := time.ParseDuration(req.Retention)
 			if err != nil || d <= 0 || d > 30*24*time.Hour {
@@ -260,7 +192,7 @@ func (b *adminBackend) SetRecording(ctx context.Context, merchantID string, req 
 			st.Max = req.Max
 		}
 		st.Until = time.Now().Add(st.Retention)
-		if err := b.g.Registry.setRecording(ctx, merchantID, &st); err != nil {
+		if err := b.g.Directory.SetRecording(ctx, merchantID, &st); err != nil {
 			return admin.RecordingState{}, err
 		}
 	}
@@ -272,7 +204,7 @@ func (b *adminBackend) SetRecording(ctx context.Context, merchantID string, req 
 
 // Recording reports a merchant's recording (admin.Backend).
 func (b *adminBackend) Recording(ctx context.Context, merchantID string) (admin.RecordingState, error) {
-	if _, err := b.g.Registry.Integration(ctx, merchantID); err != nil {
+	if _, err := b.g.Directory.Integration(ctx, merchantID); err != nil {
 		return admin.RecordingState{}, fmt.Errorf("%w: merchant %s", admin.ErrNotFound, merchantID)
 	}
 	return b.recordingOf(ctx, merchantID)
@@ -308,32 +240,13 @@ func (b *adminBackend) Replay(ctx context.Context, merchantID string, req admin.
 		defer b.mu.Unlock()
 		_ = b.trimLoaded(context.Background(), merchantID) // unload it again unless it is needed
 	}()
-	rows, err := b.g.DB.QueryContext(ctx, `SELECT id, version, sealed FROM plugin_recordings WHERE merchant_id = ? ORDER BY id LIMIT ?`,
-		merchantID, limit)
+	all, err := b.g.Directory.Recordings(ctx, merchantID, limit)
 	if err != nil {
-		return admin.ReplayReport{}, err
-	}
-	type row struct {
-		id      int64
-		version string
-		sealed  []byte
-	}
-	var all []row
-	for rows.Next() {
-		var r row
-		if err := rows.Scan(&r.id, &r.version, &r.sealed); err != nil {
-			rows.Close()
-			return admin.ReplayReport{}, err
-		}
-		all = append(all, r)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return admin.ReplayReport{}, err
 	}
 	rep := admin.ReplayReport{Version: req.Version, Differences: []admin.ReplayDiff{}}
 	for _, r := range all {
-		rec, err := b.g.rec.open(merchantID, r.sealed)
+		rec, err := b.g.rec.open(merchantID, r.Sealed)
 		if err != nil {
 			rep.Unreadable++
 			continue
@@ -356,7 +269,7 @@ func (b *adminBackend) Replay(ctx context.Context, merchantID string, req admin.
 		}
 		rep.Different++
 		if len(rep.Differences) < 100 {
-			rep.Differences = append(rep.Differences, admin.ReplayDiff{Recording: strconv.FormatInt(r.id, 10), RecordedVersion: r.version,
+			rep.Differences = append(rep.Differences, admin.ReplayDiff{Recording: strconv.FormatInt(r.ID, 10), RecordedVersion: r.Version,
 				Op: rec.Op.String(), RequestID: rec.RequestID, At: rec.Now.UTC(),
 				Recorded: plugincall.ShadowSide{Outcome: rec.Outcome, Output: string(rec.Output[:min(len(rec.Output), 4<<10)])}, Replayed: got,
 				Misses: rec.Tape.Misses()})
@@ -367,6 +280,6 @@ func (b *adminBackend) Replay(ctx context.Context, merchantID string, req admin.
 
 // loadRecording applies a merchant's recording settings to the plugin-call
 // service.
-func (g *Gateway) loadRecording(merchantID string, st RecordingSettings, ok bool) {
+func (g *Gateway) loadRecording(merchantID string, st directory.RecordingSettings, ok bool) {
 	g.Calls.SetRecording(merchantID, ok && time.Now().Before(st.Until))
 }

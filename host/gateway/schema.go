@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/otpcgate/otpcgate/host/admin"
+	"github.com/otpcgate/otpcgate/host/directory"
 	"github.com/otpcgate/otpcgate/host/ledger"
 	"github.com/otpcgate/otpcgate/internal/db"
 	"github.com/otpcgate/otpcgate/keystore"
@@ -21,7 +22,7 @@ func MigrateSchema(ctx context.Context, d *sql.DB) error {
 	if err := ledger.Migrate(ctx, d); err != nil {
 		return err
 	}
-	if _, err := OpenRegistry(ctx, d); err != nil {
+	if _, err := directory.Open(ctx, d); err != nil {
 		return err
 	}
 	if _, err := admin.OpenTokens(ctx, d); err != nil {

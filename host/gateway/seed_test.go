@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/otpcgate/otpcgate/host/directory"
 	"github.com/otpcgate/otpcgate/host/envelope"
 	"github.com/otpcgate/otpcgate/host/ledger"
 	"github.com/otpcgate/otpcgate/sdk/otpc"
@@ -48,7 +49,7 @@ func TestSeedAllOrNothing(t *testing.T) {
 	ctx := context.Background()
 	pgp := e.merchant(e.pgp)
 	good := SeedMerchant{
-		Integration: Integration{MerchantID: "acme", BasePath: "/acme", Envelope: envelope.FormatPGP, KeysetID: pgp.KeysetID},
+		Integration: directory.Integration{MerchantID: "acme", BasePath: "/acme", Envelope: envelope.FormatPGP, KeysetID: pgp.KeysetID},
 		PIAIDs:      []string{"acme-piaid-1"},
 		AmountRules: map[string]ledger.AmountRules{"acme-piaid-1": {Currencies: []string{"JPY"}, MinMicros: 1_000000, MaxMicros: 300_000_000000}},
 	}
@@ -57,15 +58,15 @@ func TestSeedAllOrNothing(t *testing.T) {
 		bad  SeedMerchant
 		want string
 	}{
-		{"missing keyset", SeedMerchant{Integration: Integration{MerchantID: "acme-sandbox", BasePath: "/sandbox",
+		{"missing keyset", SeedMerchant{Integration: directory.Integration{MerchantID: "acme-sandbox", BasePath: "/sandbox",
 			Envelope: envelope.FormatPGP, KeysetID: "no-such-keyset"}, PIAIDs: []string{"sandbox-1"}}, "otpcgate merchants create"},
-		{"PIAID of another merchant", SeedMerchant{Integration: Integration{MerchantID: "thief", BasePath: "/thief",
+		{"PIAID of another merchant", SeedMerchant{Integration: directory.Integration{MerchantID: "thief", BasePath: "/thief",
 			Envelope: envelope.FormatPGP, KeysetID: pgp.KeysetID}, PIAIDs: []string{pgp.PIAID}}, "belongs to merchant demo-pgp"},
-		{"base path of another merchant", SeedMerchant{Integration: Integration{MerchantID: "copycat", BasePath: pgp.BasePath,
+		{"base path of another merchant", SeedMerchant{Integration: directory.Integration{MerchantID: "copycat", BasePath: pgp.BasePath,
 			Envelope: envelope.FormatPGP, KeysetID: pgp.KeysetID}}, "is merchant demo-pgp's"},
-		{"PIAID configured twice", SeedMerchant{Integration: Integration{MerchantID: "twin", BasePath: "/twin",
+		{"PIAID configured twice", SeedMerchant{Integration: directory.Integration{MerchantID: "twin", BasePath: "/twin",
 			Envelope: envelope.FormatPGP, KeysetID: pgp.KeysetID}, PIAIDs: []string{"acme-piaid-1"}}, "configured for both"},
-		{"unknown envelope", SeedMerchant{Integration: Integration{MerchantID: "odd", BasePath: "/odd",
+		{"unknown envelope", SeedMerchant{Integration: directory.Integration{MerchantID: "odd", BasePath: "/odd",
 			Envelope: "carrier-pigeon", KeysetID: pgp.KeysetID}}, "unknown envelope"},
 	}
 	before := dbState(t, e.g)
@@ -101,7 +102,7 @@ func TestSeedAllOrNothing(t *testing.T) {
 func TestKeysetQuarantineAtStart(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	ins, err := e.g.Registry.Integrations(ctx)
+	ins, err := e.g.Directory.Integrations(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/otpcgate/otpcgate/host/admin"
+	"github.com/otpcgate/otpcgate/host/directory"
 	"github.com/otpcgate/otpcgate/host/plugincall"
 	"github.com/otpcgate/otpcgate/host/runtime"
 )
@@ -14,7 +15,7 @@ import (
 // loadShadow makes merchantID's shadow in the registry (if any) the
 // plugin-call service's: its candidate loaded and sampled. A candidate
 // that does not load stops nothing but its shadow (logged).
-func (g *Gateway) loadShadow(ctx context.Context, merchantID string, sh Shadow) {
+func (g *Gateway) loadShadow(ctx context.Context, merchantID string, sh directory.Shadow) {
 	if sh.Version == "" {
 		g.Calls.SetShadow(merchantID, "", 0)
 		return
@@ -32,7 +33,7 @@ func (g *Gateway) ensureLoaded(ctx context.Context, merchantID, version string) 
 	if slices.ContainsFunc(g.Plugins.Versions(merchantID), func(v runtime.VersionInfo) bool { return v.Version == version }) {
 		return nil
 	}
-	pv, err := g.Registry.PluginVersion(ctx, merchantID, version)
+	pv, err := g.Directory.PluginVersion(ctx, merchantID, version)
 	if err != nil {
 		return err
 	}
@@ -55,13 +56,13 @@ func (b *adminBackend) StartShadow(ctx context.Context, merchantID, version stri
 	if _, err := b.version(ctx, merchantID, version); err != nil {
 		return plugincall.ShadowReport{}, err
 	}
-	if active, err := b.g.Registry.ActivePluginVersion(ctx, merchantID); err == nil && active.Version == version {
+	if active, err := b.g.Directory.ActivePluginVersion(ctx, merchantID); err == nil && active.Version == version {
 		return plugincall.ShadowReport{}, fmt.Errorf("%w: %s is the active version; shadow a candidate", admin.ErrConflict, version)
 	}
 	if err := b.g.ensureLoaded(ctx, merchantID, version); err != nil {
 		return plugincall.ShadowReport{}, fmt.Errorf("%w: the candidate does not load: %v", admin.ErrPluginRefused, err)
 	}
-	if err := b.g.Registry.SetShadow(ctx, Shadow{MerchantID: merchantID, Version: version, Sample: sample, Started: time.Now()}); err != nil {
+	if err := b.g.Directory.SetShadow(ctx, directory.Shadow{MerchantID: merchantID, Version: version, Sample: sample, Started: time.Now()}); err != nil {
 		return plugincall.ShadowReport{}, err
 	}
 	if err := b.g.Reload(ctx); err != nil {
@@ -76,7 +77,7 @@ func (b *adminBackend) StopShadow(ctx context.Context, merchantID string) (plugi
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	rep := b.g.Calls.Shadow(merchantID)
-	if err := b.g.Registry.SetShadow(ctx, Shadow{MerchantID: merchantID}); err != nil {
+	if err := b.g.Directory.SetShadow(ctx, directory.Shadow{MerchantID: merchantID}); err != nil {
 		return rep, err
 	}
 	if err := b.g.Reload(ctx); err != nil {
@@ -87,7 +88,7 @@ func (b *adminBackend) StopShadow(ctx context.Context, merchantID string) (plugi
 
 // ShadowReport returns merchantID's shadow report (admin.Backend).
 func (b *adminBackend) ShadowReport(ctx context.Context, merchantID string) (plugincall.ShadowReport, error) {
-	if _, err := b.g.Registry.Integration(ctx, merchantID); err != nil {
+	if _, err := b.g.Directory.Integration(ctx, merchantID); err != nil {
 		return plugincall.ShadowReport{}, fmt.Errorf("%w: merchant %s", admin.ErrNotFound, merchantID)
 	}
 	return b.g.Calls.Shadow(merchantID), nil

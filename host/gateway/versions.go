@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 
 	"github.com/otpcgate/otpcgate/host/admin"
+	"github.com/otpcgate/otpcgate/host/directory"
 	"github.com/otpcgate/otpcgate/host/runtime"
 )
 
@@ -53,7 +54,7 @@ func (b *adminBackend) trimLoaded(ctx context.Context, merchantID string) error 
 
 // versionSpec is how a merchant's stored version is loaded: with the
 // merchant's own instance memory cap, if it has one.
-func (g *Gateway) versionSpec(ctx context.Context, pv PluginVersion) (runtime.VersionSpec, error) {
+func (g *Gateway) versionSpec(ctx context.Context, pv directory.PluginVersion) (runtime.VersionSpec, error) {
 	spec := runtime.VersionSpec{Version: pv.Version, Wasm: pv.Wasm, SHA256: pv.SHA256, Config: pv.Config}
 	q, err := g.Ledger.MerchantQuotas(ctx, pv.MerchantID)
 	if err != nil {
@@ -72,10 +73,10 @@ func (b *adminBackend) DeletePlugin(ctx context.Context, merchantID, version str
 	if err != nil {
 		return admin.PluginVersion{}, err
 	}
-	switch err := b.g.Registry.DeletePluginVersion(ctx, merchantID, version); {
-	case errors.Is(err, ErrActiveVersion):
+	switch err := b.g.Directory.DeletePluginVersion(ctx, merchantID, version); {
+	case errors.Is(err, directory.ErrActiveVersion):
 		return admin.PluginVersion{}, fmt.Errorf("%w: %v; activate another version first", admin.ErrConflict, err)
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, directory.ErrNotFound):
 		return admin.PluginVersion{}, fmt.Errorf("%w: plugin %s has no version %s", admin.ErrNotFound, merchantID, version)
 	case err != nil:
 		return admin.PluginVersion{}, err

@@ -33,7 +33,7 @@ type webLoginDirectory struct{ g *Gateway }
 
 // LoginMerchant implements weblogin.Directory.
 func (d webLoginDirectory) LoginMerchant(ctx context.Context, basePath string) (*weblogin.Merchant, error) {
-	ins, err := d.g.Registry.Integrations(ctx)
+	ins, err := d.g.Directory.Integrations(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -173,6 +174,10 @@ func TestMerchants(t *testing.T) {
 	}
 	if ps, err := l.PIAIDs(ctx, testMerchant); err != nil || len(ps) != 1 || ps[0] != testPIAID {
 		t.Fatalf("PIAIDs = %v, %v", ps, err)
+	}
+	mustApply(t, l, func(tx *Tx) error { return tx.CreateMerchant(Merchant{ID: "a-first"}) })
+	if ids, err := l.MerchantIDs(ctx); err != nil || !slices.Equal(ids, []string{"a-first", testMerchant}) {
+		t.Fatalf("MerchantIDs = %v, %v", ids, err)
 	}
 }
 

@@ -169,6 +169,15 @@ func (l *Ledger) Merchant(ctx context.Context, id string) (Merchant, error) {
 	return scanMerchant(l.readRow(ctx, `SELECT id, name, status, created_ms FROM merchants WHERE id = ?`, id))
 }
 
+// MerchantIDs lists every merchant's id, sorted.
+func (l *Ledger) MerchantIDs(ctx context.Context) ([]string, error) {
+	rows, err := l.readRows(ctx, `SELECT id FROM merchants ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: list merchants: %w", err)
+	}
+	return scanStrings(rows)
+}
+
 // PIAIDs lists the PIAIDs of a merchant.
 func (l *Ledger) PIAIDs(ctx context.Context, merchantID string) ([]string, error) {
 	rows, err := l.readRows(ctx, sqlPIAIDsOf, merchantID)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/otpcgate/otpcgate/host/directory"
 	"github.com/otpcgate/otpcgate/host/envelope"
 	"github.com/otpcgate/otpcgate/host/gateway"
 	"github.com/otpcgate/otpcgate/host/ledger"
@@ -72,7 +73,7 @@ func openGateway(ctx context.Context, cfg *config.Config, kek *keystore.KEK, d d
 			rules[p] = ledger.AmountRules{Currencies: r.Currencies, MinMicros: r.MinAmountMicros, MaxMicros: r.MaxAmountMicros}
 		}
 		seeds = append(seeds, gateway.SeedMerchant{
-			Integration: gateway.Integration{MerchantID: m.ID, BasePath: m.BasePath, Envelope: envelope.Format(m.Envelope),
+			Integration: directory.Integration{MerchantID: m.ID, BasePath: m.BasePath, Envelope: envelope.Format(m.Envelope),
 				KeysetID: m.KeysetID, GoogleEndpoint: m.GoogleEndpoint},
 			PIAIDs: m.PIAIDs, AmountRules: rules,
 			Quotas: ledger.MerchantQuotas{KV: ledger.KVQuota{MaxKeys: m.KVMaxKeys, MaxBytes: m.KVMaxBytes},

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/otpcgate/otpcgate/host/directory"
 	"github.com/otpcgate/otpcgate/host/gateway"
 	"github.com/otpcgate/otpcgate/host/plugincall"
 	"github.com/otpcgate/otpcgate/host/runtime/runtimetest"
@@ -25,10 +26,10 @@ func TestSimCallAndPluginLogs(t *testing.T) {
 	l.writeDevInfo(t)
 	// demo-jose runs the outcomes plugin, whose requestId prefix picks what it does.
 	wasm := runtimetest.Build(t, "../../../testdata/plugins/outcomes")
-	if _, err := l.g.Registry.AddPluginVersion(ctx, gateway.PluginVersion{MerchantID: "demo-jose", Version: "outcomes", Wasm: wasm}); err != nil {
+	if _, err := l.g.Directory.AddPluginVersion(ctx, directory.PluginVersion{MerchantID: "demo-jose", Version: "outcomes", Wasm: wasm}); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.g.Registry.ActivatePluginVersion(ctx, "demo-jose", "outcomes"); err != nil {
+	if err := l.g.Directory.ActivatePluginVersion(ctx, "demo-jose", "outcomes"); err != nil {
 		t.Fatal(err)
 	}
 	if err := l.g.Reload(ctx); err != nil {

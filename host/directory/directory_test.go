@@ -1,4 +1,4 @@
-package gateway
+package directory
 
 import (
 	"context"
@@ -25,7 +25,7 @@ func TestRegistryMigratesIntegrations(t *testing.T) {
 		VALUES ('m1', '/m1', 'jose', 'ks1', 'https://google.example/x', 1)`); err != nil {
 		t.Fatal(err)
 	}
-	reg, err := OpenRegistry(ctx, d)
+	reg, err := Open(ctx, d)
 	if err != nil {
 		t.Fatal(err)
 	}
