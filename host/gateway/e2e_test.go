@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/otpcgate/otpcgate/host/devenv"
 	"github.com/otpcgate/otpcgate/host/directory"
 	"github.com/otpcgate/otpcgate/host/ledger"
 	"github.com/otpcgate/otpcgate/host/protocol"
@@ -346,21 +347,21 @@ func TestEnvelopeErrors(t *testing.T) {
 
 // strangerKeyset builds a keyset that signs with a key the gateway does not
 // know and encrypts to the gateway's real public key.
-func (e *env) strangerKeyset(t *testing.T, kind keystore.Kind, m DevMerchant) *keystore.Keyset {
+func (e *env) strangerKeyset(t *testing.T, kind keystore.Kind, m devenv.Merchant) *keystore.Keyset {
 	t.Helper()
 	ctx := context.Background()
 	ks, err := e.g.Keys.CreateKeyset(ctx, "test", "stranger-"+m.ID, kind, keystore.EnvSandbox)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := newPrimary(ctx, e.g.Keys, ks.ID, "stranger"); err != nil {
+	if _, err := devenv.NewPrimaryKey(ctx, e.g.Keys, ks.ID, "stranger"); err != nil {
 		t.Fatal(err)
 	}
 	pub, err := e.g.Keys.ExportPublic(ctx, m.KeysetID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := importPrimary(ctx, e.g.Keys, ks.ID, pub, time.Time{}); err != nil {
+	if err := devenv.ImportPrimaryKey(ctx, e.g.Keys, ks.ID, pub, time.Time{}); err != nil {
 		t.Fatal(err)
 	}
 	snap, err := e.g.Keys.Keyset(ctx, ks.ID)
@@ -532,7 +533,7 @@ func TestRotationUnderTraffic(t *testing.T) {
 			t.Fatal(err)
 		}
 		underTraffic()
-		if err := importPrimary(ctx, e.g.Keys, m.SimKeysetID, pub, newKey.Expires); err != nil {
+		if err := devenv.ImportPrimaryKey(ctx, e.g.Keys, m.SimKeysetID, pub, newKey.Expires); err != nil {
 			t.Fatal(err)
 		}
 		underTraffic()

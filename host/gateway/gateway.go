@@ -91,9 +91,9 @@ type Options struct {
 	WebLogin weblogin.Config
 	// Extra, if set, is called once every part is open and returns more
 	// handlers for the Google-facing listener, by path prefix. `otpcgate
-	// dev` mounts the simulated Google at SimGooglePath this way; serve
-	// mounts nothing, so the production assembly never depends on the
-	// simulator.
+	// dev` mounts the simulated Google this way (at devenv.SimGooglePath);
+	// serve mounts nothing, so the production assembly never depends on
+	// the simulator.
 	Extra func(g *Gateway) (map[string]http.Handler, error)
 	// Logger receives everything; nil discards.
 	Logger *slog.Logger

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/otpcgate/otpcgate/host/devenv"
 	"github.com/otpcgate/otpcgate/host/envelope"
 	"github.com/otpcgate/otpcgate/host/google"
 	"github.com/otpcgate/otpcgate/host/ledger"
@@ -26,13 +27,13 @@ import (
 )
 
 // konbiniConfig is the demo plugin configuration the tests run with.
-var konbiniConfig = DevKonbiniConfig
+var konbiniConfig = devenv.KonbiniConfig
 
 // konbini builds the example plugin once per test binary.
-func konbini(tb testing.TB) DevPlugin {
+func konbini(tb testing.TB) devenv.Plugin {
 	tb.Helper()
 	wasm := runtimetest.Build(tb, "../../plugins/konbini")
-	return DevPlugin{Version: "konbini-test", Wasm: wasm, Config: konbiniConfig}
+	return devenv.Plugin{Version: "konbini-test", Wasm: wasm, Config: konbiniConfig}
 }
 
 // provisioned caches one provisioned data directory per test binary: key
@@ -47,13 +48,13 @@ var provisioned struct {
 type env struct {
 	t    testing.TB
 	dir  string
-	info *DevInfo
+	info *devenv.Info
 	// database is the SQLite file in dir, or on the suite's PostgreSQL run
 	// a fresh database holding a copy of it (see useCopy).
 	database string
 	g        *Gateway
 	// sim is the simulated Google the gateway notifies, mounted at
-	// SimGooglePath as otpcgate dev does.
+	// devenv.SimGooglePath as otpcgate dev does.
 	sim    *sim.Google
 	ln     net.Listener
 	addr   string
@@ -75,7 +76,7 @@ func templateDir(tb testing.TB) string {
 			return
 		}
 		provisioned.dir = dir
-		_, provisioned.err = ProvisionDev(context.Background(), dir, "127.0.0.1:0", konbini(tb), nil)
+		_, provisioned.err = devenv.Provision(context.Background(), dir, "127.0.0.1:0", konbini(tb), nil)
 	})
 	if provisioned.err != nil {
 		tb.Fatal(provisioned.err)
@@ -163,7 +164,7 @@ func newEnvOn(tb testing.TB, pg bool, mutate ...func(*Options)) *env {
 	tb.Helper()
 	dir := tb.TempDir()
 	copyDir(tb, templateDir(tb), dir)
-	info, err := ReadDevInfo(dir)
+	info, err := devenv.Read(dir)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -214,7 +215,7 @@ func (e *env) mountSimGoogle(g *Gateway) (map[string]http.Handler, error) {
 		return nil, err
 	}
 	e.sim = google
-	return map[string]http.Handler{SimGooglePath: sim.DevHandler(SimGooglePath, google)}, nil
+	return map[string]http.Handler{devenv.SimGooglePath: sim.DevHandler(devenv.SimGooglePath, google)}, nil
 }
 
 // start opens the gateway on the env's directory and serves it.
@@ -242,7 +243,7 @@ func (e *env) start(mutate ...func(*Options)) {
 		e.t.Fatal(err)
 	}
 	for _, in := range ins {
-		in.GoogleEndpoint = "https://" + e.addr + SimGooglePath
+		in.GoogleEndpoint = "https://" + e.addr + devenv.SimGooglePath
 		if err := g.Directory.PutIntegration(ctx, in); err != nil {
 			e.t.Fatal(err)
 		}
@@ -314,14 +315,14 @@ func (e *env) restart() {
 	e.start()
 }
 
-func (e *env) merchant(t *sim.Target) DevMerchant {
+func (e *env) merchant(t *sim.Target) devenv.Merchant {
 	for _, m := range e.info.Merchants {
 		if m.PIAID == t.PIAID {
 			return m
 		}
 	}
 	e.t.Fatalf("no merchant for %s", t.PIAID)
-	return DevMerchant{}
+	return devenv.Merchant{}
 }
 
 // generate creates a code for the merchant's demo token.

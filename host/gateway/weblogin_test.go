@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/otpcgate/otpcgate/host/devenv"
 	"github.com/otpcgate/otpcgate/host/ledger"
 	"github.com/otpcgate/otpcgate/host/sim"
 	"github.com/otpcgate/otpcgate/host/weblogin"
@@ -28,7 +29,7 @@ func TestMountWebLogin(t *testing.T) {
 	e := &env{t: t, dir: t.TempDir()}
 	copyDir(t, templateDir(t), e.dir)
 	var err error
-	if e.info, err = ReadDevInfo(e.dir); err != nil {
+	if e.info, err = devenv.Read(e.dir); err != nil {
 		t.Fatal(err)
 	}
 	e.useCopy()
@@ -98,7 +99,7 @@ func TestMountWebLogin(t *testing.T) {
 	if res, body := get(t, hc, page); res.StatusCode != http.StatusBadRequest || res.Header.Get("X-Request-Id") == "" ||
 		!strings.Contains(body, weblogin.MsgIncomplete) {
 		t.Fatalf("page without parameters: %d (request id %q)", res.StatusCode, res.Header.Get("X-Request-Id"))
-	} else if !strings.Contains(body, "<h1>"+DevMerchantName+"</h1>") || strings.Contains(body, "(pgp)") {
+	} else if !strings.Contains(body, "<h1>"+devenv.MerchantName+"</h1>") || strings.Contains(body, "(pgp)") {
 		// Shoppers see the store's name, never the envelope.
 		t.Fatalf("page shows the merchant as:\n%s", body)
 	}

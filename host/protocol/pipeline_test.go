@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/otpcgate/otpcgate/host/devenv"
 	"github.com/otpcgate/otpcgate/host/envelope"
-	"github.com/otpcgate/otpcgate/host/gateway"
 	"github.com/otpcgate/otpcgate/host/ledger"
 	"github.com/otpcgate/otpcgate/host/plugincall"
 	"github.com/otpcgate/otpcgate/host/protocol"
@@ -82,7 +82,7 @@ func newPipeline(t *testing.T) *pipeline {
 	ours := keystoretest.Exchange(t, ks, keystore.KindJWK)
 	rt := runtimetest.Manager(t, runtime.Options{})
 	wasm := runtimetest.Build(t, "../../plugins/konbini")
-	if _, err := rt.Load(ctx, merchantID, runtime.VersionSpec{Version: "v1", Wasm: wasm, Config: gateway.DevKonbiniConfig}); err != nil {
+	if _, err := rt.Load(ctx, merchantID, runtime.VersionSpec{Version: "v1", Wasm: wasm, Config: devenv.KonbiniConfig}); err != nil {
 		t.Fatal(err)
 	}
 	if err := rt.Activate(merchantID, "v1"); err != nil {

@@ -23,6 +23,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/otpcgate/otpcgate/host/devenv"
 	"github.com/otpcgate/otpcgate/host/envelope"
 	"github.com/otpcgate/otpcgate/host/gateway"
 	"github.com/otpcgate/otpcgate/host/runtime/runtimetest"
@@ -33,7 +34,7 @@ import (
 	"github.com/otpcgate/otpcgate/sdk/otpc"
 )
 
-// Demo credentials of gateway.DevKonbiniConfig (test-only).
+// Demo credentials of devenv.KonbiniConfig (test-only).
 const (
 	demoAccount  = "demo-account-1"
 	demoPassword = "demo-password"
@@ -57,8 +58,8 @@ func templateDir(tb testing.TB) string {
 		}
 		provisioned.dir = dir
 		wasm := runtimetest.Build(tb, "../../plugins/konbini")
-		_, provisioned.err = gateway.ProvisionDev(context.Background(), dir, "127.0.0.1:0",
-			gateway.DevPlugin{Version: "konbini-test", Wasm: wasm, Config: gateway.DevKonbiniConfig}, nil)
+		_, provisioned.err = devenv.Provision(context.Background(), dir, "127.0.0.1:0",
+			devenv.Plugin{Version: "konbini-test", Wasm: wasm, Config: devenv.KonbiniConfig}, nil)
 	})
 	if provisioned.err != nil {
 		tb.Fatal(provisioned.err)
@@ -84,7 +85,7 @@ var backend struct {
 	once   sync.Once
 	err    error
 	dir    string
-	info   *gateway.DevInfo
+	info   *devenv.Info
 	g      *gateway.Gateway
 	addr   string
 	pair   tls.Certificate
@@ -110,7 +111,7 @@ func startBackend(tb testing.TB) {
 			if err := copyFiles(templateDir(tb), dir); err != nil {
 				return err
 			}
-			info, err := gateway.ReadDevInfo(dir)
+			info, err := devenv.Read(dir)
 			if err != nil {
 				return err
 			}
@@ -177,7 +178,7 @@ func stopBackend() {
 // Google with a callback endpoint per merchant.
 type env struct {
 	t        testing.TB
-	info     *gateway.DevInfo
+	info     *devenv.Info
 	g        *gateway.Gateway
 	svc      *weblogin.Service
 	page     *httptest.Server

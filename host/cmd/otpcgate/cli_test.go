@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/otpcgate/otpcgate/host/admin"
+	"github.com/otpcgate/otpcgate/host/devenv"
 	"github.com/otpcgate/otpcgate/host/envelope"
 	"github.com/otpcgate/otpcgate/host/gateway"
 	"github.com/otpcgate/otpcgate/host/runtime/runtimetest"
@@ -35,7 +36,7 @@ import (
 // liveGateway is a provisioned dev installation served on loopback: the
 // Google-facing TLS listener and the admin API.
 type liveGateway struct {
-	info     *gateway.DevInfo
+	info     *devenv.Info
 	g        *gateway.Gateway
 	adminURL string
 	client   *sim.Client
@@ -47,8 +48,8 @@ func startLiveGateway(t *testing.T) *liveGateway {
 	ctx := context.Background()
 	dir := t.TempDir()
 	wasm := runtimetest.Build(t, "../../../plugins/konbini")
-	info, err := gateway.ProvisionDev(ctx, dir, "127.0.0.1:0",
-		gateway.DevPlugin{Version: "konbini-1", Wasm: wasm, Config: gateway.DevKonbiniConfig}, nil)
+	info, err := devenv.Provision(ctx, dir, "127.0.0.1:0",
+		devenv.Plugin{Version: "konbini-1", Wasm: wasm, Config: devenv.KonbiniConfig}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,12 +112,12 @@ func (l *liveGateway) writeDevInfo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(l.info.DataDir, gateway.DevFile), b, 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(l.info.DataDir, devenv.File), b, 0o600); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func (l *liveGateway) merchant(id string) gateway.DevMerchant {
+func (l *liveGateway) merchant(id string) devenv.Merchant {
 	for _, m := range l.info.Merchants {
 		if m.ID == id {
 			return m
@@ -156,7 +157,7 @@ type googleTraffic struct {
 	wg         sync.WaitGroup
 }
 
-func (l *liveGateway) traffic(m gateway.DevMerchant, workers int) *googleTraffic {
+func (l *liveGateway) traffic(m devenv.Merchant, workers int) *googleTraffic {
 	codec, err := envelope.New(m.Envelope, envelope.Config{})
 	if err != nil {
 		panic(err)
@@ -340,7 +341,7 @@ func TestCLIPluginsAndExpiryWarnings(t *testing.T) {
 	if err := os.WriteFile(wasmFile, l.wasm, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(cfgFile, bytes.Replace(gateway.DevKonbiniConfig, []byte(`"81"`), []byte(`"83"`), 1), 0o600); err != nil {
+	if err := os.WriteFile(cfgFile, bytes.Replace(devenv.KonbiniConfig, []byte(`"81"`), []byte(`"83"`), 1), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	out, stderr, err := l.cli(ctx, token, nil, "plugins", "upload", "--merchant", "demo-jose", "--file", wasmFile,

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/otpcgate/otpcgate/host/gateway"
+	"github.com/otpcgate/otpcgate/host/devenv"
 	"github.com/otpcgate/otpcgate/host/sim"
 	"github.com/otpcgate/otpcgate/internal/testenv"
 	"github.com/otpcgate/otpcgate/sdk/otpc"
@@ -36,7 +36,7 @@ func TestCrashDurability(t *testing.T) {
 	addr, adminAddr := freeAddr(t), freeAddr(t)
 
 	proc := startDev(t, bin, dataDir, addr, adminAddr)
-	info, err := gateway.ReadDevInfo(dataDir)
+	info, err := devenv.Read(dataDir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -237,7 +237,7 @@ func TestDevBannerAndBusyPort(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"otpcgate dev is up: data created", "https://" + addr + "/demo-pgp/authenticate",
-		"Admin and merchant API: http://" + adminAddr, "https://" + addr + gateway.SimGooglePath, "demo-password"} {
+		"Admin and merchant API: http://" + adminAddr, "https://" + addr + devenv.SimGooglePath, "demo-password"} {
 		if !bytes.Contains(banner, []byte(want)) {
 			t.Fatalf("banner lacks %q:\n%s", want, banner)
 		}

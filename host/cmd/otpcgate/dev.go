@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/otpcgate/otpcgate/host/devenv"
 	"github.com/otpcgate/otpcgate/host/gateway"
 	"github.com/otpcgate/otpcgate/internal/wasmbuild"
 )
@@ -55,15 +56,15 @@ func newDevCmd(e env) *cobra.Command {
 			// The version names module and configuration: a version's
 			// configuration never changes once stored.
 			sum := sha256.Sum256(append(slices.Clip(wasm), config...))
-			plugin := gateway.DevPlugin{Version: name + "-" + hex.EncodeToString(sum[:6]), Wasm: wasm, Config: config}
-			_, statErr := os.Stat(filepath.Join(dataDir, gateway.DevFile))
+			plugin := devenv.Plugin{Version: name + "-" + hex.EncodeToString(sum[:6]), Wasm: wasm, Config: config}
+			_, statErr := os.Stat(filepath.Join(dataDir, devenv.File))
 			reused := statErr == nil
-			info, err := gateway.ProvisionDev(ctx, dataDir, addr, plugin, log)
+			info, err := devenv.Provision(ctx, dataDir, addr, plugin, log)
 			if err != nil {
 				return err
 			}
 			// Where the merchant API listens, for `otpcgate sim`.
-			if info, err = gateway.RecordDevAdmin(dataDir, cfg.Admin.Addr); err != nil {
+			if info, err = devenv.RecordAdmin(dataDir, cfg.Admin.Addr); err != nil {
 				return err
 			}
 			if len(cfg.WebLogin.Callbacks) == 0 {
@@ -84,7 +85,7 @@ func newDevCmd(e env) *cobra.Command {
 				fmt.Fprintf(e.stdout, "reusing the development data in %s\n", info.DataDir)
 				if cmd.Flags().Changed("addr") && addr != info.Addr {
 					fmt.Fprintf(e.stderr, "warning: --addr %s is ignored: %s serves on %s (recorded in %s); "+
-						"delete the directory to start afresh on another address\n", addr, info.DataDir, info.Addr, gateway.DevFile)
+						"delete the directory to start afresh on another address\n", addr, info.DataDir, info.Addr, devenv.File)
 				}
 			}
 			// The banner comes once both listeners accept connections.
@@ -107,14 +108,14 @@ func newDevCmd(e env) *cobra.Command {
 // authCallback (sim.go) lies under it.
 const devCallbackPrefix = "https://payments.google.com/payments/apis-secure/"
 
-func printDevInfo(e env, info *gateway.DevInfo, loginPath, adminAddr string, reused bool) {
+func printDevInfo(e env, info *devenv.Info, loginPath, adminAddr string, reused bool) {
 	w := e.stdout
 	how := "created"
 	if reused {
 		how = "reused"
 	}
 	fmt.Fprintf(w, "\notpcgate dev is up: data %s in %s (%s describes it for external clients)\n\n",
-		how, info.DataDir, filepath.Join(info.DataDir, gateway.DevFile))
+		how, info.DataDir, filepath.Join(info.DataDir, devenv.File))
 	fmt.Fprintf(w, "Google-facing endpoints (TLS, self-signed %s):\n", info.CertFile)
 	for _, m := range info.Merchants {
 		fmt.Fprintf(w, "  %-10s %-5s %s  PIAID %s  demo token %s\n", m.ID, m.Envelope, m.BaseURL, m.PIAID, m.DemoToken)
@@ -123,10 +124,10 @@ func printDevInfo(e env, info *gateway.DevInfo, loginPath, adminAddr string, reu
 	for _, m := range info.Merchants {
 		fmt.Fprintf(w, "  %-10s %s%s\n", m.ID, m.BaseURL, loginPath)
 	}
-	fmt.Fprintf(w, "\nSimulated Google (receives our notifications): https://%s%s\n", info.Addr, gateway.SimGooglePath)
+	fmt.Fprintf(w, "\nSimulated Google (receives our notifications): https://%s%s\n", info.Addr, devenv.SimGooglePath)
 	if adminAddr != "" {
 		fmt.Fprintf(w, "Admin and merchant API: http://%s (merchant tokens in %s; an operator token: otpcgate tokens bootstrap --db-path %s)\n",
-			adminAddr, gateway.DevFile, info.DBPath)
+			adminAddr, devenv.File, info.DBPath)
 	}
 	fmt.Fprintf(w, "\nNext, in another terminal:\n")
 	fmt.Fprintf(w, "  go run ./host/cmd/otpcgate sim smoke --data-dir %s   # play Google against both merchants\n", info.DataDir)
@@ -149,7 +150,7 @@ func devPluginConfig(dir, file string) (name string, config []byte, err error) {
 	case fileExists(filepath.Join(abs, "config.json")):
 		config, err = os.ReadFile(filepath.Join(abs, "config.json"))
 	case name == "konbini":
-		config = gateway.DevKonbiniConfig
+		config = devenv.KonbiniConfig
 	default:
 		config = []byte("{}")
 	}

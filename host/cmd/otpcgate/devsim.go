@@ -4,15 +4,16 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/otpcgate/otpcgate/host/devenv"
 	"github.com/otpcgate/otpcgate/host/gateway"
 	"github.com/otpcgate/otpcgate/host/sim"
 )
 
 // devSimGoogle is the gateway.Options.Extra of `otpcgate dev`: a simulated
-// Google for the demo merchants at gateway.SimGooglePath on the gateway's
+// Google for the demo merchants at devenv.SimGooglePath on the gateway's
 // own listener, so its notifications are really delivered, opened and
 // checked. Only dev mounts it; the production assembly never imports sim.
-func devSimGoogle(info *gateway.DevInfo, log *slog.Logger) func(*gateway.Gateway) (map[string]http.Handler, error) {
+func devSimGoogle(info *devenv.Info, log *slog.Logger) func(*gateway.Gateway) (map[string]http.Handler, error) {
 	return func(g *gateway.Gateway) (map[string]http.Handler, error) {
 		accounts := make([]sim.DevAccount, len(info.Merchants))
 		for i, m := range info.Merchants {
@@ -22,6 +23,6 @@ func devSimGoogle(info *gateway.DevInfo, log *slog.Logger) func(*gateway.Gateway
 		if err != nil {
 			return nil, err
 		}
-		return map[string]http.Handler{gateway.SimGooglePath: sim.DevHandler(gateway.SimGooglePath, google)}, nil
+		return map[string]http.Handler{devenv.SimGooglePath: sim.DevHandler(devenv.SimGooglePath, google)}, nil
 	}
 }

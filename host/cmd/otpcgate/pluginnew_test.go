@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/otpcgate/otpcgate/host/admin"
-	"github.com/otpcgate/otpcgate/host/gateway"
+	"github.com/otpcgate/otpcgate/host/devenv"
 	"github.com/otpcgate/otpcgate/internal/wasmbuild"
 )
 
@@ -143,7 +143,7 @@ func TestDevWithAuthorsPlugin(t *testing.T) {
 			"--plugin", dir, "--log-level", "info"), addr)
 	}
 	proc := dev()
-	info, err := gateway.ReadDevInfo(dataDir)
+	info, err := devenv.Read(dataDir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/otpcgate/otpcgate/host/gateway"
+	"github.com/otpcgate/otpcgate/host/devenv"
 	"github.com/otpcgate/otpcgate/host/google"
 	"github.com/otpcgate/otpcgate/internal/wasmbuild"
 )
@@ -57,7 +57,7 @@ func TestServeConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	info, err := gateway.ProvisionDev(ctx, dir, addr, gateway.DevPlugin{Version: "v1", Wasm: wasm, Config: gateway.DevKonbiniConfig}, nil)
+	info, err := devenv.Provision(ctx, dir, addr, devenv.Plugin{Version: "v1", Wasm: wasm, Config: devenv.KonbiniConfig}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,8 +16,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/otpcgate/otpcgate/host/admin"
+	"github.com/otpcgate/otpcgate/host/devenv"
 	"github.com/otpcgate/otpcgate/host/envelope"
-	"github.com/otpcgate/otpcgate/host/gateway"
 	"github.com/otpcgate/otpcgate/host/sim"
 	"github.com/otpcgate/otpcgate/host/weblogin"
 	"github.com/otpcgate/otpcgate/internal/db"
@@ -109,7 +109,7 @@ func simRun(ctx context.Context, e env, dataDir, adminAddr, suite string, asJSON
 	if err != nil {
 		return err
 	}
-	info, err := gateway.ReadDevInfo(dataDir)
+	info, err := devenv.Read(dataDir)
 	if err != nil {
 		return fmt.Errorf("%w (start otpcgate dev first)", err)
 	}
@@ -129,7 +129,7 @@ func simRun(ctx context.Context, e env, dataDir, adminAddr, suite string, asJSON
 		EventsMissing: missing,
 		Google:        google,
 		// associateAccount logs in on the merchant's web login page as the
-		// dev plugin's demo account (see gateway.DevKonbiniConfig); a
+		// dev plugin's demo account (see devenv.KonbiniConfig); a
 		// gateway that serves no page makes the step SKIP.
 		AuthSession:    sim.WebLoginSession(s.client, weblogin.DefaultPath, authCallback, "demo-account-1", "demo-password"),
 		KeyPropagation: keyWait,
@@ -141,7 +141,7 @@ func simRun(ctx context.Context, e env, dataDir, adminAddr, suite string, asJSON
 	rep := sim.Run(ctx, senv, scenarios...)
 	// The drill leaves the installation on new keys: dev.json's key files
 	// follow, so external clients reading them keep working.
-	if err := gateway.RefreshDevKeyFiles(ctx, info, s.store); err != nil {
+	if err := devenv.RefreshKeyFiles(ctx, info, s.store); err != nil {
 		return fmt.Errorf("sim: the run is over, but dev.json's key files were not refreshed: %w", err)
 	}
 	if asJSON {
@@ -161,9 +161,9 @@ func simRun(ctx context.Context, e env, dataDir, adminAddr, suite string, asJSON
 // devLevers returns the merchant API (with dev.json's merchant tokens) and
 // the dev gateway's simulated Google, each nil when it cannot be used, and
 // why the merchant API is missing. dev.json's adminUrl wins over adminAddr.
-func devLevers(ctx context.Context, info *gateway.DevInfo, s *devSession, adminAddr string) (sim.MerchantEvents, sim.GoogleView, string) {
+func devLevers(ctx context.Context, info *devenv.Info, s *devSession, adminAddr string) (sim.MerchantEvents, sim.GoogleView, string) {
 	var google sim.GoogleView
-	rg := sim.NewRemoteGoogle("https://"+info.Addr+gateway.SimGooglePath, s.client.HTTP)
+	rg := sim.NewRemoteGoogle("https://"+info.Addr+devenv.SimGooglePath, s.client.HTTP)
 	if rg.Ping(ctx) == nil {
 		google = rg
 	}
@@ -209,7 +209,7 @@ type devSession struct {
 
 // devTargets opens the dev installation's keys (read-only use) and returns
 // Google's view of each demo merchant.
-func devTargets(ctx context.Context, info *gateway.DevInfo) (map[string]*sim.Target, *sim.Client, func(), error) {
+func devTargets(ctx context.Context, info *devenv.Info) (map[string]*sim.Target, *sim.Client, func(), error) {
 	s, err := openDevSession(ctx, info)
 	if err != nil {
 		return nil, nil, nil, err
@@ -220,7 +220,7 @@ func devTargets(ctx context.Context, info *gateway.DevInfo) (map[string]*sim.Tar
 // openDevSession opens the dev installation's keystore on its database
 // file (the gateway follows changes made here within a second) and builds
 // Google's view of each demo merchant.
-func openDevSession(ctx context.Context, info *gateway.DevInfo) (*devSession, error) {
+func openDevSession(ctx context.Context, info *devenv.Info) (*devSession, error) {
 	kek, err := keystore.ReadKEKFile(info.KEKFile)
 	if err != nil {
 		return nil, err
@@ -265,7 +265,7 @@ func openDevSession(ctx context.Context, info *gateway.DevInfo) (*devSession, er
 }
 
 func simSmoke(ctx context.Context, e env, dataDir string) error {
-	info, err := gateway.ReadDevInfo(dataDir)
+	info, err := devenv.Read(dataDir)
 	if err != nil {
 		return fmt.Errorf("%w (start otpcgate dev first)", err)
 	}

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/otpcgate/otpcgate/host/gateway"
+	"github.com/otpcgate/otpcgate/host/devenv"
 	"github.com/otpcgate/otpcgate/host/sim"
 	"github.com/otpcgate/otpcgate/internal/testenv"
 )
@@ -101,7 +101,7 @@ func TestSimDrillLive(t *testing.T) {
 
 	// dev.json's key files followed the rotation: an external client with
 	// nothing but those files and gpg still gets a verified echo.
-	info, err := gateway.ReadDevInfo(dataDir)
+	info, err := devenv.Read(dataDir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,11 +140,11 @@ func TestSimDrillLive(t *testing.T) {
 // simNotificationsDevJSON runs the notifications suite on copies of
 // dataDir's dev.json (the gateway's other files are shared): one from
 // before merchant tokens still works, every step skipping with the reason,
-// as when nothing listens at admin.addr; one recording the admin URL (gateway.RecordDevAdmin) needs no admin.addr
+// as when nothing listens at admin.addr; one recording the admin URL (devenv.RecordAdmin) needs no admin.addr
 // setting at all.
 func simNotificationsDevJSON(t *testing.T, dataDir, adminAddr string) {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(dataDir, gateway.DevFile))
+	b, err := os.ReadFile(filepath.Join(dataDir, devenv.File))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,11 +178,11 @@ func simNotificationsDevJSON(t *testing.T, dataDir, adminAddr string) {
 				t.Fatal(err)
 			}
 			dir := t.TempDir()
-			if err := os.WriteFile(filepath.Join(dir, gateway.DevFile), out, 0o600); err != nil {
+			if err := os.WriteFile(filepath.Join(dir, devenv.File), out, 0o600); err != nil {
 				t.Fatal(err)
 			}
 			if tc.recordAdmin {
-				if _, err := gateway.RecordDevAdmin(dir, adminAddr); err != nil {
+				if _, err := devenv.RecordAdmin(dir, adminAddr); err != nil {
 					t.Fatal(err)
 				}
 			}

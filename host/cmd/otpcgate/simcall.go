@@ -11,7 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/otpcgate/otpcgate/host/gateway"
+	"github.com/otpcgate/otpcgate/host/devenv"
 	"github.com/otpcgate/otpcgate/host/sim"
 	"github.com/otpcgate/otpcgate/sdk/otpc"
 )
@@ -57,7 +57,7 @@ func newSimCallCmd(e env) *cobra.Command {
 			if method != otpc.MethodEcho && method != otpc.MethodGenerateReferenceNumber && transaction == "" {
 				return errors.New(method + " needs --transaction: the requestId of the code's generateReferenceNumber")
 			}
-			info, err := gateway.ReadDevInfo(dataDir)
+			info, err := devenv.Read(dataDir)
 			if err != nil {
 				return fmt.Errorf("%w (start otpcgate dev first)", err)
 			}

@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/otpcgate/otpcgate/host/devenv"
 	"github.com/otpcgate/otpcgate/host/directory"
-	"github.com/otpcgate/otpcgate/host/gateway"
 	"github.com/otpcgate/otpcgate/host/plugincall"
 	"github.com/otpcgate/otpcgate/host/runtime/runtimetest"
 	"github.com/otpcgate/otpcgate/internal/testenv"
@@ -114,7 +114,7 @@ func TestCLIShadowAndDiff(t *testing.T) {
 	ctx := context.Background()
 	l.writeDevInfo(t)
 	cfg := filepath.Join(t.TempDir(), "max-2000.json")
-	if err := os.WriteFile(cfg, bytes.Replace(gateway.DevKonbiniConfig, []byte(`"maxAmountMicros": 300000000000`), []byte(`"maxAmountMicros": 2000000000`), 1), 0o600); err != nil {
+	if err := os.WriteFile(cfg, bytes.Replace(devenv.KonbiniConfig, []byte(`"maxAmountMicros": 300000000000`), []byte(`"maxAmountMicros": 2000000000`), 1), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	tok := l.merchant("demo-pgp").MerchantToken

@@ -23,7 +23,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/otpcgate/otpcgate/host/gateway"
+	"github.com/otpcgate/otpcgate/host/devenv"
 	"github.com/otpcgate/otpcgate/host/sim"
 	"github.com/otpcgate/otpcgate/keystore"
 	"github.com/otpcgate/otpcgate/sdk/otpc"
@@ -132,7 +132,7 @@ func simLoad(ctx context.Context, e env, o loadOptions) (*LoadReport, error) {
 	if o.duration > 0 {
 		o.preseal = false
 	}
-	info, err := gateway.ReadDevInfo(o.dataDir)
+	info, err := devenv.Read(o.dataDir)
 	if err != nil {
 		return nil, fmt.Errorf("%w (start otpcgate dev first)", err)
 	}
@@ -161,7 +161,7 @@ func simLoad(ctx context.Context, e env, o loadOptions) (*LoadReport, error) {
 		targets = append(targets, loadTarget{m: x, ks: ks, url: x.Target.BaseURL + otpc.PathPrefix + otpc.MethodGenerateReferenceNumber})
 	}
 	if len(targets) == 0 {
-		return nil, fmt.Errorf("no merchant %q in %s", o.merchant, filepath.Join(o.dataDir, gateway.DevFile))
+		return nil, fmt.Errorf("no merchant %q in %s", o.merchant, filepath.Join(o.dataDir, devenv.File))
 	}
 	tr := s.client.HTTP.Transport.(*http.Transport)
 	tr.MaxIdleConnsPerHost = o.concurrency

@@ -6,7 +6,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/otpcgate/otpcgate/host/gateway"
+	"github.com/otpcgate/otpcgate/host/devenv"
 	"github.com/otpcgate/otpcgate/internal/db"
 )
 
@@ -25,7 +25,7 @@ func TestSimLoad(t *testing.T) {
 	dataDir := t.TempDir()
 	proc := startDev(t, bin, dataDir, freeAddr(t), freeAddr(t))
 	defer proc.stop(syscall.SIGTERM)
-	info, err := gateway.ReadDevInfo(dataDir)
+	info, err := devenv.Read(dataDir)
 	if err != nil {
 		t.Fatal(err)
 	}

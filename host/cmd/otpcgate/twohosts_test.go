@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/otpcgate/otpcgate/host/gateway"
+	"github.com/otpcgate/otpcgate/host/devenv"
 	"github.com/otpcgate/otpcgate/host/merchant"
 	"github.com/otpcgate/otpcgate/host/sim"
 	"github.com/otpcgate/otpcgate/internal/db"
@@ -62,7 +62,7 @@ func TestTwoHostsOnPostgres(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	info, err := gateway.ProvisionDev(ctx, dir, addrA, gateway.DevPlugin{Version: "v1", Wasm: wasm, Config: gateway.DevKonbiniConfig}, nil)
+	info, err := devenv.Provision(ctx, dir, addrA, devenv.Plugin{Version: "v1", Wasm: wasm, Config: devenv.KonbiniConfig}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +99,7 @@ func TestTwoHostsOnPostgres(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	googleSrv := httptest.NewUnstartedServer(sim.DevHandler(gateway.SimGooglePath, google))
+	googleSrv := httptest.NewUnstartedServer(sim.DevHandler(devenv.SimGooglePath, google))
 	cert, err := tls.LoadX509KeyPair(info.CertFile, info.KeyFile)
 	if err != nil {
 		t.Fatal(err)
@@ -109,7 +109,7 @@ func TestTwoHostsOnPostgres(t *testing.T) {
 	defer googleSrv.Close()
 	_, googlePort, _ := net.SplitHostPort(googleSrv.Listener.Addr().String())
 	if _, err := d.ExecContext(ctx, `UPDATE integrations SET google_endpoint = ?`,
-		"https://localhost:"+googlePort+gateway.SimGooglePath); err != nil {
+		"https://localhost:"+googlePort+devenv.SimGooglePath); err != nil {
 		t.Fatal(err)
 	}
 	adminA, adminB := freeAddr(t), freeAddr(t)
@@ -263,13 +263,13 @@ func TestTwoHostsOnPostgres(t *testing.T) {
 		// dev.json of a second directory sends the drill to host B and
 		// its keys to the shared database.
 		drillInfo := *info
-		drillInfo.Merchants = append([]gateway.DevMerchant(nil), info.Merchants...)
+		drillInfo.Merchants = append([]devenv.Merchant(nil), info.Merchants...)
 		for i := range drillInfo.Merchants {
 			drillInfo.Merchants[i].BaseURL = strings.Replace(drillInfo.Merchants[i].BaseURL, addrA, addrB, 1)
 		}
 		drillDir := t.TempDir()
 		b, _ := json.MarshalIndent(&drillInfo, "", "  ")
-		if err := os.WriteFile(filepath.Join(drillDir, gateway.DevFile), b, 0o600); err != nil {
+		if err := os.WriteFile(filepath.Join(drillDir, devenv.File), b, 0o600); err != nil {
 			t.Fatal(err)
 		}
 		var sent, failed atomic.Int64

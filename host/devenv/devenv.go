@@ -1,4 +1,10 @@
-package gateway
+// Package devenv provisions and describes a development installation: the
+// data directory `otpcgate dev` creates (a KEK, a self-signed certificate,
+// two demo merchants with our keys and a simulated Google's, a demo
+// association and plugin) and the dev.json that tells `otpcgate sim`, tests
+// and external clients how to play Google against it. Nothing a production
+// host assembles imports it.
+package devenv
 
 import (
 	"context"
@@ -25,19 +31,19 @@ import (
 )
 
 // SimGooglePath is where development installations serve the simulated
-// Google's endpoints on the gateway's own listener (see Options.Extra); the
+// Google's endpoints on the gateway's own listener (see gateway.Options.Extra); the
 // dev merchants' Google endpoint points there.
 const SimGooglePath = "/sim-google"
 
-// DevMerchantName is the display name of both demo merchants.
-const DevMerchantName = "Demo Konbini"
+// MerchantName is the display name of both demo merchants.
+const MerchantName = "Demo Konbini"
 
-// DevFile is the name of the file ProvisionDev writes into the data
+// File is the name of the file Provision writes into the data
 // directory: what an external client needs to play Google.
-const DevFile = "dev.json"
+const File = "dev.json"
 
-// DevInfo describes a provisioned development installation.
-type DevInfo struct {
+// Info describes a provisioned development installation.
+type Info struct {
 	DataDir  string `json:"dataDir"`
 	DBPath   string `json:"dbPath"`
 	KEKFile  string `json:"kekFile"`
@@ -47,14 +53,14 @@ type DevInfo struct {
 	// is built from it.
 	Addr string `json:"addr"`
 	// AdminURL is the admin API (merchant events) of the running dev
-	// gateway, recorded by RecordDevAdmin; empty means the sim looks for
+	// gateway, recorded by RecordAdmin; empty means the sim looks for
 	// it in the configuration (admin.addr).
-	AdminURL  string        `json:"adminUrl,omitempty"`
-	Merchants []DevMerchant `json:"merchants"`
+	AdminURL  string     `json:"adminUrl,omitempty"`
+	Merchants []Merchant `json:"merchants"`
 }
 
-// DevMerchant is one demo merchant.
-type DevMerchant struct {
+// Merchant is one demo merchant.
+type Merchant struct {
 	ID       string          `json:"id"`
 	BaseURL  string          `json:"baseUrl"`
 	BasePath string          `json:"basePath"`
@@ -86,8 +92,8 @@ type DevMerchant struct {
 	MerchantToken string `json:"merchantToken,omitempty"`
 }
 
-// DevPlugin is the plugin build ProvisionDev installs for every demo merchant.
-type DevPlugin struct {
+// Plugin is the plugin build Provision installs for every demo merchant.
+type Plugin struct {
 	Version string
 	Wasm    []byte
 	Config  []byte
@@ -96,51 +102,51 @@ type DevPlugin struct {
 // GoogleTransport returns a transport to the simulated Google of a
 // development installation: the gateway's own listener, whose self-signed
 // certificate it trusts.
-func (info *DevInfo) GoogleTransport() (*http.Transport, error) {
+func (info *Info) GoogleTransport() (*http.Transport, error) {
 	pem, err := os.ReadFile(info.CertFile)
 	if err != nil {
 		return nil, err
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("gateway: no certificate in %s", info.CertFile)
+		return nil, fmt.Errorf("devenv: no certificate in %s", info.CertFile)
 	}
 	return google.NewTransport(&tls.Config{RootCAs: pool})
 }
 
-// ReadDevInfo reads dir/dev.json.
-func ReadDevInfo(dir string) (*DevInfo, error) {
-	b, err := os.ReadFile(filepath.Join(dir, DevFile))
+// Read reads dir/dev.json.
+func Read(dir string) (*Info, error) {
+	b, err := os.ReadFile(filepath.Join(dir, File))
 	if err != nil {
 		return nil, err
 	}
-	var info DevInfo
+	var info Info
 	if err := json.Unmarshal(b, &info); err != nil {
-		return nil, fmt.Errorf("gateway: %s: %w", DevFile, err)
+		return nil, fmt.Errorf("devenv: %s: %w", File, err)
 	}
 	return &info, nil
 }
 
-// ProvisionDev creates (once) a development installation in dir: a KEK,
+// Provision creates (once) a development installation in dir: a KEK,
 // a self-signed ECDSA P-256 certificate, and two demo merchants, one PGP
 // and one JWE, each with our keys, a simulated Google's keys, a demo
 // association and plugin. If dir/dev.json exists it is returned unchanged,
 // except that the plugin is refreshed when plugin differs.
-func ProvisionDev(ctx context.Context, dir, addr string, plugin DevPlugin, log *slog.Logger) (*DevInfo, error) {
+func Provision(ctx context.Context, dir, addr string, plugin Plugin, log *slog.Logger) (*Info, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("gateway: dev data dir: %w", err)
+		return nil, fmt.Errorf("devenv: dev data dir: %w", err)
 	}
-	info, err := ReadDevInfo(dir)
+	info, err := Read(dir)
 	if err == nil {
-		return info, refreshDevPlugin(ctx, info, plugin, log)
+		return info, refreshPlugin(ctx, info, plugin, log)
 	}
 	if !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}
-	info = &DevInfo{
+	info = &Info{
 		DataDir:  dir,
 		DBPath:   filepath.Join(dir, "otpcgate.db"),
 		KEKFile:  filepath.Join(dir, "kek"),
@@ -188,37 +194,37 @@ func ProvisionDev(ctx context.Context, dir, addr string, plugin DevPlugin, log *
 		{"demo-pgp", "DEMO_PGP_JPY", keystore.KindPGP},
 		{"demo-jose", "DEMO_JOSE_JPY", keystore.KindJWK},
 	} {
-		m, err := provisionDevMerchant(ctx, dir, addr, ks, l, reg, demo.id, demo.piaid, demo.kind, plugin)
+		m, err := provisionMerchant(ctx, dir, addr, ks, l, reg, demo.id, demo.piaid, demo.kind, plugin)
 		if err != nil {
-			return nil, fmt.Errorf("gateway: dev merchant %s: %w", demo.id, err)
+			return nil, fmt.Errorf("devenv: dev merchant %s: %w", demo.id, err)
 		}
 		// A merchant token lets the sim report the merchant's events.
 		if _, m.MerchantToken, err = tokens.Issue(ctx, admin.ScopeMerchant, demo.id, "otpcgate dev sim"); err != nil {
-			return nil, fmt.Errorf("gateway: dev merchant %s token: %w", demo.id, err)
+			return nil, fmt.Errorf("devenv: dev merchant %s token: %w", demo.id, err)
 		}
 		info.Merchants = append(info.Merchants, m)
 	}
-	if err := writeDevInfo(dir, info); err != nil {
+	if err := writeInfo(dir, info); err != nil {
 		return nil, err
 	}
 	return info, nil
 }
 
-// writeDevInfo writes dir/dev.json (0600: it holds token secrets).
-func writeDevInfo(dir string, info *DevInfo) error {
+// writeInfo writes dir/dev.json (0600: it holds token secrets).
+func writeInfo(dir string, info *Info) error {
 	b, err := json.MarshalIndent(info, "", "  ")
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(dir, DevFile), append(b, '\n'), 0o600)
+	return os.WriteFile(filepath.Join(dir, File), append(b, '\n'), 0o600)
 }
 
-// RecordDevAdmin records in dir/dev.json where the dev gateway serves its
+// RecordAdmin records in dir/dev.json where the dev gateway serves its
 // admin API (addr as in admin.addr; "" records none), so `otpcgate sim`
 // needs only the data directory. A loopback address is plain HTTP, any
 // other HTTPS with the dev certificate (as the admin listener serves it).
-func RecordDevAdmin(dir, addr string) (*DevInfo, error) {
-	info, err := ReadDevInfo(dir)
+func RecordAdmin(dir, addr string) (*Info, error) {
+	info, err := Read(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -233,18 +239,18 @@ func RecordDevAdmin(dir, addr string) (*DevInfo, error) {
 		return info, nil
 	}
 	info.AdminURL = url
-	return info, writeDevInfo(dir, info)
+	return info, writeInfo(dir, info)
 }
 
 const devActor = "otpcgate dev"
 
-func provisionDevMerchant(ctx context.Context, dir, addr string, ks *keystore.Store, l *ledger.Ledger, reg *directory.Store,
-	id, piaid string, kind keystore.Kind, plugin DevPlugin) (DevMerchant, error) {
+func provisionMerchant(ctx context.Context, dir, addr string, ks *keystore.Store, l *ledger.Ledger, reg *directory.Store,
+	id, piaid string, kind keystore.Kind, plugin Plugin) (Merchant, error) {
 	format, err := envelope.ForKind(kind)
 	if err != nil {
-		return DevMerchant{}, err
+		return Merchant{}, err
 	}
-	m := DevMerchant{
+	m := Merchant{
 		ID: id, BasePath: "/" + id, PIAID: piaid, Envelope: format,
 		BaseURL:     "https://" + addr + "/" + id,
 		DemoToken:   "demo-token-" + id,
@@ -255,7 +261,7 @@ func provisionDevMerchant(ctx context.Context, dir, addr string, ks *keystore.St
 	if err := l.Apply(ctx, func(tx *ledger.Tx) error {
 		// The name is what shoppers see on the login page: the store, not
 		// the envelope (the id says which one it is).
-		if err := tx.CreateMerchant(ledger.Merchant{ID: id, Name: DevMerchantName, Status: ledger.MerchantActive}); err != nil {
+		if err := tx.CreateMerchant(ledger.Merchant{ID: id, Name: MerchantName, Status: ledger.MerchantActive}); err != nil {
 			return err
 		}
 		return tx.AddPIAID(piaid, id)
@@ -271,11 +277,11 @@ func provisionDevMerchant(ctx context.Context, dir, addr string, ks *keystore.St
 		return m, err
 	}
 	m.KeysetID, m.SimKeysetID = ours.ID, google.ID
-	ourKey, err := newPrimary(ctx, ks, ours.ID, "otpcgate demo "+id)
+	ourKey, err := NewPrimaryKey(ctx, ks, ours.ID, "otpcgate demo "+id)
 	if err != nil {
 		return m, err
 	}
-	googleKey, err := newPrimary(ctx, ks, google.ID, "simulated Google for "+id)
+	googleKey, err := NewPrimaryKey(ctx, ks, google.ID, "simulated Google for "+id)
 	if err != nil {
 		return m, err
 	}
@@ -288,10 +294,10 @@ func provisionDevMerchant(ctx context.Context, dir, addr string, ks *keystore.St
 		return m, err
 	}
 	// Each side trusts the other's public key: the key exchange of spec §11.
-	if err := importPrimary(ctx, ks, google.ID, ourPub, ourKey.Expires); err != nil {
+	if err := ImportPrimaryKey(ctx, ks, google.ID, ourPub, ourKey.Expires); err != nil {
 		return m, err
 	}
-	if err := importPrimary(ctx, ks, ours.ID, googlePub, googleKey.Expires); err != nil {
+	if err := ImportPrimaryKey(ctx, ks, ours.ID, googlePub, googleKey.Expires); err != nil {
 		return m, err
 	}
 	ext := ".asc"
@@ -331,8 +337,8 @@ func provisionDevMerchant(ctx context.Context, dir, addr string, ks *keystore.St
 	return m, err
 }
 
-// newPrimary generates a self key and promotes it to primary.
-func newPrimary(ctx context.Context, ks *keystore.Store, keysetID, name string) (keystore.KeyInfo, error) {
+// NewPrimaryKey generates a self key in keysetID and promotes it to primary.
+func NewPrimaryKey(ctx context.Context, ks *keystore.Store, keysetID, name string) (keystore.KeyInfo, error) {
 	k, err := ks.Generate(ctx, devActor, keysetID, keystore.GenerateOptions{Name: name})
 	if err != nil {
 		return k, err
@@ -345,8 +351,8 @@ func newPrimary(ctx context.Context, ks *keystore.Store, keysetID, name string) 
 	return k, nil
 }
 
-// importPrimary imports the other side's public key and makes it primary.
-func importPrimary(ctx context.Context, ks *keystore.Store, keysetID string, pub []byte, expires time.Time) error {
+// ImportPrimaryKey imports the other side's public key and makes it primary.
+func ImportPrimaryKey(ctx context.Context, ks *keystore.Store, keysetID string, pub []byte, expires time.Time) error {
 	keys, err := ks.Import(ctx, devActor, keysetID, keystore.OwnerPeer, pub, keystore.ImportOptions{Expires: expires})
 	if err != nil {
 		return err
@@ -361,7 +367,7 @@ func importPrimary(ctx context.Context, ks *keystore.Store, keysetID string, pub
 	return nil
 }
 
-func installPlugin(ctx context.Context, reg *directory.Store, merchantID string, plugin DevPlugin) error {
+func installPlugin(ctx context.Context, reg *directory.Store, merchantID string, plugin Plugin) error {
 	if _, err := reg.AddPluginVersion(ctx, directory.PluginVersion{MerchantID: merchantID, Version: plugin.Version,
 		Wasm: plugin.Wasm, Config: plugin.Config}); err != nil {
 		return err
@@ -369,12 +375,12 @@ func installPlugin(ctx context.Context, reg *directory.Store, merchantID string,
 	return reg.ActivatePluginVersion(ctx, merchantID, plugin.Version)
 }
 
-// refreshDevPlugin installs plugin for every demo merchant if it is new
+// refreshPlugin installs plugin for every demo merchant if it is new
 // (a rebuilt plugin gets a new content-derived version) and activates it,
 // unless the merchant's active version is one dev did not install (the
 // author uploaded and activated it through the admin API): that stays
 // active across restarts, and dev's build is only stored.
-func refreshDevPlugin(ctx context.Context, info *DevInfo, plugin DevPlugin, log *slog.Logger) error {
+func refreshPlugin(ctx context.Context, info *Info, plugin Plugin, log *slog.Logger) error {
 	if plugin.Wasm == nil {
 		return nil
 	}
@@ -403,13 +409,13 @@ func refreshDevPlugin(ctx context.Context, info *DevInfo, plugin DevPlugin, log 
 		}
 		m.Plugin = plugin.Version
 	}
-	return writeDevInfo(info.DataDir, info)
+	return writeInfo(info.DataDir, info)
 }
 
-// DevKonbiniConfig configures the konbini plugin for the demo merchants:
+// KonbiniConfig configures the konbini plugin for the demo merchants:
 // JPY and USD codes of 100 to 300,000 units, payable for 72 hours, and two
 // demo accounts (demo-account-1 logs in with "demo-password").
-var DevKonbiniConfig = []byte(`{
+var KonbiniConfig = []byte(`{
   "minAmountMicros": 100000000,
   "maxAmountMicros": 300000000000,
   "currencies": ["JPY", "USD"],
@@ -424,12 +430,12 @@ var DevKonbiniConfig = []byte(`{
   }
 }`)
 
-// RefreshDevKeyFiles rewrites each demo merchant's key files named in
+// RefreshKeyFiles rewrites each demo merchant's key files named in
 // info (our public key, the simulated Google's public and private keys)
 // from the keystore's primary keys, so external clients reading dev.json
 // (gpg, another JOSE library) keep working after a rotation such as `sim
 // drill`. A keyset without a primary self key keeps its old file.
-func RefreshDevKeyFiles(ctx context.Context, info *DevInfo, ks *keystore.Store) error {
+func RefreshKeyFiles(ctx context.Context, info *Info, ks *keystore.Store) error {
 	primary := func(keysetID string) (string, error) {
 		keys, err := ks.List(ctx, keysetID)
 		if err != nil {
@@ -464,7 +470,7 @@ func RefreshDevKeyFiles(ctx context.Context, info *DevInfo, ks *keystore.Store) 
 				b, err = ks.ExportPublic(ctx, f.keyset, id)
 			}
 			if err != nil {
-				return fmt.Errorf("gateway: dev key file %s: %w", f.path, err)
+				return fmt.Errorf("devenv: dev key file %s: %w", f.path, err)
 			}
 			// Written aside and renamed, so a reader never sees half a key.
 			tmp := f.path + ".tmp"
