@@ -30,52 +30,22 @@ type response struct {
 // newRequest returns an empty request of method, or false for a method that
 // is not Google-hosted.
 func newRequest(method string) (request, bool) {
-	switch method {
-	case otpc.MethodEcho:
-		m := new(otpc.EchoRequest)
-		return request{m, &m.RequestHeader}, true
-	case otpc.MethodReferenceNumberPaidNotification:
-		m := new(otpc.ReferenceNumberPaidNotificationRequest)
-		return request{m, &m.RequestHeader}, true
-	case otpc.MethodRefundResultNotification:
-		m := new(otpc.RefundResultNotificationRequest)
-		return request{m, &m.RequestHeader}, true
-	case otpc.MethodRemittanceStatementDetails:
-		m := new(otpc.RemittanceStatementDetailsRequest)
-		return request{m, &m.RequestHeader}, true
-	case otpc.MethodAcceptRemittanceStatement:
-		m := new(otpc.AcceptRemittanceStatementRequest)
-		return request{m, &m.RequestHeader}, true
-	case otpc.MethodAcceptRemittanceStatementWithModifications:
-		m := new(otpc.AcceptRemittanceStatementWithModificationsRequest)
-		return request{m, &m.RequestHeader}, true
+	m, ok := otpc.LookupMethod(otpc.Google, method)
+	if !ok {
+		return request{}, false
 	}
-	return request{}, false
+	r := m.NewRequest()
+	return request{r, r.Header()}, true
 }
 
 // newResponse returns an empty response of method.
 func newResponse(method string) (response, bool) {
-	switch method {
-	case otpc.MethodEcho:
-		m := new(otpc.EchoResponse)
-		return response{m, &m.ResponseHeader}, true
-	case otpc.MethodReferenceNumberPaidNotification:
-		m := new(otpc.ReferenceNumberPaidNotificationResponse)
-		return response{m, &m.ResponseHeader}, true
-	case otpc.MethodRefundResultNotification:
-		m := new(otpc.RefundResultNotificationResponse)
-		return response{m, &m.ResponseHeader}, true
-	case otpc.MethodRemittanceStatementDetails:
-		m := new(otpc.RemittanceStatementDetailsResponse)
-		return response{m, &m.ResponseHeader}, true
-	case otpc.MethodAcceptRemittanceStatement:
-		m := new(otpc.AcceptRemittanceStatementResponse)
-		return response{m, &m.ResponseHeader}, true
-	case otpc.MethodAcceptRemittanceStatementWithModifications:
-		m := new(otpc.AcceptRemittanceStatementWithModificationsResponse)
-		return response{m, &m.ResponseHeader}, true
+	m, ok := otpc.LookupMethod(otpc.Google, method)
+	if !ok {
+		return response{}, false
 	}
-	return response{}, false
+	r := m.NewResponse()
+	return response{r, r.Header()}, true
 }
 
 // decodeRequest parses payload as a request of method.

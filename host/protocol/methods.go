@@ -16,13 +16,15 @@ import (
 // the idempotency record.
 type handler func(ctx context.Context, p *Pipeline, c *call) (otpc.Response, func(*ledger.Tx) error, error)
 
-var handlers = map[string]handler{
-	otpc.MethodGenerateReferenceNumber:         generate,
-	otpc.MethodCancelReferenceNumber:           cancel,
-	otpc.MethodRefund:                          refund,
-	otpc.MethodAsynchronousRefund:              asyncRefund,
-	otpc.MethodAssociateAccount:                associate,
-	otpc.MethodRemittanceStatementNotification: remittance,
+// handlers decide the integrator-hosted methods, by the plugin op the
+// method table (otpc.Methods) gives each; echo is answered by the pipeline.
+var handlers = map[otpc.Op]handler{
+	otpc.OpGenerate:    generate,
+	otpc.OpCancel:      cancel,
+	otpc.OpRefund:      refund,
+	otpc.OpAsyncRefund: asyncRefund,
+	otpc.OpAssociate:   associate,
+	otpc.OpRemittance:  remittance,
 }
 
 // errRaced marks a commit refused because the state moved after the

@@ -208,6 +208,7 @@ type call struct {
 	ks       *keystore.Keyset
 	hdr      *otpc.RequestHeader
 	req      otpc.Request
+	method   otpc.Method // c.r.Method's row of the method table
 	received time.Time
 	release  func()
 }
@@ -341,7 +342,7 @@ func (p *Pipeline) handle(ctx context.Context, c *call) (sealed []byte, err erro
 		}
 		return p.seal(ctx, c, resp)
 	}
-	h := handlers[c.r.Method]
+	h := handlers[c.method.Op]
 	if h == nil {
 		return nil, errInvalidField("method", "method is not served", nil)
 	}
@@ -405,10 +406,12 @@ func (p *Pipeline) openError(err error) *Error {
 // parse decodes the request of c.r.Method and runs the header checks of spec
 // §9.3 steps 5–9 in that order.
 func (p *Pipeline) parse(c *call, plaintext []byte) error {
-	req := otpc.NewIntegratorRequest(c.r.Method)
-	if req == nil {
+	method, ok := otpc.LookupMethod(otpc.Integrator, c.r.Method)
+	if !ok {
 		return errInvalidField("method", "method is not served", nil)
 	}
+	c.method = method
+	req := method.NewRequest()
 	if err := req.UnmarshalJSON(plaintext); err != nil {
 		return errDecrypted(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/otpcgate/otpcgate/internal/basepath"
+	"github.com/otpcgate/otpcgate/sdk/otpc"
 )
 
 // Gateway is what the request pipeline implements: it receives one
@@ -86,15 +87,6 @@ type ReadyFunc func(ctx context.Context) error
 // method name.
 const APIPathSegment = basepath.APIPathSegment
 
-// DefaultMethods returns the integrator-hosted methods of spec §5.
-func DefaultMethods() []string {
-	return []string{
-		"echo",
-		"associateAccount",
-		"generateReferenceNumber",
-		"cancelReferenceNumber",
-		"refund",
-		"asynchronousRefund",
-		"remittanceStatementNotification",
-	}
-}
+// DefaultMethods returns the integrator-hosted methods of spec §5, from
+// the method table in sdk/otpc.
+func DefaultMethods() []string { return otpc.IntegratorMethods() }

@@ -75,17 +75,3 @@ const (
 
 // PathPrefix is the path segment that precedes the method name on both sides.
 const PathPrefix = "/refundable-one-time-payment-code-v2/"
-
-// IntegratorMethods lists every integrator-hosted method name.
-func IntegratorMethods() []string {
-	return []string{MethodEcho, MethodAssociateAccount, MethodGenerateReferenceNumber,
-		MethodCancelReferenceNumber, MethodRefund, MethodAsynchronousRefund,
-		MethodRemittanceStatementNotification}
-}
-
-// GoogleMethods lists every Google-hosted method name.
-func GoogleMethods() []string {
-	return []string{MethodEcho, MethodReferenceNumberPaidNotification, MethodRefundResultNotification,
-		MethodRemittanceStatementDetails, MethodAcceptRemittanceStatement,
-		MethodAcceptRemittanceStatementWithModifications}
-}

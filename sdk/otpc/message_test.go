@@ -55,3 +55,42 @@ func TestFactoriesMatchSpecExamples(t *testing.T) {
 		}
 	}
 }
+
+// TestMethodTable checks the table the name lists, factories and the
+// host's dispatch derive from.
+func TestMethodTable(t *testing.T) {
+	ops := map[Op]string{}
+	for _, m := range Methods(Integrator | Google) {
+		switch {
+		case m.NewRequest == nil || m.NewResponse == nil || m.Name == "":
+			t.Errorf("%q: incomplete row", m.Name)
+		case m.Side&Integrator != 0 && m.Name != MethodEcho:
+			if !m.Op.Valid() || m.Op == OpWarmup {
+				t.Errorf("%s: integrator method without a plugin op (%v)", m.Name, m.Op)
+			}
+			if other, dup := ops[m.Op]; dup {
+				t.Errorf("%s and %s share op %v", m.Name, other, m.Op)
+			}
+			ops[m.Op] = m.Name
+		case m.Op != OpWarmup:
+			t.Errorf("%s: op %v on a method no plugin decides", m.Name, m.Op)
+		}
+	}
+	if n := len(Methods(Integrator | Google)); n != 12 {
+		t.Errorf("%d methods, want 12 (echo on both sides)", n)
+	}
+	if m, ok := LookupMethod(Integrator, MethodAsynchronousRefund); !ok || m.Op != OpAsyncRefund {
+		t.Errorf("asynchronousRefund: %+v %v", m, ok)
+	}
+	if _, ok := LookupMethod(Google, MethodRefund); ok {
+		t.Error("refund found among Google's methods")
+	}
+	if _, ok := LookupMethod(Integrator, MethodRefundResultNotification); ok {
+		t.Error("refundResultNotification found among the integrator's methods")
+	}
+	for _, side := range []Side{Integrator, Google} {
+		if _, ok := LookupMethod(side, MethodEcho); !ok {
+			t.Errorf("echo missing on side %d", side)
+		}
+	}
+}
