@@ -5,9 +5,11 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/otpcgate/otpcgate/host/ledger"
 	"github.com/otpcgate/otpcgate/internal/db"
 	"github.com/otpcgate/otpcgate/internal/pgtest"
 )
@@ -308,5 +310,73 @@ func TestDeleteMerchant(t *testing.T) {
 	}
 	if n, _ := s.RecordingCount(ctx, "m2"); n != 1 {
 		t.Fatalf("m2's recordings: %d", n)
+	}
+}
+
+// TestSnapshot reads merchants from a real ledger beside their
+// integrations: a merchant without an integration is not served, one
+// without a ledger row is an error, and lookups by id and base path agree.
+func TestSnapshot(t *testing.T) {
+	ctx := context.Background()
+	target := pgtest.Target(t, filepath.Join(t.TempDir(), "gateway.db"))
+	l, err := ledger.Open(ctx, target, ledger.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	s, err := Open(ctx, l.DB())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Apply(ctx, func(tx *ledger.Tx) error {
+		for _, m := range []ledger.Merchant{{ID: "m1", Name: "One"}, {ID: "m2", Name: "Two"}, {ID: "bare"}} {
+			if err := tx.CreateMerchant(m); err != nil {
+				return err
+			}
+		}
+		for piaid, m := range map[string]string{"p-b": "m1", "p-a": "m1", "p-c": "m2"} {
+			if err := tx.AddPIAID(piaid, m); err != nil {
+				return err
+			}
+		}
+		return tx.SetMerchantStatus("m2", ledger.MerchantDisabled)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var pub Published
+	if _, ok := pub.Load().Merchant("m1"); ok {
+		t.Fatal("an empty Published found a merchant")
+	}
+	for _, m := range []string{"m1", "m2"} {
+		if err := s.PutIntegration(ctx, Integration{MerchantID: m, BasePath: "/" + m, Envelope: "pgp", KeysetID: "ks-" + m}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	snap, err := s.Load(ctx, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub.Store(snap)
+	m1, ok := pub.Load().Merchant("m1")
+	if !ok || m1.Name != "One" || m1.Disabled || !slices.Equal(m1.PIAIDs, []string{"p-a", "p-b"}) || m1.Integration.KeysetID != "ks-m1" {
+		t.Fatalf("m1 = %+v, %v", m1, ok)
+	}
+	if !m1.HasPIAID("p-b") || m1.HasPIAID("p-c") {
+		t.Fatal("HasPIAID")
+	}
+	if m2, ok := snap.ByBasePath("/m2"); !ok || m2.ID != "m2" || !m2.Disabled {
+		t.Fatalf("by base path /m2: %+v, %v", m2, ok)
+	}
+	if _, ok := snap.Merchant("bare"); ok {
+		t.Fatal("a merchant without an integration is in the snapshot")
+	}
+	if ms := snap.Merchants(); len(ms) != 2 || ms[0].ID != "m1" || ms[1].ID != "m2" {
+		t.Fatalf("Merchants = %+v", ms)
+	}
+	if err := s.PutIntegration(ctx, Integration{MerchantID: "ghost", BasePath: "/ghost", Envelope: "pgp", KeysetID: "ks"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Load(ctx, l); !errors.Is(err, ledger.ErrNotFound) {
+		t.Fatalf("an integration without a merchant: %v, want ledger.ErrNotFound", err)
 	}
 }

@@ -155,11 +155,11 @@ type Gateway struct {
 	quarantinedKeysets sync.Map
 }
 
-// snapshot is the pipeline's merchant table and the integrations behind
-// it, swapped atomically on Reload.
+// snapshot is what Reload publishes: the directory's snapshot and the
+// pipeline's merchant table built from it, each swapped atomically.
 type snapshot struct {
-	p  atomic.Pointer[map[string]*protocol.Merchant]
-	in atomic.Pointer[map[string]directory.Integration]
+	p atomic.Pointer[map[string]*protocol.Merchant]
+	d directory.Published
 }
 
 func (d *snapshot) Merchant(id string) (*protocol.Merchant, bool) {
@@ -255,7 +255,7 @@ func Open(ctx context.Context, opts Options) (_ *Gateway, err error) {
 	// Merchant events and the login page call plugins without a slot of
 	// their own: they take one from the same fair limiter as the pipeline.
 	g.admitted = g.Calls.WithAdmission(pcfg.Limiter)
-	g.Merchants = merchant.New(merchant.Config{Ledger: g.Ledger, Plugins: g.admitted, Merchants: &g.dir,
+	g.Merchants = merchant.New(merchant.Config{Ledger: g.Ledger, Plugins: g.admitted, Merchants: &g.dir.d,
 		Google: g.Google, Resolver: g, Notify: g.Outbox.Notify, Logger: log})
 	// The head is read before the load, so a change committed in between
 	// is loaded again at the first sync rather than missed.
@@ -298,13 +298,12 @@ func Open(ctx context.Context, opts Options) (_ *Gateway, err error) {
 // load reads the integrations, loads plugins that are not loaded yet and
 // publishes a new merchant table. It returns the route table.
 func (g *Gateway) load(ctx context.Context) ([]server.Route, error) {
-	ins, err := g.Directory.Integrations(ctx)
+	snap, err := g.Directory.Load(ctx, g.Ledger)
 	if err != nil {
 		return nil, err
 	}
-	table := make(map[string]*protocol.Merchant, len(ins))
-	byID := make(map[string]directory.Integration, len(ins))
-	routes := make([]server.Route, 0, len(ins))
+	table := make(map[string]*protocol.Merchant, len(snap.Merchants()))
+	routes := make([]server.Route, 0, len(snap.Merchants()))
 	quotas, err := g.Ledger.AllMerchantQuotas(ctx)
 	if err != nil {
 		return nil, err
@@ -321,16 +320,9 @@ func (g *Gateway) load(ctx context.Context) ([]server.Route, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, in := range ins {
+	for _, m := range snap.Merchants() {
+		in := m.Integration
 		g.Plugins.SetLogBudget(in.MerchantID, int(quotas[in.MerchantID].LogBytesPerMinute))
-		m, err := g.Ledger.Merchant(ctx, in.MerchantID)
-		if err != nil {
-			return nil, fmt.Errorf("gateway: integration %s: %w", in.MerchantID, err)
-		}
-		piaids, err := g.Ledger.PIAIDs(ctx, in.MerchantID)
-		if err != nil {
-			return nil, err
-		}
 		codec, ok := g.codecs[in.Envelope]
 		if !ok {
 			return nil, fmt.Errorf("gateway: integration %s: unknown envelope %q", in.MerchantID, in.Envelope)
@@ -354,15 +346,14 @@ func (g *Gateway) load(ctx context.Context) ([]server.Route, error) {
 			return nil, err
 		}
 		pm := &protocol.Merchant{ID: in.MerchantID, PIAIDs: map[string]bool{}, KeysetID: in.KeysetID,
-			Codec: codec, PluginID: in.MerchantID, Disabled: m.Status == ledger.MerchantDisabled, Rules: rules}
-		for _, p := range piaids {
+			Codec: codec, PluginID: in.MerchantID, Disabled: m.Disabled, Rules: rules}
+		for _, p := range m.PIAIDs {
 			pm.PIAIDs[p] = true
 		}
 		table[in.MerchantID] = pm
-		byID[in.MerchantID] = in
 		routes = append(routes, server.Route{BasePath: in.BasePath, MerchantID: in.MerchantID})
 	}
-	g.dir.in.Store(&byID)
+	g.dir.d.Store(snap)
 	g.dir.p.Store(&table)
 	return routes, nil
 }
@@ -552,14 +543,15 @@ func (g *Gateway) ready(ctx context.Context) error {
 // Resolve implements google.Resolver: the route to Google of a merchant's
 // integration.
 func (g *Gateway) Resolve(ctx context.Context, merchantID, piaid string) (google.Route, error) {
-	ins := g.dir.in.Load()
-	if ins == nil {
+	snap := g.dir.d.Load()
+	if snap == nil {
 		return google.Route{}, fmt.Errorf("gateway: not loaded")
 	}
-	in, ok := (*ins)[merchantID]
+	m, ok := snap.Merchant(merchantID)
 	if !ok {
 		return google.Route{}, fmt.Errorf("%w: merchant %s has no integration", google.ErrPermanent, merchantID)
 	}
+	in := m.Integration
 	if in.GoogleEndpoint == "" {
 		// Retried: the operator may still configure it.
 		return google.Route{}, fmt.Errorf("gateway: merchant %s has no Google endpoint configured", merchantID)

@@ -3,18 +3,16 @@ package gateway
 import (
 	"context"
 	"fmt"
-	"sort"
 
-	"github.com/otpcgate/otpcgate/host/server"
 	"github.com/otpcgate/otpcgate/host/weblogin"
 	"github.com/otpcgate/otpcgate/keystore"
 )
 
 // mountWebLogin serves every integration's web-redirect login page at
 // {base path}{cfg.Path} on the Google-facing listener. Merchants are
-// looked up per request in the registry and the table Reload publishes,
-// so integrations added or disabled by a Reload are served accordingly
-// without mounting again. Call it once, after the server is built and
+// looked up per request in the snapshot Reload publishes, so integrations
+// added or disabled by a Reload are served accordingly without mounting
+// again. Call it once, after the server is built and
 // before it serves.
 func (g *Gateway) mountWebLogin(cfg weblogin.Config) error {
 	if cfg.Logger == nil {
@@ -31,36 +29,24 @@ func (g *Gateway) mountWebLogin(cfg weblogin.Config) error {
 // webLoginDirectory resolves login-page base paths to merchants.
 type webLoginDirectory struct{ g *Gateway }
 
-// LoginMerchant implements weblogin.Directory.
+// LoginMerchant implements weblogin.Directory from the snapshot the last
+// load/Reload published: no database read per request.
 func (d webLoginDirectory) LoginMerchant(ctx context.Context, basePath string) (*weblogin.Merchant, error) {
-	ins, err := d.g.Directory.Integrations(ctx)
-	if err != nil {
-		return nil, err
+	dm, ok := d.g.dir.d.Load().ByBasePath(basePath)
+	if !ok {
+		return nil, weblogin.ErrUnknownMerchant
 	}
-	for _, in := range ins {
-		base, err := server.NormalizeBasePath(in.BasePath)
-		if err != nil || base != basePath {
-			continue
-		}
-		// Only merchants the last load/Reload published are served.
-		pm, ok := d.g.dir.Merchant(in.MerchantID)
-		if !ok {
-			break
-		}
-		piaids := make([]string, 0, len(pm.PIAIDs))
-		for p := range pm.PIAIDs {
-			piaids = append(piaids, p)
-		}
-		sort.Strings(piaids)
-		name := pm.ID
-		if lm, err := d.g.Ledger.Merchant(ctx, pm.ID); err == nil && lm.Name != "" {
-			name = lm.Name
-		}
-		keys, keysetID := d.g.Keys, pm.KeysetID
-		return &weblogin.Merchant{
-			ID: pm.ID, Name: name, Codec: pm.Codec, PIAIDs: piaids, PluginID: pm.PluginID, Disabled: pm.Disabled,
-			Keyset: func(ctx context.Context) (*keystore.Keyset, error) { return keys.Keyset(ctx, keysetID) },
-		}, nil
+	pm, ok := d.g.dir.Merchant(dm.ID)
+	if !ok {
+		return nil, weblogin.ErrUnknownMerchant
 	}
-	return nil, weblogin.ErrUnknownMerchant
+	name := dm.Name
+	if name == "" {
+		name = dm.ID
+	}
+	keys, keysetID := d.g.Keys, pm.KeysetID
+	return &weblogin.Merchant{
+		ID: pm.ID, Name: name, Codec: pm.Codec, PIAIDs: dm.PIAIDs, PluginID: pm.PluginID, Disabled: pm.Disabled,
+		Keyset: func(ctx context.Context) (*keystore.Keyset, error) { return keys.Keyset(ctx, keysetID) },
+	}, nil
 }

@@ -19,10 +19,10 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/otpcgate/otpcgate/host/directory"
 	"github.com/otpcgate/otpcgate/host/google"
 	"github.com/otpcgate/otpcgate/host/ledger"
 	"github.com/otpcgate/otpcgate/host/plugincall"
-	"github.com/otpcgate/otpcgate/host/protocol"
 	"github.com/otpcgate/otpcgate/sdk/otpc"
 )
 
@@ -46,16 +46,22 @@ var (
 // payment time as paymentTimestamp.
 const MaxPaidAtSkew = 5 * time.Minute
 
-// Merchants resolves a merchant's plugin and PIAIDs (the gateway's
-// directory does).
+// Merchants resolves a merchant and its PIAIDs (the directory's published
+// snapshot does).
 type Merchants interface {
-	Merchant(id string) (*protocol.Merchant, bool)
+	Merchant(id string) (*directory.Merchant, bool)
+}
+
+// Plugins calls a merchant's plugin (*plugincall.Service does, and
+// *plugincall.Admitted behind the admission limiter).
+type Plugins interface {
+	Call(ctx context.Context, t plugincall.Target, op otpc.Op, now time.Time, in, out otpc.Message) (plugincall.Changes, error)
 }
 
 // Config wires a Service.
 type Config struct {
 	Ledger    *ledger.Ledger
-	Plugins   protocol.Plugins
+	Plugins   Plugins
 	Merchants Merchants
 	// Google fetches statement details synchronously; Resolver says where.
 	Google   *google.Client
@@ -148,7 +154,7 @@ func (s *Service) ReportPayment(ctx context.Context, merchantID string, p Paymen
 			return ledger.Outcome{}, fmt.Errorf("%w: reference number is %s", ErrConflict, code.State)
 		}
 		var out otpc.PaidOutput
-		cs, err := s.cfg.Plugins.Call(ctx, plugincall.Target{Merchant: m.ID, Plugin: m.PluginID}, otpc.OpPaid, s.cfg.Now(),
+		cs, err := s.cfg.Plugins.Call(ctx, plugincall.Target{Merchant: m.ID, Plugin: m.ID}, otpc.OpPaid, s.cfg.Now(),
 			&otpc.PaidInput{Code: plugincall.CodeInfo(code), Amount: p.Amount, PaidAt: otpc.TimestampOf(p.PaidAt),
 				StoreID: p.StoreID, MerchantPaymentID: p.Key}, &out)
 		if err != nil {
@@ -215,14 +221,14 @@ func pluginError(err error) error {
 }
 
 // findCode resolves the code a payment names, within the merchant only.
-func (s *Service) findCode(ctx context.Context, m *protocol.Merchant, p Payment) (ledger.Code, error) {
+func (s *Service) findCode(ctx context.Context, m *directory.Merchant, p Payment) (ledger.Code, error) {
 	var code ledger.Code
 	var err error
 	switch {
 	case p.Printable != "":
 		code, err = s.cfg.Ledger.CodeByPrintable(ctx, m.ID, p.Printable)
 	case p.PIAID != "" && p.TransactionID != "":
-		if !m.PIAIDs[p.PIAID] {
+		if !m.HasPIAID(p.PIAID) {
 			return code, fmt.Errorf("%w: reference number", ErrNotFound)
 		}
 		code, err = s.cfg.Ledger.Code(ctx, p.PIAID, p.TransactionID)
@@ -265,7 +271,7 @@ func (s *Service) ReportRefundResult(ctx context.Context, merchantID string, o R
 	if err != nil {
 		return res, err
 	}
-	if !m.PIAIDs[o.PIAID] || o.RefundRequestID == "" {
+	if !m.HasPIAID(o.PIAID) || o.RefundRequestID == "" {
 		return res, fmt.Errorf("%w: refund", ErrNotFound)
 	}
 	refund, err := s.cfg.Ledger.Refund(ctx, o.PIAID, o.RefundRequestID)
@@ -287,7 +293,7 @@ func (s *Service) ReportRefundResult(ctx context.Context, merchantID string, o R
 			return ledger.Outcome{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
 		}
 		var out otpc.RefundDoneOutput
-		cs, err := s.cfg.Plugins.Call(ctx, plugincall.Target{Merchant: m.ID, Plugin: m.PluginID}, otpc.OpRefundDone, s.cfg.Now(),
+		cs, err := s.cfg.Plugins.Call(ctx, plugincall.Target{Merchant: m.ID, Plugin: m.ID}, otpc.OpRefundDone, s.cfg.Now(),
 			&otpc.RefundDoneInput{RefundRequestID: o.RefundRequestID, Code: plugincall.CodeInfo(code),
 				Amount:  otpc.Amount{AmountMicros: refund.AmountMicros, CurrencyCode: refund.Currency},
 				Success: o.Success, Detail: o.Detail}, &out)
@@ -359,7 +365,7 @@ func (s *Service) AcceptStatement(ctx context.Context, merchantID string, a Acce
 	if err != nil {
 		return res, err
 	}
-	if !m.PIAIDs[a.PIAID] {
+	if !m.HasPIAID(a.PIAID) {
 		return res, fmt.Errorf("%w: statement", ErrNotFound)
 	}
 	st, err := s.cfg.Ledger.Statement(ctx, a.PIAID, a.StatementID)
@@ -413,7 +419,7 @@ func (s *Service) StatementDetails(ctx context.Context, merchantID, piaid, state
 	if err != nil {
 		return nil, err
 	}
-	if !m.PIAIDs[piaid] {
+	if !m.HasPIAID(piaid) {
 		return nil, fmt.Errorf("%w: statement", ErrNotFound)
 	}
 	if s.cfg.Google == nil || s.cfg.Resolver == nil {
@@ -432,7 +438,7 @@ func (s *Service) StatementDetails(ctx context.Context, merchantID, piaid, state
 	return resp, nil
 }
 
-func (s *Service) merchant(id string) (*protocol.Merchant, error) {
+func (s *Service) merchant(id string) (*directory.Merchant, error) {
 	m, ok := s.cfg.Merchants.Merchant(id)
 	if !ok {
 		return nil, fmt.Errorf("%w: merchant", ErrNotFound)
