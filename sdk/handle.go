@@ -24,34 +24,57 @@ type encoder[T any] interface {
 // benchmarks.
 func Handle(p *Plugin, c *Context, op otpc.Op, input, out []byte) []byte {
 	c.op = op
-	switch op {
-	case otpc.OpWarmup:
+	if op == otpc.OpWarmup {
 		if p.Warmup != nil {
 			if err := p.Warmup(c); err != nil {
 				return errFrame(out, abi.StatusError, err.Error())
 			}
 		}
 		return p.appendOps(append(out, byte(abi.StatusOK)))
-	case otpc.OpGenerate:
-		return run[otpc.GenerateInput, otpc.GenerateOutput](c, p.Generate, input, out)
-	case otpc.OpCancel:
-		return run[otpc.CancelInput, otpc.CancelOutput](c, p.Cancel, input, out)
-	case otpc.OpRefund:
-		return run[otpc.RefundInput, otpc.RefundOutput](c, p.Refund, input, out)
-	case otpc.OpAsyncRefund:
-		return run[otpc.RefundInput, otpc.AsyncRefundOutput](c, p.AsyncRefund, input, out)
-	case otpc.OpAssociate:
-		return run[otpc.AssociateInput, otpc.AssociateOutput](c, p.Associate, input, out)
-	case otpc.OpRemittance:
-		return run[otpc.RemittanceInput, otpc.RemittanceOutput](c, p.Remittance, input, out)
-	case otpc.OpPaid:
-		return run[otpc.PaidInput, otpc.PaidOutput](c, p.Paid, input, out)
-	case otpc.OpRefundDone:
-		return run[otpc.RefundDoneInput, otpc.RefundDoneOutput](c, p.RefundDone, input, out)
-	case otpc.OpAuthenticate:
-		return run[otpc.AuthenticateInput, otpc.AuthenticateOutput](c, p.Authenticate, input, out)
 	}
-	return errFrame(out, abi.StatusUnsupported, "unknown op "+op.String())
+	out, has, known := p.dispatch(c, op, input, out, false)
+	switch {
+	case !known:
+		return errFrame(out, abi.StatusUnsupported, "unknown op "+op.String())
+	case !has:
+		return errFrame(out, abi.StatusUnsupported, "no handler for "+op.String())
+	}
+	return out
+}
+
+// dispatch runs op's handler in p, or with probe set only reports whether
+// p has one. It returns the output, whether p has a handler for op and
+// whether op is one a plugin handles: the one place that maps ops to
+// Plugin's fields, so dispatch and the ops reported at warm-up agree.
+func (p *Plugin) dispatch(c *Context, op otpc.Op, input, out []byte, probe bool) ([]byte, bool, bool) {
+	switch op {
+	case otpc.OpGenerate:
+		return call(c, p.Generate, input, out, probe)
+	case otpc.OpCancel:
+		return call(c, p.Cancel, input, out, probe)
+	case otpc.OpRefund:
+		return call(c, p.Refund, input, out, probe)
+	case otpc.OpAsyncRefund:
+		return call(c, p.AsyncRefund, input, out, probe)
+	case otpc.OpAssociate:
+		return call(c, p.Associate, input, out, probe)
+	case otpc.OpRemittance:
+		return call(c, p.Remittance, input, out, probe)
+	case otpc.OpPaid:
+		return call(c, p.Paid, input, out, probe)
+	case otpc.OpRefundDone:
+		return call(c, p.RefundDone, input, out, probe)
+	case otpc.OpAuthenticate:
+		return call(c, p.Authenticate, input, out, probe)
+	}
+	return out, false, false
+}
+
+func call[I, O any, PI decoder[I], PO encoder[O]](c *Context, h func(*Context, *I) (*O, error), input, out []byte, probe bool) ([]byte, bool, bool) {
+	if h == nil || probe {
+		return out, h != nil, true
+	}
+	return run[I, O, PI, PO](c, h, input, out), true, true
 }
 
 func run[I, O any, PI decoder[I], PO encoder[O]](c *Context, h func(*Context, *I) (*O, error), input, out []byte) []byte {
@@ -88,13 +111,8 @@ func errFrame(out []byte, s abi.Status, msg string) []byte {
 func (p *Plugin) appendOps(out []byte) []byte {
 	out = append(out, `{"ops":[`...)
 	first := true
-	for _, h := range []struct {
-		op  otpc.Op
-		set bool
-	}{{otpc.OpGenerate, p.Generate != nil}, {otpc.OpCancel, p.Cancel != nil}, {otpc.OpRefund, p.Refund != nil},
-		{otpc.OpAsyncRefund, p.AsyncRefund != nil}, {otpc.OpAssociate, p.Associate != nil}, {otpc.OpRemittance, p.Remittance != nil},
-		{otpc.OpPaid, p.Paid != nil}, {otpc.OpRefundDone, p.RefundDone != nil}, {otpc.OpAuthenticate, p.Authenticate != nil}} {
-		if !h.set {
+	for op := otpc.OpWarmup + 1; op.Valid(); op++ {
+		if _, has, _ := p.dispatch(nil, op, nil, nil, true); !has {
 			continue
 		}
 		if !first {
@@ -102,7 +120,7 @@ func (p *Plugin) appendOps(out []byte) []byte {
 		}
 		first = false
 		out = append(out, '"')
-		out = append(out, h.op.String()...)
+		out = append(out, op.String()...)
 		out = append(out, '"')
 	}
 	return append(out, "]}"...)

@@ -47,7 +47,7 @@ func TestHandleFrames(t *testing.T) {
 		{"bad input", otpc.OpGenerate, `{"accountId":`, abi.StatusBadInput, ""},
 		{"no handler", otpc.OpCancel, `{}`, abi.StatusUnsupported, "no handler for cancel"},
 		{"unknown op", otpc.Op(77), `{}`, abi.StatusUnsupported, "unknown op"},
-		{"warmup default", otpc.OpWarmup, `{}`, abi.StatusOK, ""},
+		{"warmup reports the ops handled", otpc.OpWarmup, `{}`, abi.StatusOK, `{"ops":["generate"]}`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -37,35 +37,31 @@ const (
 	OpAuthenticate Op = 9
 )
 
+// opNames names every op, indexed by op: the one list of ops (String and
+// Valid derive from it).
+var opNames = [...]string{
+	OpWarmup:       "warmup",
+	OpGenerate:     "generate",
+	OpCancel:       "cancel",
+	OpRefund:       "refund",
+	OpAsyncRefund:  "asyncRefund",
+	OpAssociate:    "associate",
+	OpRemittance:   "remittance",
+	OpPaid:         "paid",
+	OpRefundDone:   "refundDone",
+	OpAuthenticate: "authenticate",
+}
+
 // String returns the op's name, e.g. "generate", or "op(N)".
 func (o Op) String() string {
-	switch o {
-	case OpWarmup:
-		return "warmup"
-	case OpGenerate:
-		return "generate"
-	case OpCancel:
-		return "cancel"
-	case OpRefund:
-		return "refund"
-	case OpAsyncRefund:
-		return "asyncRefund"
-	case OpAssociate:
-		return "associate"
-	case OpRemittance:
-		return "remittance"
-	case OpPaid:
-		return "paid"
-	case OpRefundDone:
-		return "refundDone"
-	case OpAuthenticate:
-		return "authenticate"
+	if o.Valid() {
+		return opNames[o]
 	}
 	return "op(" + itoa(int64(o)) + ")"
 }
 
 // Valid reports whether o is a known op.
-func (o Op) Valid() bool { return o <= OpAuthenticate }
+func (o Op) Valid() bool { return int(o) < len(opNames) }
 
 // Code states in CodeInfo.State.
 const (
