@@ -248,15 +248,15 @@ func Open(ctx context.Context, opts Options) (_ *Gateway, err error) {
 		return nil, err
 	}
 	wcfg := opts.Worker
-	wcfg.Outbox, wcfg.Client, wcfg.Resolver, wcfg.Logger = g.Ledger, g.Google, g, log
-	if g.Outbox, err = google.NewWorker(wcfg); err != nil {
+	wcfg.Logger = log
+	if g.Outbox, err = google.NewWorker(wcfg, g.Ledger, g.Google, g); err != nil {
 		return nil, err
 	}
 	// Merchant events and the login page call plugins without a slot of
 	// their own: they take one from the same fair limiter as the pipeline.
 	g.admitted = g.Calls.WithAdmission(pcfg.Limiter)
-	g.Merchants = merchant.New(merchant.Config{Ledger: g.Ledger, Plugins: g.admitted, Merchants: &g.dir.d,
-		Google: g.Google, Resolver: g, Notify: g.Outbox.Notify, Logger: log})
+	g.Merchants = merchant.New(merchant.Config{Google: g.Google, Resolver: g, Notify: g.Outbox.Notify, Logger: log},
+		g.Ledger, g.admitted, &g.dir.d)
 	// The head is read before the load, so a change committed in between
 	// is loaded again at the first sync rather than missed.
 	head, err := g.Ledger.AuditHead(ctx)

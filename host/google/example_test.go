@@ -42,7 +42,7 @@ func Example() {
 		return google.Route{Endpoint: endpoint, PIAID: piaid, Codec: codec,
 			Keyset: func(ctx context.Context) (*keystore.Keyset, error) { return store.Keyset(ctx, "keyset-id") }}, nil
 	})
-	w, err := google.NewWorker(google.WorkerConfig{Outbox: l, Client: client, Resolver: resolver})
+	w, err := google.NewWorker(google.WorkerConfig{}, l, client, resolver)
 	if err != nil {
 		panic(err)
 	}

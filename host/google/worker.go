@@ -50,12 +50,8 @@ func (f ResolverFunc) Resolve(ctx context.Context, merchantID, piaid string) (Ro
 	return f(ctx, merchantID, piaid)
 }
 
-// WorkerConfig configures a Worker. Outbox, Client and Resolver are
-// required; the rest have defaults.
+// WorkerConfig tunes a Worker; every field has a default.
 type WorkerConfig struct {
-	Outbox   Outbox
-	Client   *Client
-	Resolver Resolver
 	// PollInterval is how often the outbox is scanned when nothing
 	// happens; Notify wakes the worker at once. Default DefaultPollInterval.
 	PollInterval time.Duration
@@ -100,19 +96,23 @@ type Stats struct {
 // Worker delivers outbox items to Google. Create it with NewWorker, run it
 // with Run, and call Notify after enqueueing so a new item goes out at once.
 type Worker struct {
-	cfg    WorkerConfig
-	log    *slog.Logger
-	wake   chan struct{}
-	active atomic.Bool
+	cfg      WorkerConfig
+	outbox   Outbox
+	client   *Client
+	resolver Resolver
+	log      *slog.Logger
+	wake     chan struct{}
+	active   atomic.Bool
 
 	delivered, failed, dead atomic.Uint64
 	inFlight                atomic.Int64
 }
 
-// NewWorker checks cfg and returns a Worker.
-func NewWorker(cfg WorkerConfig) (*Worker, error) {
-	if cfg.Outbox == nil || cfg.Client == nil || cfg.Resolver == nil {
-		return nil, errors.New("google: worker needs Outbox, Client and Resolver")
+// NewWorker returns a Worker that delivers outbox's items with client to
+// where resolver says.
+func NewWorker(cfg WorkerConfig, outbox Outbox, client *Client, resolver Resolver) (*Worker, error) {
+	if outbox == nil || client == nil || resolver == nil {
+		return nil, errors.New("google: worker needs an outbox, a client and a resolver")
 	}
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = DefaultPollInterval
@@ -145,7 +145,7 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Worker{cfg: cfg, log: log, wake: make(chan struct{}, 1)}, nil
+	return &Worker{cfg: cfg, outbox: outbox, client: client, resolver: resolver, log: log, wake: make(chan struct{}, 1)}, nil
 }
 
 // Notify wakes the worker to claim due items now. It never blocks; call it
@@ -160,7 +160,7 @@ func (w *Worker) Notify() {
 // Stats returns the counters and the current outbox depth.
 func (w *Worker) Stats(ctx context.Context) (Stats, error) {
 	s := Stats{Delivered: w.delivered.Load(), Failed: w.failed.Load(), Dead: w.dead.Load(), InFlight: w.inFlight.Load()}
-	d, err := w.cfg.Outbox.Depth(ctx)
+	d, err := w.outbox.Depth(ctx)
 	if err != nil {
 		return s, fmt.Errorf("google: outbox depth: %w", err)
 	}
@@ -207,7 +207,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	for {
 		if free := w.cfg.Concurrency - inFlight; free > 0 && ctx.Err() == nil {
 			now := w.cfg.Now()
-			items, err := w.cfg.Outbox.ClaimDue(ctx, now, free)
+			items, err := w.outbox.ClaimDue(ctx, now, free)
 			if err != nil && ctx.Err() == nil {
 				w.log.Warn("outbox claim failed", slog.String("error", err.Error()))
 			}
@@ -274,7 +274,7 @@ func (w *Worker) deliver(ctx context.Context, it ledger.OutboxItem) time.Time {
 	attrs := []slog.Attr{slog.Int64("item", it.ID), slog.String("method", it.Method),
 		slog.String("requestId", it.RequestID), slog.Int("attempt", it.Attempts)}
 	if err == nil {
-		if merr := w.cfg.Outbox.MarkDelivered(mctx, it.ID, w.cfg.Now()); merr != nil {
+		if merr := w.outbox.MarkDelivered(mctx, it.ID, w.cfg.Now()); merr != nil {
 			w.log.LogAttrs(mctx, slog.LevelError, "outbox mark delivered failed", append(attrs, slog.String("error", merr.Error()))...)
 			return time.Time{}
 		}
@@ -283,7 +283,7 @@ func (w *Worker) deliver(ctx context.Context, it ledger.OutboxItem) time.Time {
 	}
 	attrs = append(attrs, slog.String("error", err.Error()))
 	if !IsRetryable(err) || it.Attempts >= w.cfg.MaxAttempts {
-		if merr := w.cfg.Outbox.MarkDead(mctx, it.ID, err); merr != nil {
+		if merr := w.outbox.MarkDead(mctx, it.ID, err); merr != nil {
 			w.log.LogAttrs(mctx, slog.LevelError, "outbox mark dead failed", append(attrs, slog.String("markError", merr.Error()))...)
 			return time.Time{}
 		}
@@ -297,7 +297,7 @@ func (w *Worker) deliver(ctx context.Context, it ledger.OutboxItem) time.Time {
 		delay = min(ce.RetryAfter, w.cfg.BackoffCap)
 	}
 	next := w.cfg.Now().Add(delay)
-	if merr := w.cfg.Outbox.MarkFailed(mctx, it.ID, err, next); merr != nil {
+	if merr := w.outbox.MarkFailed(mctx, it.ID, err, next); merr != nil {
 		w.log.LogAttrs(mctx, slog.LevelError, "outbox mark failed failed", append(attrs, slog.String("markError", merr.Error()))...)
 		return time.Time{}
 	}
@@ -308,11 +308,11 @@ func (w *Worker) deliver(ctx context.Context, it ledger.OutboxItem) time.Time {
 }
 
 func (w *Worker) send(ctx context.Context, it ledger.OutboxItem) error {
-	rt, err := w.cfg.Resolver.Resolve(ctx, it.MerchantID, it.PIAID)
+	rt, err := w.resolver.Resolve(ctx, it.MerchantID, it.PIAID)
 	if err != nil {
 		return fmt.Errorf("google: resolve merchant %s: %w", it.MerchantID, err)
 	}
 	rt.PIAID = it.PIAID
-	_, err = w.cfg.Client.Deliver(ctx, rt, it.Method, it.RequestID, it.Payload)
+	_, err = w.client.Deliver(ctx, rt, it.Method, it.RequestID, it.Payload)
 	return err
 }

@@ -86,12 +86,12 @@ func resolver(endpoint string, ins ...integration) google.Resolver {
 func startWorker(t testing.TB, l *ledger.Ledger, c *google.Client, r google.Resolver,
 	mod func(*google.WorkerConfig)) (w *google.Worker, stop func()) {
 	t.Helper()
-	cfg := google.WorkerConfig{Outbox: l, Client: c, Resolver: r, PollInterval: 50 * time.Millisecond,
+	cfg := google.WorkerConfig{PollInterval: 50 * time.Millisecond,
 		BackoffBase: 10 * time.Millisecond, BackoffCap: 60 * time.Millisecond, MaxAttempts: 50}
 	if mod != nil {
 		mod(&cfg)
 	}
-	w, err := google.NewWorker(cfg)
+	w, err := google.NewWorker(cfg, l, c, r)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -58,11 +58,9 @@ type Plugins interface {
 	Call(ctx context.Context, t plugincall.Target, op otpc.Op, now time.Time, in, out otpc.Message) (plugincall.Changes, error)
 }
 
-// Config wires a Service.
+// Config tunes a Service; the zero value is ready to use (without
+// statement details).
 type Config struct {
-	Ledger    *ledger.Ledger
-	Plugins   Plugins
-	Merchants Merchants
 	// Google fetches statement details synchronously; Resolver says where.
 	Google   *google.Client
 	Resolver google.Resolver
@@ -74,12 +72,16 @@ type Config struct {
 
 // Service handles merchant events.
 type Service struct {
-	cfg Config
-	log *slog.Logger
+	cfg       Config
+	ledger    *ledger.Ledger
+	plugins   Plugins
+	merchants Merchants
+	log       *slog.Logger
 }
 
-// New returns a Service.
-func New(cfg Config) *Service {
+// New returns a Service that records events in l, asks the merchant's
+// plugin through plugins and finds merchants in merchants.
+func New(cfg Config, l *ledger.Ledger, plugins Plugins, merchants Merchants) *Service {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -90,7 +92,7 @@ func New(cfg Config) *Service {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{cfg: cfg, log: log}
+	return &Service{cfg: cfg, ledger: l, plugins: plugins, merchants: merchants, log: log}
 }
 
 // Payment is a code paid at a store, as the merchant's systems report it.
@@ -154,7 +156,7 @@ func (s *Service) ReportPayment(ctx context.Context, merchantID string, p Paymen
 			return ledger.Outcome{}, fmt.Errorf("%w: reference number is %s", ErrConflict, code.State)
 		}
 		var out otpc.PaidOutput
-		cs, err := s.cfg.Plugins.Call(ctx, plugincall.Target{Merchant: m.ID, Plugin: m.ID}, otpc.OpPaid, s.cfg.Now(),
+		cs, err := s.plugins.Call(ctx, plugincall.Target{Merchant: m.ID, Plugin: m.ID}, otpc.OpPaid, s.cfg.Now(),
 			&otpc.PaidInput{Code: plugincall.CodeInfo(code), Amount: p.Amount, PaidAt: otpc.TimestampOf(p.PaidAt),
 				StoreID: p.StoreID, MerchantPaymentID: p.Key}, &out)
 		if err != nil {
@@ -226,12 +228,12 @@ func (s *Service) findCode(ctx context.Context, m *directory.Merchant, p Payment
 	var err error
 	switch {
 	case p.Printable != "":
-		code, err = s.cfg.Ledger.CodeByPrintable(ctx, m.ID, p.Printable)
+		code, err = s.ledger.CodeByPrintable(ctx, m.ID, p.Printable)
 	case p.PIAID != "" && p.TransactionID != "":
 		if !m.HasPIAID(p.PIAID) {
 			return code, fmt.Errorf("%w: reference number", ErrNotFound)
 		}
-		code, err = s.cfg.Ledger.Code(ctx, p.PIAID, p.TransactionID)
+		code, err = s.ledger.Code(ctx, p.PIAID, p.TransactionID)
 	default:
 		return code, fmt.Errorf("%w: give printable, or piaid and transactionId", ErrInvalid)
 	}
@@ -274,7 +276,7 @@ func (s *Service) ReportRefundResult(ctx context.Context, merchantID string, o R
 	if !m.HasPIAID(o.PIAID) || o.RefundRequestID == "" {
 		return res, fmt.Errorf("%w: refund", ErrNotFound)
 	}
-	refund, err := s.cfg.Ledger.Refund(ctx, o.PIAID, o.RefundRequestID)
+	refund, err := s.ledger.Refund(ctx, o.PIAID, o.RefundRequestID)
 	if errors.Is(err, ledger.ErrNotFound) {
 		return res, fmt.Errorf("%w: refund", ErrNotFound)
 	}
@@ -288,12 +290,12 @@ func (s *Service) ReportRefundResult(ctx context.Context, merchantID string, o R
 		if refund.State != ledger.RefundAcknowledged {
 			return ledger.Outcome{}, fmt.Errorf("%w: refund is %s", ErrConflict, refund.State)
 		}
-		code, err := s.cfg.Ledger.Code(ctx, o.PIAID, refund.TransactionID)
+		code, err := s.ledger.Code(ctx, o.PIAID, refund.TransactionID)
 		if err != nil {
 			return ledger.Outcome{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
 		}
 		var out otpc.RefundDoneOutput
-		cs, err := s.cfg.Plugins.Call(ctx, plugincall.Target{Merchant: m.ID, Plugin: m.ID}, otpc.OpRefundDone, s.cfg.Now(),
+		cs, err := s.plugins.Call(ctx, plugincall.Target{Merchant: m.ID, Plugin: m.ID}, otpc.OpRefundDone, s.cfg.Now(),
 			&otpc.RefundDoneInput{RefundRequestID: o.RefundRequestID, Code: plugincall.CodeInfo(code),
 				Amount:  otpc.Amount{AmountMicros: refund.AmountMicros, CurrencyCode: refund.Currency},
 				Success: o.Success, Detail: o.Detail}, &out)
@@ -368,7 +370,7 @@ func (s *Service) AcceptStatement(ctx context.Context, merchantID string, a Acce
 	if !m.HasPIAID(a.PIAID) {
 		return res, fmt.Errorf("%w: statement", ErrNotFound)
 	}
-	st, err := s.cfg.Ledger.Statement(ctx, a.PIAID, a.StatementID)
+	st, err := s.ledger.Statement(ctx, a.PIAID, a.StatementID)
 	if errors.Is(err, ledger.ErrNotFound) {
 		return res, fmt.Errorf("%w: statement", ErrNotFound)
 	}
@@ -439,7 +441,7 @@ func (s *Service) StatementDetails(ctx context.Context, merchantID, piaid, state
 }
 
 func (s *Service) merchant(id string) (*directory.Merchant, error) {
-	m, ok := s.cfg.Merchants.Merchant(id)
+	m, ok := s.merchants.Merchant(id)
 	if !ok {
 		return nil, fmt.Errorf("%w: merchant", ErrNotFound)
 	}
@@ -456,7 +458,7 @@ func (s *Service) once(ctx context.Context, merchantID, kind, key string, event 
 		return nil, err
 	}
 	sum := sha256.Sum256(content)
-	rec, replayed, err := s.cfg.Ledger.Do(ctx, ledger.Request{
+	rec, replayed, err := s.ledger.Do(ctx, ledger.Request{
 		PIAID: "merchant:" + merchantID, RequestID: kind + ":" + key, Method: "merchant." + kind, Hash: sum[:],
 	}, process)
 	switch {

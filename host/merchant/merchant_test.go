@@ -94,7 +94,7 @@ func newFixture(t *testing.T) *fixture {
 	var pub directory.Published
 	pub.Store(snap)
 	f := &fixture{l: l, plugins: &countedPlugins{Service: plugincall.New(plugincall.Config{}, rt, l)}}
-	f.s = merchant.New(merchant.Config{Ledger: l, Plugins: f.plugins, Merchants: &pub, Notify: func() { f.notify.Add(1) }})
+	f.s = merchant.New(merchant.Config{Notify: func() { f.notify.Add(1) }}, l, f.plugins, &pub)
 	return f
 }
 
