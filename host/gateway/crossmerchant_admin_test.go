@@ -9,7 +9,7 @@ import (
 
 	"github.com/otpcgate/otpcgate/host/admin"
 	"github.com/otpcgate/otpcgate/host/merchant"
-	"github.com/otpcgate/otpcgate/host/sim"
+	"github.com/otpcgate/otpcgate/host/sim/googlesim"
 	"github.com/otpcgate/otpcgate/sdk/otpc"
 )
 
@@ -136,6 +136,6 @@ func TestCrossMerchantAPI(t *testing.T) {
 }
 
 // simStatement is a statement the simulated Google can page through.
-func simStatement(piaid string) sim.GoogleStatement {
-	return sim.GoogleStatement{Summary: statementRequest(otpc.RequestHeader{PaymentIntegratorAccountID: piaid}).RemittanceStatementSummary}
+func simStatement(piaid string) googlesim.Statement {
+	return googlesim.Statement{Summary: statementRequest(otpc.RequestHeader{PaymentIntegratorAccountID: piaid}).RemittanceStatementSummary}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/otpcgate/otpcgate/host/runtime/runtimetest"
 	"github.com/otpcgate/otpcgate/host/server"
 	"github.com/otpcgate/otpcgate/host/sim"
+	"github.com/otpcgate/otpcgate/host/sim/googlesim"
 	"github.com/otpcgate/otpcgate/internal/db"
 	"github.com/otpcgate/otpcgate/internal/pgtest"
 	"github.com/otpcgate/otpcgate/keystore"
@@ -55,7 +56,7 @@ type env struct {
 	g        *Gateway
 	// sim is the simulated Google the gateway notifies, mounted at
 	// devenv.SimGooglePath as otpcgate dev does.
-	sim    *sim.Google
+	sim    *googlesim.Google
 	ln     net.Listener
 	addr   string
 	cancel context.CancelFunc
@@ -206,16 +207,16 @@ func (e *env) options() Options {
 // mountSimGoogle is Options.Extra: the simulated Google of the dev
 // merchants, as otpcgate dev mounts it.
 func (e *env) mountSimGoogle(g *Gateway) (map[string]http.Handler, error) {
-	accounts := make([]sim.DevAccount, len(e.info.Merchants))
+	accounts := make([]googlesim.DevAccount, len(e.info.Merchants))
 	for i, m := range e.info.Merchants {
-		accounts[i] = sim.DevAccount{PIAID: m.PIAID, Envelope: m.Envelope, KeysetID: m.SimKeysetID}
+		accounts[i] = googlesim.DevAccount{PIAID: m.PIAID, Envelope: m.Envelope, KeysetID: m.SimKeysetID}
 	}
-	google, err := sim.NewDevGoogle(sim.GoogleConfig{Logger: slog.New(slog.DiscardHandler)}, g.Keys, accounts)
+	google, err := googlesim.NewDev(googlesim.Config{Logger: slog.New(slog.DiscardHandler)}, g.Keys, accounts)
 	if err != nil {
 		return nil, err
 	}
 	e.sim = google
-	return map[string]http.Handler{devenv.SimGooglePath: sim.DevHandler(devenv.SimGooglePath, google)}, nil
+	return map[string]http.Handler{devenv.SimGooglePath: googlesim.DevHandler(devenv.SimGooglePath, google)}, nil
 }
 
 // start opens the gateway on the env's directory and serves it.

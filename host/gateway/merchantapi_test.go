@@ -9,7 +9,7 @@ import (
 	"github.com/otpcgate/otpcgate/host/admin"
 	"github.com/otpcgate/otpcgate/host/merchant"
 	"github.com/otpcgate/otpcgate/host/server"
-	"github.com/otpcgate/otpcgate/host/sim"
+	"github.com/otpcgate/otpcgate/host/sim/googlesim"
 	"github.com/otpcgate/otpcgate/sdk/otpc"
 )
 
@@ -92,7 +92,7 @@ func TestMerchantAPI(t *testing.T) {
 		RemittanceStatementSummary: otpc.RemittanceStatementSummary{StatementDate: otpc.TimestampOf(time.Now()),
 			BillingPeriod: otpc.BillingPeriod{StartDate: otpc.TimestampOf(time.Now().Add(-48 * time.Hour)), EndDate: otpc.TimestampOf(time.Now())},
 			DateDue:       otpc.TimestampOf(time.Now().Add(48 * time.Hour)), TotalDueByIntegrator: otpc.Amount{AmountMicros: 5_000000, CurrencyCode: "JPY"}}}
-	e.sim.AddStatement(e.pgp.PIAID, stmt.RequestHeader.RequestID, sim.GoogleStatement{Summary: stmt.RemittanceStatementSummary})
+	e.sim.AddStatement(e.pgp.PIAID, stmt.RequestHeader.RequestID, googlesim.Statement{Summary: stmt.RemittanceStatementSummary})
 	if r, err := e.client.Call(ctx, e.pgp, otpc.MethodRemittanceStatementNotification, stmt, nil); err != nil || r.Status != 200 {
 		t.Fatalf("remittanceStatementNotification: %v %+v", err, r)
 	}

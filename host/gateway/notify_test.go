@@ -9,6 +9,7 @@ import (
 	"github.com/otpcgate/otpcgate/host/ledger"
 	"github.com/otpcgate/otpcgate/host/merchant"
 	"github.com/otpcgate/otpcgate/host/sim"
+	"github.com/otpcgate/otpcgate/host/sim/googlesim"
 	"github.com/otpcgate/otpcgate/sdk/otpc"
 )
 
@@ -50,7 +51,7 @@ func TestPaidAtStoreNotifiesGoogle(t *testing.T) {
 }
 
 // findCall waits until Google processed the call with requestID.
-func findCall(t *testing.T, g *sim.Google, method, requestID string) sim.GoogleCall {
+func findCall(t *testing.T, g *googlesim.Google, method, requestID string) googlesim.Call {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
@@ -62,7 +63,7 @@ func findCall(t *testing.T, g *sim.Google, method, requestID string) sim.GoogleC
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Fatalf("Google never received %s %s", method, requestID)
-	return sim.GoogleCall{}
+	return googlesim.Call{}
 }
 
 // TestAsyncRefundReported: asynchronousRefund is acknowledged, the merchant
@@ -123,7 +124,7 @@ func TestRemittanceFlow(t *testing.T) {
 	}
 	note := &otpc.RemittanceStatementNotificationRequest{RequestHeader: e.client.Header(tg), RemittanceStatementSummary: summary}
 	stmtID := note.RequestHeader.RequestID
-	e.sim.AddStatement(tg.PIAID, stmtID, sim.GoogleStatement{Summary: summary})
+	e.sim.AddStatement(tg.PIAID, stmtID, googlesim.Statement{Summary: summary})
 	var ack otpc.RemittanceStatementNotificationResponse
 	if res, err := e.client.Call(ctx, tg, otpc.MethodRemittanceStatementNotification, note, &ack); err != nil || ack.Result.Accepted == nil {
 		t.Fatalf("remittanceStatementNotification: %v %+v", err, res)
@@ -149,7 +150,7 @@ func TestGoogleDownThenDelivered(t *testing.T) {
 	ctx := context.Background()
 	tg := e.pgp
 	m := e.merchant(tg)
-	e.sim.SetFault(sim.FaultUnavailable(3))
+	e.sim.SetFault(googlesim.FaultUnavailable(3))
 	hdr, gen := e.generate(tg, 1200_000000)
 	res, err := e.g.Merchants.ReportPayment(ctx, m.ID, merchant.Payment{Key: "down-" + hdr.RequestID,
 		Printable: printable(gen.Result.Success.DisplayableReferenceNumber), Amount: otpc.Amount{AmountMicros: 1200_000000, CurrencyCode: "JPY"}})

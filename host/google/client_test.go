@@ -12,13 +12,13 @@ import (
 
 	"github.com/otpcgate/otpcgate/host/envelope"
 	"github.com/otpcgate/otpcgate/host/google"
-	"github.com/otpcgate/otpcgate/host/sim"
+	"github.com/otpcgate/otpcgate/host/sim/googlesim"
 	"github.com/otpcgate/otpcgate/keystore"
 	"github.com/otpcgate/otpcgate/sdk/otpc"
 )
 
-func testStatement(events int) sim.GoogleStatement {
-	st := sim.GoogleStatement{Summary: otpc.RemittanceStatementSummary{
+func testStatement(events int) googlesim.Statement {
+	st := googlesim.Statement{Summary: otpc.RemittanceStatementSummary{
 		StatementDate:        otpc.TimestampOf(time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)),
 		BillingPeriod:        otpc.BillingPeriod{StartDate: otpc.TimestampOf(time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)), EndDate: otpc.TimestampOf(time.Date(2026, 10, 31, 0, 0, 0, 0, time.UTC))},
 		DateDue:              otpc.TimestampOf(time.Date(2026, 11, 15, 0, 0, 0, 0, time.UTC)),
@@ -30,7 +30,7 @@ func testStatement(events int) sim.GoogleStatement {
 		if i%10 == 9 {
 			kind = "refund"
 		}
-		st.Events = append(st.Events, sim.GoogleEvent{Kind: kind, Event: otpc.Event{
+		st.Events = append(st.Events, googlesim.Event{Kind: kind, Event: otpc.Event{
 			EventRequestID: fmt.Sprintf("txn-%d", i), PaymentIntegratorEventID: fmt.Sprintf("pi-%d", i),
 			EventCharge: &otpc.Amount{AmountMicros: 100_000_000, CurrencyCode: "JPY"}}})
 	}
@@ -114,7 +114,7 @@ func TestClientMethods(t *testing.T) {
 			}
 
 			// Google saw each call once, with our PIAID and requestIds.
-			var mine []sim.GoogleCall
+			var mine []googlesim.Call
 			for _, call := range gs.sim.Calls() {
 				if call.PIAID == in.piaid {
 					mine = append(mine, call)
@@ -150,16 +150,16 @@ func TestClientResponseChecks(t *testing.T) {
 	for _, in := range ins {
 		faults := []struct {
 			name  string
-			fault sim.GoogleFault
+			fault googlesim.Fault
 			cause error
 		}{
-			{"untrusted signature", sim.GoogleFault{Times: 1, SealWith: keysetFunc(in.rogue)}, envelope.ErrSignature},
-			{"stale responseTimestamp", sim.GoogleFault{Times: 1, ResponseSkew: -2 * time.Minute}, nil},
-			{"future responseTimestamp", sim.GoogleFault{Times: 1, ResponseSkew: 2 * time.Minute}, nil},
-			{"invalid union", sim.GoogleFault{Times: 1, MutateResponse: func(b []byte) []byte {
+			{"untrusted signature", googlesim.Fault{Times: 1, SealWith: keysetFunc(in.rogue)}, envelope.ErrSignature},
+			{"stale responseTimestamp", googlesim.Fault{Times: 1, ResponseSkew: -2 * time.Minute}, nil},
+			{"future responseTimestamp", googlesim.Fault{Times: 1, ResponseSkew: 2 * time.Minute}, nil},
+			{"invalid union", googlesim.Fault{Times: 1, MutateResponse: func(b []byte) []byte {
 				return bytes.Replace(b, []byte(`"result":{"success":{}}`), []byte(`"result":{}`), 1)
 			}}, otpc.ErrInvalid},
-			{"not sealed", sim.GoogleFault{Times: 1, SealWith: func(context.Context) (*keystore.Keyset, error) {
+			{"not sealed", googlesim.Fault{Times: 1, SealWith: func(context.Context) (*keystore.Keyset, error) {
 				return nil, errors.New("no keys")
 			}}, nil},
 		}
@@ -240,27 +240,27 @@ func TestClientErrorClassification(t *testing.T) {
 	cases := []struct {
 		name      string
 		client    *google.Client
-		fault     *sim.GoogleFault
+		fault     *googlesim.Fault
 		call      func(c *google.Client) error
 		status    int
 		body      google.BodyKind
 		member    string
 		retryable bool
 	}{
-		{"plain 400", c, ptr(sim.FaultPlainText(400, 1)), nil, 400, google.BodyPlain, "", true},
-		{"plain 400, generic errors permanent", strict, ptr(sim.FaultPlainText(400, 1)), nil, 400, google.BodyPlain, "", false},
-		{"plain 403", c, ptr(sim.FaultPlainText(403, 1)), nil, 403, google.BodyPlain, "", true},
-		{"empty 404", c, ptr(sim.FaultEmpty404(1)), nil, 404, google.BodyEmpty, "", true},
-		{"empty 404, generic errors permanent", strict, ptr(sim.FaultEmpty404(1)), nil, 404, google.BodyEmpty, "", false},
-		{"503", c, ptr(sim.FaultUnavailable(1)), nil, 503, google.BodyPlain, "", true},
-		{"500 empty", strict, &sim.GoogleFault{Times: 1, Status: 500}, nil, 500, google.BodyEmpty, "", true},
-		{"429", strict, ptr(sim.FaultPlainText(429, 1)), nil, 429, google.BodyPlain, "", true},
-		{"409", strict, ptr(sim.FaultPlainText(409, 1)), nil, 409, google.BodyPlain, "", true},
-		{"423", strict, ptr(sim.FaultPlainText(423, 1)), nil, 423, google.BodyPlain, "", true},
-		{"408", strict, ptr(sim.FaultPlainText(408, 1)), nil, 408, google.BodyPlain, "", true},
-		{"connection dropped", c, ptr(sim.FaultDrop(1)), nil, 0, google.BodyNone, "", true},
-		{"slow answer, client timeout", impatient, ptr(sim.FaultSlow(time.Second, 1)), nil, 0, google.BodyNone, "", true},
-		{"redirect not followed", c, &sim.GoogleFault{Times: 1, Status: 302}, nil, 302, google.BodyEmpty, "", false},
+		{"plain 400", c, ptr(googlesim.FaultPlainText(400, 1)), nil, 400, google.BodyPlain, "", true},
+		{"plain 400, generic errors permanent", strict, ptr(googlesim.FaultPlainText(400, 1)), nil, 400, google.BodyPlain, "", false},
+		{"plain 403", c, ptr(googlesim.FaultPlainText(403, 1)), nil, 403, google.BodyPlain, "", true},
+		{"empty 404", c, ptr(googlesim.FaultEmpty404(1)), nil, 404, google.BodyEmpty, "", true},
+		{"empty 404, generic errors permanent", strict, ptr(googlesim.FaultEmpty404(1)), nil, 404, google.BodyEmpty, "", false},
+		{"503", c, ptr(googlesim.FaultUnavailable(1)), nil, 503, google.BodyPlain, "", true},
+		{"500 empty", strict, &googlesim.Fault{Times: 1, Status: 500}, nil, 500, google.BodyEmpty, "", true},
+		{"429", strict, ptr(googlesim.FaultPlainText(429, 1)), nil, 429, google.BodyPlain, "", true},
+		{"409", strict, ptr(googlesim.FaultPlainText(409, 1)), nil, 409, google.BodyPlain, "", true},
+		{"423", strict, ptr(googlesim.FaultPlainText(423, 1)), nil, 423, google.BodyPlain, "", true},
+		{"408", strict, ptr(googlesim.FaultPlainText(408, 1)), nil, 408, google.BodyPlain, "", true},
+		{"connection dropped", c, ptr(googlesim.FaultDrop(1)), nil, 0, google.BodyNone, "", true},
+		{"slow answer, client timeout", impatient, ptr(googlesim.FaultSlow(time.Second, 1)), nil, 0, google.BodyNone, "", true},
+		{"redirect not followed", c, &googlesim.Fault{Times: 1, Status: 302}, nil, 302, google.BodyEmpty, "", false},
 		{"unknown PIAID", c, nil, func(c *google.Client) error {
 			r := rt(in, gs)
 			r.PIAID = "NOBODY"
@@ -308,7 +308,7 @@ func TestClientErrorClassification(t *testing.T) {
 			if errors.Is(err, google.ErrRetryable) != tc.retryable || errors.Is(err, google.ErrPermanent) == tc.retryable {
 				t.Fatalf("errors.Is disagrees with Retryable: %v", err)
 			}
-			if tc.body == google.BodyPlain && !strings.Contains(err.Error(), sim.GenericErrorText) {
+			if tc.body == google.BodyPlain && !strings.Contains(err.Error(), googlesim.GenericErrorText) {
 				t.Fatalf("plain body not reported: %v", err)
 			}
 		})

@@ -18,7 +18,7 @@ import (
 
 	"github.com/otpcgate/otpcgate/host/envelope"
 	"github.com/otpcgate/otpcgate/host/google"
-	"github.com/otpcgate/otpcgate/host/sim"
+	"github.com/otpcgate/otpcgate/host/sim/googlesim"
 	"github.com/otpcgate/otpcgate/internal/db"
 	"github.com/otpcgate/otpcgate/keystore"
 )
@@ -209,21 +209,21 @@ func (in integration) route(endpoint string) google.Route {
 }
 
 // account is the simulated Google's view of the integration.
-func (in integration) account() sim.GoogleAccount {
-	return sim.GoogleAccount{PIAID: in.piaid, Codec: in.codec, Keyset: keysetFunc(in.google)}
+func (in integration) account() googlesim.Account {
+	return googlesim.Account{PIAID: in.piaid, Codec: in.codec, Keyset: keysetFunc(in.google)}
 }
 
 // googleServer is a simulated Google on a loopback TLS listener, mounted
 // under /gsp like the real endpoints.
 type googleServer struct {
-	sim      *sim.Google
+	sim      *googlesim.Google
 	srv      *httptest.Server
 	endpoint string
 }
 
 func startGoogle(t testing.TB, ins ...integration) *googleServer {
 	t.Helper()
-	g := sim.NewGoogle(sim.GoogleConfig{})
+	g := googlesim.New(googlesim.Config{})
 	for _, in := range ins {
 		g.AddAccount(in.account())
 	}

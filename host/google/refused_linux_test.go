@@ -12,7 +12,7 @@ import (
 	"testing"
 
 	"github.com/otpcgate/otpcgate/host/ledger"
-	"github.com/otpcgate/otpcgate/host/sim"
+	"github.com/otpcgate/otpcgate/host/sim/googlesim"
 	"golang.org/x/sys/unix"
 )
 
@@ -45,7 +45,7 @@ func TestWorkerConnectionRefused(t *testing.T) {
 	ins := integrations(t)
 	in := ins[0]
 	addr := holdPort(t)
-	g := sim.NewGoogle(sim.GoogleConfig{})
+	g := googlesim.New(googlesim.Config{})
 	g.AddAccount(in.account())
 	mux := http.NewServeMux()
 	mux.Handle("/gsp/", g)

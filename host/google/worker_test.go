@@ -15,7 +15,7 @@ import (
 
 	"github.com/otpcgate/otpcgate/host/google"
 	"github.com/otpcgate/otpcgate/host/ledger"
-	"github.com/otpcgate/otpcgate/host/sim"
+	"github.com/otpcgate/otpcgate/host/sim/googlesim"
 	"github.com/otpcgate/otpcgate/internal/testenv"
 	"github.com/otpcgate/otpcgate/sdk/otpc"
 )
@@ -136,8 +136,8 @@ func delivered(it ledger.OutboxItem) bool { return it.State == ledger.OutboxDeli
 func dead(it ledger.OutboxItem) bool      { return it.State == ledger.OutboxDead }
 
 // callsFor returns the calls Google processed for requestID.
-func callsFor(g *sim.Google, requestID string) []sim.GoogleCall {
-	var out []sim.GoogleCall
+func callsFor(g *googlesim.Google, requestID string) []googlesim.Call {
+	var out []googlesim.Call
 	for _, c := range g.Calls() {
 		if c.RequestID == requestID {
 			out = append(out, c)
@@ -185,7 +185,7 @@ func TestWorkerNotify(t *testing.T) {
 	t.Logf("two notifications (PGP, JOSE) delivered %s after Notify", time.Since(start).Round(time.Millisecond))
 	// The two items have different ordering keys, so they go out
 	// concurrently, in either order.
-	byPIAID := map[string]sim.GoogleCall{}
+	byPIAID := map[string]googlesim.Call{}
 	for _, c := range calls {
 		byPIAID[c.PIAID] = c
 	}
@@ -224,12 +224,12 @@ func TestWorkerGoogleDown(t *testing.T) {
 	// answers twice with a 200 whose body fails our checks: those requests
 	// were processed, so the retries must reuse the requestId to be
 	// replays on Google's side.
-	invalid := &sim.GoogleFault{Times: 2, MutateResponse: func(b []byte) []byte {
+	invalid := &googlesim.Fault{Times: 2, MutateResponse: func(b []byte) []byte {
 		return bytes.Replace(b, []byte(`"success":{}`), []byte(`"x":{}`), 1)
 	}}
-	drop := sim.FaultDrop(2)
+	drop := googlesim.FaultDrop(2)
 	drop.Next = invalid
-	down := sim.FaultUnavailable(3)
+	down := googlesim.FaultUnavailable(3)
 	down.Next = &drop
 	gs.sim.SetFault(down)
 	w, _ := startWorker(t, l, newClient(t, gs.srv, nil), resolver(gs.endpoint, ins...), nil)
@@ -330,7 +330,7 @@ func TestWorkerPlainText4xx(t *testing.T) {
 	for _, permanent := range []bool{false, true} {
 		t.Run(fmt.Sprintf("genericPermanent=%v", permanent), func(t *testing.T) {
 			gs := startGoogle(t, ins...)
-			gs.sim.SetFault(sim.FaultPlainText(400, 0))
+			gs.sim.SetFault(googlesim.FaultPlainText(400, 0))
 			l := openLedger(t, filepath.Join(t.TempDir(), "ledger.db"), 0)
 			c := newClient(t, gs.srv, func(cfg *google.Config) { cfg.GenericErrorsPermanent = permanent })
 			w, _ := startWorker(t, l, c, resolver(gs.endpoint, ins...), func(cfg *google.WorkerConfig) { cfg.MaxAttempts = 3 })
@@ -342,7 +342,7 @@ func TestWorkerPlainText4xx(t *testing.T) {
 				wantAttempts = 1
 			}
 			if it.Attempts != wantAttempts || !strings.Contains(it.LastError, "HTTP 400") ||
-				!strings.Contains(it.LastError, sim.GenericErrorText) {
+				!strings.Contains(it.LastError, googlesim.GenericErrorText) {
 				t.Fatalf("dead item: attempts %d (want %d), last error %q", it.Attempts, wantAttempts, it.LastError)
 			}
 			dl, err := l.DeadLetters(context.Background(), 10)
@@ -404,8 +404,8 @@ func TestWorkerOrderPerKey(t *testing.T) {
 	in := ins[0]
 	gs := startGoogle(t, ins...)
 	l := openLedger(t, filepath.Join(t.TempDir(), "ledger.db"), 0)
-	gs.sim.SetFault(sim.GoogleFault{Times: 3, Method: otpc.MethodReferenceNumberPaidNotification,
-		Status: 503, Body: sim.GenericErrorText})
+	gs.sim.SetFault(googlesim.Fault{Times: 3, Method: otpc.MethodReferenceNumberPaidNotification,
+		Status: 503, Body: googlesim.GenericErrorText})
 	paidA := enqueue(t, l, paid(in, "paid-A", "txn-A"))
 	refundA := enqueue(t, l, refundDone(in, "refund-A", "txn-A"))
 	refundB := enqueue(t, l, refundDone(in, "refund-B", "txn-B"))
@@ -434,7 +434,7 @@ func TestWorkerStop(t *testing.T) {
 	gs := startGoogle(t, ins...)
 	// Slow enough that the call is still in flight when the test looks,
 	// even on a loaded machine.
-	gs.sim.SetFault(sim.FaultSlow(2*time.Second, 1))
+	gs.sim.SetFault(googlesim.FaultSlow(2*time.Second, 1))
 	l := openLedger(t, filepath.Join(t.TempDir(), "ledger.db"), 0)
 	w, stop := startWorker(t, l, newClient(t, gs.srv, nil), resolver(gs.endpoint, ins...), nil)
 	id := enqueue(t, l, paid(in, "slow-1", "txn-slow"))

@@ -1,7 +1,9 @@
 // Package sim plays Google against an otpcgate host: it seals OTPC v2
 // requests with the simulated Google's keys, posts them over TLS, and opens
-// and checks the answers (signature, ±60 s responseTimestamp, result union).
-// Tests, benchmarks and the `otpcgate sim` command use it.
+// and checks the answers (signature, ±60 s responseTimestamp, result union),
+// and runs the scenario suites and the key-rotation drill against it. The
+// other side, Google's own endpoints, is package googlesim. Tests,
+// benchmarks and the `otpcgate sim` command use it.
 package sim
 
 import (

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/otpcgate/otpcgate/host/merchant"
+	"github.com/otpcgate/otpcgate/host/sim/googlesim"
 	"github.com/otpcgate/otpcgate/keystore"
 	"github.com/otpcgate/otpcgate/sdk/otpc"
 )
@@ -61,8 +62,8 @@ type MerchantEvents interface {
 // GoogleView is the simulated Google that receives the gateway's
 // notifications, observed by the notification scenarios: a *Google.
 type GoogleView interface {
-	Calls() []GoogleCall
-	AddStatement(piaid, statementID string, st GoogleStatement)
+	Calls() []googlesim.Call
+	AddStatement(piaid, statementID string, st googlesim.Statement)
 	Accepted(piaid, statementID string) (method string, ok bool)
 }
 
@@ -195,7 +196,7 @@ func SuitesByName(names string) ([]Scenario, error) {
 var (
 	_ KeyAdmin       = (*keystore.Store)(nil)
 	_ MerchantEvents = (*merchant.Service)(nil)
-	_ GoogleView     = (*Google)(nil)
+	_ GoogleView     = (*googlesim.Google)(nil)
 )
 
 // Run runs the scenarios one after another against env and returns the

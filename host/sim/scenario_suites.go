@@ -24,6 +24,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/otpcgate/otpcgate/host/merchant"
+	"github.com/otpcgate/otpcgate/host/sim/googlesim"
 	"github.com/otpcgate/otpcgate/keystore"
 	"github.com/otpcgate/otpcgate/sdk/otpc"
 )
@@ -450,7 +451,7 @@ func notifications(ctx context.Context, env *Env, m *Merchant) {
 		summary := statementSummary(1000_000000)
 		note := &otpc.RemittanceStatementNotificationRequest{RequestHeader: c.Header(tg), RemittanceStatementSummary: summary}
 		stmtID := note.RequestHeader.RequestID
-		env.Google.AddStatement(tg.PIAID, stmtID, GoogleStatement{Summary: summary})
+		env.Google.AddStatement(tg.PIAID, stmtID, googlesim.Statement{Summary: summary})
 		var ack otpc.RemittanceStatementNotificationResponse
 		res, err := c.Call(ctx, tg, otpc.MethodRemittanceStatementNotification, note, &ack)
 		if err := wantUnion(res, err); err != nil {
@@ -492,7 +493,7 @@ func callStart(ctx context.Context) time.Time {
 
 // waitCall waits until the simulated Google processed the call with
 // requestID (it opens and verifies the envelope before recording it).
-func waitCall(ctx context.Context, env *Env, method, requestID string) (GoogleCall, error) {
+func waitCall(ctx context.Context, env *Env, method, requestID string) (googlesim.Call, error) {
 	timeout := env.NotifyTimeout
 	if timeout <= 0 {
 		timeout = 20 * time.Second
@@ -505,11 +506,11 @@ func waitCall(ctx context.Context, env *Env, method, requestID string) (GoogleCa
 			}
 		}
 		if time.Now().After(deadline) {
-			return GoogleCall{}, fmt.Errorf("Google did not receive %s %s within %s", method, requestID, timeout)
+			return googlesim.Call{}, fmt.Errorf("Google did not receive %s %s within %s", method, requestID, timeout)
 		}
 		select {
 		case <-ctx.Done():
-			return GoogleCall{}, ctx.Err()
+			return googlesim.Call{}, ctx.Err()
 		case <-time.After(20 * time.Millisecond):
 		}
 	}

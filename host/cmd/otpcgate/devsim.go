@@ -6,7 +6,7 @@ import (
 
 	"github.com/otpcgate/otpcgate/host/devenv"
 	"github.com/otpcgate/otpcgate/host/gateway"
-	"github.com/otpcgate/otpcgate/host/sim"
+	"github.com/otpcgate/otpcgate/host/sim/googlesim"
 )
 
 // devSimGoogle is the gateway.Options.Extra of `otpcgate dev`: a simulated
@@ -15,14 +15,14 @@ import (
 // checked. Only dev mounts it; the production assembly never imports sim.
 func devSimGoogle(info *devenv.Info, log *slog.Logger) func(*gateway.Gateway) (map[string]http.Handler, error) {
 	return func(g *gateway.Gateway) (map[string]http.Handler, error) {
-		accounts := make([]sim.DevAccount, len(info.Merchants))
+		accounts := make([]googlesim.DevAccount, len(info.Merchants))
 		for i, m := range info.Merchants {
-			accounts[i] = sim.DevAccount{PIAID: m.PIAID, Envelope: m.Envelope, KeysetID: m.SimKeysetID}
+			accounts[i] = googlesim.DevAccount{PIAID: m.PIAID, Envelope: m.Envelope, KeysetID: m.SimKeysetID}
 		}
-		google, err := sim.NewDevGoogle(sim.GoogleConfig{Logger: log}, g.Keys, accounts)
+		google, err := googlesim.NewDev(googlesim.Config{Logger: log}, g.Keys, accounts)
 		if err != nil {
 			return nil, err
 		}
-		return map[string]http.Handler{devenv.SimGooglePath: sim.DevHandler(devenv.SimGooglePath, google)}, nil
+		return map[string]http.Handler{devenv.SimGooglePath: googlesim.DevHandler(devenv.SimGooglePath, google)}, nil
 	}
 }

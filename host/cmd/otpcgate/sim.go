@@ -19,6 +19,7 @@ import (
 	"github.com/otpcgate/otpcgate/host/devenv"
 	"github.com/otpcgate/otpcgate/host/envelope"
 	"github.com/otpcgate/otpcgate/host/sim"
+	"github.com/otpcgate/otpcgate/host/sim/googlesim"
 	"github.com/otpcgate/otpcgate/host/weblogin"
 	"github.com/otpcgate/otpcgate/internal/db"
 	"github.com/otpcgate/otpcgate/keystore"
@@ -163,7 +164,7 @@ func simRun(ctx context.Context, e env, dataDir, adminAddr, suite string, asJSON
 // why the merchant API is missing. dev.json's adminUrl wins over adminAddr.
 func devLevers(ctx context.Context, info *devenv.Info, s *devSession, adminAddr string) (sim.MerchantEvents, sim.GoogleView, string) {
 	var google sim.GoogleView
-	rg := sim.NewRemoteGoogle("https://"+info.Addr+devenv.SimGooglePath, s.client.HTTP)
+	rg := googlesim.NewRemote("https://"+info.Addr+devenv.SimGooglePath, s.client.HTTP)
 	if rg.Ping(ctx) == nil {
 		google = rg
 	}

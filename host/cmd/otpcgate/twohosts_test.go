@@ -22,6 +22,7 @@ import (
 	"github.com/otpcgate/otpcgate/host/devenv"
 	"github.com/otpcgate/otpcgate/host/merchant"
 	"github.com/otpcgate/otpcgate/host/sim"
+	"github.com/otpcgate/otpcgate/host/sim/googlesim"
 	"github.com/otpcgate/otpcgate/internal/db"
 	"github.com/otpcgate/otpcgate/internal/pgtest"
 	"github.com/otpcgate/otpcgate/internal/wasmbuild"
@@ -91,15 +92,15 @@ func TestTwoHostsOnPostgres(t *testing.T) {
 	// A simulated Google that receives the hosts' notifications over TLS
 	// (the dev certificate, trusted by the hosts through SSL_CERT_FILE),
 	// set as every merchant's endpoint before the hosts start.
-	accounts := make([]sim.DevAccount, len(info.Merchants))
+	accounts := make([]googlesim.DevAccount, len(info.Merchants))
 	for i, m := range info.Merchants {
-		accounts[i] = sim.DevAccount{PIAID: m.PIAID, Envelope: m.Envelope, KeysetID: m.SimKeysetID}
+		accounts[i] = googlesim.DevAccount{PIAID: m.PIAID, Envelope: m.Envelope, KeysetID: m.SimKeysetID}
 	}
-	google, err := sim.NewDevGoogle(sim.GoogleConfig{Logger: slog.New(slog.DiscardHandler)}, s.store, accounts)
+	google, err := googlesim.NewDev(googlesim.Config{Logger: slog.New(slog.DiscardHandler)}, s.store, accounts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	googleSrv := httptest.NewUnstartedServer(sim.DevHandler(devenv.SimGooglePath, google))
+	googleSrv := httptest.NewUnstartedServer(googlesim.DevHandler(devenv.SimGooglePath, google))
 	cert, err := tls.LoadX509KeyPair(info.CertFile, info.KeyFile)
 	if err != nil {
 		t.Fatal(err)

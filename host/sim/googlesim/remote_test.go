@@ -1,4 +1,4 @@
-package sim_test
+package googlesim_test
 
 import (
 	"bytes"
@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/otpcgate/otpcgate/host/sim"
+	"github.com/otpcgate/otpcgate/host/sim/googlesim"
 	"github.com/otpcgate/otpcgate/sdk/otpc"
 )
 
@@ -19,9 +19,9 @@ import (
 // acceptances are seen, and failures are reported, never hidden.
 func TestRemoteGoogle(t *testing.T) {
 	e := newGoogleSimEnv(t)
-	hooks := httptest.NewTLSServer(http.StripPrefix("/sim-google", sim.GoogleHooks(e.g)))
+	hooks := httptest.NewTLSServer(http.StripPrefix("/sim-google", googlesim.Hooks(e.g)))
 	t.Cleanup(hooks.Close)
-	rg := sim.NewRemoteGoogle(hooks.URL+"/sim-google/", hooks.Client())
+	rg := googlesim.NewRemote(hooks.URL+"/sim-google/", hooks.Client())
 	if err := rg.Ping(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +33,7 @@ func TestRemoteGoogle(t *testing.T) {
 		StatementDate: otpc.TimestampOf(time.Now()), DateDue: otpc.TimestampOf(time.Now()),
 		BillingPeriod:        otpc.BillingPeriod{StartDate: otpc.TimestampOf(time.Now()), EndDate: otpc.TimestampOf(time.Now())},
 		TotalDueByIntegrator: otpc.Amount{AmountMicros: -2_500000, CurrencyCode: "JPY"}}
-	rg.AddStatement(googleSimPIAID, "remote-1", sim.GoogleStatement{Summary: summary, Events: []sim.GoogleEvent{
+	rg.AddStatement(googleSimPIAID, "remote-1", googlesim.Statement{Summary: summary, Events: []googlesim.Event{
 		{Event: otpc.Event{EventRequestID: "cap-1", PaymentIntegratorEventID: "p1"}},
 		{Kind: "refund", Event: otpc.Event{EventRequestID: "ref-1", PaymentIntegratorEventID: "p2",
 			EventCharge: &otpc.Amount{AmountMicros: -1_000000, CurrencyCode: "JPY"}}},
@@ -98,11 +98,11 @@ func TestRemoteGoogle(t *testing.T) {
 
 	// A listener without the hooks (production-like) is an error, not an
 	// empty Google.
-	bare := sim.NewRemoteGoogle(e.srv.URL+"/deep", e.srv.Client())
-	if err := bare.Ping(t.Context()); !errors.Is(err, sim.ErrRemote) {
+	bare := googlesim.NewRemote(e.srv.URL+"/deep", e.srv.Client())
+	if err := bare.Ping(t.Context()); !errors.Is(err, googlesim.ErrRemote) {
 		t.Fatalf("Ping without hooks: %v", err)
 	}
-	if _, ok := bare.Accepted(googleSimPIAID, "remote-1"); ok || !errors.Is(bare.Err(), sim.ErrRemote) {
+	if _, ok := bare.Accepted(googleSimPIAID, "remote-1"); ok || !errors.Is(bare.Err(), googlesim.ErrRemote) {
 		t.Fatalf("Accepted without hooks: %v %v", ok, bare.Err())
 	}
 }

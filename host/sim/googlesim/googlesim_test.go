@@ -1,4 +1,4 @@
-package sim_test
+package googlesim_test
 
 import (
 	"bytes"
@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/otpcgate/otpcgate/host/envelope"
-	"github.com/otpcgate/otpcgate/host/sim"
+	"github.com/otpcgate/otpcgate/host/sim/googlesim"
 	"github.com/otpcgate/otpcgate/keystore"
 	"github.com/otpcgate/otpcgate/keystore/keystoretest"
 	"github.com/otpcgate/otpcgate/sdk/otpc"
@@ -22,7 +22,7 @@ import (
 // googleSimEnv is one PGP integration and a simulated Google serving it
 // over TLS under an arbitrary prefix.
 type googleSimEnv struct {
-	g        *sim.Google
+	g        *googlesim.Google
 	srv      *httptest.Server
 	codec    envelope.Codec
 	merchant func(ctx context.Context) (*keystore.Keyset, error)
@@ -42,8 +42,8 @@ func newGoogleSimEnv(t *testing.T) *googleSimEnv {
 	keyset := func(id string) func(context.Context) (*keystore.Keyset, error) {
 		return func(ctx context.Context) (*keystore.Keyset, error) { return st.Keyset(ctx, id) }
 	}
-	g := sim.NewGoogle(sim.GoogleConfig{})
-	g.AddAccount(sim.GoogleAccount{PIAID: googleSimPIAID, Codec: codec, Keyset: keyset(pair.Google)})
+	g := googlesim.New(googlesim.Config{})
+	g.AddAccount(googlesim.Account{PIAID: googleSimPIAID, Codec: codec, Keyset: keyset(pair.Google)})
 	srv := httptest.NewTLSServer(http.StripPrefix("/deep", g))
 	t.Cleanup(srv.Close)
 	return &googleSimEnv{g: g, srv: srv, codec: codec, merchant: keyset(pair.Ours),
@@ -75,7 +75,7 @@ func (e *googleSimEnv) post(t *testing.T, httpMethod, path string, raw []byte) (
 }
 
 // call seals msg with the merchant's keys, posts it, and opens the answer.
-func (e *googleSimEnv) call(t *testing.T, method string, msg sim.Message) (int, []byte) {
+func (e *googleSimEnv) call(t *testing.T, method string, msg otpc.Message) (int, []byte) {
 	t.Helper()
 	ks, err := e.merchant(context.Background())
 	if err != nil {
@@ -168,7 +168,7 @@ func TestSimulatedGoogle(t *testing.T) {
 		v3.RequestHeader.ProtocolVersion.Major = 3
 		for _, tc := range []struct {
 			name   string
-			msg    sim.Message
+			msg    otpc.Message
 			status int
 			member string
 		}{
@@ -185,12 +185,12 @@ func TestSimulatedGoogle(t *testing.T) {
 	})
 
 	t.Run("statement paging", func(t *testing.T) {
-		st := sim.GoogleStatement{Summary: otpc.RemittanceStatementSummary{
+		st := googlesim.Statement{Summary: otpc.RemittanceStatementSummary{
 			StatementDate: otpc.TimestampOf(time.Now()), DateDue: otpc.TimestampOf(time.Now()),
 			BillingPeriod:        otpc.BillingPeriod{StartDate: otpc.TimestampOf(time.Now()), EndDate: otpc.TimestampOf(time.Now())},
 			TotalDueByIntegrator: otpc.Amount{AmountMicros: 1, CurrencyCode: "JPY"}}}
 		for i := range 1203 {
-			st.Events = append(st.Events, sim.GoogleEvent{Event: otpc.Event{EventRequestID: fmt.Sprint("e", i)}})
+			st.Events = append(st.Events, googlesim.Event{Event: otpc.Event{EventRequestID: fmt.Sprint("e", i)}})
 		}
 		e.g.AddStatement(googleSimPIAID, "s1", st)
 		page := func(id string, n, off int32) otpc.RemittanceStatementDetailsResponse {
@@ -219,8 +219,8 @@ func TestSimulatedGoogle(t *testing.T) {
 	})
 
 	t.Run("fault sequence and method filter", func(t *testing.T) {
-		second := sim.FaultEmpty404(1)
-		first := sim.GoogleFault{Times: 2, Method: otpc.MethodEcho, Status: 503, Body: sim.GenericErrorText, Next: &second}
+		second := googlesim.FaultEmpty404(1)
+		first := googlesim.Fault{Times: 2, Method: otpc.MethodEcho, Status: 503, Body: googlesim.GenericErrorText, Next: &second}
 		e.g.SetFault(first)
 		// Another method is not affected.
 		if status, _ := e.call(t, otpc.MethodAcceptRemittanceStatement, &otpc.AcceptRemittanceStatementRequest{
@@ -232,7 +232,7 @@ func TestSimulatedGoogle(t *testing.T) {
 			ks, _ := e.merchant(context.Background())
 			body, _ := e.codec.Seal(context.Background(), ks, echo(fmt.Sprint("f-", i), "x").AppendJSON(nil))
 			status, raw := e.post(t, http.MethodPost, "echo/"+googleSimPIAID, body)
-			if status == 503 && string(raw) != sim.GenericErrorText {
+			if status == 503 && string(raw) != googlesim.GenericErrorText {
 				t.Fatalf("503 body %q", raw)
 			}
 			got = append(got, status)
@@ -252,7 +252,7 @@ func TestSimulatedGoogle(t *testing.T) {
 		ctx2, cancel2 := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel2()
 		type result struct {
-			calls []sim.GoogleCall
+			calls []googlesim.Call
 			err   error
 		}
 		waited := make(chan result, 1)

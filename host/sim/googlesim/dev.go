@@ -1,4 +1,4 @@
-package sim
+package googlesim
 
 import (
 	"context"
@@ -22,18 +22,18 @@ type Keysets interface {
 	Keyset(ctx context.Context, id string) (*keystore.Keyset, error)
 }
 
-// NewDevGoogle returns a simulated Google for the development merchants of
+// NewDev returns a simulated Google for the development merchants of
 // one gateway, with keys read live from that gateway's keystore (so a
 // rotation drill is seen at once).
-func NewDevGoogle(cfg GoogleConfig, keys Keysets, accounts []DevAccount) (*Google, error) {
-	g := NewGoogle(cfg)
+func NewDev(cfg Config, keys Keysets, accounts []DevAccount) (*Google, error) {
+	g := New(cfg)
 	for _, a := range accounts {
 		codec, err := envelope.New(a.Envelope, envelope.Config{})
 		if err != nil {
 			return nil, err
 		}
 		id := a.KeysetID
-		g.AddAccount(GoogleAccount{PIAID: a.PIAID, Codec: codec,
+		g.AddAccount(Account{PIAID: a.PIAID, Codec: codec,
 			Keyset: func(ctx context.Context) (*keystore.Keyset, error) { return keys.Keyset(ctx, id) }})
 	}
 	return g, nil
@@ -44,7 +44,7 @@ func NewDevGoogle(cfg GoogleConfig, keys Keysets, accounts []DevAccount) (*Googl
 // unauthenticated: only a development listener may mount this, never a
 // production one.
 func DevHandler(prefix string, g *Google) http.Handler {
-	hooks := GoogleHooks(g)
+	hooks := Hooks(g)
 	return http.StripPrefix(prefix, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch p := r.URL.Path; {
 		case p == HookCalls, p == HookStatements, p == HookAccepted:

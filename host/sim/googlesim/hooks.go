@@ -1,4 +1,4 @@
-package sim
+package googlesim
 
 // This file serves the simulated Google's observation hooks to another
 // process (`otpcgate sim run` against `otpcgate dev`): what Google
@@ -23,7 +23,7 @@ const (
 	HookAccepted   = "/_accepted"
 )
 
-// CallRecord is the JSON form of a GoogleCall served by the hooks.
+// CallRecord is the JSON form of a Call served by the hooks.
 type CallRecord struct {
 	Method    string    `json:"method"`
 	PIAID     string    `json:"piaid"`
@@ -41,7 +41,7 @@ type StatementRecord struct {
 	Events      []EventRecord                   `json:"events,omitempty"`
 }
 
-// EventRecord is the JSON form of a GoogleEvent.
+// EventRecord is the JSON form of a Event.
 type EventRecord struct {
 	Kind  string     `json:"kind,omitempty"`
 	Event otpc.Event `json:"event"`
@@ -56,12 +56,12 @@ type AcceptedRecord struct {
 // maxHookBody bounds a registered statement.
 const maxHookBody = 1 << 20
 
-// GoogleHooks returns the observation hooks of g: GET HookCalls[?since=N]
+// Hooks returns the observation hooks of g: GET HookCalls[?since=N]
 // lists the processed calls from index N, POST HookStatements registers a
 // StatementRecord, GET HookAccepted?piaid=&statement= reports an
 // acceptance. They are unauthenticated test hooks: mount them only on a
 // development listener, never in production.
-func GoogleHooks(g *Google) http.Handler {
+func Hooks(g *Google) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+HookCalls, func(w http.ResponseWriter, r *http.Request) {
 		since := 0
@@ -92,9 +92,9 @@ func GoogleHooks(g *Google) http.Handler {
 			http.Error(w, "want a statement with piaid and statementId", http.StatusBadRequest)
 			return
 		}
-		gs := GoogleStatement{Summary: st.Summary}
+		gs := Statement{Summary: st.Summary}
 		for _, e := range st.Events {
-			gs.Events = append(gs.Events, GoogleEvent{Kind: e.Kind, Event: e.Event})
+			gs.Events = append(gs.Events, Event{Kind: e.Kind, Event: e.Event})
 		}
 		g.AddStatement(st.PIAID, st.StatementID, gs)
 		w.WriteHeader(http.StatusNoContent)

@@ -1,4 +1,10 @@
-package sim
+// Package googlesim is a stand-in for Google's side of OTPC v2: it serves
+// the Google-hosted methods (notifications, statements) to a gateway, with
+// Google's keys, records what it receives and injects faults. `otpcgate
+// dev` mounts it on the gateway's own listener (see DevHandler and Hooks);
+// tests run it in-process; package sim's scenarios observe it, in-process
+// or through Remote.
+package googlesim
 
 // This file plays Google's side of the Google-hosted methods (spec §6): an
 // http.Handler that opens and checks the integrator's requests, records
@@ -25,8 +31,8 @@ import (
 // help an attacker (spec §6).
 const GenericErrorText = "There was an error. Please try again later."
 
-// GoogleAccount is one integrator account the simulated Google knows.
-type GoogleAccount struct {
+// Account is one integrator account the simulated Google knows.
+type Account struct {
 	// PIAID is the account id at the end of every request path.
 	PIAID string
 	// Codec is the account's envelope.
@@ -36,8 +42,8 @@ type GoogleAccount struct {
 	Keyset func(ctx context.Context) (*keystore.Keyset, error)
 }
 
-// GoogleConfig tunes a simulated Google. The zero value is valid.
-type GoogleConfig struct {
+// Config tunes a simulated Google. The zero value is valid.
+type Config struct {
 	// Now is the clock for timestamps. Default time.Now.
 	Now func() time.Time
 	// Skew is the accepted requestTimestamp distance. Default 60 s.
@@ -48,9 +54,9 @@ type GoogleConfig struct {
 	Logger *slog.Logger
 }
 
-// GoogleFault changes how the simulated Google answers, for tests and
+// Fault changes how the simulated Google answers, for tests and
 // drills. Set it with Google.SetFault.
-type GoogleFault struct {
+type Fault struct {
 	// Times is how many matching requests the fault affects; 0 means until
 	// ClearFault.
 	Times int
@@ -81,32 +87,32 @@ type GoogleFault struct {
 	// Next is installed when this fault's Times are used up, to script a
 	// sequence (e.g. 503 three times, then dropped connections, then
 	// answers that fail the client's checks). Nil means no fault.
-	Next *GoogleFault
+	Next *Fault
 }
 
 // Fault helpers for the usual failures.
 
 // FaultUnavailable answers n requests with 503 and the generic text.
-func FaultUnavailable(n int) GoogleFault {
-	return GoogleFault{Times: n, Status: http.StatusServiceUnavailable, Body: GenericErrorText}
+func FaultUnavailable(n int) Fault {
+	return Fault{Times: n, Status: http.StatusServiceUnavailable, Body: GenericErrorText}
 }
 
 // FaultPlainText answers n requests with status and the generic text.
-func FaultPlainText(status, n int) GoogleFault {
-	return GoogleFault{Times: n, Status: status, Body: GenericErrorText}
+func FaultPlainText(status, n int) Fault {
+	return Fault{Times: n, Status: status, Body: GenericErrorText}
 }
 
 // FaultEmpty404 answers n requests with 404 and an empty body.
-func FaultEmpty404(n int) GoogleFault { return GoogleFault{Times: n, Status: http.StatusNotFound} }
+func FaultEmpty404(n int) Fault { return Fault{Times: n, Status: http.StatusNotFound} }
 
 // FaultDrop drops the connection of n requests.
-func FaultDrop(n int) GoogleFault { return GoogleFault{Times: n, Drop: true} }
+func FaultDrop(n int) Fault { return Fault{Times: n, Drop: true} }
 
 // FaultSlow delays n answers by d.
-func FaultSlow(d time.Duration, n int) GoogleFault { return GoogleFault{Times: n, Delay: d} }
+func FaultSlow(d time.Duration, n int) Fault { return Fault{Times: n, Delay: d} }
 
-// GoogleEvent is one event of a registered statement.
-type GoogleEvent struct {
+// Event is one event of a registered statement.
+type Event struct {
 	// Kind is the event array: "capture" (default), "refund",
 	// "reverseRefund", "chargeback", "reverseChargeback" or "adjustment".
 	Kind string
@@ -114,24 +120,24 @@ type GoogleEvent struct {
 	Event otpc.Event
 }
 
-// GoogleStatement is a remittance statement served by
+// Statement is a remittance statement served by
 // remittanceStatementDetails.
-type GoogleStatement struct {
+type Statement struct {
 	// Summary is returned with every page.
 	Summary otpc.RemittanceStatementSummary
 	// Events are paged in this order.
-	Events []GoogleEvent
+	Events []Event
 }
 
-// GoogleCall is one notification or call Google processed (first time
+// Call is one notification or call Google processed (first time
 // only: replays of a requestId are not recorded again).
-type GoogleCall struct {
+type Call struct {
 	Method    string
 	PIAID     string
 	RequestID string
 	// Request is the parsed request, e.g.
 	// *otpc.ReferenceNumberPaidNotificationRequest.
-	Request Message
+	Request otpc.Message
 	// Plaintext is the opened request body.
 	Plaintext []byte
 	// At is when it was processed.
@@ -142,19 +148,19 @@ type GoogleCall struct {
 // .../refundable-one-time-payment-code-v2/{method}/{PIAID} under any
 // prefix. It is safe for concurrent use.
 type Google struct {
-	cfg GoogleConfig
+	cfg Config
 	log *slog.Logger
 
 	mu         sync.Mutex
-	accounts   map[string]GoogleAccount
-	fault      *GoogleFault
+	accounts   map[string]Account
+	fault      *Fault
 	faultLeft  int
 	hits       int
-	calls      []GoogleCall
+	calls      []Call
 	changed    chan struct{}
 	records    map[string]*googleRecord // PIAID|requestId
 	refunds    map[string][]byte        // PIAID|refundRequestId → result JSON
-	statements map[string]GoogleStatement
+	statements map[string]Statement
 	accepted   map[string]string // PIAID|statementId → method
 }
 
@@ -165,12 +171,12 @@ type googleRecord struct {
 }
 
 type googleResponse struct {
-	msg    Message
+	msg    otpc.Message
 	header *otpc.ResponseHeader
 }
 
-// NewGoogle returns a simulated Google without accounts.
-func NewGoogle(cfg GoogleConfig) *Google {
+// New returns a simulated Google without accounts.
+func New(cfg Config) *Google {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -184,13 +190,13 @@ func NewGoogle(cfg GoogleConfig) *Google {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Google{cfg: cfg, log: log, accounts: map[string]GoogleAccount{}, changed: make(chan struct{}),
-		records: map[string]*googleRecord{}, refunds: map[string][]byte{}, statements: map[string]GoogleStatement{},
+	return &Google{cfg: cfg, log: log, accounts: map[string]Account{}, changed: make(chan struct{}),
+		records: map[string]*googleRecord{}, refunds: map[string][]byte{}, statements: map[string]Statement{},
 		accepted: map[string]string{}}
 }
 
 // AddAccount registers (or replaces) an integrator account.
-func (g *Google) AddAccount(a GoogleAccount) {
+func (g *Google) AddAccount(a Account) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.accounts[a.PIAID] = a
@@ -198,7 +204,7 @@ func (g *Google) AddAccount(a GoogleAccount) {
 
 // AddStatement registers a statement for remittanceStatementDetails and
 // acceptRemittanceStatement[WithModifications].
-func (g *Google) AddStatement(piaid, statementID string, st GoogleStatement) {
+func (g *Google) AddStatement(piaid, statementID string, st Statement) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.statements[piaid+"|"+statementID] = st
@@ -214,7 +220,7 @@ func (g *Google) Accepted(piaid, statementID string) (method string, ok bool) {
 }
 
 // SetFault installs f, replacing any earlier fault.
-func (g *Google) SetFault(f GoogleFault) {
+func (g *Google) SetFault(f Fault) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.fault, g.faultLeft = &f, f.Times
@@ -236,18 +242,18 @@ func (g *Google) Hits() int {
 }
 
 // Calls returns the processed calls in order.
-func (g *Google) Calls() []GoogleCall {
+func (g *Google) Calls() []Call {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return append([]GoogleCall(nil), g.calls...)
+	return append([]Call(nil), g.calls...)
 }
 
 // WaitCalls waits until at least n calls of method ("" for any) were
 // processed and returns them, or returns ctx's error with those so far.
-func (g *Google) WaitCalls(ctx context.Context, n int, method string) ([]GoogleCall, error) {
+func (g *Google) WaitCalls(ctx context.Context, n int, method string) ([]Call, error) {
 	for {
 		g.mu.Lock()
-		var got []GoogleCall
+		var got []Call
 		for _, c := range g.calls {
 			if method == "" || c.Method == method {
 				got = append(got, c)
@@ -331,7 +337,7 @@ func (g *Google) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // takeFault returns the fault that applies to this request, counting it.
-func (g *Google) takeFault(method string) *GoogleFault {
+func (g *Google) takeFault(method string) *Fault {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.hits++
@@ -354,7 +360,8 @@ func (g *Google) takeFault(method string) *GoogleFault {
 // process checks and runs one opened request and returns the status and
 // the response message (an *otpc.ErrorResponse for non-200).
 func (g *Google) process(method, piaid string, plaintext []byte) (int, googleResponse) {
-	req, hdr := newGoogleRequest(method)
+	req := otpc.NewGoogleRequest(method) // ServeHTTP checked isGoogleMethod
+	hdr := req.Header()
 	if err := req.UnmarshalJSON(plaintext); err != nil {
 		return errorResponse(&otpc.ErrorResponseResult{InvalidDecryptedRequest: &otpc.Empty{}}, "request did not parse")
 	}
@@ -402,7 +409,7 @@ func (g *Google) process(method, piaid string, plaintext []byte) (int, googleRes
 		return status, eresp // non-200 answers are never replayed
 	}
 	g.records[key] = &googleRecord{fingerprint: fingerprint, resp: resp}
-	g.calls = append(g.calls, GoogleCall{Method: method, PIAID: piaid, RequestID: hdr.RequestID, Request: req,
+	g.calls = append(g.calls, Call{Method: method, PIAID: piaid, RequestID: hdr.RequestID, Request: req,
 		Plaintext: append([]byte(nil), plaintext...), At: now})
 	close(g.changed)
 	g.changed = make(chan struct{})
@@ -410,7 +417,7 @@ func (g *Google) process(method, piaid string, plaintext []byte) (int, googleRes
 }
 
 // run executes the method. g.mu is held.
-func (g *Google) run(piaid string, req Message) (googleResponse, int, googleResponse) {
+func (g *Google) run(piaid string, req otpc.Message) (googleResponse, int, googleResponse) {
 	success := otpc.SuccessResult{Success: &otpc.Empty{}}
 	switch m := req.(type) {
 	case *otpc.EchoRequest:
@@ -479,7 +486,7 @@ func unknownStatement() (int, googleResponse) {
 // statementPage returns one page (spec §6.4): at most numberOfEvents
 // (default and maximum 1000) from eventOffset, nextEventOffset absent on
 // the last page.
-func statementPage(st GoogleStatement, m *otpc.RemittanceStatementDetailsRequest) *otpc.RemittanceStatementDetailsResponse {
+func statementPage(st Statement, m *otpc.RemittanceStatementDetailsRequest) *otpc.RemittanceStatementDetailsResponse {
 	n := int(m.NumberOfEvents)
 	if n <= 0 || n > 1000 {
 		n = 1000
@@ -517,8 +524,8 @@ func errorResponse(res *otpc.ErrorResponseResult, desc string) (int, googleRespo
 }
 
 // answer seals resp with a fresh responseTimestamp and writes it.
-func (g *Google) answer(ctx context.Context, w http.ResponseWriter, acct GoogleAccount, ks *keystore.Keyset,
-	fault *GoogleFault, status int, resp googleResponse) {
+func (g *Google) answer(ctx context.Context, w http.ResponseWriter, acct Account, ks *keystore.Keyset,
+	fault *Fault, status int, resp googleResponse) {
 	ts := g.cfg.Now()
 	if fault != nil {
 		ts = ts.Add(fault.ResponseSkew)
@@ -558,32 +565,6 @@ func writePlain(w http.ResponseWriter, status int, body string) {
 }
 
 func isGoogleMethod(method string) bool {
-	m, _ := newGoogleRequest(method)
-	return m != nil
-}
-
-// newGoogleRequest returns an empty request of a Google-hosted method and
-// its header, or nil.
-func newGoogleRequest(method string) (Message, *otpc.RequestHeader) {
-	switch method {
-	case otpc.MethodEcho:
-		m := new(otpc.EchoRequest)
-		return m, &m.RequestHeader
-	case otpc.MethodReferenceNumberPaidNotification:
-		m := new(otpc.ReferenceNumberPaidNotificationRequest)
-		return m, &m.RequestHeader
-	case otpc.MethodRefundResultNotification:
-		m := new(otpc.RefundResultNotificationRequest)
-		return m, &m.RequestHeader
-	case otpc.MethodRemittanceStatementDetails:
-		m := new(otpc.RemittanceStatementDetailsRequest)
-		return m, &m.RequestHeader
-	case otpc.MethodAcceptRemittanceStatement:
-		m := new(otpc.AcceptRemittanceStatementRequest)
-		return m, &m.RequestHeader
-	case otpc.MethodAcceptRemittanceStatementWithModifications:
-		m := new(otpc.AcceptRemittanceStatementWithModificationsRequest)
-		return m, &m.RequestHeader
-	}
-	return nil, nil
+	_, ok := otpc.LookupMethod(otpc.Google, method)
+	return ok
 }
