@@ -145,29 +145,95 @@ func (t *traffic) fail(detail string) {
 	}
 }
 
+// drill is one run of the key-rotation drill: the merchants' keys, the
+// background traffic and the report. runDrill takes it through its steps.
+type drill struct {
+	env  *Env
+	keys KeyAdmin
+	dms  []*drillMerchant
+	rep  *DrillReport
+	tr   traffic
+	// wait is how long each phase lets the gateway act on its change.
+	wait time.Duration
+
+	stopTraffic func()
+	wg          sync.WaitGroup
+}
+
+// drillStep is one phase: a key change on both sides (nil: none), then
+// checks that run once the gateway has acted on it.
+type drillStep struct {
+	name   string
+	change func(d *drill, ctx context.Context) error
+	check  func(d *drill, ctx context.Context)
+}
+
+// drillSteps rotate every key on both sides: add, exchange, promote,
+// retire, disable. Each is a phase under traffic.
+var drillSteps = []drillStep{
+	{"warm up: traffic on the old keys", nil, nil},
+	{"add new keys on both sides (generate, activate)", (*drill).addKeys, nil},
+	{"exchange public keys (import as peer, activate)", (*drill).exchangeKeys, (*drill).checkEitherGeneration},
+	{"promote the new keys to primary on both sides", (*drill).promoteKeys, (*drill).checkNewBothWays},
+	{"retire the old keys on both sides", func(d *drill, ctx context.Context) error {
+		return d.setStates(ctx, keystore.StateRetiring, (*drillMerchant).oldKeys)
+	}, nil},
+	{"disable the old keys on both sides", func(d *drill, ctx context.Context) error {
+		return d.setStates(ctx, keystore.StateDisabled, (*drillMerchant).oldKeys)
+	}, nil},
+}
+
 func runDrill(ctx context.Context, env *Env) error {
 	start := time.Now()
-	wait := env.KeyPropagation
-	if wait <= 0 {
-		wait = 2500 * time.Millisecond
+	d := &drill{env: env, keys: env.Keys, rep: &DrillReport{}, wait: env.KeyPropagation}
+	if d.wait <= 0 {
+		d.wait = 2500 * time.Millisecond
+	}
+	env.setDrill(d.rep)
+	if err := d.recordKeys(ctx); err != nil {
+		return err
 	}
 	workers := env.DrillWorkers
 	if workers <= 0 {
 		workers = 2
 	}
-	rep := &DrillReport{}
-	env.setDrill(rep)
-	keys := env.Keys
+	d.startTraffic(ctx, workers)
+	defer d.stop()
 
-	var dms []*drillMerchant
-	for _, m := range env.Merchants {
+	ok := true
+	for _, st := range drillSteps {
+		if ok = d.phase(ctx, st.name, st.change); !ok {
+			break
+		}
+		if st.check != nil {
+			st.check(d, ctx)
+		}
+	}
+	d.stop()
+	if !ok {
+		env.Skip(nil, "remaining drill phases", "not run after the failure above: the keystore is left mid-rotation; "+
+			"check the key states (old and new keys) before running the drill again")
+	}
+	d.report(ctx)
+	if ok {
+		d.checkOldRefused(ctx)
+	}
+	d.rep.Duration = time.Since(start)
+	d.rep.DurationMS = ms(d.rep.Duration)
+	return nil
+}
+
+// recordKeys notes each merchant's primary keys on both sides before the
+// drill changes them.
+func (d *drill) recordKeys(ctx context.Context) error {
+	for _, m := range d.env.Merchants {
 		dm := &drillMerchant{m: m}
-		ok := env.Check(ctx, m, "record the keys in service", func(ctx context.Context) (string, error) {
-			ours, err := keys.Keyset(ctx, m.KeysetID)
+		ok := d.env.Check(ctx, m, "record the keys in service", func(ctx context.Context) (string, error) {
+			ours, err := d.keys.Keyset(ctx, m.KeysetID)
 			if err != nil {
 				return "", err
 			}
-			google, err := keys.Keyset(ctx, m.SimKeysetID)
+			google, err := d.keys.Keyset(ctx, m.SimKeysetID)
 			if err != nil {
 				return "", err
 			}
@@ -185,201 +251,218 @@ func runDrill(ctx context.Context, env *Env) error {
 		if !ok {
 			return fmt.Errorf("%s: cannot read the keys in service", m.ID)
 		}
-		dms = append(dms, dm)
+		d.dms = append(d.dms, dm)
 	}
+	return nil
+}
 
-	// Continuous traffic on every merchant for the whole drill.
-	tr := &traffic{}
-	trafficCtx, stopTraffic := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	for _, dm := range dms {
+// startTraffic keeps every merchant busy for the whole drill.
+func (d *drill) startTraffic(ctx context.Context, workers int) {
+	trafficCtx, cancel := context.WithCancel(ctx)
+	d.stopTraffic = cancel
+	for _, dm := range d.dms {
 		for w := range workers {
-			wg.Add(1)
+			d.wg.Add(1)
 			go func() {
-				defer wg.Done()
-				drillTraffic(trafficCtx, env, dm, tr, w)
+				defer d.wg.Done()
+				drillTraffic(trafficCtx, d.env, dm, &d.tr, w)
 			}()
 		}
 	}
-	stopped := false
-	stop := func() {
-		if !stopped {
-			stopped = true
-			stopTraffic()
-			wg.Wait()
-		}
-	}
-	defer stop()
+}
 
-	phase := func(name string, fn func(ctx context.Context) error) bool {
-		env.progress("drill: %s", name)
-		s0, f0 := tr.sent.Load(), tr.failed.Load()
-		t0 := time.Now()
-		ok := env.Check(ctx, nil, name, func(ctx context.Context) (string, error) {
-			if err := fn(ctx); err != nil {
+// stop ends the traffic and waits for it; calling it again does nothing.
+func (d *drill) stop() {
+	if d.stopTraffic != nil {
+		d.stopTraffic()
+		d.stopTraffic = nil
+		d.wg.Wait()
+	}
+}
+
+// phase runs one change under traffic, waits for the gateway to act on it
+// and records the phase's requests and failures.
+func (d *drill) phase(ctx context.Context, name string, change func(d *drill, ctx context.Context) error) bool {
+	d.env.progress("drill: %s", name)
+	s0, f0 := d.tr.sent.Load(), d.tr.failed.Load()
+	t0 := time.Now()
+	ok := d.env.Check(ctx, nil, name, func(ctx context.Context) (string, error) {
+		if change != nil {
+			if err := change(d, ctx); err != nil {
 				return "", err
 			}
-			// Give the gateway time to act on the change, under traffic.
-			select {
-			case <-ctx.Done():
-				return "", ctx.Err()
-			case <-time.After(wait):
-			}
-			return "", nil
-		})
-		rep.Phases = append(rep.Phases, DrillPhase{Name: name, Duration: time.Since(t0), DurationMS: ms(time.Since(t0)),
-			Requests: tr.sent.Load() - s0, Failed: tr.failed.Load() - f0})
-		return ok
-	}
-	setStates := func(ctx context.Context, st keystore.State, pick func(dm *drillMerchant) [][2]string) error {
-		for _, dm := range dms {
-			for _, p := range pick(dm) {
-				if err := keys.SetState(ctx, DrillActor, p[0], p[1], st); err != nil {
-					return fmt.Errorf("%s: key %s → %s: %w", dm.m.ID, short(p[1]), st, err)
-				}
-			}
 		}
-		return nil
-	}
-
-	ok := phase("warm up: traffic on the old keys", func(context.Context) error { return nil }) &&
-		phase("add new keys on both sides (generate, activate)", func(ctx context.Context) error {
-			for _, dm := range dms {
-				name := "drill " + time.Now().UTC().Format("2006-01-02T15:04:05Z")
-				our, err := keys.Generate(ctx, DrillActor, dm.m.KeysetID, keystore.GenerateOptions{Name: "otpcgate " + name})
-				if err != nil {
-					return fmt.Errorf("%s: generate our key: %w", dm.m.ID, err)
-				}
-				google, err := keys.Generate(ctx, DrillActor, dm.m.SimKeysetID, keystore.GenerateOptions{Name: "simulated Google " + name})
-				if err != nil {
-					return fmt.Errorf("%s: generate Google's key: %w", dm.m.ID, err)
-				}
-				dm.ourNew, dm.googleNew = our.ID, google.ID
-			}
-			// Active self keys decrypt at once; nothing is encrypted to
-			// them until the other side has their public halves.
-			return setStates(ctx, keystore.StateActive, func(dm *drillMerchant) [][2]string {
-				return [][2]string{{dm.m.KeysetID, dm.ourNew}, {dm.m.SimKeysetID, dm.googleNew}}
-			})
-		}) &&
-		phase("exchange public keys (import as peer, activate)", func(ctx context.Context) error {
-			for _, dm := range dms {
-				var err error
-				if dm.ourNewInS, err = exchange(ctx, keys, dm.m.KeysetID, dm.ourNew, dm.m.SimKeysetID); err != nil {
-					return fmt.Errorf("%s: our public key to Google: %w", dm.m.ID, err)
-				}
-				if dm.googleNewInM, err = exchange(ctx, keys, dm.m.SimKeysetID, dm.googleNew, dm.m.KeysetID); err != nil {
-					return fmt.Errorf("%s: Google's public key to us: %w", dm.m.ID, err)
-				}
-			}
-			return nil
-		})
-	if ok {
-		for _, dm := range dms {
-			env.Check(ctx, dm.m, "old keys only (sealed to our old key, signed by Google's old key): 200", func(ctx context.Context) (string, error) {
-				old, err := onlyKeys(dm.oldView, dm.oldView, dm.googleOld, dm.ourOldInS)
-				if err != nil {
-					return "", err
-				}
-				return "", echoWith(ctx, env, dm.m, old, true)
-			})
-			env.Check(ctx, dm.m, "new keys only (sealed to our new key, signed by Google's new key): 200", func(ctx context.Context) (string, error) {
-				cur, err := keys.Keyset(ctx, dm.m.SimKeysetID)
-				if err != nil {
-					return "", err
-				}
-				nk, err := onlyKeys(cur, cur, dm.googleNew, dm.ourNewInS)
-				if err != nil {
-					return "", err
-				}
-				// The answer is still signed with our old primary: open it
-				// with Google's full keyset.
-				return "", echoWith(ctx, env, dm.m, nk, false)
-			})
+		// Give the gateway time to act on the change, under traffic.
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(d.wait):
 		}
-	}
-	ok = ok && phase("promote the new keys to primary on both sides", func(ctx context.Context) error {
-		return setStates(ctx, keystore.StatePrimary, func(dm *drillMerchant) [][2]string {
-			return [][2]string{{dm.m.KeysetID, dm.ourNew}, {dm.m.KeysetID, dm.googleNewInM},
-				{dm.m.SimKeysetID, dm.googleNew}, {dm.m.SimKeysetID, dm.ourNewInS}}
-		})
+		return "", nil
 	})
-	if ok {
-		for _, dm := range dms {
-			env.Check(ctx, dm.m, "new keys only, both directions (answer signed by our new key, encrypted to Google's): 200", func(ctx context.Context) (string, error) {
-				cur, err := keys.Keyset(ctx, dm.m.SimKeysetID)
-				if err != nil {
-					return "", err
-				}
-				nk, err := onlyKeys(cur, cur, dm.googleNew, dm.ourNewInS)
-				if err != nil {
-					return "", err
-				}
-				return "", echoWith(ctx, env, dm.m, nk, true)
-			})
+	d.rep.Phases = append(d.rep.Phases, DrillPhase{Name: name, Duration: time.Since(t0), DurationMS: ms(time.Since(t0)),
+		Requests: d.tr.sent.Load() - s0, Failed: d.tr.failed.Load() - f0})
+	return ok
+}
+
+// setStates moves the keys pick names ({keyset, key} pairs) of every
+// merchant to st.
+func (d *drill) setStates(ctx context.Context, st keystore.State, pick func(dm *drillMerchant) [][2]string) error {
+	for _, dm := range d.dms {
+		for _, p := range pick(dm) {
+			if err := d.keys.SetState(ctx, DrillActor, p[0], p[1], st); err != nil {
+				return fmt.Errorf("%s: key %s → %s: %w", dm.m.ID, short(p[1]), st, err)
+			}
 		}
 	}
-	old := func(dm *drillMerchant) [][2]string {
-		return [][2]string{{dm.m.KeysetID, dm.ourOld}, {dm.m.KeysetID, dm.googleOldInM},
-			{dm.m.SimKeysetID, dm.googleOld}, {dm.m.SimKeysetID, dm.ourOldInS}}
-	}
-	ok = ok && phase("retire the old keys on both sides", func(ctx context.Context) error {
-		return setStates(ctx, keystore.StateRetiring, old)
-	}) && phase("disable the old keys on both sides", func(ctx context.Context) error {
-		return setStates(ctx, keystore.StateDisabled, old)
-	})
-	stop()
-	if !ok {
-		env.Skip(nil, "remaining drill phases", "not run after the failure above: the keystore is left mid-rotation; "+
-			"check the key states (old and new keys) before running the drill again")
-	}
+	return nil
+}
 
-	rep.Requests, rep.Failed = tr.sent.Load(), tr.failed.Load()
-	rep.FirstFailures = tr.failures
-	for _, dm := range dms {
+// addKeys generates a new self key on both sides and activates it: active
+// self keys decrypt at once; nothing is encrypted to them until the other
+// side has their public halves.
+func (d *drill) addKeys(ctx context.Context) error {
+	for _, dm := range d.dms {
+		name := "drill " + time.Now().UTC().Format("2006-01-02T15:04:05Z")
+		our, err := d.keys.Generate(ctx, DrillActor, dm.m.KeysetID, keystore.GenerateOptions{Name: "otpcgate " + name})
+		if err != nil {
+			return fmt.Errorf("%s: generate our key: %w", dm.m.ID, err)
+		}
+		google, err := d.keys.Generate(ctx, DrillActor, dm.m.SimKeysetID, keystore.GenerateOptions{Name: "simulated Google " + name})
+		if err != nil {
+			return fmt.Errorf("%s: generate Google's key: %w", dm.m.ID, err)
+		}
+		dm.ourNew, dm.googleNew = our.ID, google.ID
+	}
+	return d.setStates(ctx, keystore.StateActive, func(dm *drillMerchant) [][2]string {
+		return [][2]string{{dm.m.KeysetID, dm.ourNew}, {dm.m.SimKeysetID, dm.googleNew}}
+	})
+}
+
+// exchangeKeys gives each side the other's new public key.
+func (d *drill) exchangeKeys(ctx context.Context) error {
+	for _, dm := range d.dms {
+		var err error
+		if dm.ourNewInS, err = exchange(ctx, d.keys, dm.m.KeysetID, dm.ourNew, dm.m.SimKeysetID); err != nil {
+			return fmt.Errorf("%s: our public key to Google: %w", dm.m.ID, err)
+		}
+		if dm.googleNewInM, err = exchange(ctx, d.keys, dm.m.SimKeysetID, dm.googleNew, dm.m.KeysetID); err != nil {
+			return fmt.Errorf("%s: Google's public key to us: %w", dm.m.ID, err)
+		}
+	}
+	return nil
+}
+
+// promoteKeys makes the new keys primary on both sides.
+func (d *drill) promoteKeys(ctx context.Context) error {
+	return d.setStates(ctx, keystore.StatePrimary, func(dm *drillMerchant) [][2]string {
+		return [][2]string{{dm.m.KeysetID, dm.ourNew}, {dm.m.KeysetID, dm.googleNewInM},
+			{dm.m.SimKeysetID, dm.googleNew}, {dm.m.SimKeysetID, dm.ourNewInS}}
+	})
+}
+
+// oldKeys are the merchant's keys in service before the drill, on both
+// sides, as {keyset, key} pairs.
+func (dm *drillMerchant) oldKeys() [][2]string {
+	return [][2]string{{dm.m.KeysetID, dm.ourOld}, {dm.m.KeysetID, dm.googleOldInM},
+		{dm.m.SimKeysetID, dm.googleOld}, {dm.m.SimKeysetID, dm.ourOldInS}}
+}
+
+// newOnly is the simulated Google's current keyset reduced to its new key
+// and our new public key.
+func (d *drill) newOnly(ctx context.Context, dm *drillMerchant) (*keystore.Keyset, error) {
+	cur, err := d.keys.Keyset(ctx, dm.m.SimKeysetID)
+	if err != nil {
+		return nil, err
+	}
+	return onlyKeys(cur, cur, dm.googleNew, dm.ourNewInS)
+}
+
+// checkEitherGeneration: with both generations exchanged, requests made
+// with only the old keys and with only the new keys are both served.
+func (d *drill) checkEitherGeneration(ctx context.Context) {
+	for _, dm := range d.dms {
+		d.env.Check(ctx, dm.m, "old keys only (sealed to our old key, signed by Google's old key): 200", func(ctx context.Context) (string, error) {
+			old, err := onlyKeys(dm.oldView, dm.oldView, dm.googleOld, dm.ourOldInS)
+			if err != nil {
+				return "", err
+			}
+			return "", echoWith(ctx, d.env, dm.m, old, true)
+		})
+		d.env.Check(ctx, dm.m, "new keys only (sealed to our new key, signed by Google's new key): 200", func(ctx context.Context) (string, error) {
+			nk, err := d.newOnly(ctx, dm)
+			if err != nil {
+				return "", err
+			}
+			// The answer is still signed with our old primary: open it
+			// with Google's full keyset.
+			return "", echoWith(ctx, d.env, dm.m, nk, false)
+		})
+	}
+}
+
+// checkNewBothWays: after the promotion the answer, too, uses the new keys.
+func (d *drill) checkNewBothWays(ctx context.Context) {
+	for _, dm := range d.dms {
+		d.env.Check(ctx, dm.m, "new keys only, both directions (answer signed by our new key, encrypted to Google's): 200", func(ctx context.Context) (string, error) {
+			nk, err := d.newOnly(ctx, dm)
+			if err != nil {
+				return "", err
+			}
+			return "", echoWith(ctx, d.env, dm.m, nk, true)
+		})
+	}
+}
+
+// report fills the report's totals and checks that no request failed.
+func (d *drill) report(ctx context.Context) {
+	rep := d.rep
+	rep.Requests, rep.Failed = d.tr.sent.Load(), d.tr.failed.Load()
+	rep.FirstFailures = d.tr.failures
+	for _, dm := range d.dms {
 		rep.Merchants = append(rep.Merchants, DrillMerchant{ID: dm.m.ID, Requests: dm.sent.Load(), Failed: dm.failed.Load(),
 			OurOldKey: dm.ourOld, OurNewKey: dm.ourNew, GoogleOldKey: dm.googleOld, GoogleNewKey: dm.googleNew})
 	}
-	env.Check(ctx, nil, "no request failed during the drill", func(context.Context) (string, error) {
+	d.env.Check(ctx, nil, "no request failed during the drill", func(context.Context) (string, error) {
 		if rep.Requests == 0 {
 			return "", fmt.Errorf("no traffic was sent")
 		}
 		if rep.Failed > 0 {
-			return "", fmt.Errorf("%d of %d requests failed; first: %s", rep.Failed, rep.Requests, tr.failures[0])
+			return "", fmt.Errorf("%d of %d requests failed; first: %s", rep.Failed, rep.Requests, d.tr.failures[0])
 		}
 		return fmt.Sprintf("%d requests, 0 failed", rep.Requests), nil
 	})
-	if ok {
-		for _, dm := range dms {
-			rep.OurKeysRotated++
-			rep.GoogleKeysRotated++
-			if env.Check(ctx, dm.m, "sealed to our old key afterwards: 400 invalidPayloadEncryption", func(ctx context.Context) (string, error) {
-				oldOnly, err := onlyKeys(dm.oldView, dm.oldView, dm.googleOld, dm.ourOldInS)
-				if err != nil {
-					return "", err
-				}
-				return "", refusedWith(ctx, env, dm.m, oldOnly, 400, "invalidPayloadEncryption")
-			}) {
-				rep.OldKeysRefused++
+}
+
+// checkOldRefused: once the rotation is complete, a request sealed to our
+// old key or signed by Google's old key is refused.
+func (d *drill) checkOldRefused(ctx context.Context) {
+	for _, dm := range d.dms {
+		d.rep.OurKeysRotated++
+		d.rep.GoogleKeysRotated++
+		if d.env.Check(ctx, dm.m, "sealed to our old key afterwards: 400 invalidPayloadEncryption", func(ctx context.Context) (string, error) {
+			oldOnly, err := onlyKeys(dm.oldView, dm.oldView, dm.googleOld, dm.ourOldInS)
+			if err != nil {
+				return "", err
 			}
-			if env.Check(ctx, dm.m, "signed by Google's old key afterwards: 401 invalidPayloadSignature", func(ctx context.Context) (string, error) {
-				cur, err := keys.Keyset(ctx, dm.m.SimKeysetID)
-				if err != nil {
-					return "", err
-				}
-				oldSigner, err := onlyKeys(dm.oldView, cur, dm.googleOld, dm.ourNewInS)
-				if err != nil {
-					return "", err
-				}
-				return "", refusedWith(ctx, env, dm.m, oldSigner, 401, "invalidPayloadSignature")
-			}) {
-				rep.OldKeysRefused++
+			return "", refusedWith(ctx, d.env, dm.m, oldOnly, 400, "invalidPayloadEncryption")
+		}) {
+			d.rep.OldKeysRefused++
+		}
+		if d.env.Check(ctx, dm.m, "signed by Google's old key afterwards: 401 invalidPayloadSignature", func(ctx context.Context) (string, error) {
+			cur, err := d.keys.Keyset(ctx, dm.m.SimKeysetID)
+			if err != nil {
+				return "", err
 			}
+			oldSigner, err := onlyKeys(dm.oldView, cur, dm.googleOld, dm.ourNewInS)
+			if err != nil {
+				return "", err
+			}
+			return "", refusedWith(ctx, d.env, dm.m, oldSigner, 401, "invalidPayloadSignature")
+		}) {
+			d.rep.OldKeysRefused++
 		}
 	}
-	rep.Duration = time.Since(start)
-	rep.DurationMS = ms(rep.Duration)
-	return nil
 }
 
 // drillTraffic sends requests until ctx ends: mostly echo, every fourth a
