@@ -1,28 +1,22 @@
 package gateway
 
 import (
-	"bytes"
 	"cmp"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/otpcgate/otpcgate/host/admin"
+	"github.com/otpcgate/otpcgate/host/deploy"
 	"github.com/otpcgate/otpcgate/host/directory"
 	"github.com/otpcgate/otpcgate/host/envelope"
 	"github.com/otpcgate/otpcgate/host/ledger"
-	"github.com/otpcgate/otpcgate/host/runtime"
 	"github.com/otpcgate/otpcgate/internal/db"
 	"github.com/otpcgate/otpcgate/keystore"
 )
@@ -42,7 +36,7 @@ func (g *Gateway) AdminServer(ctx context.Context, cfg admin.Config, reg *promet
 			PluginBytes:     int64(cmp.Or(cfg.MaxPluginBytes, admin.DefaultMaxPluginBytes)),
 			PluginMemoryMiB: int64(g.Plugins.DefaultMemoryMiB())}
 		cs := []prometheus.Collector{admin.NewCollector(admin.Sources{Pipeline: g.Pipeline, Keys: g.Keys,
-			Counters: g.Counters, Ledger: g.Ledger, QuotaDefaults: defaults}), quarantineCollector{g}}
+			Counters: g.Counters, Ledger: g.Ledger, QuotaDefaults: defaults}), keysetCollector{g}, g.Deploy}
 		if cfg.Calls != nil {
 			cs = append(cs, cfg.Calls)
 		}
@@ -57,7 +51,7 @@ func (g *Gateway) AdminServer(ctx context.Context, cfg admin.Config, reg *promet
 		// Several hosts share this database: one limit for all of them.
 		cfg.SharedLimits = true
 	}
-	srv, err := admin.New(cfg, admin.Deps{Backend: &adminBackend{g: g}, Keys: g.Keys, Ledger: g.Ledger, Tokens: tokens,
+	srv, err := admin.New(cfg, admin.Deps{Backend: g.backend(), Keys: g.Keys, Ledger: g.Ledger, Tokens: tokens,
 		Counters: g.Counters, Events: g.Merchants, PluginLogs: g.PluginLogs, Gatherer: gatherer, Logger: g.log})
 	if err != nil {
 		return nil, err
@@ -72,13 +66,15 @@ func (g *Gateway) AdminServer(ctx context.Context, cfg admin.Config, reg *promet
 	return srv, nil
 }
 
-// adminBackend implements admin.Backend over the gateway. Changes are
-// serialised (mu) so that two uploads of one version, or an activation
-// racing a reload, cannot interleave.
+// adminBackend implements admin.Backend over the gateway: merchants here,
+// plugin versions in the deploy service. Changes are serialised (the
+// gateway's changes lock, shared with the deploy service).
 type adminBackend struct {
-	g  *Gateway
-	mu sync.Mutex
+	g *Gateway
+	*deploy.Service
 }
+
+func (g *Gateway) backend() *adminBackend { return &adminBackend{g: g, Service: g.Deploy} }
 
 func (b *adminBackend) Merchants(ctx context.Context) ([]admin.Merchant, error) {
 	ids, err := b.g.Ledger.MerchantIDs(ctx)
@@ -161,8 +157,8 @@ func invalid(format string, a ...any) error {
 }
 
 func (b *adminBackend) CreateMerchant(ctx context.Context, actor string, spec admin.MerchantSpec) (admin.Merchant, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+	b.g.changes.Lock()
+	defer b.g.changes.Unlock()
 	if spec.ID == "" || strings.ContainsAny(spec.ID, "/ ") || len(spec.PIAIDs) == 0 {
 		return admin.Merchant{}, invalid("id (no slash or space) and at least one PIAID are required")
 	}
@@ -312,8 +308,8 @@ func (b *adminBackend) checkKeyset(ctx context.Context, id string, kind keystore
 }
 
 func (b *adminBackend) UpdateMerchant(ctx context.Context, id string, u admin.MerchantUpdate) (admin.Merchant, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+	b.g.changes.Lock()
+	defer b.g.changes.Unlock()
 	if u.Name != nil {
 		return admin.Merchant{}, invalid("renaming is not supported by the ledger; the name is set at creation")
 	}
@@ -383,8 +379,8 @@ func (b *adminBackend) UpdateMerchant(ctx context.Context, id string, u admin.Me
 }
 
 func (b *adminBackend) SetMerchantDisabled(ctx context.Context, id string, disabled bool) (admin.Merchant, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+	b.g.changes.Lock()
+	defer b.g.changes.Unlock()
 	st := ledger.MerchantActive
 	if disabled {
 		st = ledger.MerchantDisabled
@@ -396,184 +392,4 @@ func (b *adminBackend) SetMerchantDisabled(ctx context.Context, id string, disab
 		return admin.Merchant{}, err
 	}
 	return b.Merchant(ctx, id)
-}
-
-func (b *adminBackend) PluginVersions(ctx context.Context, merchantID string) ([]admin.PluginVersion, error) {
-	vs, err := b.g.Directory.PluginVersions(ctx, merchantID)
-	if err != nil {
-		return nil, err
-	}
-	active, _ := b.g.Directory.ActivePluginVersion(ctx, merchantID)
-	previous, err := b.g.Directory.PreviousPluginVersion(ctx, merchantID)
-	if err != nil {
-		return nil, err
-	}
-	loaded := map[string]runtime.VersionInfo{}
-	for _, v := range b.g.Plugins.Versions(merchantID) {
-		loaded[v.Version] = v
-	}
-	out := make([]admin.PluginVersion, 0, len(vs))
-	for _, v := range vs {
-		li, ok := loaded[v.Version]
-		out = append(out, admin.PluginVersion{Version: v.Version, SHA256: v.SHA256, Size: v.Size, Created: v.Created,
-			Active: v.Version == active.Version, RollbackTarget: v.Version == previous && previous != active.Version,
-			Loaded: ok, CompileTime: li.CompileTime, CacheHit: li.CacheHit, Ops: li.Ops})
-	}
-	return out, nil
-}
-
-func (b *adminBackend) UploadPlugin(ctx context.Context, merchantID string, up admin.PluginUpload) (admin.PluginVersion, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if up.From != "" {
-		src, err := b.g.Directory.PluginVersion(ctx, merchantID, up.From)
-		if err != nil {
-			return admin.PluginVersion{}, fmt.Errorf("%w: --from: %w", admin.ErrInvalid, err)
-		}
-		up.Wasm = src.Wasm
-	}
-	if !bytes.HasPrefix(up.Wasm, []byte("\x00asm")) {
-		return admin.PluginVersion{}, fmt.Errorf("%w: not a WebAssembly module (no \\0asm header); upload the .wasm file the build wrote",
-			admin.ErrPluginRefused)
-	}
-	sum := sha256.Sum256(up.Wasm)
-	got := hex.EncodeToString(sum[:])
-	if up.SHA256 != "" && !strings.EqualFold(up.SHA256, got) {
-		return admin.PluginVersion{}, fmt.Errorf("%w: sha256 of the upload is %s, you expected %s (corrupted transfer or wrong file)",
-			admin.ErrPluginRefused, got, up.SHA256)
-	}
-	cfg := up.Config
-	if len(cfg) == 0 {
-		cfg = []byte("{}")
-	}
-	if existing, err := b.g.Directory.PluginVersion(ctx, merchantID, up.Version); err == nil {
-		if existing.SHA256 != got {
-			return admin.PluginVersion{}, fmt.Errorf("%w: version %s exists with sha256 %s; versions are immutable, upload under a new version",
-				admin.ErrConflict, up.Version, existing.SHA256)
-		}
-		// The configuration is part of a version too: the same module with
-		// another configuration must not be taken as a no-op.
-		if !sameJSON(existing.Config, cfg) {
-			return admin.PluginVersion{}, fmt.Errorf("%w: version %s exists with another configuration; a version's configuration never changes, upload the module again under a new version",
-				admin.ErrConflict, up.Version)
-		}
-	} else if !errors.Is(err, directory.ErrNotFound) {
-		return admin.PluginVersion{}, err
-	}
-	// Compile and warm before anything is stored: the warm-up call runs
-	// the plugin's configuration check, so a refused module or
-	// configuration leaves the registry and traffic untouched.
-	loadedHere := false
-	var ops []string
-	if i := slices.IndexFunc(b.g.Plugins.Versions(merchantID), func(v runtime.VersionInfo) bool { return v.Version == up.Version }); i >= 0 {
-		ops = b.g.Plugins.Versions(merchantID)[i].Ops
-	} else {
-		loadedHere = true
-		start := time.Now()
-		spec, err := b.g.versionSpec(ctx, directory.PluginVersion{MerchantID: merchantID, Version: up.Version, Wasm: up.Wasm, SHA256: got, Config: cfg})
-		if err != nil {
-			return admin.PluginVersion{}, err
-		}
-		info, err := b.g.Plugins.Load(ctx, merchantID, spec)
-		if err != nil {
-			var le *runtime.LoadError
-			if errors.As(err, &le) {
-				return admin.PluginVersion{}, fmt.Errorf("%w: %s", admin.ErrPluginRefused, le.Error())
-			}
-			return admin.PluginVersion{}, err
-		}
-		b.g.log.Info("plugin uploaded and warmed", "merchant", merchantID, "version", up.Version, "sha256", got,
-			"engine", info.Engine, "ops", info.Ops, "took", time.Since(start).Round(time.Millisecond))
-		ops = info.Ops
-	}
-	if _, err := b.g.Directory.AddPluginVersion(ctx, directory.PluginVersion{MerchantID: merchantID, Version: up.Version,
-		SHA256: got, Wasm: up.Wasm, Config: cfg}); err != nil {
-		if loadedHere {
-			_ = b.g.Plugins.Unload(merchantID, up.Version) // not stored: do not keep it warm
-		}
-		return admin.PluginVersion{}, err
-	}
-	if up.Activate {
-		if err := b.activate(ctx, merchantID, up.Version); err != nil {
-			return admin.PluginVersion{}, err
-		}
-	}
-	if err := b.trimLoaded(ctx, merchantID); err != nil {
-		return admin.PluginVersion{}, err
-	}
-	pv, err := b.version(ctx, merchantID, up.Version)
-	if pv.Ops == nil {
-		pv.Ops = ops // reported by its warm-up even if it is not kept loaded
-	}
-	return pv, err
-}
-
-func (b *adminBackend) version(ctx context.Context, merchantID, version string) (admin.PluginVersion, error) {
-	vs, err := b.PluginVersions(ctx, merchantID)
-	if err != nil {
-		return admin.PluginVersion{}, err
-	}
-	for _, v := range vs {
-		if v.Version == version {
-			return v, nil
-		}
-	}
-	return admin.PluginVersion{}, fmt.Errorf("%w: plugin %s %s", admin.ErrNotFound, merchantID, version)
-}
-
-func (b *adminBackend) ActivatePlugin(ctx context.Context, merchantID, version string) (admin.PluginVersion, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if err := b.activate(ctx, merchantID, version); err != nil {
-		return admin.PluginVersion{}, err
-	}
-	if err := b.trimLoaded(ctx, merchantID); err != nil {
-		return admin.PluginVersion{}, err
-	}
-	return b.version(ctx, merchantID, version)
-}
-
-// activate loads the version if needed (a rollback to a version unloaded
-// since), records it and switches the runtime: one atomic pointer swap,
-// calls in flight finish on the old version.
-func (b *adminBackend) activate(ctx context.Context, merchantID, version string) error {
-	pv, err := b.g.Directory.PluginVersion(ctx, merchantID, version)
-	if errors.Is(err, directory.ErrNotFound) {
-		return fmt.Errorf("%w: plugin %s has no version %s", admin.ErrNotFound, merchantID, version)
-	}
-	if err != nil {
-		return err
-	}
-	if !slices.ContainsFunc(b.g.Plugins.Versions(merchantID), func(v runtime.VersionInfo) bool { return v.Version == version }) {
-		spec, err := b.g.versionSpec(ctx, pv)
-		if err != nil {
-			return err
-		}
-		if _, err := b.g.Plugins.Load(ctx, merchantID, spec); err != nil {
-			return fmt.Errorf("%w: %v", admin.ErrPluginRefused, err)
-		}
-	}
-	// Under the reload lock: a reload (another host's change seen by
-	// sync) that read the registry before this activation must not apply
-	// its older active version to the runtime after it.
-	b.g.reloadMu.Lock()
-	defer b.g.reloadMu.Unlock()
-	if err := b.g.Plugins.Activate(merchantID, version); err != nil {
-		return err
-	}
-	if err := b.g.Directory.ActivatePluginVersion(ctx, merchantID, version); err != nil {
-		return err
-	}
-	b.g.endQuarantine(merchantID)
-	return nil
-}
-
-// sameJSON reports whether two JSON documents are equal apart from
-// insignificant whitespace.
-func sameJSON(a, b []byte) bool {
-	var ca, cb bytes.Buffer
-	if json.Compact(&ca, a) != nil || json.Compact(&cb, b) != nil {
-		return bytes.Equal(a, b)
-	}
-	return bytes.Equal(ca.Bytes(), cb.Bytes())
 }

@@ -30,8 +30,8 @@ func ledgerRefusal(err error) error {
 }
 
 func (b *adminBackend) DeleteMerchant(ctx context.Context, actor, id string, also func(exec admin.Exec) error) (admin.Merchant, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+	b.g.changes.Lock()
+	defer b.g.changes.Unlock()
 	before, err := b.Merchant(ctx, id)
 	if err != nil {
 		return admin.Merchant{}, err
@@ -118,8 +118,8 @@ func (b *adminBackend) retireKeys(ctx context.Context, actor, keysetID, deleted 
 }
 
 func (b *adminBackend) ReleasePIAID(ctx context.Context, actor, id, piaid string) (admin.Merchant, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+	b.g.changes.Lock()
+	defer b.g.changes.Unlock()
 	err := b.g.Ledger.Apply(ctx, func(tx *ledger.Tx) error {
 		if err := tx.ReleasePIAID(id, piaid); err != nil {
 			return err

@@ -23,6 +23,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/otpcgate/otpcgate/host/deploy"
 	"github.com/otpcgate/otpcgate/host/directory"
 	"github.com/otpcgate/otpcgate/host/envelope"
 	"github.com/otpcgate/otpcgate/host/google"
@@ -131,17 +132,16 @@ type Gateway struct {
 	// Merchants handles the events merchants report (payments at stores,
 	// asynchronous refund results, statement acceptance).
 	Merchants *merchant.Service
+	// Deploy keeps each merchant's plugin versions in service and carries
+	// out the admin API's plugin operations.
+	Deploy *deploy.Service
 
-	log *slog.Logger
-	rec *recorder
-	// admission is the CPU slots' limiter; background work yields to it.
-	admission *server.Limiter
-	// replaying pins versions a replay runs on ("merchant\x00version"),
-	// so trimLoaded does not unload them under it.
-	replaying sync.Map
-	codecs    map[envelope.Format]envelope.Codec
-	dir       snapshot
-	quar      quarantines
+	log    *slog.Logger
+	codecs map[envelope.Format]envelope.Codec
+	dir    snapshot
+	// changes serialises the admin API's changes (merchants here, plugins
+	// in Deploy).
+	changes sync.Mutex
 	// admitted is Calls behind the admission limiter, for callers that hold
 	// no slot (merchant events, the login page).
 	admitted *plugincall.Admitted
@@ -235,15 +235,14 @@ func Open(ctx context.Context, opts Options) (_ *Gateway, err error) {
 	ccfg := opts.Calls
 	ccfg.Logger = log
 	ccfg.ShadowAdmission = pcfg.Limiter
-	g.admission = pcfg.Limiter
 	g.Calls = plugincall.New(ccfg, g.Plugins, g.Ledger)
 	g.Pipeline = protocol.New(pcfg, &g.dir, g.Keys, g.Ledger, g.Calls)
 	// Recorded plugin calls are sealed with a key of their own.
-	if g.rec, err = newRecorder(g, opts.KEK.Derive("plugin recordings v1")); err != nil {
+	if g.Deploy, err = deploy.New(deploy.Config{RecordingKey: opts.KEK.Derive("plugin recordings v1"), Logger: log},
+		deploy.Deps{Directory: g.Directory, Ledger: g.Ledger, Runtime: g.Plugins, Calls: g.Calls, Admission: pcfg.Limiter,
+			Reload: g.Reload, ReloadLock: &g.reloadMu, Changes: &g.changes}); err != nil {
 		return nil, err
 	}
-	g.Calls.SetRecorder(g.rec.add)
-	g.Calls.OnCanaryRollback(g.canaryRolledBack)
 	if g.Google, err = google.NewClient(google.Config{Transport: opts.GoogleTransport, Logger: log}); err != nil {
 		return nil, err
 	}
@@ -327,20 +326,11 @@ func (g *Gateway) load(ctx context.Context) ([]server.Route, error) {
 		if !ok {
 			return nil, fmt.Errorf("gateway: integration %s: unknown envelope %q", in.MerchantID, in.Envelope)
 		}
-		if err := g.ensurePlugin(ctx, in.MerchantID); err != nil {
-			// One merchant's broken version never stops the others.
-			lf, ok := isLoadError(err)
-			if !ok {
-				return nil, err
-			}
-			if err := g.quarantine(ctx, in.MerchantID, lf); err != nil {
-				return nil, err
-			}
+		if err := g.Deploy.EnsureActive(ctx, in.MerchantID); err != nil {
+			return nil, err
 		}
-		g.loadShadow(ctx, in.MerchantID, shadows[in.MerchantID])
-		g.loadCanary(ctx, in.MerchantID, canaries[in.MerchantID])
 		st, rec := recording[in.MerchantID]
-		g.loadRecording(in.MerchantID, st, rec)
+		g.Deploy.ApplyCandidates(ctx, in.MerchantID, shadows[in.MerchantID], canaries[in.MerchantID], st, rec)
 		rules, err := g.Ledger.AmountRules(ctx, in.MerchantID)
 		if err != nil {
 			return nil, err
@@ -356,51 +346,6 @@ func (g *Gateway) load(ctx context.Context) ([]server.Route, error) {
 	g.dir.d.Store(snap)
 	g.dir.p.Store(&table)
 	return routes, nil
-}
-
-// ensurePlugin makes the registry's active version the runtime's active one.
-func (g *Gateway) ensurePlugin(ctx context.Context, merchantID string) error {
-	pv, err := g.Directory.ActivePluginVersion(ctx, merchantID)
-	if errors.Is(err, directory.ErrNotFound) {
-		// Served, but every plugin-backed method answers 503 until a
-		// plugin is activated; echo works.
-		g.log.Warn("merchant has no active plugin", "merchant", merchantID)
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	if cur, ok := g.Plugins.Active(merchantID); ok && cur.Version == pv.Version {
-		g.endQuarantine(merchantID)
-		return nil
-	}
-	if g.inQuarantine(merchantID, pv.Version) {
-		// Failed already; retried at the next start or activation, not
-		// at every reload.
-		return nil
-	}
-	loaded := false
-	for _, v := range g.Plugins.Versions(merchantID) {
-		loaded = loaded || v.Version == pv.Version
-	}
-	if !loaded {
-		start := time.Now()
-		spec, err := g.versionSpec(ctx, pv)
-		if err != nil {
-			return err
-		}
-		info, err := g.Plugins.Load(ctx, merchantID, spec)
-		if err != nil {
-			return fmt.Errorf("gateway: merchant %s: %w", merchantID, &pluginLoadError{version: pv.Version, err: err})
-		}
-		g.log.Info("plugin loaded", "merchant", merchantID, "version", pv.Version, "sha256", pv.SHA256,
-			"engine", info.Engine, "cache_hit", info.CacheHit, "took", time.Since(start).Round(time.Millisecond))
-	}
-	if err := g.Plugins.Activate(merchantID, pv.Version); err != nil {
-		return err
-	}
-	g.endQuarantine(merchantID)
-	return nil
 }
 
 // SeedMerchant is one merchant as the configuration file describes it.
@@ -593,8 +538,8 @@ func (g *Gateway) Close() error {
 	if g.Calls != nil {
 		g.Calls.Close() // the shadow worker first: it calls the runtime
 	}
-	if g.rec != nil {
-		g.rec.close()
+	if g.Deploy != nil {
+		g.Deploy.Close()
 	}
 	if g.Plugins != nil {
 		errs = append(errs, g.Plugins.Close())

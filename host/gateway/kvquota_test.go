@@ -51,7 +51,7 @@ func TestKVQuotaThroughGateway(t *testing.T) {
 	e.generate(e.pgp, 1000_000000)
 
 	// Usage and quota show in the merchant view and in the metrics.
-	back := &adminBackend{g: e.g}
+	back := e.g.backend()
 	am, err := back.Merchant(ctx, "demo-jose")
 	if err != nil || am.KV == nil || am.KV.Keys != 5 || am.KV.QuotaKeys != 5 || am.KV.Bytes != u.Bytes || am.Quotas != nil {
 		t.Fatalf("merchant view KV %+v %+v %v", am.KV, am.Quotas, err)
@@ -90,7 +90,7 @@ func TestKVQuotaThroughGateway(t *testing.T) {
 func TestQuotaMetrics(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	back := &adminBackend{g: e.g}
+	back := e.g.backend()
 	if _, err := back.UpdateMerchant(ctx, "demo-jose", admin.MerchantUpdate{Quotas: &admin.Quotas{LogBytesPerMinute: 4096, PluginMemoryMiB: 32}}); err != nil {
 		t.Fatal(err)
 	}

@@ -89,7 +89,7 @@ func BenchmarkNoisyNeighbour(b *testing.B) {
 			e := newEnv(b, func(o *Options) { o.Limiter = productionLimiter() })
 			defer e.stop()
 			ctx := context.Background()
-			if _, err := (&adminBackend{g: e.g}).UploadPlugin(ctx, "demo-jose", admin.PluginUpload{
+			if _, err := e.g.backend().UploadPlugin(ctx, "demo-jose", admin.PluginUpload{
 				Version: "noisy-" + mode, Wasm: noisy, Config: []byte(`{"mode":"` + mode + `"}`), Activate: true,
 			}); err != nil {
 				b.Fatal(err)

@@ -27,7 +27,7 @@ func TestQuarantineAtStart(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	bomb := runtimetest.Build(t, "../../testdata/plugins/timebomb")
-	b := &adminBackend{g: e.g}
+	b := e.g.backend()
 
 	// Upload and activate the bomb on both merchants, set to go off a
 	// moment later; on a machine too slow for the margin, try a larger one.
@@ -57,7 +57,7 @@ func TestQuarantineAtStart(t *testing.T) {
 	time.Sleep(time.Until(at) + 10*time.Millisecond)
 
 	e.restart() // failed with "load plugin ... exploded" before quarantine
-	got := e.g.Quarantined()
+	got := e.g.Deploy.Quarantined()
 	if len(got) != 2 || got[0].Merchant != "demo-jose" || got[0].Fallback != "" || got[1].Merchant != "demo-pgp" ||
 		got[1].Fallback != "konbini-test" || got[1].Version != version || !strings.Contains(got[1].Err, "exploded") {
 		t.Fatalf("quarantined %+v", got)
@@ -88,7 +88,7 @@ func TestQuarantineAtStart(t *testing.T) {
 		t.Fatalf("audit %v", audited)
 	}
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(quarantineCollector{e.g})
+	reg.MustRegister(e.g.Deploy)
 	mfs, err := reg.Gather()
 	if err != nil || len(mfs) != 1 || len(mfs[0].GetMetric()) != 2 {
 		t.Fatalf("metrics %v %v", mfs, err)
@@ -100,14 +100,14 @@ func TestQuarantineAtStart(t *testing.T) {
 	}
 	// Roll demo-pgp back through the admin backend: quarantine over, and
 	// the next start runs the earlier version without a word.
-	if _, err := (&adminBackend{g: e.g}).ActivatePlugin(ctx, "demo-pgp", "konbini-test"); err != nil {
+	if _, err := e.g.backend().ActivatePlugin(ctx, "demo-pgp", "konbini-test"); err != nil {
 		t.Fatal(err)
 	}
-	if got := e.g.Quarantined(); len(got) != 1 || got[0].Merchant != "demo-jose" {
+	if got := e.g.Deploy.Quarantined(); len(got) != 1 || got[0].Merchant != "demo-jose" {
 		t.Fatalf("after rollback quarantined %+v", got)
 	}
 	e.restart()
-	if got := e.g.Quarantined(); len(got) != 1 || got[0].Merchant != "demo-jose" {
+	if got := e.g.Deploy.Quarantined(); len(got) != 1 || got[0].Merchant != "demo-jose" {
 		t.Fatalf("after restart quarantined %+v", got)
 	}
 	e.generate(e.pgp, 1000_000000)

@@ -20,7 +20,7 @@ func BenchmarkShadowCost(b *testing.B) {
 	e := newEnv(b, func(o *Options) { o.Limiter = productionLimiter() })
 	defer e.stop()
 	ctx := context.Background()
-	back := &adminBackend{g: e.g}
+	back := e.g.backend()
 	if _, err := back.UploadPlugin(ctx, "demo-pgp", admin.PluginUpload{Version: "same", From: "konbini-test", Config: konbiniConfig}); err != nil {
 		b.Fatal(err)
 	}

@@ -29,7 +29,7 @@ func BenchmarkPluginVersionsRSS(b *testing.B) {
 	for range b.N {
 		e := newEnv(b)
 		ctx := context.Background()
-		back := &adminBackend{g: e.g}
+		back := e.g.backend()
 		upload := func(v string) {
 			cfg := bytes.Replace(konbiniConfig, []byte(`"prefix": "81"`), []byte(`"prefix": "8`+strconv.Itoa(len(v)%10)+`"`), 1)
 			if _, err := back.UploadPlugin(ctx, "demo-pgp", admin.PluginUpload{Version: v, Wasm: wasm, Config: cfg, Activate: true}); err != nil {

@@ -140,11 +140,11 @@ func TestPluginVersionsBounded(t *testing.T) {
 		admin.PluginUpload{Version: "j3", Wasm: wasm, Config: konbiniConfig}, nil)); got != http.StatusRequestEntityTooLarge {
 		t.Fatalf("upload over demo-jose's own size limit: %d, want 413", got)
 	}
-	spec, err := a.g.versionSpec(ctx, directory.PluginVersion{MerchantID: "demo-jose", Version: "x"})
+	spec, err := a.g.Deploy.VersionSpec(ctx, directory.PluginVersion{MerchantID: "demo-jose", Version: "x"})
 	if err != nil || spec.Limits.MemoryPages != 16*16 {
 		t.Fatalf("demo-jose's versions load with %d pages (%v), want 256", spec.Limits.MemoryPages, err)
 	}
-	if spec, _ := a.g.versionSpec(ctx, directory.PluginVersion{MerchantID: "demo-pgp", Version: "x"}); spec.Limits.MemoryPages != 0 {
+	if spec, _ := a.g.Deploy.VersionSpec(ctx, directory.PluginVersion{MerchantID: "demo-pgp", Version: "x"}); spec.Limits.MemoryPages != 0 {
 		t.Fatalf("demo-pgp's versions load with %d pages, want the host's", spec.Limits.MemoryPages)
 	}
 	if err := op.Do(ctx, http.MethodPatch, "/v1/merchants/demo-jose", admin.MerchantUpdate{Quotas: &one}, nil); err != nil {

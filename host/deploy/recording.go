@@ -1,4 +1,4 @@
-package gateway
+package deploy
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -33,7 +34,8 @@ const (
 // sealed with a key derived from the KEK: a recording holds the request's
 // payload. One goroutine writes, in batches, off the requests' path.
 type recorder struct {
-	g     *Gateway
+	dir   *directory.Store
+	log   *slog.Logger
 	aead  cipher.AEAD
 	queue chan plugincall.Recording
 	stop  chan struct{}
@@ -43,7 +45,7 @@ type recorder struct {
 	dropped map[string]int64
 }
 
-func newRecorder(g *Gateway, key []byte) (*recorder, error) {
+func newRecorder(dir *directory.Store, log *slog.Logger, key []byte) (*recorder, error) {
 	block, err := aes.NewCipher(key)
 	if err != nil {
 		return nil, err
@@ -52,7 +54,7 @@ func newRecorder(g *Gateway, key []byte) (*recorder, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &recorder{g: g, aead: aead, queue: make(chan plugincall.Recording, recordQueue), stop: make(chan struct{}),
+	r := &recorder{dir: dir, log: log, aead: aead, queue: make(chan plugincall.Recording, recordQueue), stop: make(chan struct{}),
 		done: make(chan struct{}), dropped: map[string]int64{}}
 	go r.run()
 	return r, nil
@@ -92,7 +94,7 @@ func (r *recorder) run() {
 				break
 			}
 			if err := r.write(batch); err != nil {
-				r.g.log.Error("plugin recordings not written", "n", len(batch), "err", err)
+				r.log.Error("plugin recordings not written", "n", len(batch), "err", err)
 			}
 		}
 	}
@@ -120,11 +122,11 @@ func (r *recorder) open(merchant string, sealed []byte) (plugincall.Recording, e
 	var rec plugincall.Recording
 	n := r.aead.NonceSize()
 	if len(sealed) < n {
-		return rec, errors.New("gateway: recording too short")
+		return rec, errors.New("deploy: recording too short")
 	}
 	plain, err := r.aead.Open(nil, sealed[:n], sealed[n:], aad(merchant))
 	if err != nil {
-		return rec, fmt.Errorf("gateway: recording does not open: %w", err)
+		return rec, fmt.Errorf("deploy: recording does not open: %w", err)
 	}
 	err = json.Unmarshal(plain, &rec)
 	clear(plain)
@@ -142,12 +144,12 @@ func (r *recorder) write(batch []plugincall.Recording) error {
 		}
 		recs = append(recs, directory.NewRecording{MerchantID: rec.Merchant, Version: rec.Version, Op: int(rec.Op), At: rec.Now, Sealed: sealed})
 	}
-	return r.g.Directory.AddRecordings(context.Background(), recs)
+	return r.dir.AddRecordings(context.Background(), recs)
 }
 
 // recordingOf reports a merchant's recording state for the admin API.
-func (b *adminBackend) recordingOf(ctx context.Context, merchantID string) (admin.RecordingState, error) {
-	settings, err := b.g.Directory.RecordingSettings(ctx)
+func (s *Service) recordingOf(ctx context.Context, merchantID string) (admin.RecordingState, error) {
+	settings, err := s.dir.RecordingSettings(ctx)
 	if err != nil {
 		return admin.RecordingState{}, err
 	}
@@ -155,25 +157,25 @@ func (b *adminBackend) recordingOf(ctx context.Context, merchantID string) (admi
 	if st, ok := settings[merchantID]; ok && time.Now().Before(st.Until) {
 		out.On, out.Until, out.Retention, out.Max = true, st.Until.UTC(), st.Retention.String(), st.Max
 	}
-	n, err := b.g.Directory.RecordingCount(ctx, merchantID)
+	n, err := s.dir.RecordingCount(ctx, merchantID)
 	if err != nil {
 		return out, err
 	}
 	out.Recorded = n
-	b.g.rec.mu.Lock()
-	out.Dropped = b.g.rec.dropped[merchantID]
-	b.g.rec.mu.Unlock()
+	s.rec.mu.Lock()
+	out.Dropped = s.rec.dropped[merchantID]
+	s.rec.mu.Unlock()
 	return out, nil
 }
 
 // SetRecording starts or stops recording a merchant's plugin calls
 // (admin.Backend).
-func (b *adminBackend) SetRecording(ctx context.Context, merchantID string, req admin.RecordingRequest) (admin.RecordingState, error) {
-	if _, err := b.g.Directory.Integration(ctx, merchantID); err != nil {
+func (s *Service) SetRecording(ctx context.Context, merchantID string, req admin.RecordingRequest) (admin.RecordingState, error) {
+	if _, err := s.dir.Integration(ctx, merchantID); err != nil {
 		return admin.RecordingState{}, fmt.Errorf("%w: merchant %s", admin.ErrNotFound, merchantID)
 	}
 	if !req.On {
-		if err := b.g.Directory.SetRecording(ctx, merchantID, nil); err != nil {
+		if err := s.dir.SetRecording(ctx, merchantID, nil); err != nil {
 			return admin.RecordingState{}, err
 		}
 	} else {
@@ -192,33 +194,33 @@ func (b *adminBackend) SetRecording(ctx context.Context, merchantID string, req 
 			st.Max = req.Max
 		}
 		st.Until = time.Now().Add(st.Retention)
-		if err := b.g.Directory.SetRecording(ctx, merchantID, &st); err != nil {
+		if err := s.dir.SetRecording(ctx, merchantID, &st); err != nil {
 			return admin.RecordingState{}, err
 		}
 	}
-	if err := b.g.Reload(ctx); err != nil {
+	if err := s.reload(ctx); err != nil {
 		return admin.RecordingState{}, err
 	}
-	return b.recordingOf(ctx, merchantID)
+	return s.recordingOf(ctx, merchantID)
 }
 
 // Recording reports a merchant's recording (admin.Backend).
-func (b *adminBackend) Recording(ctx context.Context, merchantID string) (admin.RecordingState, error) {
-	if _, err := b.g.Directory.Integration(ctx, merchantID); err != nil {
+func (s *Service) Recording(ctx context.Context, merchantID string) (admin.RecordingState, error) {
+	if _, err := s.dir.Integration(ctx, merchantID); err != nil {
 		return admin.RecordingState{}, fmt.Errorf("%w: merchant %s", admin.ErrNotFound, merchantID)
 	}
-	return b.recordingOf(ctx, merchantID)
+	return s.recordingOf(ctx, merchantID)
 }
 
 // Replay runs a stored version on a merchant's recorded calls, with each
 // call's own input, time and tape, and compares its answers with the ones
 // recorded (admin.Backend). Nothing it does is kept; it yields to live
 // requests like a shadow.
-func (b *adminBackend) Replay(ctx context.Context, merchantID string, req admin.ReplayRequest) (admin.ReplayReport, error) {
+func (s *Service) Replay(ctx context.Context, merchantID string, req admin.ReplayRequest) (admin.ReplayReport, error) {
 	if req.Version == "" {
 		return admin.ReplayReport{}, fmt.Errorf("%w: version is required", admin.ErrInvalid)
 	}
-	if _, err := b.version(ctx, merchantID, req.Version); err != nil {
+	if _, err := s.version(ctx, merchantID, req.Version); err != nil {
 		return admin.ReplayReport{}, err
 	}
 	limit := req.Limit
@@ -226,36 +228,36 @@ func (b *adminBackend) Replay(ctx context.Context, merchantID string, req admin.
 		limit = maxRecordingMax
 	}
 	pin := merchantID + "\x00" + req.Version
-	b.mu.Lock()
-	n, _ := b.g.replaying.LoadOrStore(pin, new(atomic.Int64))
+	s.mu.Lock()
+	n, _ := s.replaying.LoadOrStore(pin, new(atomic.Int64))
 	n.(*atomic.Int64).Add(1)
-	err := b.g.ensureLoaded(ctx, merchantID, req.Version)
-	b.mu.Unlock()
+	err := s.ensureLoaded(ctx, merchantID, req.Version)
+	s.mu.Unlock()
 	defer n.(*atomic.Int64).Add(-1)
 	if err != nil {
 		return admin.ReplayReport{}, fmt.Errorf("%w: the version does not load: %v", admin.ErrPluginRefused, err)
 	}
 	defer func() {
-		b.mu.Lock()
-		defer b.mu.Unlock()
-		_ = b.trimLoaded(context.Background(), merchantID) // unload it again unless it is needed
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		_ = s.trimLoaded(context.Background(), merchantID) // unload it again unless it is needed
 	}()
-	all, err := b.g.Directory.Recordings(ctx, merchantID, limit)
+	all, err := s.dir.Recordings(ctx, merchantID, limit)
 	if err != nil {
 		return admin.ReplayReport{}, err
 	}
 	rep := admin.ReplayReport{Version: req.Version, Differences: []admin.ReplayDiff{}}
 	for _, r := range all {
-		rec, err := b.g.rec.open(merchantID, r.Sealed)
+		rec, err := s.rec.open(merchantID, r.Sealed)
 		if err != nil {
 			rep.Unreadable++
 			continue
 		}
-		if !plugincall.WaitIdle(ctx, b.g.admission, time.Minute) {
+		if !plugincall.WaitIdle(ctx, s.admission, time.Minute) {
 			return rep, fmt.Errorf("%w: no CPU slot free of live requests for a minute; replay later", admin.ErrConflict)
 		}
 		rec.Tape.Rewind()
-		out, cs, err := b.g.Plugins.CallVersion(ctx, merchantID, req.Version, rec.Op, rec.Input,
+		out, cs, err := s.rt.CallVersion(ctx, merchantID, req.Version, rec.Op, rec.Input,
 			runtime.CallEnv{Namespace: merchantID, Now: rec.Now, RequestID: rec.RequestID, Replay: rec.Tape})
 		clear(rec.Input)
 		if ctx.Err() != nil {
@@ -280,6 +282,6 @@ func (b *adminBackend) Replay(ctx context.Context, merchantID string, req admin.
 
 // loadRecording applies a merchant's recording settings to the plugin-call
 // service.
-func (g *Gateway) loadRecording(merchantID string, st directory.RecordingSettings, ok bool) {
-	g.Calls.SetRecording(merchantID, ok && time.Now().Before(st.Until))
+func (s *Service) loadRecording(merchantID string, st directory.RecordingSettings, ok bool) {
+	s.calls.SetRecording(merchantID, ok && time.Now().Before(st.Until))
 }

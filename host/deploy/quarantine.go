@@ -1,4 +1,4 @@
-package gateway
+package deploy
 
 import (
 	"context"
@@ -49,11 +49,11 @@ type quarantines struct {
 }
 
 // Quarantined lists the merchants in quarantine, by merchant id.
-func (g *Gateway) Quarantined() []Quarantine {
-	g.quar.mu.Lock()
-	defer g.quar.mu.Unlock()
-	out := make([]Quarantine, 0, len(g.quar.m))
-	for _, q := range g.quar.m {
+func (s *Service) Quarantined() []Quarantine {
+	s.quar.mu.Lock()
+	defer s.quar.mu.Unlock()
+	out := make([]Quarantine, 0, len(s.quar.m))
+	for _, q := range s.quar.m {
 		out = append(out, q)
 	}
 	slices.SortFunc(out, func(a, b Quarantine) int {
@@ -69,20 +69,20 @@ func (g *Gateway) Quarantined() []Quarantine {
 }
 
 // inQuarantine reports whether version is the merchant's quarantined one.
-func (g *Gateway) inQuarantine(merchantID, version string) bool {
-	g.quar.mu.Lock()
-	defer g.quar.mu.Unlock()
-	q, ok := g.quar.m[merchantID]
+func (s *Service) inQuarantine(merchantID, version string) bool {
+	s.quar.mu.Lock()
+	defer s.quar.mu.Unlock()
+	q, ok := s.quar.m[merchantID]
 	return ok && q.Version == version
 }
 
 // endQuarantine is called once the merchant's active version is in force.
-func (g *Gateway) endQuarantine(merchantID string) {
-	g.quar.mu.Lock()
-	defer g.quar.mu.Unlock()
-	if q, ok := g.quar.m[merchantID]; ok {
-		delete(g.quar.m, merchantID)
-		g.log.Info("plugin quarantine ended", "merchant", merchantID, "version", q.Version)
+func (s *Service) endQuarantine(merchantID string) {
+	s.quar.mu.Lock()
+	defer s.quar.mu.Unlock()
+	if q, ok := s.quar.m[merchantID]; ok {
+		delete(s.quar.m, merchantID)
+		s.log.Info("plugin quarantine ended", "merchant", merchantID, "version", q.Version)
 	}
 }
 
@@ -90,45 +90,45 @@ func (g *Gateway) endQuarantine(merchantID string) {
 // load: on the version the runtime already runs for it if any (a reload),
 // else on the newest earlier stored version that loads, else without a
 // plugin. It logs, audits and records the decision once per failed version.
-func (g *Gateway) quarantine(ctx context.Context, merchantID string, lf *pluginLoadError) error {
+func (s *Service) quarantine(ctx context.Context, merchantID string, lf *pluginLoadError) error {
 	q := Quarantine{Merchant: merchantID, Version: lf.version, Err: lf.err.Error(), Since: time.Now()}
-	if cur, ok := g.Plugins.Active(merchantID); ok {
+	if cur, ok := s.rt.Active(merchantID); ok {
 		q.Fallback = cur.Version
 	} else {
-		fallback, err := g.loadFallback(ctx, merchantID, lf.version)
+		fallback, err := s.loadFallback(ctx, merchantID, lf.version)
 		if err != nil {
 			return err
 		}
 		q.Fallback = fallback
 	}
-	g.quar.mu.Lock()
-	if g.quar.m == nil {
-		g.quar.m = map[string]Quarantine{}
+	s.quar.mu.Lock()
+	if s.quar.m == nil {
+		s.quar.m = map[string]Quarantine{}
 	}
-	old, seen := g.quar.m[merchantID]
+	old, seen := s.quar.m[merchantID]
 	if seen && old.Version == q.Version && old.Fallback == q.Fallback {
-		g.quar.mu.Unlock()
+		s.quar.mu.Unlock()
 		return nil
 	}
-	g.quar.m[merchantID] = q
-	g.quar.mu.Unlock()
+	s.quar.m[merchantID] = q
+	s.quar.mu.Unlock()
 
-	g.log.Error("plugin quarantined: its active version failed to load; the merchant is served on its fallback "+
+	s.log.Error("plugin quarantined: its active version failed to load; the merchant is served on its fallback "+
 		"(no fallback: plugin-backed methods answer 503); activate or roll back a version through the admin API to end it",
 		"merchant", merchantID, "version", q.Version, "err", q.Err, "fallback", q.Fallback)
 	before, _ := json.Marshal(map[string]string{"version": q.Version, "error": q.Err})
 	after, _ := json.Marshal(map[string]string{"fallback": q.Fallback})
-	if err := g.Ledger.Audit(ctx, ledger.AuditEntry{Actor: "gateway", Action: "plugin.quarantine",
+	if err := s.ledger.Audit(ctx, ledger.AuditEntry{Actor: "gateway", Action: "plugin.quarantine",
 		Subject: merchantID, Before: before, After: after}); err != nil {
-		return fmt.Errorf("gateway: audit quarantine of %s: %w", merchantID, err)
+		return fmt.Errorf("deploy: audit quarantine of %s: %w", merchantID, err)
 	}
 	return nil
 }
 
 // loadFallback loads and activates, in the runtime only, the newest stored
 // version older than broken that loads. It returns "" if none does.
-func (g *Gateway) loadFallback(ctx context.Context, merchantID, broken string) (string, error) {
-	vs, err := g.Directory.PluginVersions(ctx, merchantID) // oldest first
+func (s *Service) loadFallback(ctx context.Context, merchantID, broken string) (string, error) {
+	vs, err := s.dir.PluginVersions(ctx, merchantID) // oldest first
 	if err != nil {
 		return "", err
 	}
@@ -137,19 +137,19 @@ func (g *Gateway) loadFallback(ctx context.Context, merchantID, broken string) (
 		i = len(vs)
 	}
 	for j := i - 1; j >= 0; j-- {
-		pv, err := g.Directory.PluginVersion(ctx, merchantID, vs[j].Version)
+		pv, err := s.dir.PluginVersion(ctx, merchantID, vs[j].Version)
 		if err != nil {
 			return "", err
 		}
-		spec, err := g.versionSpec(ctx, pv)
+		spec, err := s.VersionSpec(ctx, pv)
 		if err != nil {
 			return "", err
 		}
-		if _, err := g.Plugins.Load(ctx, merchantID, spec); err != nil {
-			g.log.Warn("plugin fallback candidate failed to load", "merchant", merchantID, "version", pv.Version, "err", err)
+		if _, err := s.rt.Load(ctx, merchantID, spec); err != nil {
+			s.log.Warn("plugin fallback candidate failed to load", "merchant", merchantID, "version", pv.Version, "err", err)
 			continue
 		}
-		if err := g.Plugins.Activate(merchantID, pv.Version); err != nil {
+		if err := s.rt.Activate(merchantID, pv.Version); err != nil {
 			return "", err
 		}
 		return pv.Version, nil
@@ -157,45 +157,19 @@ func (g *Gateway) loadFallback(ctx context.Context, merchantID, broken string) (
 	return "", nil
 }
 
-// quarantineCollector exports the quarantine as a gauge per merchant.
-type quarantineCollector struct{ g *Gateway }
-
 var descQuarantined = prometheus.NewDesc("otpcgate_plugin_quarantined",
 	"1 for a merchant whose active plugin version failed to load (version: the failed one; fallback: the version serving, empty for none).",
 	[]string{"merchant", "version", "fallback"}, nil)
 
-var descKeysetQuarantined = prometheus.NewDesc("otpcgate_keyset_quarantined",
-	"1 for a merchant whose keyset failed to load at start (its requests answer 503) until it loads.",
-	[]string{"merchant", "keyset"}, nil)
+// Describe implements prometheus.Collector: the quarantine as a gauge per
+// merchant.
+func (s *Service) Describe(ch chan<- *prometheus.Desc) { ch <- descQuarantined }
 
-func (c quarantineCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- descQuarantined
-	ch <- descKeysetQuarantined
-}
-
-func (c quarantineCollector) Collect(ch chan<- prometheus.Metric) {
-	for _, q := range c.g.Quarantined() {
+// Collect implements prometheus.Collector.
+func (s *Service) Collect(ch chan<- prometheus.Metric) {
+	for _, q := range s.Quarantined() {
 		ch <- prometheus.MustNewConstMetric(descQuarantined, prometheus.GaugeValue, 1, q.Merchant, q.Version, q.Fallback)
 	}
-	for merchant, keyset := range c.g.QuarantinedKeysets(context.Background()) {
-		ch <- prometheus.MustNewConstMetric(descKeysetQuarantined, prometheus.GaugeValue, 1, merchant, keyset)
-	}
-}
-
-// QuarantinedKeysets lists, by merchant, the keysets that failed to load at
-// start and still do not (one that loads now leaves the list).
-func (g *Gateway) QuarantinedKeysets(ctx context.Context) map[string]string {
-	out := map[string]string{}
-	g.quarantinedKeysets.Range(func(k, v any) bool {
-		merchant, keyset := k.(string), v.(string)
-		if _, err := g.Keys.Keyset(ctx, keyset); err == nil {
-			g.quarantinedKeysets.Delete(merchant)
-			return true
-		}
-		out[merchant] = keyset
-		return true
-	})
-	return out
 }
 
 // isLoadError reports whether err is a stored version failing to load.

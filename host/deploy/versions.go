@@ -1,4 +1,4 @@
-package gateway
+package deploy
 
 import (
 	"context"
@@ -18,10 +18,10 @@ import (
 // loaded version holds its own compiled module and instance pool (tens of
 // MiB); the others compile again on demand, from the verified disk cache,
 // when activated.
-func (b *adminBackend) trimLoaded(ctx context.Context, merchantID string) error {
+func (s *Service) trimLoaded(ctx context.Context, merchantID string) error {
 	keep := map[string]bool{}
-	if active, ok := b.g.Plugins.Active(merchantID); ok {
-		vs, err := b.PluginVersions(ctx, merchantID)
+	if active, ok := s.rt.Active(merchantID); ok {
+		vs, err := s.PluginVersions(ctx, merchantID)
 		if err != nil {
 			return err
 		}
@@ -29,24 +29,24 @@ func (b *adminBackend) trimLoaded(ctx context.Context, merchantID string) error 
 	}
 	// A candidate in shadow runs on every sampled call; a replay pins its
 	// version while it runs.
-	if sh := b.g.Calls.Shadow(merchantID); sh.Version != "" {
+	if sh := s.calls.Shadow(merchantID); sh.Version != "" {
 		keep[sh.Version] = true
 	}
-	if c := b.g.Calls.Canary(merchantID); c.Version != "" {
+	if c := s.calls.Canary(merchantID); c.Version != "" {
 		keep[c.Version] = true // serves its share of transactions
 	}
-	b.g.replaying.Range(func(k, n any) bool {
+	s.replaying.Range(func(k, n any) bool {
 		if m, v, _ := strings.Cut(k.(string), "\x00"); m == merchantID && n.(*atomic.Int64).Load() > 0 {
 			keep[v] = true
 		}
 		return true
 	})
-	for _, v := range b.g.Plugins.Versions(merchantID) {
+	for _, v := range s.rt.Versions(merchantID) {
 		if !keep[v.Version] {
-			if err := b.g.Plugins.Unload(merchantID, v.Version); err != nil {
+			if err := s.rt.Unload(merchantID, v.Version); err != nil {
 				return err
 			}
-			b.g.log.Info("plugin version unloaded", "merchant", merchantID, "version", v.Version)
+			s.log.Info("plugin version unloaded", "merchant", merchantID, "version", v.Version)
 		}
 	}
 	return nil
@@ -54,9 +54,9 @@ func (b *adminBackend) trimLoaded(ctx context.Context, merchantID string) error 
 
 // versionSpec is how a merchant's stored version is loaded: with the
 // merchant's own instance memory cap, if it has one.
-func (g *Gateway) versionSpec(ctx context.Context, pv directory.PluginVersion) (runtime.VersionSpec, error) {
+func (s *Service) VersionSpec(ctx context.Context, pv directory.PluginVersion) (runtime.VersionSpec, error) {
 	spec := runtime.VersionSpec{Version: pv.Version, Wasm: pv.Wasm, SHA256: pv.SHA256, Config: pv.Config}
-	q, err := g.Ledger.MerchantQuotas(ctx, pv.MerchantID)
+	q, err := s.ledger.MerchantQuotas(ctx, pv.MerchantID)
 	if err != nil {
 		return spec, err
 	}
@@ -66,14 +66,14 @@ func (g *Gateway) versionSpec(ctx context.Context, pv directory.PluginVersion) (
 	return spec, nil
 }
 
-func (b *adminBackend) DeletePlugin(ctx context.Context, merchantID, version string) (admin.PluginVersion, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	pv, err := b.version(ctx, merchantID, version)
+func (s *Service) DeletePlugin(ctx context.Context, merchantID, version string) (admin.PluginVersion, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	pv, err := s.version(ctx, merchantID, version)
 	if err != nil {
 		return admin.PluginVersion{}, err
 	}
-	switch err := b.g.Directory.DeletePluginVersion(ctx, merchantID, version); {
+	switch err := s.dir.DeletePluginVersion(ctx, merchantID, version); {
 	case errors.Is(err, directory.ErrActiveVersion):
 		return admin.PluginVersion{}, fmt.Errorf("%w: %v; activate another version first", admin.ErrConflict, err)
 	case errors.Is(err, directory.ErrNotFound):
@@ -81,7 +81,7 @@ func (b *adminBackend) DeletePlugin(ctx context.Context, merchantID, version str
 	case err != nil:
 		return admin.PluginVersion{}, err
 	}
-	if err := b.trimLoaded(ctx, merchantID); err != nil {
+	if err := s.trimLoaded(ctx, merchantID); err != nil {
 		return pv, err
 	}
 	return pv, nil
