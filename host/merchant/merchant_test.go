@@ -12,6 +12,7 @@ import (
 	"github.com/otpcgate/otpcgate/host/ledger"
 	"github.com/otpcgate/otpcgate/host/merchant"
 	"github.com/otpcgate/otpcgate/host/plugincall"
+	"github.com/otpcgate/otpcgate/host/plugincall/plugincalltest"
 	"github.com/otpcgate/otpcgate/host/runtime"
 	"github.com/otpcgate/otpcgate/host/runtime/runtimetest"
 	"github.com/otpcgate/otpcgate/internal/db"
@@ -25,21 +26,10 @@ var codes = map[string]ledger.Code{
 	"m2": {PIAID: "p2", TransactionID: "t2", AccountID: "a2", GPTHash: ledger.GPTHash("g2"), AmountMicros: 1000_000000, Currency: "JPY", Printable: "4111111111111111"},
 }
 
-// countedPlugins forwards to the real plugin-call service and counts calls.
-type countedPlugins struct {
-	*plugincall.Service
-	n atomic.Int64
-}
-
-func (c *countedPlugins) Call(ctx context.Context, t plugincall.Target, op otpc.Op, now time.Time, in, out otpc.Message) (plugincall.Changes, error) {
-	c.n.Add(1)
-	return c.Service.Call(ctx, t, op, now, in, out)
-}
-
 type fixture struct {
 	s       *merchant.Service
 	l       *ledger.Ledger
-	plugins *countedPlugins
+	plugins *plugincalltest.Counting
 	notify  atomic.Int64
 }
 
@@ -93,7 +83,7 @@ func newFixture(t *testing.T) *fixture {
 	}
 	var pub directory.Published
 	pub.Store(snap)
-	f := &fixture{l: l, plugins: &countedPlugins{Service: plugincall.New(plugincall.Config{}, rt, l)}}
+	f := &fixture{l: l, plugins: &plugincalltest.Counting{Service: plugincall.New(plugincall.Config{}, rt, l)}}
 	f.s = merchant.New(merchant.Config{Notify: func() { f.notify.Add(1) }}, l, f.plugins, &pub)
 	return f
 }
@@ -134,12 +124,12 @@ func TestReportPaymentRefusals(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			before := f.plugins.n.Load()
+			before := f.plugins.N.Load()
 			_, err := f.s.ReportPayment(ctx, tc.merchant, tc.p)
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("got %v, want %v", err, tc.want)
 			}
-			if n := f.plugins.n.Load() - before; n != tc.calls {
+			if n := f.plugins.N.Load() - before; n != tc.calls {
 				t.Fatalf("%d plugin calls, want %d: the host decides this alone", n, tc.calls)
 			}
 		})
@@ -188,12 +178,12 @@ func TestReportPayment(t *testing.T) {
 		t.Fatalf("queued %+v, want the one paid notification", items)
 	}
 
-	calls, notified := f.plugins.n.Load(), f.notify.Load()
+	calls, notified := f.plugins.N.Load(), f.notify.Load()
 	again, err := f.s.ReportPayment(ctx, "m1", pay)
 	if err != nil || again != res {
 		t.Fatalf("the same report again: %+v %v, want %+v", again, err, res)
 	}
-	if f.plugins.n.Load() != calls || f.notify.Load() != notified {
+	if f.plugins.N.Load() != calls || f.notify.Load() != notified {
 		t.Fatal("a replayed report asked the plugin or woke the outbox again")
 	}
 	changed := pay

@@ -13,6 +13,7 @@ import (
 	"github.com/otpcgate/otpcgate/host/envelope"
 	"github.com/otpcgate/otpcgate/host/ledger"
 	"github.com/otpcgate/otpcgate/host/plugincall"
+	"github.com/otpcgate/otpcgate/host/plugincall/plugincalltest"
 	"github.com/otpcgate/otpcgate/host/protocol"
 	"github.com/otpcgate/otpcgate/host/runtime"
 	"github.com/otpcgate/otpcgate/host/runtime/runtimetest"
@@ -32,18 +33,6 @@ type directory map[string]*protocol.Merchant
 
 func (d directory) Merchant(id string) (*protocol.Merchant, bool) { m, ok := d[id]; return m, ok }
 
-// countedPlugins forwards to the real plugin-call service and counts the
-// calls, so a test can tell whether a rule answered before the plugin.
-type countedPlugins struct {
-	*plugincall.Service
-	n atomic.Int64
-}
-
-func (c *countedPlugins) Call(ctx context.Context, t plugincall.Target, op otpc.Op, now time.Time, in, out otpc.Message) (plugincall.Changes, error) {
-	c.n.Add(1)
-	return c.Service.Call(ctx, t, op, now, in, out)
-}
-
 // pipeline is one Pipeline over real parts: a SQLite ledger and keystore
 // in a temporary directory, a JOSE keyset pair exchanged as Google and we
 // would, and the konbini plugin built from plugins/ in the wasm runtime.
@@ -51,7 +40,7 @@ type pipeline struct {
 	p       *protocol.Pipeline
 	l       *ledger.Ledger
 	m       *protocol.Merchant
-	plugins *countedPlugins
+	plugins *plugincalltest.Counting
 	codec   envelope.Codec
 	google  func() *keystore.Keyset
 }
@@ -93,7 +82,7 @@ func newPipeline(t *testing.T) *pipeline {
 		t.Fatal(err)
 	}
 	m := &protocol.Merchant{ID: merchantID, PIAIDs: map[string]bool{piaid: true}, KeysetID: ours.Ours, Codec: codec, PluginID: merchantID}
-	calls := &countedPlugins{Service: plugincall.New(plugincall.Config{}, rt, l)}
+	calls := &plugincalltest.Counting{Service: plugincall.New(plugincall.Config{}, rt, l)}
 	return &pipeline{
 		p:       protocol.New(protocol.Config{}, directory{merchantID: m}, ks, l, calls),
 		l:       l,
@@ -199,21 +188,21 @@ func TestHostRules(t *testing.T) {
 		{"above the PIAID's maximum", generate(header(now), 1001_000000, "JPY"), 400, "invalidFieldValue"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			before := f.plugins.n.Load()
+			before := f.plugins.N.Load()
 			a := f.serve(t, otpc.MethodGenerateReferenceNumber, tc.msg)
 			if a.status != tc.status || a.member != tc.member {
 				t.Fatalf("got %d %q, want %d %q (%s)", a.status, a.member, tc.status, tc.member, a.plaintext)
 			}
-			if n := f.plugins.n.Load() - before; n != 0 {
+			if n := f.plugins.N.Load() - before; n != 0 {
 				t.Fatalf("the plugin was called %d times for a request the host refuses itself", n)
 			}
 		})
 	}
-	before := f.plugins.n.Load()
+	before := f.plugins.N.Load()
 	if a := f.serve(t, otpc.MethodGenerateReferenceNumber, generate(header(now), 200_000000, "JPY")); a.status != http.StatusOK {
 		t.Fatalf("a request within every rule: %d %q %s", a.status, a.member, a.plaintext)
 	}
-	if n := f.plugins.n.Load() - before; n != 1 {
+	if n := f.plugins.N.Load() - before; n != 1 {
 		t.Fatalf("the plugin was called %d times for one request, want 1", n)
 	}
 }
@@ -229,7 +218,7 @@ func TestIdempotency(t *testing.T) {
 	if first.status != http.StatusOK {
 		t.Fatalf("first: %d %q", first.status, first.member)
 	}
-	calls := f.plugins.n.Load()
+	calls := f.plugins.N.Load()
 	var a, b otpc.GenerateReferenceNumberResponse
 	replay := f.serve(t, otpc.MethodGenerateReferenceNumber, req)
 	if err := a.UnmarshalJSON(first.plaintext); err != nil {
@@ -242,7 +231,7 @@ func TestIdempotency(t *testing.T) {
 	if replay.status != http.StatusOK || string(a.AppendJSON(nil)) != string(b.AppendJSON(nil)) {
 		t.Fatalf("replay: %d\n%s\n%s", replay.status, first.plaintext, replay.plaintext)
 	}
-	if n := f.plugins.n.Load() - calls; n != 0 {
+	if n := f.plugins.N.Load() - calls; n != 0 {
 		t.Fatalf("a replay called the plugin %d times", n)
 	}
 	changed := generate(h, 300_000000, "JPY")
