@@ -9,7 +9,6 @@ package devenv
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -103,13 +102,9 @@ type Plugin struct {
 // development installation: the gateway's own listener, whose self-signed
 // certificate it trusts.
 func (info *Info) GoogleTransport() (*http.Transport, error) {
-	pem, err := os.ReadFile(info.CertFile)
+	pool, err := tlsutil.ReadCertPool(info.CertFile)
 	if err != nil {
 		return nil, err
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("devenv: no certificate in %s", info.CertFile)
 	}
 	return google.NewTransport(&tls.Config{RootCAs: pool})
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/otpcgate/otpcgate/host/admin"
+	"github.com/otpcgate/otpcgate/internal/tlsutil"
 )
 
 // Environment variables of the admin CLI commands.
@@ -81,13 +81,9 @@ func (f *apiFlags) client(cmd *cobra.Command, e env) (*admin.Client, error) {
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	if f.caFile != "" {
-		pem, err := os.ReadFile(f.caFile)
+		pool, err := tlsutil.ReadCertPool(f.caFile)
 		if err != nil {
 			return nil, err
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("%s: no PEM certificate", f.caFile)
 		}
 		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}

@@ -3,12 +3,10 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -22,6 +20,7 @@ import (
 	"github.com/otpcgate/otpcgate/host/sim/googlesim"
 	"github.com/otpcgate/otpcgate/host/weblogin"
 	"github.com/otpcgate/otpcgate/internal/db"
+	"github.com/otpcgate/otpcgate/internal/tlsutil"
 	"github.com/otpcgate/otpcgate/keystore"
 	"github.com/otpcgate/otpcgate/sdk/otpc"
 )
@@ -226,13 +225,9 @@ func openDevSession(ctx context.Context, info *devenv.Info) (*devSession, error)
 	if err != nil {
 		return nil, err
 	}
-	pem, err := os.ReadFile(info.CertFile)
+	pool, err := tlsutil.ReadCertPool(info.CertFile)
 	if err != nil {
 		return nil, err
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("no certificate in %s", info.CertFile)
 	}
 	d, err := db.Open(ctx, info.DBPath)
 	if err != nil {

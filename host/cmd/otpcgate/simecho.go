@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -17,6 +16,7 @@ import (
 	"github.com/otpcgate/otpcgate/host/envelope"
 	"github.com/otpcgate/otpcgate/host/sim"
 	"github.com/otpcgate/otpcgate/internal/db"
+	"github.com/otpcgate/otpcgate/internal/tlsutil"
 	"github.com/otpcgate/otpcgate/keystore"
 	"github.com/otpcgate/otpcgate/sdk/otpc"
 )
@@ -92,13 +92,9 @@ func simEcho(ctx context.Context, e env, o echoOptions, passphrase []byte) error
 
 	tlsConf := &tls.Config{ServerName: o.serverName, MinVersion: tls.VersionTLS12}
 	if o.ca != "" {
-		pem, err := os.ReadFile(o.ca)
+		pool, err := tlsutil.ReadCertPool(o.ca)
 		if err != nil {
-			return err
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return fmt.Errorf("--ca: no certificate in %s", o.ca)
+			return fmt.Errorf("--ca: %w", err)
 		}
 		tlsConf.RootCAs = pool
 	}
