@@ -6,9 +6,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/otpcgate/otpcgate/host/directory"
 	"github.com/otpcgate/otpcgate/host/envelope"
 	"github.com/otpcgate/otpcgate/host/ledger"
+	"github.com/otpcgate/otpcgate/internal/testenv"
 	"github.com/otpcgate/otpcgate/sdk/otpc"
 )
 
@@ -133,6 +136,11 @@ func TestKeysetQuarantineAtStart(t *testing.T) {
 	if q := e.g.QuarantinedKeysets(ctx); q["demo-jose"] != jose || len(q) != 1 {
 		t.Fatalf("quarantined keysets %v", q)
 	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(keysetCollector{e.g})
+	if m := testenv.Metrics(t, reg); m["otpcgate_keyset_quarantined/"+jose+"/demo-jose"] != 1 || len(m) != 1 {
+		t.Fatalf("keyset metrics %v", m)
+	}
 	e.generate(e.pgp, 1000_000000)
 	req := &otpc.EchoRequest{RequestHeader: e.client.Header(e.jose), ClientMessage: "x"}
 	if res, err := e.client.Call(ctx, e.jose, otpc.MethodEcho, req, nil); res == nil || res.Status != http.StatusServiceUnavailable {
@@ -146,6 +154,11 @@ func TestKeysetQuarantineAtStart(t *testing.T) {
 	}
 	if q := e.g.QuarantinedKeysets(ctx); len(q) != 0 {
 		t.Fatalf("after repair: %v", q)
+	}
+	reg = prometheus.NewRegistry() // e.restart made a new gateway
+	reg.MustRegister(keysetCollector{e.g})
+	if m := testenv.Metrics(t, reg); len(m) != 0 {
+		t.Fatalf("keyset metrics after repair: %v", m)
 	}
 	e.generate(e.jose, 1000_000000)
 }
