@@ -12,7 +12,7 @@ import (
 	"github.com/otpcgate/otpcgate/host/plugincall"
 )
 
-// loadCanary makes merchantID's canary in the registry the plugin-call
+// loadCanary makes merchantID's canary in the directory the plugin-call
 // service's; a candidate that does not load runs no canary (logged).
 func (s *Service) loadCanary(ctx context.Context, merchantID string, c directory.Canary) {
 	if c.Version != "" {
@@ -25,7 +25,7 @@ func (s *Service) loadCanary(ctx context.Context, merchantID string, c directory
 }
 
 // canaryRolledBack ends a canary that crossed its limits, on every host
-// (the registry row goes), and records why in the audit log.
+// (the directory row goes), and records why in the audit log.
 func (s *Service) canaryRolledBack(merchantID string, st plugincall.CanaryState) {
 	ctx := context.Background()
 	s.log.Warn("plugin canary rolled back: every transaction is on the active version again", "merchant", merchantID,

@@ -239,7 +239,7 @@ func (s *Service) UploadPlugin(ctx context.Context, merchantID string, up admin.
 	}
 	// Compile and warm before anything is stored: the warm-up call runs
 	// the plugin's configuration check, so a refused module or
-	// configuration leaves the registry and traffic untouched.
+	// configuration leaves the directory and traffic untouched.
 	loadedHere := false
 	var ops []string
 	if i := slices.IndexFunc(s.rt.Versions(merchantID), func(v runtime.VersionInfo) bool { return v.Version == up.Version }); i >= 0 {
@@ -331,7 +331,7 @@ func (s *Service) activate(ctx context.Context, merchantID, version string) erro
 		}
 	}
 	// Under the reload lock: a reload (another host's change seen by
-	// sync) that read the registry before this activation must not apply
+	// sync) that read the directory before this activation must not apply
 	// its older active version to the runtime after it.
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()

@@ -23,14 +23,14 @@ import (
 // the admin API (plugins activate or rollback) ends the quarantine.
 type Quarantine struct {
 	Merchant string
-	Version  string // the registry's active version, which failed to load
+	Version  string // the directory's active version, which failed to load
 	Err      string
 	Fallback string // "" when no earlier version loads
 	Since    time.Time
 }
 
 // pluginLoadError is a failure of the runtime to load a stored version, as
-// opposed to a failure to read the registry.
+// opposed to a failure to read the directory.
 type pluginLoadError struct {
 	version string
 	err     error

@@ -12,7 +12,7 @@ import (
 	"github.com/otpcgate/otpcgate/host/runtime"
 )
 
-// loadShadow makes merchantID's shadow in the registry (if any) the
+// loadShadow makes merchantID's shadow in the directory (if any) the
 // plugin-call service's: its candidate loaded and sampled. A candidate
 // that does not load stops nothing but its shadow (logged).
 func (s *Service) loadShadow(ctx context.Context, merchantID string, sh directory.Shadow) {

@@ -49,7 +49,7 @@ type Options struct {
 	// PluginCacheDir holds compiled plugin code; "" disables the disk cache.
 	PluginCacheDir string
 	// Server configures the Google-facing listener; Routes are filled from
-	// the registry.
+	// the directory.
 	Server server.Config
 	// Limiter sizes the admission queue around the CPU-heavy work.
 	Limiter server.LimiterConfig

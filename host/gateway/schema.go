@@ -13,7 +13,7 @@ import (
 )
 
 // MigrateSchema brings the tables of every component a gateway keeps in d
-// (keystore, ledger, plugin registry, admin tokens) to this build's schema
+// (keystore, ledger, merchant directory, admin tokens) to this build's schema
 // versions, without starting anything.
 func MigrateSchema(ctx context.Context, d *sql.DB) error {
 	if err := keystore.Migrate(ctx, d); err != nil {
