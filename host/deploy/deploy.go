@@ -175,6 +175,8 @@ func (s *Service) ensureActive(ctx context.Context, merchantID string) error {
 	return nil
 }
 
+// PluginVersions lists merchantID's stored versions, oldest first, with
+// which is active, the rollback target and loaded (admin.Backend).
 func (s *Service) PluginVersions(ctx context.Context, merchantID string) ([]admin.PluginVersion, error) {
 	vs, err := s.dir.PluginVersions(ctx, merchantID)
 	if err != nil {
@@ -199,6 +201,9 @@ func (s *Service) PluginVersions(ctx context.Context, merchantID string) ([]admi
 	return out, nil
 }
 
+// UploadPlugin checks, compiles and warms a version, stores it and, if
+// asked, activates it (admin.Backend). A refused module or configuration
+// stores nothing.
 func (s *Service) UploadPlugin(ctx context.Context, merchantID string, up admin.PluginUpload) (admin.PluginVersion, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -298,6 +303,7 @@ func (s *Service) version(ctx context.Context, merchantID, version string) (admi
 	return admin.PluginVersion{}, fmt.Errorf("%w: plugin %s %s", admin.ErrNotFound, merchantID, version)
 }
 
+// ActivatePlugin makes a stored version the active one (admin.Backend).
 func (s *Service) ActivatePlugin(ctx context.Context, merchantID, version string) (admin.PluginVersion, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

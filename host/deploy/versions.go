@@ -66,6 +66,8 @@ func (s *Service) VersionSpec(ctx context.Context, pv directory.PluginVersion) (
 	return spec, nil
 }
 
+// DeletePlugin deletes a stored version that is neither active nor a
+// shadow or canary candidate (admin.Backend).
 func (s *Service) DeletePlugin(ctx context.Context, merchantID, version string) (admin.PluginVersion, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
