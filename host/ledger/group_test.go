@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -222,32 +223,109 @@ func TestCloseDrainsQueuedCommits(t *testing.T) {
 	}
 }
 
-// With a window configured, a lone commit still does not wait for it.
+// With a window configured, a lone commit still does not wait for it: the
+// writer waits only while another Do is preparing its commit.
 func TestGroupWindowDoesNotDelayLoneCommit(t *testing.T) {
 	const win = 300 * time.Millisecond
 	l, _ := openTest(t, Options{GroupWindow: win})
-	// A batch of several closures arms the window for the next batch...
-	release, waitBlocker := blockWriter(t, l)
-	var wg sync.WaitGroup
-	for i := 0; i < 3; i++ {
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			mustApply(t, l, func(tx *Tx) error { return tx.CreateCode(newCode(fmt.Sprintf("w%d", i))) })
-		}(i)
-	}
-	waitQueued(t, l, 3)
-	release()
-	waitBlocker()
-	wg.Wait()
-	// ...which may wait once for company that does not come; after that
-	// single batch, lone commits are immediate again.
-	createCode(t, l, newCode("w-next"))
 	start := time.Now()
 	for i := 0; i < 3; i++ {
 		createCode(t, l, newCode(fmt.Sprintf("lone%d", i)))
 	}
+	var calls atomic.Int64
+	for i := 0; i < 3; i++ {
+		id := fmt.Sprintf("do%d", i)
+		if _, _, err := l.Do(context.Background(), genRequest(id), genProcess(id, &calls)); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if el := time.Since(start); el >= win {
-		t.Fatalf("3 lone commits took %v, window is %v", el, win)
+		t.Fatalf("6 lone commits took %v, window is %v", el, win)
+	}
+}
+
+// preparing starts a Do whose process blocks until the returned function
+// is called with the error it should return (nil: it commits).
+func preparing(t *testing.T, l *Ledger, id string) (finish func(error), result <-chan error) {
+	t.Helper()
+	entered, proceed := make(chan struct{}), make(chan error)
+	res := make(chan error, 1)
+	go func() {
+		var calls atomic.Int64
+		_, _, err := l.Do(context.Background(), genRequest(id), func(ctx context.Context) (Outcome, error) {
+			close(entered)
+			if err := <-proceed; err != nil {
+				return Outcome{}, err
+			}
+			return genProcess(id, &calls)(ctx)
+		})
+		res <- err
+	}()
+	<-entered
+	return func(err error) { proceed <- err }, res
+}
+
+// A commit that arrives while another request is preparing its own waits
+// for it (up to the window), and the two share one transaction.
+func TestGroupWindowWaitsForPreparedCommit(t *testing.T) {
+	ctx := context.Background()
+	l, _ := openTest(t, Options{GroupWindow: 10 * time.Second})
+	before := l.Stats()
+	finish, slow := preparing(t, l, "slow")
+	fast := make(chan error, 1)
+	go func() {
+		var calls atomic.Int64
+		_, _, err := l.Do(ctx, genRequest("fast"), genProcess("fast", &calls))
+		fast <- err
+	}()
+	select {
+	case err := <-fast:
+		t.Fatalf("fast commit returned (%v) while the slow one was still preparing", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	finish(nil)
+	for name, ch := range map[string]<-chan error{"fast": fast, "slow": slow} {
+		if err := <-ch; err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	st := l.Stats()
+	if tx, cl := st.Transactions-before.Transactions, st.Closures-before.Closures; tx != 1 || cl != 2 {
+		t.Fatalf("%d transactions for %d closures, want 1 for 2", tx, cl)
+	}
+	for _, id := range []string{"fast", "slow"} {
+		if _, err := l.Record(ctx, testPIAID, id); err != nil {
+			t.Fatalf("record %s: %v", id, err)
+		}
+	}
+}
+
+// A preparation that ends without a commit (the plugin refused, say) wakes
+// the waiting writer at once instead of leaving it to the window.
+func TestGroupWindowWokenByFailedPreparation(t *testing.T) {
+	const win = 10 * time.Second
+	l, _ := openTest(t, Options{GroupWindow: win})
+	finish, failed := preparing(t, l, "refused")
+	fast := make(chan error, 1)
+	go func() {
+		var calls atomic.Int64
+		_, _, err := l.Do(context.Background(), genRequest("fast"), genProcess("fast", &calls))
+		fast <- err
+	}()
+	time.Sleep(100 * time.Millisecond) // fast is queued, the writer waits
+	start := time.Now()
+	refusal := errors.New("plugin refused")
+	finish(refusal)
+	if err := <-failed; !errors.Is(err, refusal) {
+		t.Fatalf("refused Do: %v", err)
+	}
+	if err := <-fast; err != nil {
+		t.Fatal(err)
+	}
+	if el := time.Since(start); el > win/4 {
+		t.Fatalf("commit waited %v after the other preparation ended; window %v", el, win)
+	}
+	if n := l.preparing.Load(); n != 0 {
+		t.Fatalf("%d preparations still counted", n)
 	}
 }

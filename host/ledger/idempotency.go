@@ -77,13 +77,25 @@ func (l *Ledger) Do(ctx context.Context, req Request, process func(ctx context.C
 		return Record{}, false, err
 	}
 
+	// Count this request as a commit on its way, so the writer may wait
+	// for it (Options.GroupWindow); taken off once its closure is queued,
+	// or on any way out before that, a panic in process included.
+	l.preparing.Add(1)
+	counted := true
+	uncount := func() {
+		if counted {
+			counted = false
+			l.prepareDone()
+		}
+	}
+	defer uncount()
 	out, err := process(ctx)
 	if err != nil {
 		return Record{}, false, err
 	}
 	rec = Record{PIAID: req.PIAID, RequestID: req.RequestID, Method: req.Method,
 		Hash: req.Hash, Status: StatusOK, Body: out.Body}
-	err = l.Apply(ctx, func(tx *Tx) error {
+	err = l.apply(ctx, uncount, func(tx *Tx) error {
 		if err := tx.PutRecord(rec); err != nil {
 			return err
 		}

@@ -42,6 +42,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/otpcgate/otpcgate/internal/db"
@@ -66,9 +67,11 @@ type Options struct {
 	// fsync). 1 disables group commit. Zero means DefaultMaxBatch.
 	MaxBatch int
 	// GroupWindow, if positive, lets the writer wait up to this long for
-	// more closures, but only right after a batch of several closures, so a
-	// lone commit is never delayed. Zero (the default) batches only what is
-	// already waiting.
+	// the commits of requests that are being prepared (Do calls whose
+	// process is running), so that they share the batch's transaction and
+	// fsync. It waits only while such a request exists and stops as soon
+	// as the last one is queued or gives up, so a lone commit is never
+	// delayed. Zero (the default) batches only what is already waiting.
 	GroupWindow time.Duration
 	// Retention is the minimum age of idempotency records before
 	// PurgeRecords deletes them. Zero means DefaultRetention.
@@ -91,7 +94,12 @@ type Ledger struct {
 	opts Options
 	log  *slog.Logger
 
-	reqs      chan *commitReq
+	reqs chan *commitReq
+	// preparing counts Do calls whose process is running: commits that
+	// are on their way. prepared wakes a writer waiting for them when
+	// one of them ends without committing.
+	preparing atomic.Int64
+	prepared  chan struct{}
 	stop      chan struct{}
 	stopped   chan struct{}
 	closeMu   sync.RWMutex // guards closed against Apply racing Close
@@ -158,13 +166,14 @@ func New(ctx context.Context, d *sql.DB, opts Options) (*Ledger, error) {
 		return nil, fmt.Errorf("ledger: writer connection: %w", err)
 	}
 	l := &Ledger{
-		db:      d,
-		opts:    opts,
-		log:     opts.Logger,
-		reqs:    make(chan *commitReq, 4*opts.MaxBatch),
-		stop:    make(chan struct{}),
-		stopped: make(chan struct{}),
-		w:       newWriter(conn, db.EngineOf(d)),
+		db:       d,
+		opts:     opts,
+		log:      opts.Logger,
+		reqs:     make(chan *commitReq, 4*opts.MaxBatch),
+		prepared: make(chan struct{}, 1),
+		stop:     make(chan struct{}),
+		stopped:  make(chan struct{}),
+		w:        newWriter(conn, db.EngineOf(d)),
 	}
 	l.locks.m = make(map[lockKey]*lockEntry)
 	if err := l.read.prepare(ctx, d); err != nil {

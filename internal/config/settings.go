@@ -73,7 +73,7 @@ func fields() []field {
 		{"admission.max_in_flight_per_merchant", "slots one merchant may hold (0: all but one; -1: all)", func(c *Config) any { return &c.Admission.MaxInFlightPerMerchant }},
 		{"admission.max_queue_per_merchant", "queue places one merchant may take (0: half the queue)", func(c *Config) any { return &c.Admission.MaxQueuePerMerchant }},
 		{"timestamp_skew", "largest accepted request timestamp skew", func(c *Config) any { return &c.TimestampSkew }},
-		{"commit_window", "how long the ledger writer waits for more commits after a batch (0s: no wait)", func(c *Config) any { return &c.CommitWindow }},
+		{"commit_window", "how long the ledger writer waits for commits being prepared (0s: no wait)", func(c *Config) any { return &c.CommitWindow }},
 		{"plugin_calls.breaker_timeouts", "consecutive plugin timeouts that open its circuit (fast 503s)", func(c *Config) any { return &c.PluginCalls.BreakerTimeouts }},
 		{"plugin_calls.breaker_cool_down", "how long an open plugin circuit answers 503 before a probe call", func(c *Config) any { return &c.PluginCalls.BreakerCoolDown }},
 		{"plugin_calls.circuit_open_pause", "how long a 503 for an open plugin circuit is held, against callers ignoring Retry-After (0s: none)", func(c *Config) any { return &c.PluginCalls.CircuitOpenPause }},
