@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"runtime/metrics"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -43,6 +44,7 @@ func BenchmarkPipeline(b *testing.B) {
 			// the machine's load hits both alike.
 			const rounds = 4
 			var floorTime, pipeTime, floorCPU, pipeCPU, pipeSys time.Duration
+			var rt cpuClasses
 			var lat []time.Duration
 			st0 := e.g.Ledger.Stats()
 			b.ResetTimer()
@@ -55,10 +57,12 @@ func BenchmarkPipeline(b *testing.B) {
 				u0, s0 := processCPU()
 				floorTime += e.envelopeFloor(b, tg, chunk, c)
 				u1, s1 := processCPU()
+				rt1 := readCPUClasses()
 				b.StartTimer()
 				d, l := e.drive(b, tg, chunk, c)
 				b.StopTimer()
 				u2, s2 := processCPU()
+				rt.add(readCPUClasses().minus(rt1))
 				b.StartTimer()
 				floorCPU += u1 + s1 - u0 - s0
 				pipeCPU += u2 + s2 - u1 - s1
@@ -89,6 +93,10 @@ func BenchmarkPipeline(b *testing.B) {
 			b.ReportMetric(ms(pipeSys)/n, "sys-ms")
 			b.ReportMetric(pipeCPU.Seconds()/pipeTime.Seconds(), "cores")
 			b.ReportMetric(floorCPU.Seconds()/floorTime.Seconds(), "floor-cores")
+			// The Go runtime's own estimate for the pipeline phases: the
+			// share of its Ps' time that was idle, and that spent on GC.
+			b.ReportMetric(100*rt.idle/rt.total, "idle-%")
+			b.ReportMetric(100*rt.gc/rt.total, "gc-%")
 		})
 	}
 }
@@ -101,6 +109,26 @@ func processCPU() (user, sys time.Duration) {
 		return 0, 0
 	}
 	return time.Duration(ru.Utime.Nano()), time.Duration(ru.Stime.Nano())
+}
+
+// cpuClasses are the Go runtime's CPU-time estimates in seconds
+// (runtime/metrics /cpu/classes/...): all of GOMAXPROCS's time, the idle
+// part and the GC part.
+type cpuClasses struct{ total, idle, gc float64 }
+
+func readCPUClasses() cpuClasses {
+	s := []metrics.Sample{{Name: "/cpu/classes/total:cpu-seconds"}, {Name: "/cpu/classes/idle:cpu-seconds"},
+		{Name: "/cpu/classes/gc/total:cpu-seconds"}}
+	metrics.Read(s)
+	return cpuClasses{s[0].Value.Float64(), s[1].Value.Float64(), s[2].Value.Float64()}
+}
+
+func (c cpuClasses) minus(o cpuClasses) cpuClasses {
+	return cpuClasses{c.total - o.total, c.idle - o.idle, c.gc - o.gc}
+}
+
+func (c *cpuClasses) add(o cpuClasses) {
+	c.total, c.idle, c.gc = c.total+o.total, c.idle+o.idle, c.gc+o.gc
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
