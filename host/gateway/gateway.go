@@ -104,8 +104,9 @@ type Options struct {
 // commits of requests whose plugin call or seal is running, so one fsync
 // covers more requests under load; a lone commit is never delayed.
 // Measured with BenchmarkPipeline on 2 cores at concurrency 8: 1.7
-// requests per fsync instead of 1.35 with the earlier rule (wait only
-// after a batch of several), requests/s unchanged within the noise.
+// requests per fsync, against 1.15 with no window and 1.35 with the
+// earlier rule (wait only after a batch of several); requests/s the same
+// within the noise.
 const DefaultCommitWindow = 200 * time.Microsecond
 
 // DefaultSyncInterval: see Options.SyncInterval.
