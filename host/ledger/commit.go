@@ -121,16 +121,7 @@ func (l *Ledger) run() {
 				}
 			}
 		}
-		batch = append(batch[:0], first)
-	fill:
-		for len(batch) < l.opts.MaxBatch {
-			select {
-			case r := <-l.reqs:
-				batch = append(batch, r)
-			default:
-				break fill
-			}
-		}
+		batch = l.takeQueued(append(batch[:0], first))
 		if win := l.opts.GroupWindow; win > 0 && l.preparing.Load() > 0 {
 			if timer == nil {
 				timer = time.NewTimer(win)
@@ -148,18 +139,24 @@ func (l *Ledger) run() {
 				}
 			}
 			timer.Stop()
-		drain:
-			for len(batch) < l.opts.MaxBatch {
-				select {
-				case r := <-l.reqs:
-					batch = append(batch, r)
-				default:
-					break drain
-				}
-			}
+			batch = l.takeQueued(batch)
 		}
 		l.commitBatch(batch, results)
 	}
+}
+
+// takeQueued adds the commits already queued to batch, up to MaxBatch,
+// without waiting.
+func (l *Ledger) takeQueued(batch []*commitReq) []*commitReq {
+	for len(batch) < l.opts.MaxBatch {
+		select {
+		case r := <-l.reqs:
+			batch = append(batch, r)
+		default:
+			return batch
+		}
+	}
+	return batch
 }
 
 // prepareDone takes one caller off l.preparing (its closure is queued, or
