@@ -33,7 +33,9 @@ import (
 // floor-cpu-ms, the load generator's share included) and the cores each
 // phase keeps busy (cores and floor-cores), so that
 // ratio = (floor-cpu-ms ÷ cpu-ms) × (cores ÷ floor-cores); sys-ms is the
-// kernel's part of cpu-ms (loopback TCP, WAL writes, fsync).
+// kernel's part of cpu-ms (loopback TCP, WAL writes, fsync). batch,
+// commit-us and writer-busy describe the ledger's writer, idle-% and gc-%
+// are the Go runtime's own estimates (docs/operations.md reads them).
 func BenchmarkPipeline(b *testing.B) {
 	for _, c := range []int{1, 8, 32} {
 		b.Run(fmt.Sprintf("c=%d", c), func(b *testing.B) {
